@@ -1,0 +1,115 @@
+"""The interactive console adapter: the embedded default, for trying the bot with no chat platform.
+
+You type as a person; ``/as NAME`` switches the person, ``/in #channel``, ``/dm`` and
+``/space HW-1`` choose where you write, ``/quit`` ends the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TextIO
+
+from bot.clock import Clock
+from bot.i18n import t
+from bot.types import Capability, ChannelRef, InboundEvent, OutboundMessage, Platform, UserRef
+
+CAPABILITIES = frozenset({Capability.EPHEMERAL, Capability.DMS, Capability.PRIVATE_ROOMS, Capability.BUTTONS})
+META = ("as", "in", "dm", "space", "quit", "exit")
+
+
+class ConsoleAdapter:
+    platform = Platform.CONSOLE
+    capabilities = CAPABILITIES
+
+    def __init__(self, clock: Clock, user: str, language: str, out: TextIO = sys.stdout) -> None:
+        self.clock = clock
+        self.user = user
+        self.language = language
+        self.out = out
+        self.channel = ChannelRef(platform=Platform.CONSOLE, channel_id="#console")
+        self.ticket: str | None = None
+        self._ids = itertools.count(1)
+        self._session = f"{int(clock.now().timestamp())}"
+
+    def prompt(self) -> str:
+        where = f"ticket:{self.ticket}" if self.ticket else ("@dutydesk" if self.channel.is_direct else
+                                                           self.channel.channel_id)
+        return f"{self.user} in {where}> "
+
+    def _event(self, kind: str, text: str) -> InboundEvent:
+        return InboundEvent(
+            kind=kind,  # type: ignore[arg-type]
+            event_id=f"{self._session}-{next(self._ids)}",
+            actor=UserRef(platform=Platform.CONSOLE, user_id=self.user, display_name=self.user),
+            channel=self.channel,
+            text=text,
+            received_at=self.clock.now(),
+            ticket=self.ticket,
+        )
+
+    def convert(self, line: str) -> InboundEvent | bool | None:
+        """The event a typed line stands for; None for a meta command, False to quit."""
+        line = line.strip()
+        if not line:
+            return None
+        if line.startswith("/"):
+            word, _, rest = line[1:].partition(" ")
+            word, rest = word.lower(), rest.strip()
+            if word in META:
+                return self._meta(word, rest)
+            return self._event("command", line[1:])
+        if self.channel.is_direct and not self.ticket:
+            return self._event("dm", line)
+        return self._event("message", line)
+
+    def _meta(self, word: str, rest: str) -> bool | None:
+        if word in ("quit", "exit"):
+            return False
+        if word == "as" and rest:
+            self.user = rest.removeprefix("@")
+        elif word == "in" and rest:
+            self.channel = ChannelRef(platform=Platform.CONSOLE, channel_id=rest if rest.startswith("#") else f"#{rest}")
+            self.ticket = None
+        elif word == "dm":
+            self.channel = ChannelRef(platform=Platform.CONSOLE, channel_id=f"@{self.user}", is_direct=True,
+                                      is_private=True)
+            self.ticket = None
+        elif word == "space" and rest:
+            self.ticket = rest.upper()
+            self.channel = ChannelRef(platform=Platform.CONSOLE, channel_id=f"ticket:{self.ticket}", is_private=True)
+        else:
+            self.out.write(t(self.language, "console.meta_usage") + "\n")
+        return None
+
+    async def send(self, message: OutboundMessage) -> str | None:
+        target = message.target
+        if target.kind == "ephemeral":
+            where = f"{target.channel_id} (only {target.user_id})"
+        elif target.kind == "dm":
+            where = f"@{target.user_id} (direct)"
+        elif target.kind == "ticket":
+            where = f"ticket:{target.ticket}"
+        else:
+            where = target.channel_id or "?"
+        buttons = "".join(f"  [{b.label}: /ticket {b.action} {b.value}]" for b in message.buttons)
+        self.out.write(f"[{where}] dutydesk: {message.text}{buttons}\n")
+        self.out.flush()
+        return f"console-{message.id}"
+
+    async def run(self, handle: Callable[[InboundEvent], Awaitable[object]], stdin: TextIO = sys.stdin) -> None:
+        loop = asyncio.get_running_loop()
+        self.out.write(t(self.language, "console.banner") + "\n")
+        while True:
+            self.out.write(self.prompt())
+            self.out.flush()
+            line = await loop.run_in_executor(None, stdin.readline)
+            if not line:
+                return
+            event = self.convert(line)
+            if event is False:
+                return
+            if isinstance(event, InboundEvent):
+                await handle(event)

@@ -1,0 +1,164 @@
+"""The `dutydesk` command line (DESIGN.md, "CLI"). Bad input: exit 2 and one line, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from bot.settings import ConfigError, Settings, load_settings, settings_from_data
+
+DEFAULT_CONFIG_FILE = "dutydesk.toml"
+# the embedded default: a SQLite file here, the console, and one admin to try the team's side with `/as admin`
+EMBEDDED = {
+    "desk": {"name": "dutydesk", "ticket_prefix": "T"},
+    "people": {"admin": {"name": "Admin", "roles": ["agent", "lead", "admin"]}},
+    "channels": {"duty": ["#support-duty"]},
+}
+
+
+class UsageError(Exception):
+    """Bad input on the command line; the message is the one line to print."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def config_path(given: str | None) -> str | None:
+    """--config, else $DUTYDESK_CONFIG, else ./dutydesk.toml when it exists, else the embedded default."""
+    if given:
+        return given
+    if os.environ.get("DUTYDESK_CONFIG"):
+        return os.environ["DUTYDESK_CONFIG"]
+    return DEFAULT_CONFIG_FILE if Path(DEFAULT_CONFIG_FILE).exists() else None
+
+
+def settings_for(given: str | None) -> Settings:
+    path = config_path(given)
+    if path is None:
+        return settings_from_data(EMBEDDED, "(embedded default)")
+    return load_settings(path)
+
+
+def build_parser() -> Parser:
+    from bot.sla import cli as sla_cli
+
+    parser = Parser(prog="dutydesk", description="Support-desk bot for teams that work in chat.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    run = sub.add_parser("run", help="run the bot on every configured platform (the console when none is)")
+    run.add_argument("--config", help="the config file (default: $DUTYDESK_CONFIG or ./dutydesk.toml)")
+    run.add_argument("--as", dest="user", default="you", help="who you are on the console (default: you)")
+
+    sim = sub.add_parser("simulate", help="run a scripted scenario on a virtual clock and print the transcript")
+    sim.add_argument("scenario", help="the scenario YAML file")
+    sim.add_argument("--config", help="use this config instead of the scenario's")
+    sim.add_argument("--db", help="database URL to use instead of a fresh temporary SQLite file")
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True, parser_class=Parser)
+    upgrade = db_sub.add_parser("upgrade", help="apply the schema migrations")
+    upgrade.add_argument("--config")
+    upgrade.add_argument("--db", help="database URL (default: [storage] url of the config)")
+
+    check = sub.add_parser("check-config", help="load the config and report every problem")
+    check.add_argument("--config")
+
+    sla_cli.add_parser(sub)
+    return parser
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from adapters.console import ConsoleAdapter
+    from bot.app import build
+    from bot.clock import SystemClock
+
+    settings = settings_for(args.config)
+    if settings.slack_enabled or settings.matrix_enabled:
+        raise UsageError("dutydesk run: the Slack and Matrix adapters are not part of this version yet; "
+                         "unset the DUTYDESK_SLACK__*/DUTYDESK_MATRIX__* variables to use the console")
+    clock = SystemClock()
+    console = ConsoleAdapter(clock, args.user, settings.desk.language)
+    bot = await build(settings, clock, [console])
+    try:
+        await bot.dispatcher.recover()
+        await bot.outbox.drain()
+        await console.run(bot.handle)
+    finally:
+        await bot.close()
+    return 0
+
+
+async def _simulate(args: argparse.Namespace) -> int:
+    from bot.simulate import simulate
+
+    await simulate(Path(args.scenario), sys.stdout, config=args.config, db_url=args.db)
+    return 0
+
+
+async def _db_upgrade(args: argparse.Namespace) -> int:
+    from storage import migrate
+    from storage.db import make_engine
+
+    url = args.db or settings_for(args.config).storage.url
+    engine = make_engine(url)
+    try:
+        await migrate.upgrade(engine)
+        print(f"database is at schema revision {await migrate.current_revision(engine)}")
+    finally:
+        await engine.dispose()
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    settings = settings_for(args.config)
+    print(f"{settings.source}: ok ({len(settings.people)} people, {len(settings.calendars)} calendars, "
+          f"{len(settings.sla)} SLA policies)")
+    return 0
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        return asyncio.run(_run(args))
+    if args.command == "simulate":
+        return asyncio.run(_simulate(args))
+    if args.command == "db":
+        return asyncio.run(_db_upgrade(args))
+    if args.command == "check-config":
+        return _check(args)
+    from bot.sla import cli as sla_cli
+
+    return sla_cli.run(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bot.app import StorageNotReady
+    from bot.simulate import ScenarioError
+
+    logging.basicConfig(level=os.environ.get("DUTYDESK_LOG_LEVEL", "WARNING"), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        args = build_parser().parse_args(argv)
+        return dispatch(args)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    except (ScenarioError, StorageNotReady) as exc:
+        print(f"dutydesk: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""What a command handler gets: the unit of work, the actor, and the ways to say things."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import t
+from bot.types import InboundEvent
+
+if TYPE_CHECKING:
+    from bot.desk import Desk
+    from storage.models import Person
+
+
+@dataclass
+class Actor:
+    person: Person
+    roles: frozenset[str]
+    language: str
+    timezone: str
+
+    @property
+    def is_staff(self) -> bool:
+        return bool(self.roles)
+
+    def has(self, role: str) -> bool:
+        return role in self.roles or "admin" in self.roles
+
+
+@dataclass
+class Context:
+    session: AsyncSession
+    desk: Desk
+    event: InboundEvent
+    actor: Actor
+    prefix: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def t(self, key: str, /, **values: Any) -> str:
+        return t(self.actor.language, key, **values)
+
+    @property
+    def now(self):
+        return self.desk.clock.now()

@@ -1,0 +1,51 @@
+"""The desk: settings, clock, storage and registry that every service of one bot process shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.registry import Registry
+from bot.settings import Settings
+from bot.types import Capability, Platform, Target
+
+COMMAND_PREFIX = {Platform.SLACK: "/", Platform.MATRIX: "!", Platform.CONSOLE: "/", Platform.SIM: "/"}
+
+
+@dataclass
+class Desk:
+    settings: Settings
+    clock: Clock
+    sessions: async_sessionmaker[AsyncSession]
+    registry: Registry
+    # capabilities of each running adapter, by platform
+    platforms: dict[Platform, frozenset[Capability]] = field(default_factory=dict)
+    prefixes: dict[Platform, str] = field(default_factory=lambda: dict(COMMAND_PREFIX))
+
+    @property
+    def language(self) -> str:
+        return self.settings.desk.language
+
+    @property
+    def prefix(self) -> str:
+        return self.settings.desk.ticket_prefix
+
+    def can(self, platform: Platform, capability: Capability) -> bool:
+        return capability in self.platforms.get(platform, frozenset())
+
+    def duty_targets(self) -> list[Target]:
+        """The duty channels on every running platform (``slack:#x`` limits one to that platform)."""
+        targets = []
+        for entry in self.settings.channels.duty:
+            platform_name, sep, channel = entry.partition(":")
+            for platform in self.platforms:
+                if sep and platform_name != platform.value:
+                    continue
+                targets.append(Target(kind="channel", platform=platform, channel_id=channel if sep else entry))
+        return targets
+
+    def is_duty_channel(self, channel_id: str) -> bool:
+        names = {entry.partition(":")[2] or entry for entry in self.settings.channels.duty}
+        return channel_id in names

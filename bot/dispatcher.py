@@ -1,0 +1,188 @@
+"""The dispatcher: one inbound event → dedupe → actor → command → one unit of work → replies.
+
+``accept`` stores the event (the inbox row) before anything else can fail, so a platform can
+be acknowledged right after it; ``process`` does the work in one transaction that also marks
+the row done. A crash between the two leaves a ``received`` row that ``recover`` finishes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.context import Actor, Context
+from bot.desk import Desk
+from bot.i18n import t
+from bot.outbox import enqueue
+from bot.people import actor_for, resolve
+from bot.registry import Parsed, ParseError
+from bot.tickets import service
+from bot.types import Capability, InboundEvent, Reply, Target, Visibility
+from storage.models import ProcessedEvent
+
+log = logging.getLogger(__name__)
+
+ROLE_NEEDED = {"staff": None, "lead": "lead", "coordinator": "coordinator", "admin": "admin"}
+
+
+def reference(key: str) -> str:
+    """A short reference a person can quote to the duty team, without revealing the event."""
+    return hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
+class Dispatcher:
+    def __init__(self, desk: Desk, on_commit: Callable[[], None] | None = None) -> None:
+        self.desk = desk
+        self.on_commit = on_commit or (lambda: None)
+
+    async def handle(self, event: InboundEvent) -> bool:
+        """Accepts and processes an event; False when it was a duplicate."""
+        if not await self.accept(event):
+            return False
+        await self.process(event)
+        return True
+
+    async def accept(self, event: InboundEvent) -> bool:
+        """Persists the event; False when this idempotency key was seen before."""
+        async with self.desk.sessions.begin() as session:
+            insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+            result = await session.execute(
+                insert(ProcessedEvent)
+                .values(key=event.idempotency_key, received_at=self.desk.clock.now(), status="received",
+                        payload=event.model_dump(mode="json"))
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+            return bool(result.rowcount)
+
+    async def process(self, event: InboundEvent) -> None:
+        key = event.idempotency_key
+        try:
+            async with self.desk.sessions.begin() as session:
+                stmt = select(ProcessedEvent).where(ProcessedEvent.key == key, ProcessedEvent.status == "received")
+                if session.bind.dialect.name == "postgresql":
+                    stmt = stmt.with_for_update(skip_locked=True)
+                row = await session.scalar(stmt)
+                if row is None:
+                    return  # done already, or another replica has it right now
+                await self._work(session, event)
+                row.status, row.handled_at = "done", self.desk.clock.now()
+        except Exception as exc:
+            # the traceback is for operators at debug level; content never reaches the log
+            log.error("event %s failed (ref %s): %s", key, reference(key), type(exc).__name__)
+            log.debug("event %s failed", key, exc_info=True)
+            await self._failed(event, exc)
+        self.on_commit()
+
+    async def recover(self) -> int:
+        """Processes events a crash left accepted but unhandled; returns how many."""
+        async with self.desk.sessions() as session:
+            rows = (await session.scalars(
+                select(ProcessedEvent).where(ProcessedEvent.status == "received").order_by(ProcessedEvent.received_at)
+            )).all()
+        for row in rows:
+            await self.process(InboundEvent.model_validate(row.payload))
+        return len(rows)
+
+    async def _failed(self, event: InboundEvent, exc: Exception) -> None:
+        ref = reference(event.idempotency_key)
+        lang = self.desk.language
+        async with self.desk.sessions.begin() as session:
+            await session.execute(
+                update(ProcessedEvent).where(ProcessedEvent.key == event.idempotency_key)
+                .values(status="failed", error=type(exc).__name__, handled_at=self.desk.clock.now())
+            )
+            now = self.desk.clock.now()
+            enqueue(session, now, self._dm_or_ephemeral(event), t(lang, "error.internal", ref=ref),
+                    kind="error", visibility=Visibility.EPHEMERAL)
+            for target in self.desk.duty_targets():
+                enqueue(session, now, target, t(lang, "error.internal_duty", ref=ref, kind=event.kind),
+                        kind="error", visibility=Visibility.PRIVATE)
+
+    async def _work(self, session: AsyncSession, event: InboundEvent) -> None:
+        now = self.desk.clock.now()
+        person = await resolve(session, event.actor, now)
+        actor = actor_for(person, self.desk.settings)
+        ctx = Context(session=session, desk=self.desk, event=event, actor=actor,
+                      prefix=self.desk.prefixes.get(event.actor.platform, "/"))
+        replies = await self._route(ctx)
+        for reply in replies:
+            enqueue(session, now, self._target(event, reply), reply.text, kind=reply.kind,
+                    visibility=self._visibility(event, reply), ticket=reply.ticket, buttons=reply.buttons)
+
+    async def _route(self, ctx: Context) -> list[Reply]:
+        event = ctx.event
+        if event.kind == "command":
+            return await self.run_command(ctx, event.text)
+        if event.kind == "action" and event.name:
+            return await self.run_command(ctx, f"ticket {event.name} {event.value or ''}")
+        if event.kind == "message" and event.ticket:
+            ticket = await service.get(ctx.session, event.ticket)
+            if ticket is not None:
+                await service.record_space_message(ctx.session, self.desk, ticket, ctx.actor.person, event.text,
+                                                   author_is_staff=ctx.actor.is_staff)
+            return []
+        if event.kind == "dm" and event.text.strip():
+            return await self.run_command(ctx, f"ticket new {event.text}")
+        return []
+
+    async def run_command(self, ctx: Context, text: str) -> list[Reply]:
+        parsed = self.desk.registry.parse(text)
+        if isinstance(parsed, ParseError):
+            return [Reply(text=self._parse_error(ctx, parsed), kind="error")]
+        refusal = self._refuse(ctx.actor, parsed)
+        if refusal is not None:
+            return [Reply(text=ctx.t(refusal), kind="error")]
+        return await parsed.command.handler(ctx, parsed.args)
+
+    @staticmethod
+    def _refuse(actor: Actor, parsed: Parsed) -> str | None:
+        permission = parsed.command.permission
+        if permission == "anyone":
+            return None
+        if not actor.is_staff:
+            return "access.staff_only"
+        role = ROLE_NEEDED[permission]
+        if role is not None and not actor.has(role):
+            return f"access.needs_{role}"
+        return None
+
+    def _parse_error(self, ctx: Context, error: ParseError) -> str:
+        prefix = ctx.prefix
+        if error.command is None:
+            text = ctx.t(error.reason, prefix=prefix, **error.detail)
+            if error.group:
+                usages = [c.usage(prefix) for c in self.desk.registry.in_group(error.group[0])]
+                return text + "\n" + ctx.t("parse.usage", usage="\n".join(usages))
+            return text + " " + ctx.t("parse.see_help", prefix=prefix)
+        text = ctx.t(error.reason, **error.detail)
+        return text + "\n" + ctx.t("parse.usage", usage=error.command.usage(prefix))
+
+    def _dm_or_ephemeral(self, event: InboundEvent) -> Target:
+        channel = event.channel
+        platform = event.actor.platform
+        if channel.is_direct or not self.desk.can(platform, Capability.EPHEMERAL):
+            return Target(kind="dm", platform=platform, user_id=event.actor.user_id)
+        return Target(kind="ephemeral", platform=platform, channel_id=channel.channel_id,
+                      thread_id=channel.thread_id, user_id=event.actor.user_id)
+
+    def _target(self, event: InboundEvent, reply: Reply) -> Target:
+        if reply.visibility == Visibility.PUBLIC and not event.channel.is_direct:
+            if event.ticket:
+                return Target(kind="ticket", platform=event.actor.platform, ticket=event.ticket)
+            return Target(kind="channel", platform=event.actor.platform, channel_id=event.channel.channel_id,
+                          thread_id=event.channel.thread_id)
+        return self._dm_or_ephemeral(event)
+
+    def _visibility(self, event: InboundEvent, reply: Reply) -> Visibility:
+        target = self._target(event, reply)
+        if target.kind == "ephemeral":
+            return Visibility.EPHEMERAL
+        if target.kind in ("dm", "ticket") or event.channel.is_private:
+            return Visibility.PRIVATE
+        return Visibility.PUBLIC

@@ -1,0 +1,202 @@
+"""The outbox: messages are rows written in the same transaction as the change they report,
+and a sender delivers them with retries, backoff and ``Retry-After``.
+
+The row id is the idempotency key a platform sees (the Matrix transaction id), so a message
+delivered twice after a crash is shown once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.types import Button, OutboundMessage, Platform, Target, Visibility
+from storage.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+MAX_BACKOFF = timedelta(minutes=10)
+
+
+class DeliveryError(Exception):
+    """A send that failed; ``retry_after`` is what the platform asked for, ``permanent`` means don't retry."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+        self.permanent = permanent
+
+
+def enqueue(
+    session: AsyncSession,
+    now: datetime,
+    target: Target,
+    text: str,
+    *,
+    kind: str,
+    visibility: Visibility,
+    ticket: str | None = None,
+    buttons: Iterable[Button] = (),
+) -> OutboxMessage:
+    row = OutboxMessage(
+        created_at=now,
+        platform=target.platform.value,
+        target_kind=target.kind,
+        channel_id=target.channel_id,
+        thread_id=target.thread_id,
+        user_id=target.user_id,
+        ticket_key=target.ticket or ticket,
+        kind=kind,
+        visibility=visibility.value,
+        text=text,
+        buttons=[b.model_dump() for b in buttons],
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+    )
+    session.add(row)
+    return row
+
+
+def to_message(row: OutboxMessage) -> OutboundMessage:
+    target = Target(
+        kind=row.target_kind,  # type: ignore[arg-type]
+        platform=Platform(row.platform),
+        channel_id=row.channel_id,
+        thread_id=row.thread_id,
+        user_id=row.user_id,
+        ticket=row.ticket_key if row.target_kind == "ticket" else None,
+    )
+    return OutboundMessage(
+        id=row.id,
+        target=target,
+        text=row.text,
+        kind=row.kind,
+        visibility=Visibility(row.visibility),
+        ticket=row.ticket_key,
+        buttons=tuple(Button(**b) for b in row.buttons or ()),
+    )
+
+
+def backoff(attempts: int, retry_after: float | None) -> timedelta:
+    if retry_after is not None:
+        return timedelta(seconds=max(retry_after, 0.0))
+    base = min(2 ** max(attempts - 1, 0), MAX_BACKOFF.total_seconds())
+    return timedelta(seconds=base * (1 + random.random() / 4))
+
+
+Sender = Callable[[OutboundMessage], Awaitable[str | None]]
+
+
+class OutboxSender:
+    """Delivers due rows in id order; a failing target holds back its later rows, so order is kept.
+
+    One sender runs per database: the process that holds the leader lease (the only one on SQLite).
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        senders: dict[Platform, Sender],
+        on_dead: Callable[[OutboxMessage], Awaitable[None]] | None = None,
+        batch: int = 100,
+    ) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.senders = senders
+        self.on_dead = on_dead
+        self.batch = batch
+        self.wakeup = asyncio.Event()
+
+    async def _due(self) -> list[OutboxMessage]:
+        async with self.sessions() as session:
+            stmt = (
+                select(OutboxMessage)
+                .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= self.clock.now())
+                .where(OutboxMessage.platform.in_([p.value for p in self.senders]))
+                .order_by(OutboxMessage.id)
+                .limit(self.batch)
+            )
+            return list((await session.scalars(stmt)).all())
+
+    async def drain(self) -> int:
+        """Sends everything that is due now; returns how many rows were delivered."""
+        delivered = 0
+        while True:
+            rows = await self._due()
+            if not rows:
+                return delivered
+            blocked: set[tuple[str, str | None, str | None, str | None]] = set()
+            progress = False
+            for row in rows:
+                key = (row.platform, row.target_kind, row.channel_id or row.ticket_key, row.user_id)
+                if key in blocked:
+                    continue
+                if await self._deliver(row):
+                    delivered += 1
+                    progress = True
+                else:
+                    blocked.add(key)
+            if not progress or len(rows) < self.batch:
+                return delivered
+
+    async def _deliver(self, row: OutboxMessage) -> bool:
+        sender = self.senders[Platform(row.platform)]
+        now = self.clock.now()
+        try:
+            ref = await sender(to_message(row))
+        except DeliveryError as exc:
+            await self._failed(row, exc, now)
+            return False
+        except Exception as exc:  # a bug in an adapter must not stop delivery of everything else
+            log.exception("outbox: adapter raised while sending row %s", row.id)
+            await self._failed(row, DeliveryError(type(exc).__name__), now)
+            return False
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row.id, OutboxMessage.status == "pending")
+                .values(status="sent", sent_at=now, attempts=row.attempts + 1, platform_ref=ref)
+            )
+        return True
+
+    async def _failed(self, row: OutboxMessage, exc: DeliveryError, now: datetime) -> None:
+        attempts = row.attempts + 1
+        dead = exc.permanent or attempts >= MAX_ATTEMPTS
+        log.warning("outbox: row %s attempt %s failed: %s", row.id, attempts, exc.reason)
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row.id)
+                .values(
+                    status="dead" if dead else "pending",
+                    attempts=attempts,
+                    last_error=exc.reason[:500],
+                    next_attempt_at=now + backoff(attempts, exc.retry_after),
+                )
+            )
+        if dead and self.on_dead is not None:
+            row.status, row.last_error, row.attempts = "dead", exc.reason, attempts
+            await self.on_dead(row)
+
+    async def run(self, poll: float = 1.0) -> None:
+        while True:
+            try:
+                await self.drain()
+            except Exception:
+                log.exception("outbox: delivery pass failed; retrying")
+            try:
+                await asyncio.wait_for(self.wakeup.wait(), timeout=poll)
+            except TimeoutError:
+                pass
+            self.wakeup.clear()

@@ -1,0 +1,94 @@
+"""People: staff from the config, requesters from whoever writes to the bot."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.context import Actor
+from bot.settings import Settings
+from bot.types import Platform, UserRef
+from storage.models import Identity, Person
+
+# on the console and in the simulator a person's user id is their people key
+KEYED_PLATFORMS = (Platform.CONSOLE, Platform.SIM)
+
+
+def _identities(key: str, slack: str | None, matrix: str | None) -> list[tuple[str, str]]:
+    found = [(p.value, key) for p in KEYED_PLATFORMS]
+    if slack:
+        found.append((Platform.SLACK.value, slack))
+    if matrix:
+        found.append((Platform.MATRIX.value, matrix))
+    return found
+
+
+async def sync_staff(session: AsyncSession, settings: Settings, now: datetime) -> None:
+    """Makes the people table match ``[people.*]``: staff rows and their platform identities."""
+    existing = {p.key: p for p in (await session.scalars(select(Person))).all()}
+    for key, cfg in settings.people.items():
+        person = existing.get(key)
+        if person is None:
+            person = Person(key=key, display_name=cfg.name or key, created_at=now)
+            session.add(person)
+        person.display_name = cfg.name or key
+        person.is_staff = True
+        person.language = cfg.language
+        person.timezone = cfg.timezone
+        await session.flush()
+        for platform, user_id in _identities(key, cfg.slack, cfg.matrix):
+            identity = await session.scalar(
+                select(Identity).where(Identity.platform == platform, Identity.user_id == user_id)
+            )
+            if identity is None:
+                session.add(Identity(person_id=person.id, platform=platform, user_id=user_id))
+            elif identity.person_id != person.id:
+                identity.person_id = person.id
+    for key, person in existing.items():
+        if person.is_staff and key not in settings.people:
+            person.is_staff = False
+
+
+async def resolve(session: AsyncSession, user: UserRef, now: datetime) -> Person:
+    """The person behind a platform account; a first-time writer becomes a requester."""
+    person = await session.scalar(
+        select(Person)
+        .join(Identity, Identity.person_id == Person.id)
+        .where(Identity.platform == user.platform.value, Identity.user_id == user.user_id)
+    )
+    if person is not None:
+        if user.display_name and not person.is_staff and person.display_name != user.display_name:
+            person.display_name = user.display_name
+        return person
+    key = user.user_id if user.platform in KEYED_PLATFORMS else f"{user.platform.value}:{user.user_id}"
+    person = await session.scalar(select(Person).where(Person.key == key))
+    if person is None:
+        person = Person(key=key, display_name=user.display_name or user.user_id, created_at=now)
+        session.add(person)
+        await session.flush()
+    session.add(Identity(person_id=person.id, platform=user.platform.value, user_id=user.user_id))
+    await session.flush()
+    return person
+
+
+def actor_for(person: Person, settings: Settings) -> Actor:
+    cfg = settings.people.get(person.key) if person.is_staff else None
+    roles = frozenset(cfg.roles) if cfg is not None else frozenset()
+    return Actor(
+        person=person,
+        roles=roles,
+        language=person.language or settings.desk.language,
+        timezone=person.timezone or settings.desk.timezone,
+    )
+
+
+async def identity_of(session: AsyncSession, person_id: int, platform: Platform) -> str | None:
+    return await session.scalar(
+        select(Identity.user_id).where(Identity.person_id == person_id, Identity.platform == platform.value)
+    )
+
+
+async def person_by_key(session: AsyncSession, key: str) -> Person | None:
+    return await session.scalar(select(Person).where(Person.key == key))

@@ -1,0 +1,190 @@
+"""The command registry: parse a command line once, into a pydantic model, and generate help from it.
+
+A command is a path of words (``ticket show``) with declared arguments. Parsing takes the
+longest registered path that prefixes the line, then fills the arguments: options (``-p1``,
+``-p 1``, ``--priority=1``), positionals in order, and a trailing free-text argument that
+keeps the user's original spelling (quotes and apostrophes included).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+if TYPE_CHECKING:
+    from bot.context import Context
+    from bot.types import Reply
+
+Permission = Literal["anyone", "staff", "lead", "coordinator", "admin"]
+Handler = Callable[["Context", Any], Awaitable["list[Reply]"]]
+
+_TOKEN = re.compile(r"\S+")
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    kind: Literal["positional", "rest", "option"]
+    flags: tuple[str, ...] = ()
+    metavar: str | None = None
+    required: bool = True
+
+    def usage(self) -> str:
+        label = self.metavar or self.name.upper()
+        if self.kind == "option":
+            text = f"{self.flags[0]} {label}"
+            return text if self.required else f"[{text}]"
+        if self.kind == "rest":
+            label += "…"
+        return label if self.required else f"[{label}]"
+
+
+@dataclass(frozen=True)
+class Command:
+    path: tuple[str, ...]
+    model: type[BaseModel]
+    handler: Handler
+    summary: str  # catalogue key
+    args: tuple[Arg, ...] = ()
+    permission: Permission = "anyone"
+    # the command runs when the path is followed by text that is no subcommand (``/ticket TEXT``)
+    default_for: tuple[str, ...] | None = None
+
+    def usage(self, prefix: str) -> str:
+        words = " ".join(self.default_for or self.path)
+        parts = [f"{prefix}{words}", *(arg.usage() for arg in self.args)]
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    command: Command
+    args: BaseModel
+
+
+@dataclass(frozen=True)
+class ParseError:
+    """Why a line could not be parsed; ``command`` is set when the command itself was known."""
+
+    reason: str  # catalogue key
+    detail: dict[str, str] = field(default_factory=dict)
+    command: Command | None = None
+    group: tuple[str, ...] = ()
+
+
+@dataclass
+class Registry:
+    commands: dict[tuple[str, ...], Command] = field(default_factory=dict)
+    defaults: dict[tuple[str, ...], Command] = field(default_factory=dict)
+
+    def add(self, command: Command) -> None:
+        key = command.path
+        if key in self.commands:
+            raise ValueError(f"command registered twice: {' '.join(key)}")
+        self.commands[key] = command
+        if command.default_for is not None:
+            self.defaults[command.default_for] = command
+
+    def groups(self) -> set[str]:
+        return {path[0] for path in self.commands} | {path[0] for path in self.defaults}
+
+    def in_group(self, group: str) -> list[Command]:
+        return sorted((c for c in self.commands.values() if c.path[0] == group), key=lambda c: c.path)
+
+    def parse(self, text: str) -> Parsed | ParseError:
+        tokens = [(m.group(), m.start()) for m in _TOKEN.finditer(text)]
+        if not tokens:
+            return ParseError("parse.empty")
+        words = [t.lower() for t, _ in tokens]
+        best: Command | None = None
+        used = 0
+        for length in range(len(words), 0, -1):
+            command = self.commands.get(tuple(words[:length]))
+            if command is not None:
+                best, used = command, length
+                break
+        if best is None:
+            for length in range(len(words), 0, -1):
+                command = self.defaults.get(tuple(words[:length]))
+                if command is not None:
+                    best, used = command, length
+                    break
+        if best is None:
+            group = (words[0],) if words[0] in self.groups() else ()
+            return ParseError("parse.unknown", {"command": words[0]}, group=group)
+        return _fill(best, text, tokens[used:])
+
+
+def _unquote(text: str, tokens: list[tuple[str, int]], i: int) -> tuple[str, int]:
+    """Joins a quoted value that spans tokens (``--topic "two words"``); returns it and the next index."""
+    token, start = tokens[i]
+    quote = token[0]
+    if quote not in "\"'" or (len(token) > 1 and token.endswith(quote)):
+        return (token[1:-1] if quote in "\"'" and len(token) > 1 else token), i + 1
+    for j in range(i + 1, len(tokens)):
+        if tokens[j][0].endswith(quote):
+            end = tokens[j][1] + len(tokens[j][0])
+            return text[start + 1 : end - 1], j + 1
+    return token, i + 1
+
+
+def _fill(command: Command, text: str, tokens: list[tuple[str, int]]) -> Parsed | ParseError:
+    options = {flag: arg for arg in command.args if arg.kind == "option" for flag in arg.flags}
+    positionals = [arg for arg in command.args if arg.kind == "positional"]
+    rest = next((arg for arg in command.args if arg.kind == "rest"), None)
+    values: dict[str, Any] = {}
+    rest_start: int | None = None
+    i = 0
+    only_text = False
+    while i < len(tokens):
+        token, start = tokens[i]
+        if not only_text and token == "--":
+            only_text = True
+            i += 1
+            continue
+        if not only_text and token.startswith("-") and len(token) > 1 and rest_start is None:
+            name, _, inline = token.partition("=")
+            arg = options.get(name)
+            if arg is None and len(name) > 2 and not name.startswith("--"):
+                arg = options.get(name[:2])
+                inline = name[2:] if arg is not None else inline
+            if arg is not None:
+                if inline:
+                    values[arg.name] = inline
+                    i += 1
+                elif i + 1 < len(tokens):
+                    values[arg.name], i = _unquote(text, tokens, i + 1)
+                else:
+                    return ParseError("parse.missing_value", {"option": name}, command)
+                continue
+            if rest is None or token[1].isalpha():
+                return ParseError("parse.unknown_option", {"option": name}, command)
+        if positionals:
+            arg = positionals.pop(0)
+            values[arg.name], i = _unquote(text, tokens, i)
+            continue
+        if rest is not None:
+            if rest_start is None:
+                rest_start = start
+            i += 1
+            continue
+        return ParseError("parse.extra", {"value": token[:40]}, command)
+    if rest is not None and rest_start is not None:
+        values[rest.name] = text[rest_start:].strip()
+    for arg in command.args:
+        if arg.required and arg.name not in values:
+            return ParseError("parse.missing", {"argument": arg.metavar or arg.name.upper()}, command)
+    try:
+        model = command.model.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = str(err["loc"][0]) if err["loc"] else ""
+        arg = next((a for a in command.args if a.name == loc), None)
+        label = (arg.metavar or arg.name.upper()) if arg else loc
+        return ParseError("parse.invalid", {"argument": label, "problem": err["msg"].removeprefix("Value error, ")},
+                          command)
+    return Parsed(command, model)

@@ -1,0 +1,258 @@
+"""`dutydesk simulate`: run a scripted scenario on a virtual clock and print the transcript.
+
+The whole scenario is checked before the first step runs, so a bad one prints nothing but
+one error line with its step number.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from adapters.sim import PREFIXES, SimAdapter
+from bot.app import Bot, build
+from bot.clock import VirtualClock
+from bot.settings import Settings, load_settings, settings_from_data
+from bot.types import ChannelRef, InboundEvent, Platform, UserRef
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+class ScenarioError(Exception):
+    """A scenario that cannot run; the message names the step."""
+
+
+def wall_duration(text: str) -> timedelta:
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"\"{text}\" is not a duration; use 30s, 10m, 2h or 1d")
+    return timedelta(**{_UNIT[match.group(2)]: int(match.group(1))})
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: datetime | None = None
+    after: str | None = None
+    until: datetime | None = None
+    user: str | None = None
+    channel: str | None = None
+    dm: bool = False
+    ticket: str | None = None
+    text: str | None = None
+    id: str | None = None
+    thread: str | None = None
+    react: str | None = None
+    message: str | None = None
+    action: str | None = None
+
+    @field_validator("at", "until")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("needs an offset, e.g. 2026-11-24T16:05:00+01:00")
+        return value
+
+    @field_validator("after")
+    @classmethod
+    def _after(cls, value: str | None) -> str | None:
+        if value is not None:
+            wall_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _shape(self) -> Step:
+        doing = [name for name in ("text", "react", "action") if getattr(self, name) is not None]
+        if len(doing) > 1:
+            raise ValueError(f"a step does one thing; this one has {' and '.join(doing)}")
+        if sum(x is not None for x in (self.at, self.after, self.until)) > 1:
+            raise ValueError("use only one of at, after and until")
+        if doing and self.user is None:
+            raise ValueError(f"{doing[0]} needs a user")
+        if not doing and self.until is None and self.at is None and self.after is None:
+            raise ValueError("a step needs text, react, action, or a time (at, after, until)")
+        if self.until is not None and doing:
+            raise ValueError("until only lets the clock run; put the action in a step of its own")
+        if self.react is not None and self.message is None:
+            raise ValueError("react needs message: the id of the message to react to")
+        if sum(bool(x) for x in (self.channel, self.dm, self.ticket and self.text is not None)) > 1:
+            raise ValueError("write in one place: channel, dm or ticket")
+        return self
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    config: str | dict[str, Any] | None = None
+    platform: Literal["slack", "matrix"] = "slack"
+    start: datetime
+    can_remove: bool = True
+    steps: list[Step]
+
+    @field_validator("start")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("needs an offset, e.g. 2026-11-24T15:50:00+01:00")
+        return value
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    loc = list(err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = f"unknown key \"{loc[-1]}\""
+        loc = loc[:-1]
+    if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
+        rest = ".".join(str(x) for x in loc[2:])
+        return f"{source}: step {loc[1] + 1}: {rest + ': ' if rest else ''}{msg}"
+    return f"{source}: {'.'.join(str(x) for x in loc) + ': ' if loc else ''}{msg}"
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: no such scenario file") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ScenarioError(f"{path}: not valid YAML{where}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot read the scenario: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{path}: a scenario is a mapping with start and steps")
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as exc:
+        raise ScenarioError(_describe(exc, str(path))) from None
+
+
+def scenario_settings(scenario: Scenario, path: Path, config: str | None) -> Settings:
+    if config is not None:
+        return load_settings(config)
+    if isinstance(scenario.config, dict):
+        return settings_from_data(scenario.config, f"{path} (config)")
+    if isinstance(scenario.config, str):
+        return load_settings(path.parent / scenario.config)
+    return settings_from_data({}, "(defaults)")
+
+
+class Runner:
+    """Turns steps into inbound events at their instants; the clock only moves forward."""
+
+    def __init__(self, scenario: Scenario, bot: Bot, adapter: SimAdapter, clock: VirtualClock) -> None:
+        self.scenario = scenario
+        self.bot = bot
+        self.adapter = adapter
+        self.clock = clock
+        self.prefix = PREFIXES[scenario.platform]
+        # message name -> (channel, thread root id, is_direct)
+        self.messages: dict[str, tuple[str, str | None, bool]] = {}
+        self.private = adapter.private_channels
+
+    def plan(self) -> list[datetime]:
+        """The instant of each step, checked before anything runs."""
+        now = self.scenario.start
+        instants = []
+        names: set[str] = set()
+        for number, step in enumerate(self.scenario.steps, 1):
+            when = step.at or step.until or (now + wall_duration(step.after) if step.after else now)
+            if when < now:
+                raise ScenarioError(f"step {number}: {when.isoformat()} is before the previous step; "
+                                    "the clock never goes back")
+            for ref in (step.thread, step.message):
+                if ref is not None and ref not in names:
+                    raise ScenarioError(f"step {number}: unknown message \"{ref}\"; name it with id: on an earlier step")
+            if step.text is not None and step.channel is None and not step.dm and step.ticket is None \
+                    and step.thread is None:
+                raise ScenarioError(f"step {number}: say where the text is written: channel, dm, ticket or thread")
+            if step.action is not None and step.ticket is None:
+                raise ScenarioError(f"step {number}: action needs ticket: the ticket whose button is pressed")
+            if step.id is not None:
+                if step.id in names:
+                    raise ScenarioError(f"step {number}: message id \"{step.id}\" is used twice")
+                names.add(step.id)
+            elif step.text is not None:
+                names.add(f"step-{number}")
+            instants.append(when)
+            now = when
+        return instants
+
+    async def run(self) -> None:
+        instants = self.plan()
+        for number, (step, when) in enumerate(zip(self.scenario.steps, instants, strict=True), 1):
+            await self.advance(when)
+            event = self.event(number, step)
+            if event is not None:
+                await self.bot.handle(event)
+
+    async def advance(self, until: datetime) -> None:
+        self.clock.set(max(until, self.clock.now()))
+        await self.bot.outbox.drain()
+
+    def _user(self, name: str) -> UserRef:
+        person = self.bot.settings.people.get(name)
+        return UserRef(platform=Platform.SIM, user_id=name, display_name=(person.name if person else None) or name)
+
+    def event(self, number: int, step: Step) -> InboundEvent | None:
+        if step.user is None:
+            return None
+        base: dict[str, Any] = {"event_id": f"step-{number}", "actor": self._user(step.user),
+                                "received_at": self.clock.now()}
+        if step.react is not None:
+            channel, root, direct = self.messages[step.message]  # type: ignore[index]
+            return InboundEvent(kind="reaction", name=step.react.strip(":"), message_id=step.message,
+                                channel=self._channel(channel, root, direct), **base)
+        if step.action is not None:
+            channel = self._channel(step.channel or f"@{step.user}", None, step.channel is None)
+            return InboundEvent(kind="action", name=step.action, value=step.ticket, channel=channel, **base)
+        text = step.text or ""
+        name = step.id or f"step-{number}"
+        if step.thread is not None:
+            channel_id, root, direct = self.messages[step.thread]
+            root = root or step.thread
+        elif step.dm:
+            channel_id, root, direct = f"@{step.user}", None, True
+        elif step.ticket is not None:
+            channel_id, root, direct = f"ticket:{step.ticket.upper()}", None, False
+        else:
+            channel_id, root, direct = step.channel, None, False  # type: ignore[assignment]
+        self.messages[name] = (channel_id, root, direct)
+        channel = self._channel(channel_id, root, direct)
+        ticket = step.ticket.upper() if step.ticket is not None and step.thread is None else None
+        if text.startswith(self.prefix) and len(text) > len(self.prefix):
+            return InboundEvent(kind="command", text=text[len(self.prefix):], channel=channel, message_id=name,
+                                ticket=ticket, **base)
+        kind = "dm" if direct else "message"
+        return InboundEvent(kind=kind, text=text, channel=channel, message_id=name, ticket=ticket, **base)
+
+    def _channel(self, channel_id: str, root: str | None, direct: bool) -> ChannelRef:
+        private = direct or channel_id in self.private or channel_id.startswith("ticket:")
+        return ChannelRef(platform=Platform.SIM, channel_id=channel_id, thread_id=root, is_private=private,
+                          is_direct=direct)
+
+
+async def simulate(path: Path, out: IO[str], *, config: str | None = None, db_url: str | None = None) -> None:
+    """Runs the scenario at ``path``; raises ScenarioError or ConfigError before printing anything."""
+    scenario = load_scenario(path)
+    settings = scenario_settings(scenario, path, config)
+    clock = VirtualClock(scenario.start)
+    private = {entry.partition(":")[2] or entry for entry in settings.channels.duty}
+    adapter = SimAdapter(scenario.platform, clock, out, private)
+    with tempfile.TemporaryDirectory(prefix="dutydesk-sim-") as tmp:
+        url = db_url or f"sqlite+aiosqlite:///{Path(tmp) / 'sim.db'}"
+        bot = await build(settings, clock, [adapter], db_url=url, upgrade=True)
+        bot.desk.prefixes[Platform.SIM] = PREFIXES[scenario.platform]
+        try:
+            await Runner(scenario, bot, adapter, clock).run()
+        finally:
+            await bot.close()

@@ -1,0 +1,258 @@
+"""Ticket changes. Each function changes the ticket, appends its ticket_events row and writes the
+outbox rows that tell people about it, all in the caller's unit of work (no commit here)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.desk import Desk
+from bot.i18n import t
+from bot.outbox import enqueue
+from bot.people import identity_of
+from bot.tickets.states import OPEN_STATES, State, check
+from bot.types import ChannelRef, Platform, Target, Visibility
+from storage.models import DeskCounter, Person, Ticket, TicketEvent
+
+TITLE_LENGTH = 80
+
+
+async def next_number(session: AsyncSession, prefix: str) -> int:
+    """The next ticket number of a desk, in the caller's transaction.
+
+    The upsert takes the counter row's lock (PostgreSQL) or the write lock (SQLite) until
+    commit, so concurrent creators queue up, and a rollback hands the number back: no gaps,
+    no duplicates.
+    """
+    dialect = session.bind.dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = (
+        insert(DeskCounter)
+        .values(prefix=prefix, last_number=1)
+        .on_conflict_do_update(index_elements=["prefix"], set_={"last_number": DeskCounter.last_number + 1})
+        .returning(DeskCounter.last_number)
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+def make_title(text: str) -> str:
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return first if len(first) <= TITLE_LENGTH else first[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
+def log(
+    session: AsyncSession,
+    ticket: Ticket,
+    kind: str,
+    now: datetime,
+    actor: Person | None,
+    *,
+    old: str | None = None,
+    new: str | None = None,
+    body: str | None = None,
+    public: bool = False,
+) -> TicketEvent:
+    event = TicketEvent(
+        ticket_id=ticket.id,
+        at=now,
+        actor_id=actor.id if actor else None,
+        kind=kind,
+        old=old,
+        new=new,
+        body=body,
+        public=public,
+    )
+    session.add(event)
+    ticket.updated_at = now
+    return event
+
+
+def space_target(ticket: Ticket) -> Target:
+    return Target(kind="ticket", platform=Platform(ticket.origin_platform), ticket=ticket.key)
+
+
+async def get(session: AsyncSession, key: str) -> Ticket | None:
+    return await session.scalar(select(Ticket).where(Ticket.key == key.upper()))
+
+
+async def create(
+    session: AsyncSession,
+    desk: Desk,
+    requester: Person,
+    *,
+    text: str,
+    priority: int,
+    topic: str | None,
+    origin: ChannelRef,
+    language: str,
+) -> Ticket:
+    now = desk.clock.now()
+    number = await next_number(session, desk.prefix)
+    ticket = Ticket(
+        key=f"{desk.prefix}-{number}",
+        prefix=desk.prefix,
+        number=number,
+        requester_id=requester.id,
+        title=make_title(text),
+        description=text.strip(),
+        priority=priority,
+        topic=topic,
+        state=State.NEW.value,
+        origin_platform=origin.platform.value,
+        origin_channel=origin.channel_id,
+        origin_thread=origin.thread_id,
+        language=language,
+        data={},
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(ticket)
+    await session.flush()
+    log(session, ticket, "created", now, requester, new=State.NEW.value, body=ticket.description, public=True)
+    enqueue(
+        session,
+        now,
+        space_target(ticket),
+        t(language, "ticket.space_opened", key=ticket.key, priority=priority, who=requester.display_name,
+          text=ticket.description),
+        kind="notice",
+        visibility=Visibility.PRIVATE,
+        ticket=ticket.key,
+    )
+    notify_duty(
+        session,
+        desk,
+        "ticket.duty_new",
+        ticket,
+        kind="notice",
+        priority=priority,
+        who=requester.display_name,
+        title=ticket.title,
+    )
+    return ticket
+
+
+def notify_duty(session: AsyncSession, desk: Desk, key: str, ticket: Ticket | None, *, kind: str, **values: object) -> None:
+    """Tells the duty channels, which are private: ticket titles may appear there and nowhere public."""
+    now = desk.clock.now()
+    text = t(desk.language, key, key=ticket.key if ticket else "", **values)
+    for target in desk.duty_targets():
+        enqueue(session, now, target, text, kind=kind, visibility=Visibility.PRIVATE,
+                ticket=ticket.key if ticket else None)
+
+
+def tell_requester(session: AsyncSession, desk: Desk, ticket: Ticket, key: str, *, kind: str = "notice",
+                   **values: object) -> None:
+    """A message to the requester in the ticket's private space, in the requester's language."""
+    enqueue(
+        session,
+        desk.clock.now(),
+        space_target(ticket),
+        t(ticket.language, key, key=ticket.key, **values),
+        kind=kind,
+        visibility=Visibility.PRIVATE,
+        ticket=ticket.key,
+    )
+
+
+async def change_state(
+    session: AsyncSession, desk: Desk, ticket: Ticket, target: State, actor: Person, *, reason: str | None = None
+) -> None:
+    current = State(ticket.state)
+    check(current, target, has_assignee=ticket.assignee_id is not None)
+    now = desk.clock.now()
+    ticket.state = target.value
+    if target == State.CLOSED:
+        ticket.closed_at = now
+    elif current == State.CLOSED:
+        ticket.closed_at = None
+    log(session, ticket, "state", now, actor, old=current.value, new=target.value, body=reason)
+    tell_requester(session, desk, ticket, "ticket.state_changed", state=t(ticket.language, f"state.{target.value}"),
+                   who=actor.display_name)
+
+
+async def reopen(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person) -> State:
+    target = State.IN_PROGRESS if ticket.assignee_id is not None else State.TRIAGE
+    await change_state(session, desk, ticket, target, actor, reason="reopen")
+    return target
+
+
+async def assign(session: AsyncSession, desk: Desk, ticket: Ticket, assignee: Person, actor: Person) -> None:
+    now = desk.clock.now()
+    old = await session.get(Person, ticket.assignee_id) if ticket.assignee_id else None
+    ticket.assignee_id = assignee.id
+    log(session, ticket, "assign", now, actor, old=old.key if old else None, new=assignee.key)
+    if assignee.id != actor.id:
+        user_id = await identity_of(session, assignee.id, Platform(ticket.origin_platform))
+        if user_id is not None:
+            enqueue(session, now, Target(kind="dm", platform=Platform(ticket.origin_platform), user_id=user_id),
+                    t(assignee.language or desk.language, "ticket.assigned_to_you", key=ticket.key,
+                      who=actor.display_name, priority=ticket.priority),
+                    kind="notice", visibility=Visibility.PRIVATE, ticket=ticket.key)
+
+
+async def set_priority(session: AsyncSession, desk: Desk, ticket: Ticket, priority: int, actor: Person) -> None:
+    now = desk.clock.now()
+    old = ticket.priority
+    ticket.priority = priority
+    log(session, ticket, "priority", now, actor, old=str(old), new=str(priority))
+    tell_requester(session, desk, ticket, "ticket.priority_changed", old=old, new=priority)
+
+
+def add_note(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person, text: str) -> None:
+    log(session, ticket, "note", desk.clock.now(), actor, body=text, public=False)
+
+
+def add_reply(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person, text: str) -> None:
+    """An agent's public answer to the requester: it goes to the ticket's private space."""
+    log(session, ticket, "reply", desk.clock.now(), actor, body=text, public=True)
+    enqueue(
+        session,
+        desk.clock.now(),
+        space_target(ticket),
+        t(ticket.language, "ticket.reply_from", who=actor.display_name, text=text),
+        kind="reply",
+        visibility=Visibility.PRIVATE,
+        ticket=ticket.key,
+    )
+
+
+async def record_space_message(
+    session: AsyncSession, desk: Desk, ticket: Ticket, author: Person, text: str, *, author_is_staff: bool
+) -> None:
+    """A message someone wrote in the ticket's private space: part of the conversation."""
+    now = desk.clock.now()
+    log(session, ticket, "message", now, author, body=text, public=True,
+        new="staff" if author_is_staff else "requester")
+    if author.id == ticket.requester_id and ticket.state == State.WAITING_REQUESTER.value:
+        ticket.state = State.IN_PROGRESS.value
+        log(session, ticket, "state", now, author, old=State.WAITING_REQUESTER.value, new=State.IN_PROGRESS.value,
+            body="requester answered")
+
+
+async def open_tickets_of(session: AsyncSession, person: Person, *, as_assignee: bool, limit: int = 20) -> list[Ticket]:
+    column = Ticket.assignee_id if as_assignee else Ticket.requester_id
+    states = [s.value for s in OPEN_STATES]
+    if not as_assignee:
+        states += [State.RESOLVED.value, State.FEEDBACK.value]
+    rows = await session.scalars(
+        select(Ticket).where(column == person.id, Ticket.state.in_(states)).order_by(Ticket.id.desc()).limit(limit)
+    )
+    return list(rows.all())
+
+
+async def events_of(session: AsyncSession, ticket: Ticket, *, include_internal: bool, limit: int = 10) -> list[TicketEvent]:
+    stmt = select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
+    if not include_internal:
+        stmt = stmt.where(TicketEvent.kind != "note")
+    rows = await session.scalars(stmt.order_by(TicketEvent.id.desc()).limit(limit))
+    return list(reversed(rows.all()))
+
+
+async def count_open(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Ticket).where(
+        Ticket.state.in_([s.value for s in OPEN_STATES]))) or 0)

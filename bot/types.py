@@ -1,0 +1,133 @@
+"""Core types shared by the dispatcher, the services and the adapters (no platform imports)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Platform(StrEnum):
+    CONSOLE = "console"
+    SIM = "sim"
+    SLACK = "slack"
+    MATRIX = "matrix"
+
+
+class Capability(StrEnum):
+    EPHEMERAL = "ephemeral"
+    MODALS = "modals"
+    BUTTONS = "buttons"
+    THREADS = "threads"
+    REACTIONS = "reactions"
+    DMS = "dms"
+    PRIVATE_ROOMS = "private_rooms"
+    DELETE = "delete"
+
+
+class Visibility(StrEnum):
+    PUBLIC = "public"
+    PRIVATE = "private"
+    EPHEMERAL = "ephemeral"
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class UserRef(Frozen):
+    platform: Platform
+    user_id: str
+    display_name: str | None = None
+
+
+class ChannelRef(Frozen):
+    platform: Platform
+    channel_id: str
+    thread_id: str | None = None
+    is_private: bool = False
+    is_direct: bool = False
+
+
+EventKind = Literal["message", "command", "dm", "reaction", "action", "form"]
+
+
+class InboundEvent(Frozen):
+    """One thing a person did on a platform, already verified and converted by the adapter."""
+
+    kind: EventKind
+    event_id: str
+    actor: UserRef
+    channel: ChannelRef
+    text: str = ""
+    received_at: datetime
+    # reaction name, button action id, or form id
+    name: str | None = None
+    # button value or ticket key the action is about
+    value: str | None = None
+    form_values: dict[str, str] = Field(default_factory=dict)
+    message_id: str | None = None
+    # set by the adapter when the event happened in a ticket's private space
+    ticket: str | None = None
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.actor.platform.value}:{self.event_id}"
+
+
+class Button(Frozen):
+    action: str
+    label: str
+    value: str
+
+
+class Reply(Frozen):
+    """What a command answers; the dispatcher turns it into outbox rows."""
+
+    text: str
+    kind: str = "reply"
+    visibility: Visibility = Visibility.EPHEMERAL
+    ticket: str | None = None
+    buttons: tuple[Button, ...] = ()
+
+
+class Target(Frozen):
+    """Where an outbound message goes, in platform-neutral terms.
+
+    ``kind`` is ``channel`` (a channel by platform id), ``dm`` (a person's direct chat),
+    ``ticket`` (the ticket's private space, created by the adapter on first use) or
+    ``ephemeral`` (shown only to ``user_id`` in ``channel_id``).
+    """
+
+    kind: Literal["channel", "dm", "ticket", "ephemeral"]
+    platform: Platform
+    channel_id: str | None = None
+    thread_id: str | None = None
+    user_id: str | None = None
+    ticket: str | None = None
+
+
+class OutboundMessage(Frozen):
+    id: int
+    target: Target
+    text: str
+    kind: str
+    visibility: Visibility
+    ticket: str | None = None
+    buttons: tuple[Button, ...] = ()
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class FormField(Frozen):
+    name: str
+    label: str
+    required: bool = False
+    choices: tuple[str, ...] = ()
+
+
+class FormSpec(Frozen):
+    form_id: str
+    title: str
+    fields: tuple[FormField, ...]

@@ -1,0 +1,17 @@
+"""Command groups; each module registers its commands with ``register(registry)``."""
+
+from __future__ import annotations
+
+from bot.registry import Registry
+from commands import help as help_commands
+from commands import queue, ticket
+
+
+def register_all(registry: Registry) -> Registry:
+    for module in (ticket, queue, help_commands):
+        module.register(registry)
+    return registry
+
+
+def build_registry() -> Registry:
+    return register_all(Registry())

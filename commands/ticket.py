@@ -1,0 +1,268 @@
+"""`/ticket …`: create, show, take, assign, priority, note, reply, status, close, reopen, list mine."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, field_validator
+
+from bot.context import Context
+from bot.format import duration, instant
+from bot.people import person_by_key
+from bot.registry import Arg, Command, Registry
+from bot.tickets import service
+from bot.tickets.states import SETTABLE, State, TransitionRefused
+from bot.types import Reply, Visibility
+from storage.models import Person, Ticket
+
+KEY = re.compile(r"[A-Za-z][A-Za-z0-9]{0,7}-\d{1,9}")
+
+
+def _priority(value: object) -> int:
+    text = str(value).strip().lower().removeprefix("p").removeprefix("rio").removeprefix("-")
+    if text not in {"1", "2", "3"}:
+        raise ValueError("priority is 1 (high), 2 (normal) or 3 (low)")
+    return int(text)
+
+
+def _key(value: str) -> str:
+    if not KEY.fullmatch(value):
+        raise ValueError("a ticket id looks like HW-42")
+    return value.upper()
+
+
+class CreateArgs(BaseModel):
+    text: str
+    priority: int = 2
+    topic: str | None = None
+
+    _p = field_validator("priority", mode="before")(classmethod(lambda cls, v: _priority(v)))
+
+
+class KeyArgs(BaseModel):
+    key: str
+
+    _k = field_validator("key")(classmethod(lambda cls, v: _key(v)))
+
+
+class AssignArgs(KeyArgs):
+    person: str
+
+    @field_validator("person")
+    @classmethod
+    def _person(cls, value: str) -> str:
+        return value.removeprefix("@")
+
+
+class PriorityArgs(KeyArgs):
+    level: int
+
+    _p = field_validator("level", mode="before")(classmethod(lambda cls, v: _priority(v)))
+
+
+class TextArgs(KeyArgs):
+    text: str
+
+
+class StatusArgs(KeyArgs):
+    state: State
+
+    @field_validator("state", mode="before")
+    @classmethod
+    def _state(cls, value: str) -> State:
+        value = str(value).lower().replace("-", "_")
+        if value not in {s.value for s in SETTABLE}:
+            raise ValueError("one of " + ", ".join(s.value for s in SETTABLE))
+        return State(value)
+
+
+class NoArgs(BaseModel):
+    pass
+
+
+KEY_ARG = Arg("key", "positional", metavar="ID")
+
+
+def reply(ctx: Context, key: str, /, *, kind: str = "reply", ticket: str | None = None, **values: object) -> list[Reply]:
+    return [Reply(text=ctx.t(key, **values), kind=kind, ticket=ticket)]
+
+
+async def load(ctx: Context, key: str, *, write: bool = False) -> Ticket | list[Reply]:
+    """The ticket if the actor may see it; requesters see only their own, and nobody learns
+    whether someone else's ticket exists."""
+    ticket = await service.get(ctx.session, key)
+    if ticket is None or (not ctx.actor.is_staff and ticket.requester_id != ctx.actor.person.id):
+        return reply(ctx, "ticket.not_found", key=key)
+    if write and not ctx.actor.is_staff:
+        return reply(ctx, "ticket.staff_only")
+    return ticket
+
+
+async def create(ctx: Context, args: CreateArgs) -> list[Reply]:
+    ev = ctx.event
+    ticket = await service.create(
+        ctx.session,
+        ctx.desk,
+        ctx.actor.person,
+        text=args.text,
+        priority=args.priority,
+        topic=args.topic,
+        origin=ev.channel,
+        language=ctx.actor.language,
+    )
+    next_key = "ticket.next_p1" if args.priority == 1 else "ticket.next"
+    return [Reply(
+        text=ctx.t("ticket.receipt", key=ticket.key, priority=args.priority,
+                   priority_name=ctx.t(f"priority.{args.priority}"), next=ctx.t(next_key, key=ticket.key)),
+        kind="receipt",
+        ticket=ticket.key,
+    )]
+
+
+async def show(ctx: Context, args: KeyArgs) -> list[Reply]:
+    ticket = await load(ctx, args.key)
+    if isinstance(ticket, list):
+        return ticket
+    requester = await ctx.session.get(Person, ticket.requester_id)
+    assignee = await ctx.session.get(Person, ticket.assignee_id) if ticket.assignee_id else None
+    lines = [
+        ctx.t("ticket.show_head", key=ticket.key, title=ticket.title),
+        ctx.t("ticket.show_meta", state=ctx.t(f"state.{ticket.state}"), priority=ticket.priority,
+              requester=requester.display_name if requester else "?",
+              assignee=assignee.display_name if assignee else ctx.t("ticket.nobody"),
+              created=instant(ticket.created_at, ctx.actor.timezone),
+              age=duration(ctx.actor.language, ctx.now - ticket.created_at)),
+    ]
+    if ticket.topic:
+        lines.append(ctx.t("ticket.show_topic", topic=ticket.topic))
+    events = await service.events_of(ctx.session, ticket, include_internal=ctx.actor.is_staff)
+    people = {p.id: p.display_name for p in [requester, assignee] if p}
+    for event in events:
+        who = people.get(event.actor_id) if event.actor_id else None
+        if event.actor_id and who is None:
+            person = await ctx.session.get(Person, event.actor_id)
+            who = people[event.actor_id] = person.display_name if person else "?"
+        lines.append(ctx.t(f"event.{event.kind}", at=instant(event.at, ctx.actor.timezone), who=who or "dutydesk",
+                           old=event.old or "", new=event.new or "", body=event.body or ""))
+    return [Reply(text="\n".join(lines), ticket=ticket.key)]
+
+
+async def take(ctx: Context, args: KeyArgs) -> list[Reply]:
+    ticket = await load(ctx, args.key, write=True)
+    if isinstance(ticket, list):
+        return ticket
+    if ticket.assignee_id != ctx.actor.person.id:
+        await service.assign(ctx.session, ctx.desk, ticket, ctx.actor.person, ctx.actor.person)
+    if ticket.state != State.IN_PROGRESS.value:
+        try:
+            await service.change_state(ctx.session, ctx.desk, ticket, State.IN_PROGRESS, ctx.actor.person)
+        except TransitionRefused as exc:
+            return reply(ctx, exc.key, **exc.values)
+    return reply(ctx, "ticket.taken", key=ticket.key, ticket=ticket.key)
+
+
+async def assign(ctx: Context, args: AssignArgs) -> list[Reply]:
+    ticket = await load(ctx, args.key, write=True)
+    if isinstance(ticket, list):
+        return ticket
+    person = await person_by_key(ctx.session, args.person)
+    if person is None or not person.is_staff:
+        staff = ", ".join(sorted(ctx.desk.settings.people)) or "—"
+        return reply(ctx, "ticket.unknown_agent", person=args.person, staff=staff)
+    await service.assign(ctx.session, ctx.desk, ticket, person, ctx.actor.person)
+    return reply(ctx, "ticket.assigned", key=ticket.key, person=person.display_name, ticket=ticket.key)
+
+
+async def priority(ctx: Context, args: PriorityArgs) -> list[Reply]:
+    ticket = await load(ctx, args.key, write=True)
+    if isinstance(ticket, list):
+        return ticket
+    if ticket.priority == args.level:
+        return reply(ctx, "ticket.priority_same", key=ticket.key, priority=args.level)
+    await service.set_priority(ctx.session, ctx.desk, ticket, args.level, ctx.actor.person)
+    return reply(ctx, "ticket.priority_set", key=ticket.key, priority=args.level, ticket=ticket.key)
+
+
+async def note(ctx: Context, args: TextArgs) -> list[Reply]:
+    ticket = await load(ctx, args.key, write=True)
+    if isinstance(ticket, list):
+        return ticket
+    service.add_note(ctx.session, ctx.desk, ticket, ctx.actor.person, args.text)
+    return reply(ctx, "ticket.noted", key=ticket.key, ticket=ticket.key)
+
+
+async def answer(ctx: Context, args: TextArgs) -> list[Reply]:
+    ticket = await load(ctx, args.key, write=True)
+    if isinstance(ticket, list):
+        return ticket
+    service.add_reply(ctx.session, ctx.desk, ticket, ctx.actor.person, args.text)
+    return reply(ctx, "ticket.replied", key=ticket.key, ticket=ticket.key)
+
+
+async def _transition(ctx: Context, key: str, target: State, done_key: str, *, requester_may: bool) -> list[Reply]:
+    ticket = await load(ctx, key, write=not requester_may)
+    if isinstance(ticket, list):
+        return ticket
+    try:
+        if target == State.TRIAGE and State(ticket.state) in {State.CLOSED, State.RESOLVED, State.FEEDBACK}:
+            target = await service.reopen(ctx.session, ctx.desk, ticket, ctx.actor.person)
+        else:
+            await service.change_state(ctx.session, ctx.desk, ticket, target, ctx.actor.person)
+    except TransitionRefused as exc:
+        return reply(ctx, exc.key, **exc.values)
+    return reply(ctx, done_key, key=ticket.key, state=ctx.t(f"state.{target.value}"), ticket=ticket.key)
+
+
+async def status(ctx: Context, args: StatusArgs) -> list[Reply]:
+    return await _transition(ctx, args.key, args.state, "ticket.status_set", requester_may=False)
+
+
+async def close(ctx: Context, args: KeyArgs) -> list[Reply]:
+    return await _transition(ctx, args.key, State.CLOSED, "ticket.closed", requester_may=True)
+
+
+async def reopen(ctx: Context, args: KeyArgs) -> list[Reply]:
+    ticket = await load(ctx, args.key)
+    if isinstance(ticket, list):
+        return ticket
+    if State(ticket.state) not in {State.CLOSED, State.RESOLVED, State.FEEDBACK}:
+        return reply(ctx, "ticket.not_closed", key=ticket.key, state=ctx.t(f"state.{ticket.state}"))
+    return await _transition(ctx, args.key, State.TRIAGE, "ticket.reopened", requester_may=True)
+
+
+async def list_mine(ctx: Context, _args: NoArgs) -> list[Reply]:
+    as_assignee = ctx.actor.is_staff
+    tickets = await service.open_tickets_of(ctx.session, ctx.actor.person, as_assignee=as_assignee)
+    if not tickets:
+        return reply(ctx, "ticket.list_empty_staff" if as_assignee else "ticket.list_empty")
+    lines = [ctx.t("ticket.list_head_staff" if as_assignee else "ticket.list_head", count=len(tickets))]
+    for ticket in tickets:
+        lines.append(ctx.t("ticket.list_line", key=ticket.key, priority=ticket.priority,
+                           state=ctx.t(f"state.{ticket.state}"), title=ticket.title,
+                           age=duration(ctx.actor.language, ctx.now - ticket.created_at)))
+    return [Reply(text="\n".join(lines), visibility=Visibility.EPHEMERAL)]
+
+
+def register(registry: Registry) -> None:
+    text = Arg("text", "rest", metavar="TEXT")
+    registry.add(Command(
+        ("ticket", "new"), CreateArgs, create, "help.ticket_new",
+        (Arg("priority", "option", ("-p", "--priority"), "1|2|3", required=False),
+         Arg("topic", "option", ("-t", "--topic"), "TOPIC", required=False), text),
+        default_for=("ticket",),
+    ))
+    registry.add(Command(("ticket", "show"), KeyArgs, show, "help.ticket_show", (KEY_ARG,)))
+    registry.add(Command(("ticket", "take"), KeyArgs, take, "help.ticket_take", (KEY_ARG,), permission="staff"))
+    registry.add(Command(("ticket", "assign"), AssignArgs, assign, "help.ticket_assign",
+                         (KEY_ARG, Arg("person", "positional", metavar="@PERSON")), permission="staff"))
+    registry.add(Command(("ticket", "priority"), PriorityArgs, priority, "help.ticket_priority",
+                         (KEY_ARG, Arg("level", "positional", metavar="1|2|3")), permission="staff"))
+    registry.add(Command(("ticket", "note"), TextArgs, note, "help.ticket_note", (KEY_ARG, text), permission="staff"))
+    registry.add(Command(("ticket", "reply"), TextArgs, answer, "help.ticket_reply", (KEY_ARG, text),
+                         permission="staff"))
+    registry.add(Command(("ticket", "status"), StatusArgs, status, "help.ticket_status",
+                         (KEY_ARG, Arg("state", "positional", metavar="STATE")), permission="staff"))
+    registry.add(Command(("ticket", "close"), KeyArgs, close, "help.ticket_close", (KEY_ARG,)))
+    registry.add(Command(("ticket", "reopen"), KeyArgs, reopen, "help.ticket_reopen", (KEY_ARG,)))
+    registry.add(Command(("ticket", "list", "mine"), NoArgs, list_mine, "help.ticket_list"))
+    registry.add(Command(("ticket", "list"), NoArgs, list_mine, "help.ticket_list"))
