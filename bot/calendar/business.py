@@ -1,0 +1,387 @@
+"""Business calendars: when is a desk open, and how much open time lies between two instants.
+
+Every rule is applied on the wall clock of the calendar's zone and only then turned into instants,
+so 08:00-16:00 is 08:00-16:00 local on the days the clocks change. Internally an instant is an
+integer count of microseconds since the Unix epoch (UTC): exact, cheap to compare and add, and
+independent of the process time zone. Each date's opening intervals are computed once and cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+from bot.calendar.config import CalendarConfig
+from bot.calendar.holiday_source import HolidaySource
+from bot.calendar.hours import Range, WeeklyHours, parse_ranges, parse_weekly_hours
+from bot.calendar.walltime import ensure_aware
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_MINUTE_US = 60_000_000
+
+# Instants in microseconds since the epoch; a date's openings as half-open [start, end) pairs.
+_Span = tuple[int, int]
+
+
+class CalendarError(ValueError):
+    """A question the calendar cannot answer, e.g. no working time within the search horizon."""
+
+
+class Interval(NamedTuple):
+    """One opening of a date, both ends aware datetimes in the calendar's zone, end exclusive."""
+
+    start: datetime
+    end: datetime
+
+
+def _to_us(instant: datetime) -> int:
+    return (ensure_aware(instant) - _EPOCH) // _US
+
+
+class BusinessCalendar:
+    """Opening hours of one desk: zone, weekly hours, holidays, closed and extra working dates.
+
+    Dates are resolved in this order: an ``open`` override wins; then ``closed``; then a day off
+    from the holidays package; then the weekly hours; a weekend date that a decree made a working
+    day (Russian working Saturdays) gets the hours of the next weekday that has weekly hours,
+    which is the weekday the day off was moved to in the decrees so far.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        zone: ZoneInfo,
+        weekly: WeeklyHours,
+        *,
+        holidays: HolidaySource | None = None,
+        closed: frozenset[date] = frozenset(),
+        open_dates: Mapping[date, tuple[Range, ...]] | None = None,
+        horizon_days: int = 3660,
+    ) -> None:
+        if len(weekly) != 7:
+            raise ValueError("weekly hours need one entry per weekday, Monday first")
+        self.name = name
+        self.zone = zone
+        self.weekly = weekly
+        self.holidays = holidays
+        self.closed = closed
+        self.open_dates: dict[date, tuple[Range, ...]] = dict(open_dates or {})
+        # A calendar with no working time at all would make every search loop forever.
+        self.horizon_days = horizon_days
+        self._decreed_hours = tuple(self._hours_of_next_working_weekday(day) for day in range(7))
+        self._days: dict[int, tuple[_Span, ...]] = {}
+
+    @classmethod
+    def from_config(cls, name: str, cfg: CalendarConfig) -> BusinessCalendar:
+        return cls(
+            name,
+            ZoneInfo(cfg.timezone),
+            parse_weekly_hours(cfg.hours),
+            holidays=HolidaySource.from_spec(cfg.holidays) if cfg.holidays else None,
+            closed=frozenset(cfg.closed),
+            open_dates={day: parse_ranges(text) for day, text in cfg.open.items()},
+        )
+
+    def __repr__(self) -> str:
+        return f"BusinessCalendar({self.name!r}, zone={self.zone.key!r})"
+
+    # ----------------------------------------------------------------- dates and wall clock
+
+    def _hours_of_next_working_weekday(self, weekday: int) -> tuple[Range, ...]:
+        for step in range(1, 8):
+            ranges = self.weekly[(weekday + step) % 7]
+            if ranges:
+                return ranges
+        return ()
+
+    def wall_hours(self, day: date) -> tuple[Range, ...]:
+        """Opening ranges of ``day`` on the wall clock, in minutes since midnight."""
+        override = self.open_dates.get(day)
+        if override is not None:
+            return override
+        if day in self.closed:
+            return ()
+        if self.holidays is not None and self.holidays.is_day_off(day):
+            return ()
+        ranges = self.weekly[day.weekday()]
+        if ranges:
+            return ranges
+        if self.holidays is not None and self.holidays.is_decreed_workday(day):
+            return self._decreed_hours[day.weekday()]
+        return ()
+
+    def _wall_to_us(self, naive: datetime, fold: int) -> int:
+        """The instant of a wall time; a skipped wall time maps to the end of the gap.
+
+        ``fold`` picks the first (0) or second (1) pass through a repeated hour: openings take the
+        first so that no open time is lost, closings the second for the same reason.
+        """
+        candidate = naive.replace(tzinfo=self.zone, fold=fold)
+        utc = candidate.astimezone(UTC)
+        if utc.astimezone(self.zone).replace(tzinfo=None) == naive:
+            return (utc - _EPOCH) // _US
+        # Inside a gap: the first existing instant whose wall time is later lies between the two
+        # readings of the gap time; a bisection on whole seconds finds the change.
+        low = (naive.replace(tzinfo=self.zone, fold=1).astimezone(UTC) - _EPOCH) // _US
+        high = (naive.replace(tzinfo=self.zone, fold=0).astimezone(UTC) - _EPOCH) // _US
+        low, high = min(low, high), max(low, high)
+        while high - low > 1_000_000:
+            mid = (low + high) // 2
+            wall = (_EPOCH + mid * _US).astimezone(self.zone).replace(tzinfo=None)
+            if wall >= naive:
+                high = mid
+            else:
+                low = mid
+        # Clock changes happen on whole seconds, and the change lies in (high - 1 s, high].
+        return high - high % 1_000_000
+
+    def _spans(self, ordinal: int) -> tuple[_Span, ...]:
+        spans = self._days.get(ordinal)
+        if spans is None:
+            spans = self._compute_spans(date.fromordinal(ordinal))
+            self._days[ordinal] = spans
+        return spans
+
+    def _compute_spans(self, day: date) -> tuple[_Span, ...]:
+        midnight = datetime.combine(day, time())
+        result: list[_Span] = []
+        for open_min, close_min in self.wall_hours(day):
+            start = self._wall_to_us(midnight + timedelta(minutes=open_min), 0)
+            # 24:00 belongs to the next date: its first pass, or the next date would overlap this one.
+            close_fold = 0 if close_min == 24 * 60 else 1
+            end = self._wall_to_us(midnight + timedelta(minutes=close_min), close_fold)
+            if end <= start:
+                continue  # the whole range lies in a skipped hour
+            if result and start <= result[-1][1]:
+                # A repeated hour can make two wall ranges overlap as instants: join them.
+                result[-1] = (result[-1][0], max(result[-1][1], end))
+            else:
+                result.append((start, end))
+        return tuple(result)
+
+    def _local_ordinal(self, us: int) -> int:
+        return (_EPOCH + us * _US).astimezone(self.zone).toordinal()
+
+    def _out(self, us: int) -> datetime:
+        return (_EPOCH + us * _US).astimezone(self.zone)
+
+    def local_date(self, instant: datetime) -> date:
+        return ensure_aware(instant).astimezone(self.zone).date()
+
+    def intervals_on(self, day: date) -> tuple[Interval, ...]:
+        """The openings of ``day`` as instants in the calendar's zone (empty on a day off)."""
+        return tuple(Interval(self._out(s), self._out(e)) for s, e in self._spans(day.toordinal()))
+
+    def opening(self, day: date) -> datetime | None:
+        spans = self._spans(day.toordinal())
+        return self._out(spans[0][0]) if spans else None
+
+    def closing(self, day: date) -> datetime | None:
+        spans = self._spans(day.toordinal())
+        return self._out(spans[-1][1]) if spans else None
+
+    def is_working_day(self, day: date) -> bool:
+        return bool(self._spans(day.toordinal()))
+
+    def working_days(self, first: date, last: date | None = None) -> Iterator[date]:
+        """Working dates from ``first`` on (through ``last`` if given), in order."""
+        ordinal = first.toordinal()
+        end = last.toordinal() if last is not None else None
+        idle = 0
+        while end is None or ordinal <= end:
+            if self._spans(ordinal):
+                idle = 0
+                yield date.fromordinal(ordinal)
+            else:
+                idle += 1
+                if idle > self.horizon_days:
+                    raise self._no_working_time(date.fromordinal(ordinal - idle))
+            ordinal += 1
+
+    def next_working_day(self, day: date) -> date:
+        """The first working date strictly after ``day``."""
+        return next(self.working_days(day + timedelta(days=1)))
+
+    def nth_working_day_after(self, day: date, n: int) -> date:
+        """The ``n``-th working date after ``day`` (``day`` itself is not counted; n ≥ 1)."""
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        for count, working in enumerate(self.working_days(day + timedelta(days=1)), start=1):
+            if count == n:
+                return working
+        raise AssertionError("working_days() is unbounded")  # pragma: no cover
+
+    def _no_working_time(self, since: date) -> CalendarError:
+        return CalendarError(
+            f"calendar {self.name!r} has no working time within {self.horizon_days} days after {since}"
+        )
+
+    # ----------------------------------------------------------------- instants
+
+    def _walk(self, us: int) -> Iterator[_Span]:
+        """Openings that end after ``us``, in order; the one containing ``us`` comes first."""
+        # Start a day early: an instant in a repeated hour after midnight can still be in yesterday's span.
+        ordinal = self._local_ordinal(us) - 1
+        idle = 0
+        while True:
+            spans = self._spans(ordinal)
+            if spans:
+                idle = 0
+                for span in spans:
+                    if span[1] > us:
+                        yield span
+            else:
+                idle += 1
+                if idle > self.horizon_days:
+                    raise self._no_working_time(date.fromordinal(ordinal - idle))
+            ordinal += 1
+
+    def is_open(self, instant: datetime) -> bool:
+        us = _to_us(instant)
+        ordinal = self._local_ordinal(us)
+        return any(s <= us < e for o in (ordinal - 1, ordinal) for s, e in self._spans(o))
+
+    def next_opening(self, instant: datetime) -> datetime:
+        """The first business instant at or after ``instant`` (itself while open)."""
+        us = _to_us(instant)
+        start, _ = next(self._walk(us))
+        return self._out(max(start, us))
+
+    def _add_us(self, us: int, amount: int) -> int:
+        for start, end in self._walk(us):
+            start = max(start, us)
+            available = end - start
+            # "<=": a budget used up exactly at closing ends at closing, not at the next opening.
+            if amount <= available:
+                return start + amount
+            amount -= available
+        raise AssertionError("_walk() is unbounded")  # pragma: no cover
+
+    def add_business_time(self, start: datetime, amount: timedelta) -> datetime:
+        """The instant at which ``amount`` of business time after ``start`` is used up.
+
+        Ending exactly at a closing time gives that closing time; ``amount == 0`` gives
+        ``next_opening(start)``.
+        """
+        if amount < timedelta(0):
+            raise ValueError(f"cannot add a negative business time ({amount})")
+        return self._out(self._add_us(_to_us(start), amount // _US))
+
+    def _between_us(self, a: int, b: int) -> int:
+        if b < a:
+            return -self._between_us(b, a)
+        total = 0
+        for start, end in self._walk(a):
+            if start >= b:
+                break
+            total += min(end, b) - max(start, a)
+        return total
+
+    def business_time_between(self, a: datetime, b: datetime) -> timedelta:
+        """Business time in ``[a, b)``; negative when ``b`` is before ``a``."""
+        return self._between_us(_to_us(a), _to_us(b)) * _US
+
+    # ----------------------------------------------------------------- working-day targets
+
+    def _position(self, us: int) -> tuple[int, int]:
+        """(date ordinal, wall-clock business microseconds since that date's opening) of an open instant.
+
+        Wall-clock, not elapsed, time: 10:00 on a 23-hour round-the-clock day is 10 h into the day,
+        so "one working day later" is 10:00 again on the next day.
+        """
+        local_ordinal = self._local_ordinal(us)
+        for ordinal in (local_ordinal, local_ordinal - 1):
+            spans = self._spans(ordinal)
+            for index, (start, end) in enumerate(spans):
+                if start <= us < end:
+                    ranges = self.wall_hours(date.fromordinal(ordinal))
+                    # Spans and ranges correspond unless a clock change merged or dropped ranges;
+                    # then fall back to elapsed time, which differs by at most the changed hour.
+                    before = sum(e - s for s, e in spans[:index])
+                    if len(ranges) == len(spans):
+                        open_min, close_min = ranges[index]
+                        before = sum(c - o for o, c in ranges[:index]) * _MINUTE_US
+                        midnight = datetime.combine(date.fromordinal(ordinal), time())
+                        local = (_EPOCH + us * _US).astimezone(self.zone)
+                        wall = local.replace(tzinfo=None)
+                        if local.fold == 1 and self._is_repeated(wall):
+                            # The second pass through a repeated hour would map back onto the first
+                            # pass; it sits where the repeat ends so that positions never go back.
+                            wall = self._repeat_end(wall)
+                        offset = (wall - midnight) // _US - open_min * _MINUTE_US
+                        offset = min(max(offset, 0), (close_min - open_min) * _MINUTE_US - 1)
+                        return ordinal, before + offset
+                    return ordinal, before + (us - start)
+        raise AssertionError("_position() needs an open instant")  # pragma: no cover
+
+    def _is_repeated(self, naive: datetime) -> bool:
+        first = naive.replace(tzinfo=self.zone, fold=0)
+        second = naive.replace(tzinfo=self.zone, fold=1)
+        if first.utcoffset() == second.utcoffset():
+            return False
+        return first.astimezone(UTC).astimezone(self.zone).replace(tzinfo=None) == naive
+
+    def _repeat_end(self, naive: datetime) -> datetime:
+        """The first wall time after ``naive`` that the clock shows once (changes fall on whole minutes)."""
+        step = naive.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        while self._is_repeated(step):
+            step += timedelta(minutes=1)
+        return step
+
+    def _at_position(self, ordinal: int, offset: int) -> int:
+        """The instant ``offset`` wall-clock business microseconds into a date, at most its closing."""
+        spans = self._spans(ordinal)
+        ranges = self.wall_hours(date.fromordinal(ordinal))
+        if len(ranges) != len(spans):
+            remaining = offset
+            for start, end in spans:
+                if remaining <= end - start:
+                    return start + remaining
+                remaining -= end - start
+            return spans[-1][1]
+        midnight = datetime.combine(date.fromordinal(ordinal), time())
+        remaining = offset
+        for (open_min, close_min), (start, end) in zip(ranges, spans, strict=True):
+            length = (close_min - open_min) * _MINUTE_US
+            if remaining <= length:
+                if remaining == length:
+                    return end
+                wall = midnight + timedelta(minutes=open_min) + remaining * _US
+                return min(max(self._wall_to_us(wall, 0), start), end)
+            remaining -= length
+        return spans[-1][1]
+
+    def add_working_days(self, start: datetime, n: int) -> datetime:
+        """``n`` working days of business time from ``start`` (``working_day = "hours"``).
+
+        The clock starts at ``next_opening(start)``, at a position (how far into its working day,
+        on the wall clock); the result is the same position on the ``n``-th working day after, so
+        every day walked counts with its own hours. A position past a shorter day's end is that
+        day's closing, and position 0 (the opening) is the previous working day's closing:
+        a budget used up exactly at closing ends at closing.
+        """
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        us = _to_us(self.next_opening(start))
+        ordinal, offset = self._position(us)
+        day = date.fromordinal(ordinal)
+        if offset == 0:
+            target = day if n == 1 else self.nth_working_day_after(day, n - 1)
+            return self._out(self._spans(target.toordinal())[-1][1])
+        target = self.nth_working_day_after(day, n)
+        return self._out(self._at_position(target.toordinal(), offset))
+
+    def add_working_days_closing(self, start: datetime, n: int) -> datetime:
+        """Closing time of the ``n``-th working day after the date of ``start`` (``working_day = "closing"``).
+
+        The day of ``start`` is not counted, whatever the time, as with statutory day periods.
+        """
+        target = self.nth_working_day_after(self.local_date(start), n)
+        return self._out(self._spans(target.toordinal())[-1][1])
+
+
+def build_calendars(configs: Mapping[str, CalendarConfig]) -> dict[str, BusinessCalendar]:
+    return {name: BusinessCalendar.from_config(name, cfg) for name, cfg in configs.items()}
