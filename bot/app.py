@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.base import Adapter
-from bot.clock import Clock
+from bot import timers
+from bot.clock import Clock, VirtualClock
 from bot.desk import Desk
 from bot.dispatcher import Dispatcher
 from bot.i18n import t
 from bot.outbox import OutboxSender, enqueue
 from bot.people import sync_staff
 from bot.settings import Settings
+from bot.sla import service as sla_service
 from bot.types import InboundEvent, Platform, Visibility
 from commands import build_registry
 from storage import migrate
@@ -41,8 +44,21 @@ class Bot:
     async def handle(self, event: InboundEvent) -> bool:
         """Dispatches one event and delivers what is due (the simulator and the console wait for it)."""
         new = await self.dispatcher.handle(event)
+        await timers.fire_due(self.desk)
         await self.outbox.drain()
         return new
+
+    async def run_until(self, clock: VirtualClock, until: datetime) -> None:
+        """Lets a virtual clock run to ``until``, firing every timer at its own instant."""
+        while True:
+            due = await timers.next_due(self.desk)
+            if due is None or due > until:
+                break
+            clock.set(max(due, clock.now()))
+            await timers.fire_due(self.desk)
+            await self.outbox.drain()
+        clock.set(max(until, clock.now()))
+        await self.outbox.drain()
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -80,6 +96,7 @@ async def build(
                 platforms={a.platform: a.capabilities for a in adapters})
     async with sessions.begin() as session:
         await sync_staff(session, settings, clock.now())
+    await sla_service.refresh_open(desk)
     sender = OutboxSender(sessions, clock, {a.platform: a.send for a in adapters})
     bot = Bot(settings, clock, engine, desk, Dispatcher(desk, on_commit=sender.wakeup.set), sender,
               {a.platform: a for a in adapters})

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.calendar import BusinessCalendar, build_calendars
 from bot.clock import Clock
 from bot.registry import Registry
 from bot.settings import Settings
+from bot.sla import SlaPolicy, build_policies
 from bot.types import Capability, Platform, Target
 
 COMMAND_PREFIX = {Platform.SLACK: "/", Platform.MATRIX: "!", Platform.CONSOLE: "/", Platform.SIM: "/"}
@@ -23,6 +26,14 @@ class Desk:
     # capabilities of each running adapter, by platform
     platforms: dict[Platform, frozenset[Capability]] = field(default_factory=dict)
     prefixes: dict[Platform, str] = field(default_factory=lambda: dict(COMMAND_PREFIX))
+
+    @cached_property
+    def calendars(self) -> dict[str, BusinessCalendar]:
+        return build_calendars(self.settings.calendars)
+
+    @cached_property
+    def policies(self) -> dict[str, SlaPolicy]:
+        return build_policies(self.settings.sla, self.calendars)
 
     @property
     def language(self) -> str:

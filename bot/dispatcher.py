@@ -22,6 +22,7 @@ from bot.i18n import t
 from bot.outbox import enqueue
 from bot.people import actor_for, resolve
 from bot.registry import Parsed, ParseError
+from bot.sla import service as sla_service
 from bot.tickets import service
 from bot.types import Capability, InboundEvent, Reply, Target, Visibility
 from storage.models import ProcessedEvent
@@ -111,6 +112,7 @@ class Dispatcher:
         ctx = Context(session=session, desk=self.desk, event=event, actor=actor,
                       prefix=self.desk.prefixes.get(event.actor.platform, "/"))
         replies = await self._route(ctx)
+        await sla_service.refresh_touched(session, self.desk)
         for reply in replies:
             enqueue(session, now, self._target(event, reply), reply.text, kind=reply.kind,
                     visibility=self._visibility(event, reply), ticket=reply.ticket, buttons=reply.buttons)

@@ -196,8 +196,7 @@ class Runner:
                 await self.bot.handle(event)
 
     async def advance(self, until: datetime) -> None:
-        self.clock.set(max(until, self.clock.now()))
-        await self.bot.outbox.drain()
+        await self.bot.run_until(self.clock, until)
 
     def _user(self, name: str) -> UserRef:
         person = self.bot.settings.people.get(name)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from bot.registry import Registry
 from commands import help as help_commands
-from commands import queue, ticket
+from commands import queue, sla, ticket
 
 
 def register_all(registry: Registry) -> Registry:
-    for module in (ticket, queue, help_commands):
+    for module in (ticket, sla, queue, help_commands):
         module.register(registry)
     return registry
 

@@ -19,6 +19,12 @@ from bot.types import ChannelRef, Platform, Target, Visibility
 from storage.models import DeskCounter, Person, Ticket, TicketEvent
 
 TITLE_LENGTH = 80
+# tickets changed in a unit of work; their SLA timers are refreshed before it commits
+TOUCHED = "touched_tickets"
+
+
+def touch(session: AsyncSession, ticket: Ticket) -> None:
+    session.info.setdefault(TOUCHED, set()).add(ticket.id)
 
 
 async def next_number(session: AsyncSession, prefix: str) -> int:
@@ -68,6 +74,7 @@ def log(
     )
     session.add(event)
     ticket.updated_at = now
+    touch(session, ticket)
     return event
 
 

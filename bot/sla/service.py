@@ -1,0 +1,119 @@
+"""Keeps a ticket's SLA timers in step with its log, and sends the warnings when they fire.
+
+After every change to a ticket (the dispatcher calls :func:`refresh_touched` before commit) the
+clocks are derived again, the due instants stored on the ticket (so a closed ticket keeps the
+deadlines it had), and the pending warning timers replaced: one at 75 % of each running target
+and one at its breach. A warning that has fired for a clock and target never fires again.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.desk import Desk
+from bot.format import instant
+from bot.i18n import t
+from bot.outbox import enqueue
+from bot.people import identity_of
+from bot.sla.tickets import TicketClock, derive
+from bot.tickets.service import TOUCHED
+from bot.tickets.states import OPEN_STATES
+from bot.timers import handles
+from bot.types import Platform, Target, Visibility
+from storage.models import Person, Ticket, TicketEvent, Timer
+
+
+async def clocks_of(session: AsyncSession, desk: Desk, ticket: Ticket) -> list[TicketClock]:
+    desk_policy = desk.policies.get(desk.settings.desk.sla) if desk.settings.desk.sla else None
+    vendor = desk.settings.vendor
+    vendor_policy = desk.policies.get(vendor.sla) if vendor is not None and vendor.sla else None
+    if desk_policy is None and vendor_policy is None:
+        return []
+    events = (await session.scalars(
+        select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
+    )).all()
+    staff = set((await session.scalars(select(Person.id).where(Person.is_staff.is_(True)))).all())
+    return derive(ticket, events, staff, desk_policy, vendor_policy)
+
+
+async def refresh_touched(session: AsyncSession, desk: Desk) -> None:
+    touched = session.info.pop(TOUCHED, set())
+    for ticket_id in sorted(touched):
+        ticket = await session.get(Ticket, ticket_id)
+        if ticket is not None:
+            await refresh(session, desk, ticket)
+
+
+async def refresh_open(desk: Desk) -> int:
+    """Recomputes every open ticket (at start: calendars or policies may have been edited)."""
+    async with desk.sessions.begin() as session:
+        tickets = (await session.scalars(
+            select(Ticket).where(Ticket.state.in_([s.value for s in OPEN_STATES]))
+        )).all()
+        for ticket in tickets:
+            await refresh(session, desk, ticket)
+    return len(tickets)
+
+
+async def refresh(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:
+    clocks = await clocks_of(session, desk, ticket)
+    now = desk.clock.now()
+    ticket.data = {**(ticket.data or {}), "sla": {
+        c.name: {"target": c.target.name, "due": c.due.isoformat() if c.due else None, "state": c.state_at(now)}
+        for c in clocks
+    }}
+    await session.execute(delete(Timer).where(Timer.ticket_id == ticket.id, Timer.kind.like("sla:%"),
+                                              Timer.fired_at.is_(None)))
+    fired = {
+        (row.kind, (row.data or {}).get("target"))
+        for row in (await session.scalars(
+            select(Timer).where(Timer.ticket_id == ticket.id, Timer.kind.like("sla:%"), Timer.fired_at.is_not(None))
+        )).all()
+    }
+    for clock in clocks:
+        if clock.stopped_at is not None or clock.status != "running":
+            continue
+        due, warn = clock.due, clock.warn_at()
+        if due is None:
+            continue
+        levels = [("breach", due)] if due <= now else [("warn", warn), ("breach", due)]
+        for level, at in levels:
+            kind = f"sla:{clock.name}:{level}"
+            if at is None or (kind, clock.target.name) in fired:
+                continue
+            session.add(Timer(ticket_id=ticket.id, kind=kind, due_at=max(at, now),
+                              data={"target": clock.target.name, "due": due.isoformat()}))
+
+
+@handles("sla")
+async def send_warning(session: AsyncSession, desk: Desk, timer: Timer) -> None:
+    """To the assignee by DM, or to the duty channels when nobody has the ticket."""
+    ticket = await session.get(Ticket, timer.ticket_id)
+    if ticket is None:
+        return
+    _, clock_name, level = timer.kind.split(":")
+    current = {c.name: c for c in await clocks_of(session, desk, ticket)}.get(clock_name)  # type: ignore[misc]
+    now = desk.clock.now()
+    if current is None or current.stopped_at is not None or current.status != "running" \
+            or current.target.name != (timer.data or {}).get("target"):
+        return  # the clock stopped or changed target since the timer was set
+    due = current.due
+    if due is None:
+        return
+    platform = Platform(ticket.origin_platform)
+    assignee = await session.get(Person, ticket.assignee_id) if ticket.assignee_id else None
+    user_id = await identity_of(session, assignee.id, platform) if assignee else None
+    lang = (assignee.language if assignee else None) or desk.language
+    zone = (assignee.timezone if assignee else None) or desk.settings.desk.timezone
+    text = t(lang, f"sla.{level}", key=ticket.key, priority=ticket.priority, clock=t(lang, f"sla.clock_{clock_name}"),
+             due=instant(due, zone))
+    if user_id is not None:
+        enqueue(session, now, Target(kind="dm", platform=platform, user_id=user_id), text, kind="sla_warning",
+                visibility=Visibility.PRIVATE, ticket=ticket.key)
+        return
+    for target in desk.duty_targets():
+        enqueue(session, now, target, t(desk.language, f"sla.{level}", key=ticket.key, priority=ticket.priority,
+                                        clock=t(desk.language, f"sla.clock_{clock_name}"),
+                                        due=instant(due, desk.settings.desk.timezone)),
+                kind="sla_warning", visibility=Visibility.PRIVATE, ticket=ticket.key)
