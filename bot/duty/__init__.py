@@ -1,0 +1,1 @@
+"""Duty: the window when duty runs, roles, rotations, plans, overrides, absences, swaps and the ledger."""
