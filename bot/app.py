@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import logging
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,6 +21,7 @@ from bot.dispatcher import Dispatcher
 from bot.i18n import t
 from bot.outbox import OutboxSender, enqueue
 from bot.people import sync_staff
+from bot.scheduler import Job, Scheduler
 from bot.settings import Settings
 from bot.sla import service as sla_service
 from bot.types import InboundEvent, Platform, Visibility
@@ -39,7 +45,11 @@ class Bot:
     desk: Desk
     dispatcher: Dispatcher
     outbox: OutboxSender
+    scheduler: Scheduler
     adapters: dict[Platform, Adapter] = field(default_factory=dict)
+    # the simulator's high-water mark of job slots already run
+    jobs_done_until: datetime = field(default_factory=lambda: datetime.min.replace(tzinfo=UTC))
+    timers_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, event: InboundEvent) -> bool:
         """Dispatches one event and delivers what is due (the simulator and the console wait for it)."""
@@ -49,16 +59,59 @@ class Bot:
         return new
 
     async def run_until(self, clock: VirtualClock, until: datetime) -> None:
-        """Lets a virtual clock run to ``until``, firing every timer at its own instant."""
+        """Lets a virtual clock run to ``until``, firing every job slot and timer at its own instant."""
         while True:
-            due = await timers.next_due(self.desk)
-            if due is None or due > until:
+            timer_due = await timers.next_due(self.desk)
+            slots = self.scheduler.due_between(self.jobs_done_until, until)
+            job_due = slots[0][0] if slots else None
+            if (timer_due is None or timer_due > until) and job_due is None:
                 break
-            clock.set(max(due, clock.now()))
-            await timers.fire_due(self.desk)
+            if job_due is not None and (timer_due is None or job_due <= timer_due):
+                slot, job = slots[0]
+                clock.set(max(slot, clock.now()))
+                await self.scheduler.run_slot(job, slot)
+                self.jobs_done_until = slot
+            else:
+                clock.set(max(timer_due, clock.now()))  # type: ignore[arg-type]
+                await timers.fire_due(self.desk)
             await self.outbox.drain()
         clock.set(max(until, clock.now()))
+        self.jobs_done_until = max(self.jobs_done_until, until)
         await self.outbox.drain()
+
+    async def timer_loop(self, poll: float = 30.0) -> None:
+        """Production: fires per-ticket timers at their due instants (woken early by new commits)."""
+        while True:
+            try:
+                await timers.fire_due(self.desk)
+                await self.outbox.drain()
+                due = await timers.next_due(self.desk)
+            except Exception:
+                log.exception("timer pass failed; retrying")
+                due = None
+            wait = poll if due is None else min(poll, max((due - self.clock.now()).total_seconds(), 0.05))
+            try:
+                await asyncio.wait_for(self.timers_wakeup.wait(), timeout=wait)
+            except TimeoutError:
+                pass
+            self.timers_wakeup.clear()
+
+    @contextlib.asynccontextmanager
+    async def background(self) -> AsyncIterator[None]:
+        """Runs the outbox sender, the timer loop and the scheduler while the body runs."""
+        await self.dispatcher.recover()
+        await self.scheduler.catch_up()
+        tasks = [asyncio.create_task(self.outbox.run(), name="outbox"),
+                 asyncio.create_task(self.timer_loop(), name="timers")]
+        self.scheduler.start()
+        try:
+            yield
+        finally:
+            self.scheduler.shutdown()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.outbox.drain()
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -98,10 +151,24 @@ async def build(
         await sync_staff(session, settings, clock.now())
     await sla_service.refresh_open(desk)
     sender = OutboxSender(sessions, clock, {a.platform: a.send for a in adapters})
-    bot = Bot(settings, clock, engine, desk, Dispatcher(desk, on_commit=sender.wakeup.set), sender,
-              {a.platform: a for a in adapters})
+    replica = f"{socket.gethostname()}-{os.getpid()}"
+    scheduler = Scheduler(desk, declare_jobs(desk), replica, after_run=sender.drain)
+    bot = Bot(settings, clock, engine, desk, Dispatcher(desk), sender, scheduler,
+              {a.platform: a for a in adapters},
+              jobs_done_until=clock.now() - timedelta(microseconds=1))
+
+    def committed() -> None:
+        sender.wakeup.set()
+        bot.timers_wakeup.set()
+
+    bot.dispatcher.on_commit = committed
     sender.on_dead = lambda row: report_dead(bot, row)
     return bot
+
+
+def declare_jobs(desk: Desk) -> list[Job]:
+    """Every scheduled job of the enabled features."""
+    return []
 
 
 async def report_dead(bot: Bot, row: OutboxMessage) -> None:

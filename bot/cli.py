@@ -87,9 +87,8 @@ async def _run(args: argparse.Namespace) -> int:
     console = ConsoleAdapter(clock, args.user, settings.desk.language)
     bot = await build(settings, clock, [console])
     try:
-        await bot.dispatcher.recover()
-        await bot.outbox.drain()
-        await console.run(bot.handle)
+        async with bot.background():
+            await console.run(bot.handle)
     finally:
         await bot.close()
     return 0

@@ -117,6 +117,8 @@ class OutboxSender:
         self.on_dead = on_dead
         self.batch = batch
         self.wakeup = asyncio.Event()
+        # one delivery pass at a time in this process, or two passes would send the same row
+        self._lock = asyncio.Lock()
 
     async def _due(self) -> list[OutboxMessage]:
         async with self.sessions() as session:
@@ -131,6 +133,10 @@ class OutboxSender:
 
     async def drain(self) -> int:
         """Sends everything that is due now; returns how many rows were delivered."""
+        async with self._lock:
+            return await self._drain()
+
+    async def _drain(self) -> int:
         delivered = 0
         while True:
             rows = await self._due()
