@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -90,10 +90,8 @@ class Bot:
                 log.exception("timer pass failed; retrying")
                 due = None
             wait = poll if due is None else min(poll, max((due - self.clock.now()).total_seconds(), 0.05))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.timers_wakeup.wait(), timeout=wait)
-            except TimeoutError:
-                pass
             self.timers_wakeup.clear()
 
     @contextlib.asynccontextmanager

@@ -8,6 +8,7 @@ delivered twice after a crash is shown once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
@@ -201,8 +202,6 @@ class OutboxSender:
                 await self.drain()
             except Exception:
                 log.exception("outbox: delivery pass failed; retrying")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), timeout=poll)
-            except TimeoutError:
-                pass
             self.wakeup.clear()

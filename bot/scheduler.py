@@ -63,7 +63,8 @@ class Scheduler:
             insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
             result = await session.execute(
                 insert(JobRun)
-                .values(job=job.id, slot=slot.astimezone(UTC), claimed_by=self.replica, claimed_at=self.desk.clock.now())
+                .values(job=job.id, slot=slot.astimezone(UTC), claimed_by=self.replica,
+                        claimed_at=self.desk.clock.now())
                 .on_conflict_do_nothing(index_elements=["job", "slot"])
             )
             return bool(result.rowcount)
