@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.context import Actor
@@ -63,13 +65,19 @@ async def resolve(session: AsyncSession, user: UserRef, now: datetime) -> Person
             person.display_name = user.display_name
         return person
     key = user.user_id if user.platform in KEYED_PLATFORMS else f"{user.platform.value}:{user.user_id}"
-    person = await session.scalar(select(Person).where(Person.key == key))
-    if person is None:
-        person = Person(key=key, display_name=user.display_name or user.user_id, created_at=now)
-        session.add(person)
-        await session.flush()
-    session.add(Identity(person_id=person.id, platform=user.platform.value, user_id=user.user_id))
-    await session.flush()
+    # two first events of one person can be handled at once: insert-or-keep, never a unique violation
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    await session.execute(
+        insert(Person)
+        .values(key=key, display_name=user.display_name or user.user_id, is_staff=False, created_at=now)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    person = (await session.scalars(select(Person).where(Person.key == key))).one()
+    await session.execute(
+        insert(Identity)
+        .values(person_id=person.id, platform=user.platform.value, user_id=user.user_id)
+        .on_conflict_do_nothing(index_elements=["platform", "user_id"])
+    )
     return person
 
 
