@@ -58,8 +58,10 @@ class Dispatcher:
                 .values(key=event.idempotency_key, received_at=self.desk.clock.now(), status="received",
                         payload=event.model_dump(mode="json"))
                 .on_conflict_do_nothing(index_elements=["key"])
+                .returning(ProcessedEvent.key)
             )
-            return bool(result.rowcount)
+            # not rowcount: SQLAlchemy reports -1 for an INSERT on psycopg, which made every duplicate "new"
+            return result.first() is not None
 
     async def process(self, event: InboundEvent) -> None:
         key = event.idempotency_key
