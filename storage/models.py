@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -224,3 +225,123 @@ class KeyValue(Base):
 
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+# --------------------------------------------------------------------------- duty rota
+# People are referred to by their people key (``[people.KEY]``), as the config does: the rota,
+# plans and ledger stay readable when a person's platform accounts change.
+
+
+class DutyRota(Base):
+    """One version of the duty rotation. An edit is a new row in effect from ``valid_from`` on
+    (a duty date), so answers about earlier dates never change."""
+
+    __tablename__ = "duty_rotas"
+    __table_args__ = (Index("ix_duty_rotas_valid_from_id", "valid_from", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    valid_from: Mapped[date] = mapped_column(Date)
+    members: Mapped[list[str]] = mapped_column(JSON)
+    roles: Mapped[list[str]] = mapped_column(JSON)
+    rotation: Mapped[str] = mapped_column(String(32))  # alternate-daily | weekly
+    anchor: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(16), default="config")  # config | command
+    created_by: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime]
+
+
+class DutyPlan(Base):
+    """A week's plan, one row per duty date and role; the newest confirmed row of a (day, role) counts.
+    ``proposed`` rows are what ``/duty plan`` suggested and are only kept to be confirmed."""
+
+    __tablename__ = "duty_plans"
+    __table_args__ = (
+        Index("ix_duty_plans_day_role", "day", "role", "id"),
+        Index("ix_duty_plans_week_status", "week", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    week: Mapped[date] = mapped_column(Date)  # the Monday of the week
+    day: Mapped[date] = mapped_column(Date)
+    role: Mapped[str] = mapped_column(String(32))
+    person: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(16), default="proposed")  # proposed | confirmed
+    created_by: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime]
+
+
+class DutySwap(Base):
+    """A request to take over one role on one date: a swap (to a colleague, or to anyone of the team)
+    or an urgent cover request after a sick report. ``owner`` is who held the shift when it was asked;
+    when that changes before someone accepts, the request is ``stale``."""
+
+    __tablename__ = "duty_swaps"
+    __table_args__ = (Index("ix_duty_swaps_state_day", "state", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="swap")  # swap | cover
+    requester: Mapped[str] = mapped_column(String(120))
+    day: Mapped[date] = mapped_column(Date)
+    role: Mapped[str] = mapped_column(String(32))
+    colleague: Mapped[str | None] = mapped_column(String(120))  # None: anyone of the team may accept
+    owner: Mapped[str] = mapped_column(String(120))
+    state: Mapped[str] = mapped_column(String(16), default="requested")  # requested | accepted | declined | stale
+    absence_id: Mapped[int | None] = mapped_column(ForeignKey("duty_absences.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(120))
+
+
+class DutyAbsence(Base):
+    """A vacation (optionally with a substitute for all its duty) or a sickness, whole dates, inclusive."""
+
+    __tablename__ = "duty_absences"
+    __table_args__ = (Index("ix_duty_absences_person_first", "person", "first_day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person: Mapped[str] = mapped_column(String(120))
+    first_day: Mapped[date] = mapped_column(Date)
+    last_day: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(16))  # vacation | sick
+    substitute: Mapped[str | None] = mapped_column(String(120))
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime]
+
+
+class DutyOverride(Base):
+    """Who holds one role on one date, whatever plan and rotation say (the newest row wins):
+    an accepted swap or cover, or a correction by hand."""
+
+    __tablename__ = "duty_overrides"
+    __table_args__ = (Index("ix_duty_overrides_day_role", "day", "role", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    role: Mapped[str] = mapped_column(String(32))
+    person: Mapped[str] = mapped_column(String(120))
+    replaced: Mapped[str | None] = mapped_column(String(120))
+    reason: Mapped[str] = mapped_column(String(16))  # swap | cover | manual
+    swap_id: Mapped[int | None] = mapped_column(ForeignKey("duty_swaps.id", ondelete="SET NULL"))
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime]
+
+
+class DutyLedgerEntry(Base):
+    """Append-only record of who really served a role on a date, written when the shift starts."""
+
+    __tablename__ = "duty_ledger"
+    __table_args__ = (
+        UniqueConstraint("day", "role", name="uq_duty_ledger_day_role"),
+        Index("ix_duty_ledger_person_day", "person", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    role: Mapped[str] = mapped_column(String(32))
+    person: Mapped[str] = mapped_column(String(120))
+    start: Mapped[datetime]
+    end: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(16))  # rotation | plan | swap | cover | manual | substitute | fallback
+    recorded_at: Mapped[datetime]
