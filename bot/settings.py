@@ -110,6 +110,8 @@ class DutyConfig(Section):
     digest: DigestConfig = Field(default_factory=DigestConfig)
     escalate: EscalateConfig = Field(default_factory=EscalateConfig)
     handover_ack: str = "30m"
+    # who covers an absent person's shift without a substitute: team | coordinator | none (see bot/duty/resolve.py)
+    fallback: Literal["team", "coordinator", "none"] = "team"
 
 
 class RoutingRule(Section):
