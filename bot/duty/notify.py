@@ -1,0 +1,88 @@
+"""Telling people about the rota: a direct message in the person's own language, or the duty channels."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.desk import Desk
+from bot.i18n import t
+from bot.outbox import enqueue
+from bot.people import identity_of, person_by_key
+from bot.types import Button, Capability, Target, Visibility
+
+
+def language_of(desk: Desk, key: str | None) -> str:
+    person = desk.settings.people.get(key) if key else None
+    return (person.language if person is not None else None) or desk.language
+
+
+def zone_of(desk: Desk, key: str | None, default: ZoneInfo) -> ZoneInfo:
+    person = desk.settings.people.get(key) if key else None
+    if person is not None and person.timezone:
+        return ZoneInfo(person.timezone)
+    return default
+
+
+def name_of(desk: Desk, key: str | None, lang: str | None = None) -> str:
+    if key is None:
+        return t(lang or desk.language, "duty.nobody")
+    person = desk.settings.people.get(key)
+    return (person.name if person is not None else None) or key
+
+
+def role_name(lang: str, role: str) -> str:
+    try:
+        return t(lang, f"duty.role.{role}")
+    except KeyError:
+        return role
+
+
+def day_text(lang: str, day: date) -> str:
+    """``Wed 2026-11-25``."""
+    names = t(lang, "duty.weekdays").split()
+    return f"{names[day.weekday()]} {day.isoformat()}"
+
+
+def hours_text(windows: Iterable[tuple[datetime, datetime]], zone: ZoneInfo) -> str:
+    """``16:00-18:00 CET`` in ``zone`` (several windows joined with commas)."""
+    parts = []
+    for start, end in windows:
+        a, b = start.astimezone(zone), end.astimezone(zone)
+        parts.append(f"{a:%H:%M}-{b:%H:%M} {b.tzname()}")
+    return ", ".join(parts)
+
+
+async def tell(session: AsyncSession, desk: Desk, key: str, text_key: str, *, kind: str = "notice",
+               buttons: Iterable[Button] = (), **values: object) -> bool:
+    """A direct message to the person ``key`` on the first running platform where they have an account.
+
+    ``values`` may be callables taking the recipient's language (for names of roles and dates)."""
+    person = await person_by_key(session, key)
+    if person is None:
+        return False
+    lang = language_of(desk, key)
+    filled = {name: (value(lang) if callable(value) else value) for name, value in values.items()}
+    for platform in desk.platforms:
+        user_id = await identity_of(session, person.id, platform)
+        if user_id is None:
+            continue
+        shown = tuple(buttons) if desk.can(platform, Capability.BUTTONS) else ()
+        enqueue(session, desk.clock.now(), Target(kind="dm", platform=platform, user_id=user_id),
+                t(lang, text_key, **filled), kind=kind, visibility=Visibility.PRIVATE, buttons=shown)
+        return True
+    return False
+
+
+def post_duty(desk: Desk, session: AsyncSession, text_key: str, *, kind: str = "notice",
+              buttons: Iterable[Button] = (), **values: object) -> None:
+    """A message to the duty channels (private), in the desk's language."""
+    lang = desk.language
+    filled = {name: (value(lang) if callable(value) else value) for name, value in values.items()}
+    text = t(lang, text_key, **filled)
+    for target in desk.duty_targets():
+        shown = tuple(buttons) if desk.can(target.platform, Capability.BUTTONS) else ()
+        enqueue(session, desk.clock.now(), target, text, kind=kind, visibility=Visibility.PRIVATE, buttons=shown)
