@@ -8,6 +8,7 @@ from datetime import UTC
 from typing import TextIO
 
 from bot.clock import Clock
+from bot.outbox import DeliveryError
 from bot.types import Capability, OutboundMessage, Platform, Visibility
 
 PROFILES: dict[str, frozenset[Capability]] = {
@@ -28,8 +29,10 @@ def iso_utc(clock: Clock) -> str:
 class SimAdapter:
     platform = Platform.SIM
 
-    def __init__(self, profile: str, clock: Clock, out: TextIO, private_channels: set[str]) -> None:
+    def __init__(self, profile: str, clock: Clock, out: TextIO, private_channels: set[str],
+                 can_remove: bool = True) -> None:
         self.profile = profile
+        self.can_remove = can_remove
         self.capabilities = PROFILES[profile]
         self.clock = clock
         self.out = out
@@ -42,6 +45,8 @@ class SimAdapter:
         self.out.flush()
 
     async def send(self, message: OutboundMessage) -> str | None:
+        if message.kind == "remove":
+            return self.remove(message)
         target = message.target
         extra: dict[str, object] = {}
         if target.kind == "ephemeral":
@@ -67,3 +72,11 @@ class SimAdapter:
             line["buttons"] = [b.action for b in message.buttons]
         self.emit(line)
         return f"sim-{message.id}"
+
+    def remove(self, message: OutboundMessage) -> str:
+        """Removes a person's public message, unless the scenario took that right away."""
+        message_id = str(message.meta.get("message_id"))
+        if not self.can_remove:
+            raise DeliveryError("the bot may not remove other people's messages here", permanent=True)
+        self.emit({"at": iso_utc(self.clock), "removed": message_id, "from": message.target.channel_id})
+        return message_id

@@ -24,6 +24,7 @@ from bot.people import sync_staff
 from bot.scheduler import Job, Scheduler
 from bot.settings import Settings
 from bot.sla import service as sla_service
+from bot.tickets import service as ticket_service
 from bot.types import InboundEvent, Platform, Visibility
 from commands import build_registry
 from storage import migrate
@@ -175,7 +176,13 @@ async def report_dead(bot: Bot, row: OutboxMessage) -> None:
         return  # a failing duty channel cannot be told about itself
     desk = bot.desk
     async with desk.sessions.begin() as session:
+        if row.kind == "remove" and row.ticket_key:
+            ticket = await ticket_service.get(session, row.ticket_key)
+            if ticket is not None:
+                ticket_service.tell_requester(session, desk, ticket, "privacy.could_not_remove",
+                                              channel=row.channel_id or "?", reason=row.last_error or "?")
+            return
         for target in desk.duty_targets():
             enqueue(session, desk.clock.now(), target,
-                    t(desk.language, "error.undelivered", id=row.id, kind=row.kind, reason=row.last_error or "?"),
+                    t(desk.language, "console.undelivered", id=row.id, kind=row.kind, reason=row.last_error or "?"),
                     kind="error", visibility=Visibility.PRIVATE, ticket=row.ticket_key)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.calendar import BusinessCalendar, build_calendars
 from bot.clock import Clock
+from bot.privacy.detector import ProblemDetector
 from bot.registry import Registry
 from bot.settings import Settings
 from bot.sla import SlaPolicy, build_policies
@@ -34,6 +35,10 @@ class Desk:
     @cached_property
     def policies(self) -> dict[str, SlaPolicy]:
         return build_policies(self.settings.sla, self.calendars)
+
+    @cached_property
+    def detector(self) -> ProblemDetector:
+        return ProblemDetector.from_config(self.settings.channels.detector)
 
     @property
     def language(self) -> str:

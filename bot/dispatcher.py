@@ -21,6 +21,7 @@ from bot.desk import Desk
 from bot.i18n import t
 from bot.outbox import enqueue
 from bot.people import actor_for, resolve
+from bot.privacy import route as privacy
 from bot.registry import Parsed, ParseError
 from bot.sla import service as sla_service
 from bot.tickets import service
@@ -121,6 +122,9 @@ class Dispatcher:
 
     async def _route(self, ctx: Context) -> list[Reply]:
         event = ctx.event
+        moved = await privacy.route(ctx)
+        if moved is not None:
+            return moved
         if event.kind == "command":
             return await self.run_command(ctx, event.text)
         if event.kind == "action" and event.name:

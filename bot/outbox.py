@@ -13,6 +13,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -47,6 +48,7 @@ def enqueue(
     visibility: Visibility,
     ticket: str | None = None,
     buttons: Iterable[Button] = (),
+    meta: dict[str, Any] | None = None,
 ) -> OutboxMessage:
     row = OutboxMessage(
         created_at=now,
@@ -60,6 +62,7 @@ def enqueue(
         visibility=visibility.value,
         text=text,
         buttons=[b.model_dump() for b in buttons],
+        meta=meta,
         status="pending",
         attempts=0,
         next_attempt_at=now,
@@ -85,6 +88,7 @@ def to_message(row: OutboxMessage) -> OutboundMessage:
         visibility=Visibility(row.visibility),
         ticket=row.ticket_key,
         buttons=tuple(Button(**b) for b in row.buttons or ()),
+        meta=row.meta or {},
     )
 
 
@@ -143,41 +147,41 @@ class OutboxSender:
             rows = await self._due()
             if not rows:
                 return delivered
-            blocked: set[tuple[str, str | None, str | None, str | None]] = set()
+            # a target whose row waits for a retry holds back its later rows, so order is kept
+            blocked: set[tuple[str, str, str | None, str | None]] = set()
             progress = False
             for row in rows:
                 key = (row.platform, row.target_kind, row.channel_id or row.ticket_key, row.user_id)
                 if key in blocked:
                     continue
-                if await self._deliver(row):
-                    delivered += 1
-                    progress = True
-                else:
+                outcome = await self._deliver(row)
+                delivered += outcome == "sent"
+                progress = progress or outcome != "retry"
+                if outcome == "retry":
                     blocked.add(key)
-            if not progress or len(rows) < self.batch:
+            if not progress:
                 return delivered
 
-    async def _deliver(self, row: OutboxMessage) -> bool:
+    async def _deliver(self, row: OutboxMessage) -> str:
+        """Sends one row: ``sent``, ``retry`` (still pending, later) or ``dead`` (given up)."""
         sender = self.senders[Platform(row.platform)]
         now = self.clock.now()
         try:
             ref = await sender(to_message(row))
         except DeliveryError as exc:
-            await self._failed(row, exc, now)
-            return False
+            return await self._failed(row, exc, now)
         except Exception as exc:  # a bug in an adapter must not stop delivery of everything else
             log.exception("outbox: adapter raised while sending row %s", row.id)
-            await self._failed(row, DeliveryError(type(exc).__name__), now)
-            return False
+            return await self._failed(row, DeliveryError(type(exc).__name__), now)
         async with self.sessions.begin() as session:
             await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == row.id, OutboxMessage.status == "pending")
                 .values(status="sent", sent_at=now, attempts=row.attempts + 1, platform_ref=ref)
             )
-        return True
+        return "sent"
 
-    async def _failed(self, row: OutboxMessage, exc: DeliveryError, now: datetime) -> None:
+    async def _failed(self, row: OutboxMessage, exc: DeliveryError, now: datetime) -> str:
         attempts = row.attempts + 1
         dead = exc.permanent or attempts >= MAX_ATTEMPTS
         log.warning("outbox: row %s attempt %s failed: %s", row.id, attempts, exc.reason)
@@ -192,9 +196,12 @@ class OutboxSender:
                     next_attempt_at=now + backoff(attempts, exc.retry_after),
                 )
             )
-        if dead and self.on_dead is not None:
+        if not dead:
+            return "retry"
+        if self.on_dead is not None:
             row.status, row.last_error, row.attempts = "dead", exc.reason, attempts
             await self.on_dead(row)
+        return "dead"
 
     async def run(self, poll: float = 1.0) -> None:
         while True:

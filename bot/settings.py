@@ -86,6 +86,15 @@ class ChannelsConfig(Section):
     privacy_mode: Literal["move", "suggest", "off"] = "suggest"
     # per-channel override of privacy_mode, e.g. {"#general" = "move"}
     modes: dict[str, Literal["move", "suggest", "off"]] = Field(default_factory=dict)
+    # the problem-report detector: extra, exclude (patterns per language "de"/"en"/"ru"/"*"),
+    # disable_defaults, threshold
+    detector: dict[str, Any] = Field(default_factory=dict)
+
+    def mode_for(self, channel: str) -> str | None:
+        """The privacy mode of a guarded channel; None when the channel is not guarded."""
+        if channel not in self.guarded:
+            return None
+        return self.modes.get(channel, self.privacy_mode)
 
 
 class DigestConfig(Section):
@@ -296,6 +305,12 @@ def _cross_check(settings: Settings) -> list[str]:
                 f"{src}: channels.duty[{i}]: \"{channel}\" is also a guarded public channel; "
                 "the duty channel shows ticket titles and must be private"
             )
+    try:
+        from bot.privacy.detector import ProblemDetector
+
+        ProblemDetector.from_config(settings.channels.detector)
+    except (ValueError, TypeError) as exc:
+        problems.append(f"{src}: channels.detector: {exc}")
     for channel in settings.channels.modes:
         if channel not in settings.channels.guarded:
             problems.append(

@@ -19,7 +19,7 @@ from adapters.sim import PREFIXES, SimAdapter
 from bot.app import Bot, build
 from bot.clock import VirtualClock
 from bot.settings import Settings, load_settings, settings_from_data
-from bot.types import ChannelRef, InboundEvent, Platform, UserRef
+from bot.types import ChannelRef, InboundEvent, Platform, ThreadMessage, UserRef
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -157,6 +157,8 @@ class Runner:
         self.prefix = PREFIXES[scenario.platform]
         # message name -> (channel, thread root id, is_direct)
         self.messages: dict[str, tuple[str, str | None, bool]] = {}
+        # every message written, in order, for the threads a move copies
+        self.written: list[tuple[str, ThreadMessage]] = []
         self.private = adapter.private_channels
 
     def plan(self) -> list[datetime]:
@@ -175,8 +177,8 @@ class Runner:
             if step.text is not None and step.channel is None and not step.dm and step.ticket is None \
                     and step.thread is None:
                 raise ScenarioError(f"step {number}: say where the text is written: channel, dm, ticket or thread")
-            if step.action is not None and step.ticket is None:
-                raise ScenarioError(f"step {number}: action needs ticket: the ticket whose button is pressed")
+            if step.action is not None and step.ticket is None and step.message is None:
+                raise ScenarioError(f"step {number}: action needs ticket (or message): whose button is pressed")
             if step.id is not None:
                 if step.id in names:
                     raise ScenarioError(f"step {number}: message id \"{step.id}\" is used twice")
@@ -210,8 +212,14 @@ class Runner:
         if step.react is not None:
             channel, root, direct = self.messages[step.message]  # type: ignore[index]
             return InboundEvent(kind="reaction", name=step.react.strip(":"), message_id=step.message,
-                                channel=self._channel(channel, root, direct), **base)
+                                channel=self._channel(channel, root, direct),
+                                thread=self.thread_of(step.message), **base)  # type: ignore[arg-type]
         if step.action is not None:
+            if step.message is not None:  # a button on a message, e.g. the privacy nudge
+                channel_id, root, direct = self.messages[step.message]
+                return InboundEvent(kind="action", name=step.action, value=step.message,
+                                    channel=self._channel(channel_id, root, direct),
+                                    thread=self.thread_of(step.message), **base)
             channel = self._channel(step.channel or f"@{step.user}", None, step.channel is None)
             return InboundEvent(kind="action", name=step.action, value=step.ticket, channel=channel, **base)
         text = step.text or ""
@@ -227,12 +235,24 @@ class Runner:
             channel_id, root, direct = step.channel, None, False  # type: ignore[assignment]
         self.messages[name] = (channel_id, root, direct)
         channel = self._channel(channel_id, root, direct)
+        thread = self.thread_of(root) if root else ()
+        written = ThreadMessage(message_id=name, author=base["actor"], text=text, at=self.clock.now())
+        if not text.startswith(self.prefix):
+            self.written.append((channel_id, written))
+        base["thread"] = thread
         ticket = step.ticket.upper() if step.ticket is not None and step.thread is None else None
         if text.startswith(self.prefix) and len(text) > len(self.prefix):
             return InboundEvent(kind="command", text=text[len(self.prefix):], channel=channel, message_id=name,
                                 ticket=ticket, **base)
         kind = "dm" if direct else "message"
         return InboundEvent(kind=kind, text=text, channel=channel, message_id=name, ticket=ticket, **base)
+
+    def thread_of(self, name: str) -> tuple[ThreadMessage, ...]:
+        """The thread a message belongs to, root first, as far as it has been written."""
+        channel_id, root, _ = self.messages[name]
+        root = root or name
+        return tuple(m for ch, m in self.written if ch == channel_id
+                     and (m.message_id == root or self.messages[m.message_id][1] == root))
 
     def _channel(self, channel_id: str, root: str | None, direct: bool) -> ChannelRef:
         private = direct or channel_id in self.private or channel_id.startswith("ticket:")
@@ -246,7 +266,7 @@ async def simulate(path: Path, out: IO[str], *, config: str | None = None, db_ur
     settings = scenario_settings(scenario, path, config)
     clock = VirtualClock(scenario.start)
     private = {entry.partition(":")[2] or entry for entry in settings.channels.duty}
-    adapter = SimAdapter(scenario.platform, clock, out, private)
+    adapter = SimAdapter(scenario.platform, clock, out, private, can_remove=scenario.can_remove)
     with tempfile.TemporaryDirectory(prefix="dutydesk-sim-") as tmp:
         url = db_url or f"sqlite+aiosqlite:///{Path(tmp) / 'sim.db'}"
         bot = await build(settings, clock, [adapter], db_url=url, upgrade=True)

@@ -51,6 +51,15 @@ class ChannelRef(Frozen):
     is_direct: bool = False
 
 
+class ThreadMessage(Frozen):
+    """One message of a public thread, as the adapter fetched it for a move."""
+
+    message_id: str
+    author: UserRef
+    text: str
+    at: datetime
+
+
 EventKind = Literal["message", "command", "dm", "reaction", "action", "form"]
 
 
@@ -71,6 +80,8 @@ class InboundEvent(Frozen):
     message_id: str | None = None
     # set by the adapter when the event happened in a ticket's private space
     ticket: str | None = None
+    # the public thread an event points at (reaction, move action, /ticket in a thread), root first
+    thread: tuple[ThreadMessage, ...] = ()
 
     @property
     def idempotency_key(self) -> str:

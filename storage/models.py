@@ -176,6 +176,22 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
     platform_ref: Mapped[str | None] = mapped_column(String(255))
+    # per-operation details, e.g. the id of a public message to remove (kind "remove")
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class MovedThread(Base):
+    """A public thread moved into a private ticket; its later replies follow it there."""
+
+    __tablename__ = "moved_threads"
+    __table_args__ = (UniqueConstraint("platform", "channel_id", "root_id", name="uq_moved_threads_root"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    channel_id: Mapped[str] = mapped_column(String(255))
+    root_id: Mapped[str] = mapped_column(String(255))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    moved_at: Mapped[datetime]
 
 
 class Timer(Base):

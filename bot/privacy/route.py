@@ -1,0 +1,75 @@
+"""Which inbound events the privacy rule acts on, and what it does with them."""
+
+from __future__ import annotations
+
+from bot.context import Context
+from bot.privacy.move import MOVE_ACTION, follow_reply, may_move, move_thread, moved_ticket, nudge
+from bot.registry import Parsed
+from bot.types import Reply, ThreadMessage
+
+TICKET_REACTIONS = frozenset({"ticket", "admission_tickets", "🎫", "🎟", "🎟️"})
+
+
+def _in_public_channel(ctx: Context) -> bool:
+    channel = ctx.event.channel
+    return not (channel.is_direct or channel.is_private or ctx.event.ticket)
+
+
+async def route(ctx: Context) -> list[Reply] | None:
+    """The privacy answer to an event, or None when the event is not a privacy matter."""
+    event = ctx.event
+    if event.kind == "reaction" and (event.name or "") in TICKET_REACTIONS:
+        return await _explicit_move(ctx)
+    if event.kind == "action" and event.name == MOVE_ACTION:
+        return await _explicit_move(ctx)
+    if not _in_public_channel(ctx):
+        return None
+    if event.kind == "command" and event.channel.thread_id:
+        return await _ticket_in_thread(ctx)
+    if event.kind == "message":
+        return await _public_message(ctx)
+    return None
+
+
+async def _explicit_move(ctx: Context, priority: int = 2) -> list[Reply]:
+    thread = ctx.event.thread
+    if not await may_move(ctx, thread):
+        return [Reply(text=ctx.t("privacy.not_allowed"), kind="error")]
+    channel = ctx.event.channel.model_copy(update={"thread_id": None})
+    return await move_thread(ctx, channel, thread, priority=priority)
+
+
+async def _ticket_in_thread(ctx: Context) -> list[Reply] | None:
+    """`/ticket` written inside a thread moves the whole thread (the words become a reply in it)."""
+    text = ctx.event.text.strip()
+    if text.split()[0].lower() != "ticket":
+        return None
+    parsed = ctx.desk.registry.parse(text)
+    if isinstance(parsed, Parsed) and parsed.command.default_for != ("ticket",):
+        return None  # `/ticket show X` in a thread is just that command
+    priority = parsed.args.priority if isinstance(parsed, Parsed) else 2  # type: ignore[attr-defined]
+    thread = ctx.event.thread
+    words = parsed.args.text if isinstance(parsed, Parsed) else ""  # type: ignore[attr-defined]
+    if words:
+        thread = (*thread, ThreadMessage(message_id=ctx.event.message_id or ctx.event.event_id,
+                                         author=ctx.event.actor, text=words, at=ctx.event.received_at))
+    ctx.event = ctx.event.model_copy(update={"thread": thread})
+    return await _explicit_move(ctx, priority)
+
+
+async def _public_message(ctx: Context) -> list[Reply] | None:
+    event = ctx.event
+    channel = event.channel
+    if channel.thread_id:
+        ticket = await moved_ticket(ctx.session, channel.model_copy(update={"thread_id": None}), channel.thread_id)
+        if ticket is not None:
+            return await follow_reply(ctx, ticket, channel)
+        return None
+    mode = ctx.desk.settings.channels.mode_for(channel.channel_id)
+    if mode in (None, "off") or not ctx.desk.detector.detect(event.text).is_problem:
+        return None
+    if mode == "suggest":
+        return nudge(ctx, event.message_id or event.event_id)
+    message = ThreadMessage(message_id=event.message_id or event.event_id, author=event.actor, text=event.text,
+                            at=event.received_at)
+    return await move_thread(ctx, channel, (message, *event.thread[1:]))
