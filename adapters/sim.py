@@ -38,11 +38,18 @@ class SimAdapter:
         self.out = out
         self.private_channels = private_channels
         self.lines: list[dict[str, object]] = []
+        self.closed = False
 
     def emit(self, line: dict[str, object]) -> None:
         self.lines.append(line)
-        self.out.write(json.dumps(line, ensure_ascii=False) + "\n")
-        self.out.flush()
+        if self.closed:
+            return
+        try:
+            self.out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            self.out.flush()
+        except BrokenPipeError:
+            # the reader went away (`simulate … | head`): the run stops at the next step
+            self.closed = True
 
     async def send(self, message: OutboundMessage) -> str | None:
         if message.kind == "remove":

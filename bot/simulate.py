@@ -192,6 +192,8 @@ class Runner:
     async def run(self) -> None:
         instants = self.plan()
         for number, (step, when) in enumerate(zip(self.scenario.steps, instants, strict=True), 1):
+            if self.adapter.closed:
+                return
             await self.advance(when)
             event = self.event(number, step)
             if event is not None:

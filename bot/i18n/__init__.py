@@ -19,7 +19,10 @@ _DIR = Path(__file__).parent
 
 @cache
 def catalogue(lang: str) -> dict[str, str]:
-    with (_DIR / f"{lang}.yaml").open(encoding="utf-8") as handle:
+    path = _DIR / f"{lang}.yaml"
+    if not path.exists():  # an incomplete install still speaks English instead of failing
+        return {}
+    with path.open(encoding="utf-8") as handle:
         data = yaml.safe_load(handle) or {}
     return _flatten(data)
 
