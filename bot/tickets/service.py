@@ -236,8 +236,10 @@ async def record_space_message(
     log(session, ticket, "message", now, author, body=text, public=True,
         new="staff" if author_is_staff else "requester")
     if author.id == ticket.requester_id and ticket.state == State.WAITING_REQUESTER.value:
-        ticket.state = State.IN_PROGRESS.value
-        log(session, ticket, "state", now, author, old=State.WAITING_REQUESTER.value, new=State.IN_PROGRESS.value,
+        # back to whoever has it; a ticket nobody has goes back to triage (in progress needs an assignee)
+        resumed = State.IN_PROGRESS if ticket.assignee_id is not None else State.TRIAGE
+        ticket.state = resumed.value
+        log(session, ticket, "state", now, author, old=State.WAITING_REQUESTER.value, new=resumed.value,
             body="requester answered")
 
 

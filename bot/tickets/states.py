@@ -30,7 +30,7 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.NEW: frozenset({State.TRIAGE, *_WORKING}),
     State.TRIAGE: frozenset(_WORKING),
     State.IN_PROGRESS: frozenset(_WORKING - {State.IN_PROGRESS} | {State.TRIAGE}),
-    State.WAITING_REQUESTER: frozenset({State.IN_PROGRESS, State.RESOLVED, State.CLOSED, State.DEFERRED}),
+    State.WAITING_REQUESTER: frozenset({State.TRIAGE, State.IN_PROGRESS, State.RESOLVED, State.CLOSED, State.DEFERRED}),
     State.VENDOR: frozenset({State.IN_PROGRESS, State.WAITING_REQUESTER, State.RESOLVED, State.CLOSED}),
     State.DEFERRED: frozenset({State.TRIAGE, State.IN_PROGRESS, State.CLOSED}),
     State.RESOLVED: frozenset({State.FEEDBACK, State.CLOSED, State.IN_PROGRESS}),
