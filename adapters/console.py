@@ -71,7 +71,8 @@ class ConsoleAdapter:
         if word == "as" and rest:
             self.user = rest.removeprefix("@")
         elif word == "in" and rest:
-            self.channel = ChannelRef(platform=Platform.CONSOLE, channel_id=rest if rest.startswith("#") else f"#{rest}")
+            channel_id = rest if rest.startswith("#") else f"#{rest}"
+            self.channel = ChannelRef(platform=Platform.CONSOLE, channel_id=channel_id)
             self.ticket = None
         elif word == "dm":
             self.channel = ChannelRef(platform=Platform.CONSOLE, channel_id=f"@{self.user}", is_direct=True,

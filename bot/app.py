@@ -17,7 +17,12 @@ from adapters.base import Adapter
 from bot import timers
 from bot.clock import Clock, VirtualClock
 from bot.desk import Desk
+from bot.digest.job import digest_job
 from bot.dispatcher import Dispatcher
+from bot.duty.store import window_of
+from bot.duty.trigger import DutyWindowTrigger
+from bot.escalation import span
+from bot.handover import post_handover
 from bot.i18n import t
 from bot.outbox import OutboxSender, enqueue
 from bot.people import sync_staff
@@ -68,10 +73,11 @@ class Bot:
             if (timer_due is None or timer_due > until) and job_due is None:
                 break
             if job_due is not None and (timer_due is None or job_due <= timer_due):
-                slot, job = slots[0]
-                clock.set(max(slot, clock.now()))
-                await self.scheduler.run_slot(job, slot)
-                self.jobs_done_until = slot
+                clock.set(max(job_due, clock.now()))
+                for slot, job in slots:
+                    if slot == job_due:
+                        await self.scheduler.run_slot(job, slot)
+                self.jobs_done_until = job_due
             else:
                 clock.set(max(timer_due, clock.now()))  # type: ignore[arg-type]
                 await timers.fire_due(self.desk)
@@ -167,7 +173,15 @@ async def build(
 
 def declare_jobs(desk: Desk) -> list[Job]:
     """Every scheduled job of the enabled features."""
-    return []
+    window = window_of(desk)
+    duty = desk.settings.duty
+    if window is None or duty is None:
+        return []
+    every = span(duty.digest.every)
+    return [
+        Job("handover", DutyWindowTrigger(window), post_handover),
+        Job("digest-prio1", DutyWindowTrigger(window, every), digest_job),
+    ]
 
 
 async def report_dead(bot: Bot, row: OutboxMessage) -> None:

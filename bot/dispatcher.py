@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import escalation
 from bot.context import Actor, Context
 from bot.desk import Desk
 from bot.i18n import t
@@ -115,6 +116,7 @@ class Dispatcher:
         ctx = Context(session=session, desk=self.desk, event=event, actor=actor,
                       prefix=self.desk.prefixes.get(event.actor.platform, "/"))
         replies = await self._route(ctx)
+        await escalation.escalate_marked(session, self.desk)
         await sla_service.refresh_touched(session, self.desk)
         for reply in replies:
             enqueue(session, now, self._target(event, reply), reply.text, kind=reply.kind,
@@ -128,7 +130,10 @@ class Dispatcher:
         if event.kind == "command":
             return await self.run_command(ctx, event.text)
         if event.kind == "action" and event.name:
-            return await self.run_command(ctx, f"ticket {event.name} {event.value or ''}")
+            # a button "group-verb" runs `group verb VALUE`; a bare verb is a ticket button
+            group, sep, verb = event.name.partition("-")
+            words = f"{group} {verb}" if sep else f"ticket {event.name}"
+            return await self.run_command(ctx, f"{words} {event.value or ''}")
         if event.kind == "message" and event.ticket:
             ticket = await service.get(ctx.session, event.ticket)
             if ticket is not None:

@@ -119,6 +119,10 @@ class DutyConfig(Section):
     digest: DigestConfig = Field(default_factory=DigestConfig)
     escalate: EscalateConfig = Field(default_factory=EscalateConfig)
     handover_ack: str = "30m"
+    # what the automatic answer outside duty and office hours tells a requester to call in an emergency
+    emergency_phone: str | None = None
+    # the mailbox owner who hands over phone and inbox watch at the start of duty (a people key)
+    mailbox: str | None = None
     # who covers an absent person's shift without a substitute: team | coordinator | none (see bot/duty/resolve.py)
     fallback: Literal["team", "coordinator", "none"] = "team"
 
@@ -286,6 +290,8 @@ def _cross_check(settings: Settings) -> list[str]:
             need_person(member, f"duty.members[{i}]")
         if duty.coordinator is not None:
             need_person(duty.coordinator, "duty.coordinator")
+        if duty.mailbox is not None:
+            need_person(duty.mailbox, "duty.mailbox")
         problems.extend(_check_window(duty.window, src))
         for key in ("every",):
             problems.extend(_check_duration(getattr(duty.digest, key), f"duty.digest.{key}", src))

@@ -173,7 +173,8 @@ class Runner:
                                     "the clock never goes back")
             for ref in (step.thread, step.message):
                 if ref is not None and ref not in names:
-                    raise ScenarioError(f"step {number}: unknown message \"{ref}\"; name it with id: on an earlier step")
+                    raise ScenarioError(
+                        f"step {number}: unknown message \"{ref}\"; name it with id: on an earlier step")
             if step.text is not None and step.channel is None and not step.dm and step.ticket is None \
                     and step.thread is None:
                 raise ScenarioError(f"step {number}: say where the text is written: channel, dm, ticket or thread")

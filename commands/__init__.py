@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from bot.registry import Registry
+from commands import escalation, queue, sla, ticket
 from commands import help as help_commands
-from commands import queue, sla, ticket
 
 
 def register_all(registry: Registry) -> Registry:
-    for module in (ticket, sla, queue, help_commands):
+    for module in (ticket, sla, escalation, queue, help_commands):
         module.register(registry)
     return registry
 

@@ -83,7 +83,9 @@ class NoArgs(BaseModel):
 KEY_ARG = Arg("key", "positional", metavar="ID")
 
 
-def reply(ctx: Context, key: str, /, *, kind: str = "reply", ticket: str | None = None, **values: object) -> list[Reply]:
+def reply(
+    ctx: Context, key: str, /, *, kind: str = "reply", ticket: str | None = None, **values: object
+) -> list[Reply]:
     return [Reply(text=ctx.t(key, **values), kind=kind, ticket=ticket)]
 
 

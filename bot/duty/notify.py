@@ -56,11 +56,12 @@ def hours_text(windows: Iterable[tuple[datetime, datetime]], zone: ZoneInfo) -> 
     return ", ".join(parts)
 
 
-async def tell(session: AsyncSession, desk: Desk, key: str, text_key: str, *, kind: str = "notice",
-               buttons: Iterable[Button] = (), **values: object) -> bool:
+async def tell(session: AsyncSession, desk: Desk, key: str, text_key: str, /, *, kind: str = "notice",
+               buttons: Iterable[Button] = (), ticket: str | None = None, **values: object) -> bool:
     """A direct message to the person ``key`` on the first running platform where they have an account.
 
-    ``values`` may be callables taking the recipient's language (for names of roles and dates)."""
+    ``values`` may be callables taking the recipient's language (for names of roles and dates);
+    ``prefix`` is the command prefix of the platform the message goes to."""
     person = await person_by_key(session, key)
     if person is None:
         return False
@@ -71,18 +72,20 @@ async def tell(session: AsyncSession, desk: Desk, key: str, text_key: str, *, ki
         if user_id is None:
             continue
         shown = tuple(buttons) if desk.can(platform, Capability.BUTTONS) else ()
+        text = t(lang, text_key, prefix=desk.prefixes.get(platform, "/"), **filled)
         enqueue(session, desk.clock.now(), Target(kind="dm", platform=platform, user_id=user_id),
-                t(lang, text_key, **filled), kind=kind, visibility=Visibility.PRIVATE, buttons=shown)
+                text, kind=kind, visibility=Visibility.PRIVATE, buttons=shown, ticket=ticket)
         return True
     return False
 
 
-def post_duty(desk: Desk, session: AsyncSession, text_key: str, *, kind: str = "notice",
-              buttons: Iterable[Button] = (), **values: object) -> None:
+def post_duty(desk: Desk, session: AsyncSession, text_key: str, /, *, kind: str = "notice",
+              buttons: Iterable[Button] = (), ticket: str | None = None, **values: object) -> None:
     """A message to the duty channels (private), in the desk's language."""
     lang = desk.language
     filled = {name: (value(lang) if callable(value) else value) for name, value in values.items()}
-    text = t(lang, text_key, **filled)
     for target in desk.duty_targets():
         shown = tuple(buttons) if desk.can(target.platform, Capability.BUTTONS) else ()
-        enqueue(session, desk.clock.now(), target, text, kind=kind, visibility=Visibility.PRIVATE, buttons=shown)
+        text = t(lang, text_key, prefix=desk.prefixes.get(target.platform, "/"), **filled)
+        enqueue(session, desk.clock.now(), target, text, kind=kind, visibility=Visibility.PRIVATE, buttons=shown,
+                ticket=ticket)

@@ -23,8 +23,17 @@ TITLE_LENGTH = 80
 TOUCHED = "touched_tickets"
 
 
+# new tickets (automatic answer outside hours) and tickets that became Prio-1 (escalation)
+NEW = "escalate_new"
+PRIO1 = "escalate_prio1"
+
+
 def touch(session: AsyncSession, ticket: Ticket) -> None:
     session.info.setdefault(TOUCHED, set()).add(ticket.id)
+
+
+def mark(session: AsyncSession, what: str, ticket: Ticket) -> None:
+    session.info.setdefault(what, set()).add(ticket.id)
 
 
 async def next_number(session: AsyncSession, prefix: str) -> int:
@@ -120,6 +129,9 @@ async def create(
     session.add(ticket)
     await session.flush()
     log(session, ticket, "created", now, requester, new=State.NEW.value, body=ticket.description, public=True)
+    mark(session, NEW, ticket)
+    if priority == 1:
+        mark(session, PRIO1, ticket)
     enqueue(
         session,
         now,
@@ -143,7 +155,9 @@ async def create(
     return ticket
 
 
-def notify_duty(session: AsyncSession, desk: Desk, key: str, ticket: Ticket | None, *, kind: str, **values: object) -> None:
+def notify_duty(
+    session: AsyncSession, desk: Desk, key: str, ticket: Ticket | None, *, kind: str, **values: object
+) -> None:
     """Tells the duty channels, which are private: ticket titles may appear there and nowhere public."""
     now = desk.clock.now()
     text = t(desk.language, key, key=ticket.key if ticket else "", **values)
@@ -207,6 +221,8 @@ async def set_priority(session: AsyncSession, desk: Desk, ticket: Ticket, priori
     old = ticket.priority
     ticket.priority = priority
     log(session, ticket, "priority", now, actor, old=str(old), new=str(priority))
+    if priority == 1:
+        mark(session, PRIO1, ticket)
     tell_requester(session, desk, ticket, "ticket.priority_changed", old=old, new=priority)
 
 
@@ -254,7 +270,9 @@ async def open_tickets_of(session: AsyncSession, person: Person, *, as_assignee:
     return list(rows.all())
 
 
-async def events_of(session: AsyncSession, ticket: Ticket, *, include_internal: bool, limit: int = 10) -> list[TicketEvent]:
+async def events_of(
+    session: AsyncSession, ticket: Ticket, *, include_internal: bool, limit: int = 10
+) -> list[TicketEvent]:
     stmt = select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
     if not include_internal:
         stmt = stmt.where(TicketEvent.kind != "note")

@@ -1,0 +1,18 @@
+"""The digest as a scheduled job: one claimed slot, one unit of work."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.desk import Desk
+from bot.digest.prio1 import post_digest
+from bot.duty.notify import name_of
+from bot.duty.store import holder
+from bot.escalation import duty_roles
+
+
+async def digest_job(desk: Desk, slot: datetime) -> None:
+    async with desk.sessions.begin() as session:
+        phone_role, _ = duty_roles(desk)
+        phone = await holder(session, desk, phone_role, slot) if phone_role else None
+        await post_digest(session, desk, slot, f"@{name_of(desk, phone)}" if phone else None)

@@ -1,0 +1,83 @@
+"""The handover at the start of duty (agency handbook): who takes phone and inbox watch, the open
+Prio-1 tickets and the follow-ups due, with a "taken over" action. Unacknowledged after
+``[duty] handover_ack`` the coordinator is pinged. The start of duty also writes the duty ledger."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.desk import Desk
+from bot.duty.ledger import record_shifts
+from bot.duty.notify import name_of, post_duty, tell
+from bot.duty.store import window_of
+from bot.escalation import duty_roles, span
+from bot.format import instant
+from bot.sla.service import clocks_of
+from bot.tickets.states import OPEN_STATES
+from bot.timers import handles
+from bot.types import Button
+from storage.models import Ticket, Timer
+
+ACTION = "handover-ack"
+LIST_LIMIT = 10
+
+
+async def _open(session: AsyncSession, desk: Desk, until: datetime) -> tuple[list[str], list[str]]:
+    """(open Prio-1 keys, keys of open tickets with an SLA due before ``until``)."""
+    rows = (await session.scalars(select(Ticket).where(Ticket.state.in_([s.value for s in OPEN_STATES]))
+                                  .order_by(Ticket.priority, Ticket.created_at).limit(200))).all()
+    prio1 = [t.key for t in rows if t.priority == 1][:LIST_LIMIT]
+    due: list[str] = []
+    for ticket in rows:
+        clocks = await clocks_of(session, desk, ticket)
+        if any(c.stopped_at is None and c.due is not None and c.due <= until for c in clocks):
+            due.append(ticket.key)
+    return prio1, due[:LIST_LIMIT]
+
+
+async def post_handover(desk: Desk, slot: datetime) -> None:
+    window = window_of(desk)
+    duty = desk.settings.duty
+    if window is None or duty is None:
+        return
+    shift = window.window_at(slot)
+    if shift is None:
+        return
+    async with desk.sessions.begin() as session:
+        served = await record_shifts(session, desk, slot)
+        phone_role, standby_role = duty_roles(desk)
+        phone = served.get(phone_role) if phone_role else None
+        standby = served.get(standby_role) if standby_role else None
+        prio1, due = await _open(session, desk, shift[1])
+        none = "—"
+        post_duty(desk, session, "handover.post" if duty.mailbox else "handover.post_plain", kind="handover",
+                  buttons=(Button(action=ACTION, label="taken over", value=slot.isoformat()),),
+                  start=instant(shift[0], desk.settings.desk.timezone),
+                  mailbox=name_of(desk, duty.mailbox),
+                  phone=name_of(desk, phone.person if phone else None),
+                  standby=name_of(desk, standby.person if standby else None),
+                  prio1=", ".join(prio1) or none, due=", ".join(due) or none)
+        session.add(Timer(ticket_id=None, kind="handover:ack", due_at=slot + span(duty.handover_ack),
+                          data={"slot": slot.isoformat()}))
+
+
+async def acknowledge(session: AsyncSession, desk: Desk, who: str) -> bool:
+    """Marks the pending handover taken over; False when none was waiting."""
+    result = await session.execute(update(Timer).where(Timer.kind == "handover:ack", Timer.fired_at.is_(None),
+                                                       Timer.cancelled.is_(False)).values(cancelled=True))
+    if result.rowcount:
+        post_duty(desk, session, "handover.taken", kind="handover", who=name_of(desk, who))
+    return bool(result.rowcount)
+
+
+@handles("handover")
+async def unacknowledged(session: AsyncSession, desk: Desk, timer: Timer) -> None:
+    duty = desk.settings.duty
+    start = instant(datetime.fromisoformat(timer.data["slot"]), desk.settings.desk.timezone)
+    if duty is not None and duty.coordinator and await tell(session, desk, duty.coordinator,
+                                                            "handover.coordinator", kind="ping", start=start):
+        return
+    post_duty(desk, session, "handover.unacknowledged", kind="ping", start=start)
