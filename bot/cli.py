@@ -47,6 +47,7 @@ def settings_for(given: str | None) -> Settings:
 
 
 def build_parser() -> Parser:
+    from bot.duty import cli as duty_cli
     from bot.sla import cli as sla_cli
 
     parser = Parser(prog="dutydesk", description="Support-desk bot for teams that work in chat.")
@@ -71,6 +72,7 @@ def build_parser() -> Parser:
     check.add_argument("--config")
 
     sla_cli.add_parser(sub)
+    duty_cli.add_parsers(sub)
     return parser
 
 
@@ -131,6 +133,10 @@ def dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_db_upgrade(args))
     if args.command == "check-config":
         return _check(args)
+    if args.command in ("export-ical", "duty"):
+        from bot.duty import cli as duty_cli
+
+        return duty_cli.run(args)
     from bot.sla import cli as sla_cli
 
     return sla_cli.run(args)
