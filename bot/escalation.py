@@ -81,6 +81,8 @@ async def answer_when_closed(session: AsyncSession, desk: Desk, ticket: Ticket) 
 
 async def ping_standby(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:
     """Pings the emergency standby by DM with an acknowledge button and tells phone duty."""
+    if desk.settings.duty is None:
+        return  # no rota: the new-ticket notice in the duty channel is all there is
     now = desk.clock.now()
     phone_role, standby_role = duty_roles(desk)
     standby = await holder(session, desk, standby_role, now) if standby_role else None
