@@ -161,7 +161,8 @@ def _fill(command: Command, text: str, tokens: list[tuple[str, int]]) -> Parsed 
                 else:
                     return ParseError("parse.missing_value", {"option": name}, command)
                 continue
-            if rest is None or token[1].isalpha():
+            # "-x" and "--xyz" are mistyped options; "-5 degrees" is the start of the text
+            if rest is None or token.lstrip("-")[:1].isalpha():
                 return ParseError("parse.unknown_option", {"option": name}, command)
         if positionals:
             arg = positionals.pop(0)
