@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -25,6 +26,7 @@ from bot.people import actor_for, resolve
 from bot.privacy import route as privacy
 from bot.registry import Parsed, ParseError
 from bot.sla import service as sla_service
+from bot.tickets import form as ticket_form
 from bot.tickets import service
 from bot.types import Capability, InboundEvent, Reply, Target, Visibility
 from storage.models import ProcessedEvent
@@ -84,12 +86,18 @@ class Dispatcher:
             await self._failed(event, exc)
         self.on_commit()
 
-    async def recover(self) -> int:
-        """Processes events a crash left accepted but unhandled; returns how many."""
+    async def recover(self, *, older_than: timedelta | None = None, skip: Collection[str] = ()) -> int:
+        """Processes events a crash left accepted but unhandled; returns how many.
+
+        A running adapter passes ``older_than`` and ``skip`` (the events it is processing right now),
+        so a periodic pass never processes an event twice at once.
+        """
+        stmt = select(ProcessedEvent).where(ProcessedEvent.status == "received")
+        if older_than is not None:
+            stmt = stmt.where(ProcessedEvent.received_at <= self.desk.clock.now() - older_than)
         async with self.desk.sessions() as session:
-            rows = (await session.scalars(
-                select(ProcessedEvent).where(ProcessedEvent.status == "received").order_by(ProcessedEvent.received_at)
-            )).all()
+            rows = [row for row in (await session.scalars(stmt.order_by(ProcessedEvent.received_at))).all()
+                    if row.key not in skip]
         for row in rows:
             await self.process(InboundEvent.model_validate(row.payload))
         return len(rows)
@@ -142,6 +150,8 @@ class Dispatcher:
             return []
         if event.kind == "dm" and event.text.strip():
             return await self.run_command(ctx, f"ticket new {event.text}")
+        if event.kind == "form" and event.name == ticket_form.FORM_ID:
+            return await ticket_form.create_from_form(ctx)
         return []
 
     async def run_command(self, ctx: Context, text: str) -> list[Reply]:

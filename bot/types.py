@@ -136,6 +136,8 @@ class FormField(Frozen):
     label: str
     required: bool = False
     choices: tuple[str, ...] = ()
+    # several lines of free text (a description, steps to reproduce)
+    multiline: bool = False
 
 
 class FormSpec(Frozen):

@@ -105,7 +105,9 @@ async def create(
     topic: str | None,
     origin: ChannelRef,
     language: str,
+    doc: dict[str, str] | None = None,
 ) -> Ticket:
+    """Opens a ticket; ``doc`` holds the documentation checklist's answers (ticket.data["doc"])."""
     now = desk.clock.now()
     number = await next_number(session, desk.prefix)
     ticket = Ticket(
@@ -122,7 +124,7 @@ async def create(
         origin_channel=origin.channel_id,
         origin_thread=origin.thread_id,
         language=language,
-        data={},
+        data={"doc": dict(doc)} if doc else {},
         created_at=now,
         updated_at=now,
     )
