@@ -198,5 +198,5 @@ async def report_dead(bot: Bot, row: OutboxMessage) -> None:
             return
         for target in desk.duty_targets():
             enqueue(session, desk.clock.now(), target,
-                    t(desk.language, "console.undelivered", id=row.id, kind=row.kind, reason=row.last_error or "?"),
+                    t(desk.language, "error.undelivered", id=row.id, kind=row.kind, reason=row.last_error or "?"),
                     kind="error", visibility=Visibility.PRIVATE, ticket=row.ticket_key)

@@ -89,6 +89,14 @@ def reply(
     return [Reply(text=ctx.t(key, **values), kind=kind, ticket=ticket)]
 
 
+def refused(ctx: Context, exc: TransitionRefused) -> list[Reply]:
+    """The state machine's refusal with the states named in the reader's language."""
+    values = {name: ctx.t(f"state.{value}") for name, value in exc.values.items() if name != "allowed"}
+    if "allowed" in exc.values:
+        values["allowed"] = ", ".join(ctx.t(f"state.{s}") for s in exc.values["allowed"].split(", ") if s != "—")
+    return reply(ctx, exc.key, kind="error", **values)
+
+
 async def load(ctx: Context, key: str, *, write: bool = False) -> Ticket | list[Reply]:
     """The ticket if the actor may see it; requesters see only their own, and nobody learns
     whether someone else's ticket exists."""
@@ -159,7 +167,7 @@ async def take(ctx: Context, args: KeyArgs) -> list[Reply]:
         try:
             await service.change_state(ctx.session, ctx.desk, ticket, State.IN_PROGRESS, ctx.actor.person)
         except TransitionRefused as exc:
-            return reply(ctx, exc.key, **exc.values)
+            return refused(ctx, exc)
     return reply(ctx, "ticket.taken", key=ticket.key, ticket=ticket.key)
 
 
@@ -211,7 +219,7 @@ async def _transition(ctx: Context, key: str, target: State, done_key: str, *, r
         else:
             await service.change_state(ctx.session, ctx.desk, ticket, target, ctx.actor.person)
     except TransitionRefused as exc:
-        return reply(ctx, exc.key, **exc.values)
+        return refused(ctx, exc)
     return reply(ctx, done_key, key=ticket.key, state=ctx.t(f"state.{target.value}"), ticket=ticket.key)
 
 
