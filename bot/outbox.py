@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
@@ -141,18 +141,32 @@ class OutboxSender:
         async with self._lock:
             return await self._drain()
 
+    async def _waiting(self) -> dict[tuple[str, str, str | None, str | None], int]:
+        """Per target, the first row that waits for a retry: no later row of that target may overtake it."""
+        async with self.sessions() as session:
+            stmt = (
+                select(OutboxMessage.platform, OutboxMessage.target_kind,
+                       func.coalesce(OutboxMessage.channel_id, OutboxMessage.ticket_key), OutboxMessage.user_id,
+                       func.min(OutboxMessage.id))
+                .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at > self.clock.now())
+                .group_by(OutboxMessage.platform, OutboxMessage.target_kind,
+                          func.coalesce(OutboxMessage.channel_id, OutboxMessage.ticket_key), OutboxMessage.user_id)
+            )
+            return {(p, k, c, u): first for p, k, c, u, first in (await session.execute(stmt)).all()}
+
     async def _drain(self) -> int:
         delivered = 0
+        # a target whose row waits for a retry holds back its later rows, so order is kept
+        waiting = await self._waiting()
+        blocked: set[tuple[str, str, str | None, str | None]] = set()
         while True:
             rows = await self._due()
             if not rows:
                 return delivered
-            # a target whose row waits for a retry holds back its later rows, so order is kept
-            blocked: set[tuple[str, str, str | None, str | None]] = set()
             progress = False
             for row in rows:
                 key = (row.platform, row.target_kind, row.channel_id or row.ticket_key, row.user_id)
-                if key in blocked:
+                if key in blocked or waiting.get(key, row.id) < row.id:
                     continue
                 outcome = await self._deliver(row)
                 delivered += outcome == "sent"
