@@ -16,7 +16,7 @@ def check_zone(name: str) -> str:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(
-            f"unknown time zone {name!r}: use an IANA zone name, e.g. \"Europe/Berlin\" or \"Europe/Moscow\""
+            f'unknown time zone {name!r}: use an IANA zone name, e.g. "Europe/Berlin" or "Europe/Moscow"'
         ) from None
     return name
 

@@ -29,6 +29,10 @@ class BadInput(Exception):
 
 def _one_line_error(parser: argparse.ArgumentParser) -> None:
     # argparse prints the whole usage block before its message; the contract is one line on stderr.
+    # A parser class that already handles errors its own way (the main CLI's) is left alone.
+    if type(parser).error is not argparse.ArgumentParser.error:
+        return
+
     def error(message: str) -> NoReturn:
         parser.exit(EXIT_BAD_INPUT, f"{parser.prog}: error: {message}\n")
 
@@ -96,7 +100,7 @@ def _pause(text: str, zone: ZoneInfo) -> Pause:
         raise BadInput(f"--pause {text!r}: write START/END, e.g. 2026-11-23T14:00/2026-11-24T11:00")
     start = _instant(start_text, zone, "--pause")
     end = _instant(end_text, zone, "--pause")
-    if end < start:
+    if end.astimezone(UTC) < start.astimezone(UTC):  # same-zone datetimes compare by wall clock
         raise BadInput(f"--pause {text!r}: the pause ends before it starts")
     return Pause(start, end)
 

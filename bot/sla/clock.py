@@ -9,27 +9,31 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.calendar.business import BusinessCalendar
 from bot.calendar.walltime import ensure_aware
 
 
+def _utc(instant: datetime, what: str) -> datetime:
+    # Python compares two datetimes of the same zone by wall clock, ignoring fold, which is wrong
+    # inside a repeated hour; in UTC every comparison is between instants.
+    return ensure_aware(instant, what).astimezone(UTC)
+
+
 @dataclass(frozen=True)
 class Pause:
-    """An interval in which the clock does not run; ``end`` is None while the pause lasts."""
+    """An interval in which the clock does not run; ``end`` is None while the pause lasts (kept in UTC)."""
 
     start: datetime
     end: datetime | None = None
 
     def __post_init__(self) -> None:
-        ensure_aware(self.start, "pause start")
+        object.__setattr__(self, "start", _utc(self.start, "pause start"))
         if self.end is not None:
-            ensure_aware(self.end, "pause end")
+            object.__setattr__(self, "end", _utc(self.end, "pause end"))
             if self.end < self.start:
-                raise ValueError(
-                    f"pause ends before it starts: {self.start.isoformat()} → {self.end.isoformat()}"
-                )
+                raise ValueError(f"pause ends before it starts: {self.start.isoformat()} → {self.end.isoformat()}")
 
 
 def _merge(pauses: Iterable[Pause], start: datetime) -> tuple[Pause, ...]:
@@ -50,7 +54,10 @@ def _merge(pauses: Iterable[Pause], start: datetime) -> tuple[Pause, ...]:
 
 @dataclass(frozen=True)
 class SlaClock:
-    """``budget`` of business time on ``calendar`` counted from ``start``, minus ``pauses``."""
+    """``budget`` of business time on ``calendar`` counted from ``start``, minus ``pauses``.
+
+    Instants are kept in UTC; results come back in the calendar's zone.
+    """
 
     calendar: BusinessCalendar
     start: datetime
@@ -58,7 +65,7 @@ class SlaClock:
     pauses: tuple[Pause, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        ensure_aware(self.start, "clock start")
+        object.__setattr__(self, "start", _utc(self.start, "clock start"))
         if self.budget < timedelta(0):
             raise ValueError("an SLA budget cannot be negative")
         object.__setattr__(self, "pauses", _merge(self.pauses, self.start))
@@ -96,6 +103,7 @@ class SlaClock:
 
     def paused_time(self, at: datetime) -> timedelta:
         """Business time spent paused between the start and ``at``."""
+        at = _utc(at, "at")
         total = timedelta(0)
         for pause in self.pauses:
             if pause.start >= at:
@@ -106,6 +114,7 @@ class SlaClock:
 
     def elapsed(self, at: datetime) -> timedelta:
         """Running business time between the start and ``at`` (zero before the start)."""
+        at = _utc(at, "at")
         if at <= self.start:
             return timedelta(0)
         return self.calendar.business_time_between(self.start, at) - self.paused_time(at)
@@ -115,4 +124,5 @@ class SlaClock:
         return self.budget - self.elapsed(at)
 
     def is_paused(self, at: datetime) -> bool:
+        at = _utc(at, "at")
         return any(p.start <= at and (p.end is None or at < p.end) for p in self.pauses)

@@ -74,9 +74,7 @@ class SlaPolicy:
     targets: Mapping[str, SlaTarget]
 
     @classmethod
-    def from_config(
-        cls, name: str, cfg: SlaPolicyConfig, calendars: Mapping[str, BusinessCalendar]
-    ) -> SlaPolicy:
+    def from_config(cls, name: str, cfg: SlaPolicyConfig, calendars: Mapping[str, BusinessCalendar]) -> SlaPolicy:
         calendar = calendars.get(cfg.calendar)
         if calendar is None:
             known = ", ".join(sorted(calendars)) or "none"
@@ -89,9 +87,7 @@ class SlaPolicy:
             return self.targets[name]
         except KeyError:
             known = ", ".join(self.targets) or "none"
-            raise UnknownTargetError(
-                f"sla policy {self.name!r} has no target {name!r} (targets: {known})"
-            ) from None
+            raise UnknownTargetError(f"sla policy {self.name!r} has no target {name!r} (targets: {known})") from None
 
     def _resolve(self, target: str | SlaTarget | Duration) -> SlaTarget:
         if isinstance(target, SlaTarget):
