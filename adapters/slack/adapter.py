@@ -1,0 +1,268 @@
+"""The Slack adapter: delivers outbox messages through the Web API.
+
+Called by the outbox sender only, one message at a time. Each send is one message: an
+ephemeral note (``chat.postEphemeral``), a DM (``conversations.open`` + ``chat.postMessage``), a
+channel message or a message in a ticket's private channel (created on first use). A
+per-channel limiter keeps to Slack's ~1 message per second; a 429 that the SDK's own retry
+did not absorb becomes ``DeliveryError(retry_after=…)``; errors no retry can fix become
+permanent ones whose reason says what to change.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from adapters.slack import render
+from adapters.slack.directory import Directory, configured_channels
+from adapters.slack.errors import delivery_error, error_code
+from adapters.slack.ratelimit import ChannelRateLimiter
+from adapters.slack.spaces import TicketSpaces
+from bot.clock import Clock
+from bot.outbox import DeliveryError
+from bot.settings import Settings
+from bot.types import Capability, OutboundMessage, Platform
+
+log = logging.getLogger(__name__)
+
+CAPABILITIES = frozenset({Capability.EPHEMERAL, Capability.MODALS, Capability.BUTTONS, Capability.THREADS,
+                          Capability.REACTIONS, Capability.DMS, Capability.PRIVATE_ROOMS})
+RESPONSE_URL_TTL = 30 * 60.0     # Slack: a response_url works for 30 minutes …
+RESPONSE_URL_USES = 5            # … and five times
+# postEphemeral fails like this where the bot is not a member; the response_url or a DM still reach the person
+EPHEMERAL_FALLBACK = frozenset({"channel_not_found", "not_in_channel", "user_not_in_channel"})
+HTTP_TIMEOUT = 10
+
+
+class BoundedRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
+    """The SDK's 429 retry, but only for short waits: a long Retry-After goes back to the outbox,
+    which reschedules that one row instead of holding every other delivery."""
+
+    def __init__(self, max_retry_count: int = 1, max_wait: float = 2.0) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.max_wait = max_wait
+
+    async def _can_retry_async(self, *, state: RetryState, request: HttpRequest,
+                               response: HttpResponse | None = None, error: Exception | None = None) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        for name, values in response.headers.items():
+            if name.lower() == "retry-after":
+                try:
+                    return float(values[0]) <= self.max_wait
+                except (TypeError, ValueError, IndexError):
+                    return False
+        return True
+
+
+def make_client(token: str, base_url: str, *, rate_limit_retries: int = 1, max_wait: float = 2.0) -> AsyncWebClient:
+    """An AsyncWebClient that retries connection errors and short rate limits (429 + Retry-After)."""
+    return AsyncWebClient(
+        token=token,
+        base_url=base_url,
+        timeout=HTTP_TIMEOUT,
+        retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=2),
+                        BoundedRateLimitRetryHandler(max_retry_count=rate_limit_retries, max_wait=max_wait)],
+    )
+
+
+@dataclass
+class ResponseUrl:
+    url: str
+    user_id: str
+    at: float
+    uses: int = 0
+
+    def usable(self, now: float) -> bool:
+        return now - self.at < RESPONSE_URL_TTL and self.uses < RESPONSE_URL_USES
+
+
+class SlackAdapter:
+    platform = Platform.SLACK
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        *,
+        limiter: ChannelRateLimiter | None = None,
+        rate_limit_retries: int = 1,
+    ) -> None:
+        slack = settings.slack
+        if slack.bot_token is None:
+            raise ValueError("the Slack adapter needs DUTYDESK_SLACK__BOT_TOKEN")
+        self.settings = settings
+        self.clock = clock
+        self.client = make_client(slack.bot_token.get_secret_value(), slack.api_base_url,
+                                  rate_limit_retries=rate_limit_retries)
+        self.user_client = (make_client(slack.user_token.get_secret_value(), slack.api_base_url,
+                                        rate_limit_retries=rate_limit_retries)
+                            if slack.user_token is not None else None)
+        self.capabilities = CAPABILITIES | ({Capability.DELETE} if self.user_client is not None else frozenset())
+        self.limiter = limiter or ChannelRateLimiter()
+        self.directory = Directory(self.client, configured_channels(settings))
+        self.spaces = TicketSpaces(self.client)
+        self.http: aiohttp.ClientSession | None = None
+        # (channel id, user id) → the latest response_url of that person there; channel id → its latest one
+        self._response_urls: dict[tuple[str, str], ResponseUrl] = {}
+        self._channel_urls: dict[str, ResponseUrl] = {}
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Opens the HTTP session, learns who the bot is and which channels the config names."""
+        if self.http is None or self.http.closed:
+            self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT))
+            self.client.session = self.http
+            if self.user_client is not None:
+                self.user_client.session = self.http
+        await self.directory.identify()
+        self.spaces.bot_name = self.directory.bot_name
+        await self.directory.refresh()
+
+    def bind(self, sessions: Any) -> None:
+        """Gives the adapter the database (ticket spaces, identities) once the bot is built."""
+        self.spaces.sessions = sessions
+
+    async def close(self) -> None:
+        if self.http is not None:
+            await self.http.close()
+            self.http = None
+
+    # ----------------------------------------------------------------- response_url memory
+
+    def remember_response_url(self, channel_id: str, user_id: str, url: str | None) -> None:
+        if not url:
+            return
+        entry = ResponseUrl(url=url, user_id=user_id, at=time.monotonic())
+        self._response_urls[(channel_id, user_id)] = entry
+        self._channel_urls[channel_id] = entry
+        if len(self._response_urls) > 5000:
+            now = time.monotonic()
+            self._response_urls = {k: v for k, v in self._response_urls.items() if v.usable(now)}
+            self._channel_urls = {k: v for k, v in self._channel_urls.items() if v.usable(now)}
+
+    async def tell(self, channel_id: str, user_id: str, text: str) -> bool:
+        """A short ephemeral note to a person through their latest response_url in that channel."""
+        entry = self._response_urls.get((channel_id, user_id))
+        return entry is not None and await self._post_response_url(entry, render.escape(text), None)
+
+    async def _post_response_url(self, entry: ResponseUrl, text: str, blocks: list[dict[str, Any]] | None) -> bool:
+        if not entry.usable(time.monotonic()):
+            return False
+        entry.uses += 1
+        webhook = AsyncWebhookClient(entry.url, session=self.http, timeout=HTTP_TIMEOUT)
+        try:
+            answer = await webhook.send(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.info("slack: response_url failed: %s", type(exc).__name__)
+            return False
+        return answer.status_code == 200
+
+    # ----------------------------------------------------------------- sending
+
+    async def send(self, message: OutboundMessage) -> str | None:
+        try:
+            return await self._send(message)
+        except Exception as exc:
+            error = delivery_error(exc, channel=self._where(message), bot=self.directory.bot_name)
+            if error.permanent and isinstance(exc, SlackApiError):
+                await self._tell_asker(message, error_code(exc), error.reason)
+            raise error from exc
+
+    def _where(self, message: OutboundMessage) -> str | None:
+        target = message.target
+        if target.kind == "ticket":
+            return f"the private channel of {target.ticket}"
+        if target.kind == "dm":
+            return "a direct message"
+        return target.channel_id
+
+    async def _send(self, message: OutboundMessage) -> str | None:
+        if message.kind == "remove":
+            return await self._remove(message)
+        target = message.target
+        if target.kind == "ephemeral":
+            return await self._ephemeral(message)
+        if target.kind == "dm":
+            if not target.user_id:
+                raise DeliveryError("a direct message without a user", permanent=True)
+            channel = await self.directory.dm_channel(target.user_id)
+            return await self._post(channel, message)
+        if target.kind == "ticket":
+            if not target.ticket:
+                raise DeliveryError("a ticket message without a ticket", permanent=True)
+            channel = await self.spaces.channel_for(target.ticket)
+            return await self._post(channel, message)
+        if not target.channel_id:
+            raise DeliveryError("a channel message without a channel", permanent=True)
+        channel = await self.directory.id_of(target.channel_id)
+        return await self._post(channel, message, thread_ts=target.thread_id)
+
+    async def _post(self, channel: str, message: OutboundMessage, *, thread_ts: str | None = None) -> str | None:
+        await self.limiter.acquire(channel)
+        answer = await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts,
+                                                    **render.message_args(message))
+        return answer.get("ts")
+
+    async def _ephemeral(self, message: OutboundMessage) -> str | None:
+        target = message.target
+        if not target.user_id or not target.channel_id:
+            raise DeliveryError("an ephemeral message without a channel or user", permanent=True)
+        args = render.message_args(message)
+        try:
+            channel = await self.directory.id_of(target.channel_id)
+            answer = await self.client.chat_postEphemeral(channel=channel, user=target.user_id,
+                                                          thread_ts=target.thread_id, **args)
+            return answer.get("message_ts")
+        except SlackApiError as exc:
+            if error_code(exc) not in EPHEMERAL_FALLBACK:
+                raise
+            channel = await self.directory.id_of(target.channel_id)
+        # the bot is not in that channel: the command's response_url still reaches the person there, else a DM
+        entry = self._response_urls.get((channel, target.user_id))
+        if entry is not None and await self._post_response_url(entry, args["text"], args.get("blocks")):
+            return f"response_url:{message.id}"
+        dm = await self.directory.dm_channel(target.user_id)
+        return await self._post(dm, message)
+
+    async def _remove(self, message: OutboundMessage) -> str | None:
+        """Removes a person's public message (the privacy move) with the admin's user token."""
+        if self.user_client is None:
+            raise DeliveryError("Slack: removing other people's messages needs a workspace admin's user token: set "
+                                "DUTYDESK_SLACK__USER_TOKEN (user scope chat:write)", permanent=True)
+        ts = str(message.meta.get("message_id") or "")
+        channel = await self.directory.id_of(message.target.channel_id or "")
+        try:
+            await self.user_client.chat_delete(channel=channel, ts=ts)
+        except SlackApiError as exc:
+            if error_code(exc) != "message_not_found":  # already gone
+                raise
+        return ts
+
+    async def _tell_asker(self, message: OutboundMessage, code: str, reason: str) -> None:
+        """A reply that cannot reach a channel: tell the person who asked there, through their response_url."""
+        target = message.target
+        if target.kind != "channel" or code not in ("not_in_channel", "channel_not_found", "is_archived"):
+            return
+        try:
+            channel = await self.directory.id_of(target.channel_id or "")
+        except DeliveryError:
+            channel = target.channel_id or ""
+        entry = self._channel_urls.get(channel)
+        if entry is not None:
+            await self._post_response_url(entry, render.escape(reason), None)

@@ -1,0 +1,358 @@
+"""The slack-bolt ``AsyncApp`` and its listeners: Slack requests in, core events to the dispatcher.
+
+Every listener does the same three things in this order: persist the event (``dispatcher.accept``,
+the inbox row), acknowledge Slack, and only then process it in a task this module tracks. The
+app runs with ``process_before_response=True``, so bolt answers Slack when the listener returns,
+right after the inbox row is committed; the processing task is ours, awaited on shutdown, and an
+event whose processing never finished (a crash) is picked up again by the recovery loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import select
+
+from adapters.slack import convert, render
+from adapters.slack.adapter import SlackAdapter
+from adapters.slack.errors import error_code
+from bot.format import duration
+from bot.i18n import t
+from bot.privacy.move import MOVE_ACTION
+from bot.tickets import form as ticket_form
+from bot.tickets.service import open_tickets_of
+from bot.types import ChannelRef, InboundEvent, Platform, ThreadMessage
+from storage.models import Identity, Person
+
+if TYPE_CHECKING:
+    from bot.app import Bot
+
+log = logging.getLogger(__name__)
+
+MOVE_SHORTCUT = "move_to_ticket"
+THREAD_TIMEOUT = 1.5          # conversations.replies while an event waits for its ack
+RECOVER_EVERY = 30.0
+RECOVER_AFTER = timedelta(minutes=1)
+Ack = Callable[..., Awaitable[Any]]
+
+
+class SlackIngress:
+    """Turns Slack requests into core events: accept, ack, process (tracked)."""
+
+    def __init__(self, bot: Bot, adapter: SlackAdapter) -> None:
+        self.bot = bot
+        self.adapter = adapter
+        self.settings = bot.settings
+        self.dispatcher = bot.dispatcher
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.in_flight: set[str] = set()
+
+    @property
+    def directory(self):
+        return self.adapter.directory
+
+    # ----------------------------------------------------------------- the three steps
+
+    async def submit(self, event: InboundEvent, ack: Ack | None, *, answer_on_failure: bool = True) -> bool:
+        """Persists ``event``, acknowledges Slack, then processes the event in a tracked task.
+
+        A duplicate (a retried delivery) is acknowledged and dropped. When the event cannot be
+        stored, a command or interaction is answered with a short apology; an Events API
+        delivery is left unacknowledged, so Slack retries it.
+        """
+        try:
+            new = await self.dispatcher.accept(event)
+        except Exception:
+            log.exception("slack: could not store an inbound %s", event.kind)
+            if ack is not None and answer_on_failure:
+                await ack(text=t(self.language_of(event.actor.user_id), "slack.unavailable"))
+                return False
+            raise
+        if ack is not None:
+            await ack()
+        if new:
+            self.spawn(self._process(event), key=event.idempotency_key)
+        return new
+
+    def spawn(self, coro: Coroutine[Any, Any, None], *, key: str | None = None) -> None:
+        if key is not None:
+            self.in_flight.add(key)
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self.tasks.discard(finished)
+            if key is not None:
+                self.in_flight.discard(key)
+
+        task.add_done_callback(done)
+
+    async def _process(self, event: InboundEvent) -> None:
+        try:
+            await self.dispatcher.process(event)
+        except Exception:
+            # the inbox row stays "received"; the recovery loop tries again
+            log.exception("slack: processing an inbound %s failed; it will be retried", event.kind)
+
+    async def idle(self) -> None:
+        """Waits until every processing task started so far has finished (tests, shutdown)."""
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+    async def drain(self, timeout: float) -> None:
+        """Shutdown: lets running tasks finish for up to ``timeout`` seconds, then cancels the rest
+        (their inbox rows stay "received" and are processed after the restart)."""
+        if not self.tasks:
+            return
+        _done, pending = await asyncio.wait(list(self.tasks), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.warning("slack: %d events still in processing at shutdown; they resume after the restart",
+                        len(pending))
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def recover_loop(self, every: float = RECOVER_EVERY) -> None:
+        """Finishes events that were stored but whose processing never completed (a crash, a lost task)."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                count = await self.dispatcher.recover(older_than=RECOVER_AFTER, skip=frozenset(self.in_flight))
+                if count:
+                    log.warning("slack: recovered %d stored but unprocessed events", count)
+            except Exception:
+                log.exception("slack: recovery pass failed")
+
+    # ----------------------------------------------------------------- helpers
+
+    def language_of(self, user_id: str) -> str:
+        key = self.settings.person_key_for("slack", user_id)
+        person = self.settings.people.get(key) if key else None
+        return (person.language if person is not None else None) or self.settings.desk.language
+
+    def topics(self) -> list[str]:
+        return [rule.topic for rule in self.settings.routing]
+
+    async def where(self, channel_id: str, *, thread: str | None = None, hint: str | None = None
+                    ) -> tuple[ChannelRef, str | None]:
+        """The core's view of a Slack channel (configured ones by ``#name``) and the ticket whose space it is."""
+        direct = channel_id.startswith("D") or hint in ("im", "directmessage")
+        ticket = None if direct else await self.adapter.spaces.ticket_of(channel_id)
+        private = (ticket is not None or bool(self.directory.is_private(channel_id))
+                   or channel_id.startswith("G") or hint in ("group", "privategroup", "mpim"))
+        return (convert.channel_ref(self.directory.name_of(channel_id), thread=thread, private=private,
+                                    direct=direct), ticket)
+
+    async def fetch_thread(self, channel_id: str, ts: str) -> tuple[ThreadMessage, ...]:
+        """The thread ``ts`` belongs to, root first (empty when Slack does not answer in time)."""
+        client = self.adapter.client
+        try:
+            answer = await asyncio.wait_for(client.conversations_replies(channel=channel_id, ts=ts, limit=200),
+                                            THREAD_TIMEOUT)
+            messages = list(answer.get("messages") or [])
+            root = messages[0].get("thread_ts") if messages else None
+            if root and root != messages[0].get("ts"):
+                answer = await asyncio.wait_for(client.conversations_replies(channel=channel_id, ts=root, limit=200),
+                                                THREAD_TIMEOUT)
+                messages = list(answer.get("messages") or [])
+        except (SlackApiError, TimeoutError, OSError) as exc:
+            log.warning("slack: could not read a thread to move (%s)", type(exc).__name__)
+            return ()
+        authors = sorted({str(m["user"]) for m in messages if m.get("user")})
+        names = dict(zip(authors, await asyncio.gather(*(self.directory.display_name(a) for a in authors)),
+                         strict=True))
+        return convert.thread_messages(messages, names, self.bot.clock.now())
+
+    def now(self):
+        return self.bot.clock.now()
+
+    # ----------------------------------------------------------------- slash commands
+
+    async def on_command(self, ack: Ack, body: dict[str, Any]) -> None:
+        channel_id, user_id = str(body.get("channel_id") or ""), str(body["user_id"])
+        self.adapter.remember_response_url(channel_id, user_id, body.get("response_url"))
+        self.directory.remember_user(user_id, body.get("user_name"))
+        command = str(body.get("command") or "").lstrip("/").lower()
+        if command == "ticket" and not str(body.get("text") or "").strip():
+            await ack()
+            await self.open_ticket_form(body)
+            return
+        where, ticket = await self.where(channel_id, hint=body.get("channel_name"))
+        await self.submit(convert.command(body, where, now=self.now(), ticket=ticket), ack)
+
+    async def open_ticket_form(self, body: dict[str, Any]) -> None:
+        user_id = str(body["user_id"])
+        lang = self.language_of(user_id)
+        spec = ticket_form.ticket_form(lang, self.topics())
+        view = render.modal(spec, submit=t(lang, "form.ticket.submit"), close=t(lang, "form.ticket.cancel"),
+                            metadata={"channel": body.get("channel_id") or "", "hint": body.get("channel_name") or ""})
+        try:
+            await self.adapter.client.views_open(trigger_id=body["trigger_id"], view=view)
+        except SlackApiError as exc:
+            log.warning("slack: views.open failed: %s", error_code(exc))
+            await self.adapter.tell(str(body.get("channel_id") or ""), user_id, t(lang, "slack.form_failed"))
+
+    async def on_form(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        user_id = str(body["user"]["id"])
+        lang = self.language_of(user_id)
+        values = render.view_values(view)
+        errors = ticket_form.validate(values, lang, self.topics())
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+        except ValueError:
+            meta = {}
+        channel_id = str(meta.get("channel") or "")
+        if channel_id:
+            where, _ticket = await self.where(channel_id, hint=meta.get("hint"))
+        else:
+            where = convert.channel_ref(user_id, direct=True)
+        await self.submit(convert.form(body, where, values=values, now=self.now()), ack)
+
+    # ----------------------------------------------------------------- interactivity
+
+    async def on_action(self, ack: Ack, body: dict[str, Any]) -> None:
+        action = (body.get("actions") or [{}])[0]
+        name = render.action_name(str(action.get("action_id") or ""))
+        value = action.get("value") or (action.get("selected_option") or {}).get("value")
+        user_id = str(body["user"]["id"])
+        channel_id = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+                         or "")
+        self.adapter.remember_response_url(channel_id, user_id, body.get("response_url"))
+        if channel_id:
+            thread_ts = (body.get("message") or {}).get("thread_ts")
+            where, ticket = await self.where(channel_id, thread=thread_ts)
+        else:  # a button on the App Home tab
+            where, ticket = convert.channel_ref(user_id, direct=True), None
+        event = convert.action(body, where, name=name, value=value, now=self.now(), ticket=ticket)
+        if name == MOVE_ACTION and value and channel_id:
+            event = event.model_copy(update={"thread": await self.fetch_thread(channel_id, str(value))})
+        await self.submit(event, ack)
+
+    async def on_move_shortcut(self, ack: Ack, body: dict[str, Any]) -> None:
+        """The "Move to private ticket" message shortcut: like the :ticket: reaction on that message."""
+        channel_id = str(body["channel"]["id"])
+        message = body.get("message") or {}
+        ts = str(message.get("ts") or body.get("message_ts") or "")
+        user_id = str(body["user"]["id"])
+        self.adapter.remember_response_url(channel_id, user_id, body.get("response_url"))
+        thread = await self.fetch_thread(channel_id, ts)
+        root = thread[0].message_id if thread else str(message.get("thread_ts") or ts)
+        where, _ticket = await self.where(channel_id, thread=root)
+        actor = convert.user(user_id, body["user"].get("username") or body["user"].get("name"))
+        event = convert.reaction(convert.trigger_key("move", str(body.get("trigger_id") or ts)), actor, where,
+                                 message_ts=ts, now=self.now(), thread=thread)
+        await self.submit(event, ack)
+
+    # ----------------------------------------------------------------- Events API
+
+    async def on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        if (event.get("subtype") not in convert.PERSON_SUBTYPES or event.get("bot_id") or not event.get("user")
+                or event.get("user") == self.directory.bot_user_id):
+            return
+        channel_id = str(event.get("channel") or "")
+        if event.get("channel_type") == "im" or channel_id.startswith("D"):
+            where, kind, ticket = convert.channel_ref(channel_id, direct=True), "dm", None
+        else:
+            if convert.mentions(str(event.get("text") or ""), self.directory.bot_user_id):
+                return  # the app_mention event carries it
+            where, ticket = await self.where(channel_id, thread=event.get("thread_ts"),
+                                             hint=event.get("channel_type"))
+            if ticket is None and where.channel_id not in self.settings.channels.guarded:
+                return  # neither a ticket's space nor a guarded channel: not the bot's business
+            kind = "message"
+        name = await self.directory.display_name(str(event["user"]))
+        await self.submit(convert.message(body, where, kind=kind, now=self.now(), ticket=ticket, name=name), None)
+
+    async def on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        if not event.get("user") or event.get("bot_id"):
+            return
+        text = convert.strip_mentions(str(event.get("text") or ""), self.directory.bot_user_id)
+        first = text.split()[0].lower().lstrip("/!") if text else ""
+        if not text:
+            text = "help"
+        elif first in self.bot.desk.registry.groups():
+            text = text.lstrip("/!")
+        else:
+            text = f"ticket {text}"  # "@dutydesk the printer is on fire" opens a ticket
+        channel_id = str(event.get("channel") or "")
+        thread_ts = event.get("thread_ts")
+        where, ticket = await self.where(channel_id, thread=thread_ts)
+        thread = await self.fetch_thread(channel_id, thread_ts) if thread_ts and ticket is None else ()
+        name = await self.directory.display_name(str(event["user"]))
+        await self.submit(convert.mention(body, where, text=text, now=self.now(), ticket=ticket, thread=thread,
+                                          name=name), None)
+
+    async def on_reaction(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        item = event.get("item") or {}
+        if event.get("reaction") not in convert.TICKET_REACTIONS or item.get("type") != "message":
+            return
+        channel_id, ts = str(item.get("channel") or ""), str(item.get("ts") or "")
+        thread = await self.fetch_thread(channel_id, ts)
+        root = thread[0].message_id if thread else ts
+        where, _ticket = await self.where(channel_id, thread=root)
+        name = await self.directory.display_name(str(event["user"]))
+        await self.submit(convert.reaction(str(body["event_id"]), convert.user(str(event["user"]), name), where,
+                                           message_ts=ts, now=self.now(), thread=thread), None)
+
+    async def on_home(self, event: dict[str, Any]) -> None:
+        if event.get("tab", "home") == "home" and event.get("user"):
+            self.spawn(self.publish_home(str(event["user"])))
+
+    async def publish_home(self, user_id: str) -> None:
+        """App Home: the person's open tickets (and, for the team, those assigned to them)."""
+        lang = self.language_of(user_id)
+        sections: list[str] = []
+        now = self.now()
+        async with self.bot.desk.sessions() as session:
+            person = await session.scalar(select(Person).join(Identity, Identity.person_id == Person.id).where(
+                Identity.platform == Platform.SLACK.value, Identity.user_id == user_id))
+            groups = [(False, "ticket.list_head", "ticket.list_empty")]
+            if person is not None and person.is_staff:
+                groups.insert(0, (True, "ticket.list_head_staff", "ticket.list_empty_staff"))
+            for as_assignee, head, empty in groups:
+                tickets = await open_tickets_of(session, person, as_assignee=as_assignee) if person else []
+                if not tickets:
+                    sections.append(t(lang, empty))
+                    continue
+                lines = [t(lang, head, count=len(tickets))]
+                lines += [t(lang, "ticket.list_line", key=tk.key, priority=tk.priority,
+                            state=t(lang, f"state.{tk.state}"), title=tk.title,
+                            age=duration(lang, now - tk.created_at)) for tk in tickets]
+                sections.append("\n".join(lines))
+        try:
+            await self.adapter.client.views_publish(user_id=user_id,
+                                                    view=render.home_view(sections, hint=t(lang, "slack.home_hint")))
+        except SlackApiError as exc:
+            log.warning("slack: views.publish failed: %s", error_code(exc))
+
+
+def create_app(ingress: SlackIngress, *, signing_secret: str | None = None) -> AsyncApp:
+    """The bolt app: signature verification on (HTTP mode), listeners for everything in slack/manifest.yml."""
+    adapter = ingress.adapter
+    app = AsyncApp(
+        client=adapter.client,
+        signing_secret=signing_secret or "",
+        process_before_response=True,
+        request_verification_enabled=True,
+        logger=logging.getLogger("slack_bolt"),
+    )
+    app.command(re.compile(r"^/[\w-]+$"))(ingress.on_command)
+    app.view(ticket_form.FORM_ID)(ingress.on_form)
+    app.action(re.compile(r".+"))(ingress.on_action)
+    app.shortcut(MOVE_SHORTCUT)(ingress.on_move_shortcut)
+    app.event("message")(ingress.on_message)
+    app.event("app_mention")(ingress.on_mention)
+    app.event("reaction_added")(ingress.on_reaction)
+    app.event("app_home_opened")(ingress.on_home)
+    return app

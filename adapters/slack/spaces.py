@@ -1,0 +1,141 @@
+"""Tickets' private spaces on Slack: one private channel per ticket (``#ticket-hw-1``).
+
+The channel is created when the first message for the ticket is sent; the requester, the
+assignee and the team members the core lists in ``ticket.data["members"]`` are invited (each
+time a message goes there, so a new assignee joins too). The mapping lives in
+``platform_state``: ``slack:space:HW-1`` → channel id and ``slack:channel:C123`` → ``HW-1``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import OrderedDict
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.slack.errors import delivery_error, error_code
+from bot.types import Platform
+from storage.models import Identity, KeyValue, Ticket
+
+log = logging.getLogger(__name__)
+
+SPACE_KEY = "slack:space:{ticket}"
+CHANNEL_KEY = "slack:channel:{channel}"
+CACHE = 10_000
+NAME_ATTEMPTS = 5
+# invite errors that concern one person, not the channel: log them and go on
+SKIPPABLE_INVITE = frozenset({"already_in_channel", "cant_invite_self", "user_not_found", "user_is_restricted",
+                              "user_is_ultra_restricted", "ura_max_channels", "cant_invite", "user_disabled"})
+
+
+def channel_name(ticket: str, attempt: int = 0) -> str:
+    """``ticket-hw-1`` (lowercase letters, digits, hyphens; at most 80 characters), ``ticket-hw-1-2`` …"""
+    base = "ticket-" + re.sub(r"[^a-z0-9_-]+", "-", ticket.lower()).strip("-")
+    return (base if attempt == 0 else f"{base}-{attempt + 1}")[:80]
+
+
+class TicketSpaces:
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+        self.sessions: async_sessionmaker[AsyncSession] | None = None
+        self.bot_name = "dutydesk"
+        # channel id → ticket key, or None for a channel that is no ticket's space
+        self._tickets: OrderedDict[str, str | None] = OrderedDict()
+        self._channels: dict[str, str] = {}
+        self._invited: dict[str, set[str]] = {}
+
+    def _remember(self, channel: str, ticket: str | None) -> None:
+        self._tickets[channel] = ticket
+        self._tickets.move_to_end(channel)
+        while len(self._tickets) > CACHE:
+            self._tickets.popitem(last=False)
+        if ticket is not None:
+            self._channels[ticket] = channel
+
+    async def ticket_of(self, channel_id: str) -> str | None:
+        """The ticket whose private space ``channel_id`` is, if any (remembered, so usually no query)."""
+        if channel_id in self._tickets:
+            return self._tickets[channel_id]
+        if self.sessions is None or not channel_id or channel_id[0] not in "CG":
+            return None
+        async with self.sessions() as session:
+            ticket = await session.scalar(select(KeyValue.value).where(
+                KeyValue.key == CHANNEL_KEY.format(channel=channel_id)))
+        self._remember(channel_id, ticket)
+        return ticket
+
+    async def channel_for(self, ticket_key: str) -> str:
+        """The ticket's private channel, created on first use, with its people invited."""
+        assert self.sessions is not None, "TicketSpaces.sessions is set when the adapter is bound to the bot"
+        async with self.sessions() as session:
+            channel = self._channels.get(ticket_key) or await session.scalar(
+                select(KeyValue.value).where(KeyValue.key == SPACE_KEY.format(ticket=ticket_key)))
+            members = await self._members(session, ticket_key)
+        if channel is None:
+            channel = await self._create(ticket_key)
+        self._remember(channel, ticket_key)
+        await self._invite(channel, members)
+        return channel
+
+    async def _members(self, session: AsyncSession, ticket_key: str) -> list[str]:
+        """Slack ids of the requester, the assignee and the listed members of a ticket."""
+        ticket = await session.scalar(select(Ticket).where(Ticket.key == ticket_key))
+        if ticket is None:
+            return []
+        people = [ticket.requester_id, ticket.assignee_id, *((ticket.data or {}).get("members") or [])]
+        ids = [p for p in dict.fromkeys(people) if isinstance(p, int)]
+        if not ids:
+            return []
+        rows = await session.execute(select(Identity.person_id, Identity.user_id).where(
+            Identity.person_id.in_(ids), Identity.platform == Platform.SLACK.value))
+        by_person = {person: user for person, user in rows.all()}
+        return [by_person[p] for p in ids if p in by_person]
+
+    async def _create(self, ticket_key: str) -> str:
+        for attempt in range(NAME_ATTEMPTS):
+            name = channel_name(ticket_key, attempt)
+            try:
+                answer = await self.client.conversations_create(name=name, is_private=True)
+            except SlackApiError as exc:
+                if error_code(exc) == "name_taken":
+                    continue
+                raise delivery_error(exc, channel=f"#{name}", bot=self.bot_name) from exc
+            channel = str(answer["channel"]["id"])
+            return await self._store(ticket_key, channel)
+        raise delivery_error(RuntimeError(f"no free channel name for {ticket_key}"))
+
+    async def _store(self, ticket_key: str, channel: str) -> str:
+        """Saves the mapping; when another replica was faster, its channel wins."""
+        assert self.sessions is not None
+        async with self.sessions.begin() as session:
+            insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+            await session.execute(insert(KeyValue).values(key=SPACE_KEY.format(ticket=ticket_key), value=channel)
+                                  .on_conflict_do_nothing(index_elements=["key"]))
+            winner = await session.scalar(select(KeyValue.value).where(
+                KeyValue.key == SPACE_KEY.format(ticket=ticket_key)))
+            await session.execute(insert(KeyValue).values(key=CHANNEL_KEY.format(channel=channel), value=ticket_key)
+                                  .on_conflict_do_nothing(index_elements=["key"]))
+        if winner != channel:
+            log.warning("slack: %s got two private channels; using the first, the other stays empty", ticket_key)
+        return str(winner)
+
+    async def _invite(self, channel: str, members: list[str]) -> None:
+        invited = self._invited.setdefault(channel, set())
+        for user in members:
+            if user in invited:
+                continue
+            try:
+                await self.client.conversations_invite(channel=channel, users=user)
+            except SlackApiError as exc:
+                code = error_code(exc)
+                if code not in SKIPPABLE_INVITE:
+                    raise delivery_error(exc, channel=channel, bot=self.bot_name) from exc
+                if code != "already_in_channel":
+                    log.info("slack: could not invite a member to a ticket channel: %s", code)
+            invited.add(user)
