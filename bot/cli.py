@@ -82,9 +82,13 @@ async def _run(args: argparse.Namespace) -> int:
     from bot.clock import SystemClock
 
     settings = settings_for(args.config)
-    if settings.slack_enabled or settings.matrix_enabled:
-        raise UsageError("dutydesk run: the Slack and Matrix adapters are not part of this version yet; "
-                         "unset the DUTYDESK_SLACK__*/DUTYDESK_MATRIX__* variables to use the console")
+    if settings.matrix_enabled:
+        raise UsageError("dutydesk run: the Matrix adapter is not part of this version yet; "
+                         "unset the DUTYDESK_MATRIX__* variables")
+    if settings.slack_enabled:
+        from adapters.slack.runtime import serve
+
+        return await serve(settings)  # until SIGTERM/SIGINT
     clock = SystemClock()
     console = ConsoleAdapter(clock, args.user, settings.desk.language)
     bot = await build(settings, clock, [console])
