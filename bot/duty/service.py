@@ -406,7 +406,9 @@ async def propose_plan(session: AsyncSession, desk: Desk, actor: str, week: date
         taken: set[str] = set()
         for role in version.roles:
             default = rotation_holder(version, role, day, state.window)
-            free = [m for m in version.members if m not in taken and absence_of(state.facts, m, day) is None]
+            available = [m for m in version.members if absence_of(state.facts, m, day) is None]
+            # nobody free: one of the available members holds two roles (as the team fallback would)
+            free = [m for m in available if m not in taken] or available
             if not free:
                 rows.append((day, role, None))
                 continue
