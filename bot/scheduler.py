@@ -66,8 +66,10 @@ class Scheduler:
                 .values(job=job.id, slot=slot.astimezone(UTC), claimed_by=self.replica,
                         claimed_at=self.desk.clock.now())
                 .on_conflict_do_nothing(index_elements=["job", "slot"])
+                .returning(JobRun.job)
             )
-            return bool(result.rowcount)
+            # not rowcount: it is -1 for an INSERT on psycopg, which let both replicas run the slot
+            return result.first() is not None
 
     async def run_slot(self, job: Job, slot: datetime) -> bool:
         """Runs one slot if no replica has claimed it; True when it ran here."""

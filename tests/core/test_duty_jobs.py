@@ -1,0 +1,151 @@
+"""The scheduled side of duty through the simulator on the agency's example config: the hourly
+Prio-1 digest, the handover, Prio-1 escalation pings, and two replicas on one database."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import func, select
+
+from adapters.sim import SimAdapter
+from bot.app import build
+from bot.clock import VirtualClock
+from bot.settings import load_settings
+from bot.simulate import simulate
+from storage.models import JobRun
+
+AGENCY = Path(__file__).resolve().parents[2] / "examples" / "agency" / "dutydesk.toml"
+
+
+async def run(tmp_path: Path, start: str, steps: list[dict[str, Any]]) -> list[dict]:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump({"config": str(AGENCY), "platform": "slack", "start": start, "steps": steps}))
+    out = io.StringIO()
+    await simulate(path, out)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def kinds(lines: list[dict], kind: str) -> list[dict]:
+    return [line for line in lines if line.get("kind") == kind]
+
+
+async def test_an_afternoon_digests_on_the_hour_while_duty_runs(tmp_path: Path) -> None:
+    lines = await run(tmp_path, "2026-11-24T15:50:00+01:00", [
+        {"at": "2026-11-24T16:20:00+01:00", "user": "kim", "dm": True, "text": "/ticket -p1 the wiki is down"},
+        {"until": "2026-11-24T18:30:00+01:00"},
+    ])
+    digests = kinds(lines, "digest")
+    assert [d["at"] for d in digests] == ["2026-11-24T15:00:00Z", "2026-11-24T16:00:00Z"]  # 16:00, 17:00; not 18:00
+    assert all(d["to"] == "#support-duty" and d["visibility"] == "private" for d in digests)
+    assert "No open P1" in digests[0]["text"]
+    assert "HW-1" in digests[1]["text"] and "the wiki is down" in digests[1]["text"]
+    phone = digests[0]["text"].rsplit("@", 1)[1].rstrip(")")
+    handovers = kinds(lines, "handover")
+    assert len(handovers) == 1 and handovers[0]["at"] == "2026-11-24T15:00:00Z"
+    assert handovers[0]["buttons"] == ["handover-ack"] and f"phone duty and inbox watch {phone}" in handovers[0]["text"]
+
+
+async def test_prio1_pings_standby_repeats_then_coordinator(tmp_path: Path) -> None:
+    lines = await run(tmp_path, "2026-11-24T16:00:00+01:00", [
+        {"at": "2026-11-24T16:20:00+01:00", "user": "kim", "dm": True, "text": "/ticket -p1 the wiki is down"},
+        {"until": "2026-11-24T17:30:00+01:00"},
+    ])
+    pings = [p for p in kinds(lines, "ping") if p["ticket"] == "HW-1"]
+    standby = pings[0]["to"]
+    assert pings[0]["at"] == "2026-11-24T15:20:00Z" and pings[0]["buttons"] == ["ack"]
+    assert [(p["at"], p["to"]) for p in pings] == [
+        ("2026-11-24T15:20:00Z", standby),       # at once
+        ("2026-11-24T15:35:00Z", standby),       # escalate.repeat = 15m
+        ("2026-11-24T15:50:00Z", "@sarah"),      # escalate.coordinator = 30m
+    ]
+    told = [line for line in lines if "forwarded to" in line.get("text", "")]
+    assert len(told) == 1 and told[0]["to"] not in (standby, "@kim")
+
+
+async def test_acknowledged_ping_is_not_repeated(tmp_path: Path) -> None:
+    first = await run(tmp_path, "2026-11-24T16:00:00+01:00", [
+        {"at": "2026-11-24T16:20:00+01:00", "user": "kim", "dm": True, "text": "/ticket -p1 the wiki is down"}])
+    standby = [p for p in kinds(first, "ping") if p["ticket"] == "HW-1"][0]["to"].lstrip("@")
+    lines = await run(tmp_path, "2026-11-24T16:00:00+01:00", [
+        {"at": "2026-11-24T16:20:00+01:00", "user": "kim", "dm": True, "text": "/ticket -p1 the wiki is down"},
+        {"after": "5m", "user": standby, "action": "ack", "ticket": "HW-1"},
+        {"until": "2026-11-24T17:30:00+01:00"},
+    ])
+    assert len([p for p in kinds(lines, "ping") if p["ticket"] == "HW-1"]) == 1
+    assert any("You acknowledged HW-1" in line.get("text", "") for line in lines)
+
+
+async def test_handover_unacknowledged_pings_the_coordinator_and_taken_over_does_not(tmp_path: Path) -> None:
+    lines = await run(tmp_path, "2026-11-24T15:50:00+01:00", [
+        {"until": "2026-11-24T17:00:00+01:00"},
+        {"at": "2026-11-25T16:05:00+01:00", "user": "lea", "action": "handover-ack", "ticket": "x"},
+        {"until": "2026-11-25T17:00:00+01:00"},
+    ])
+    pinged = [line for line in kinds(lines, "ping") if "handover" in line["text"]]
+    assert [(p["at"], p["to"]) for p in pinged] == [("2026-11-24T15:30:00Z", "@sarah")]  # day 1 only
+    assert any(line["text"] == "Lea has taken over duty." for line in kinds(lines, "handover"))
+
+
+async def test_a_week_has_digests_on_duty_days_only(tmp_path: Path) -> None:
+    # Christmas week 2026: Thu 24 and Thu 31 are closed in the example, Fri 25 and Sat 26 are holidays
+    lines = await run(tmp_path, "2026-12-21T08:00:00+01:00", [{"until": "2026-12-27T23:00:00+01:00"}])
+    days = Counter(d["at"][:10] for d in kinds(lines, "digest"))
+    assert days == {"2026-12-21": 2, "2026-12-22": 2, "2026-12-23": 2}
+    assert len(kinds(lines, "handover")) == 3
+
+
+async def test_digest_keeps_its_wall_time_across_the_dst_change(tmp_path: Path) -> None:
+    lines = await run(tmp_path, "2026-10-23T12:00:00+02:00", [{"until": "2026-10-26T19:00:00+01:00"}])
+    assert [d["at"] for d in kinds(lines, "digest")] == [
+        "2026-10-23T14:00:00Z", "2026-10-23T15:00:00Z",   # Friday, CEST: 16:00 and 17:00 local
+        "2026-10-26T15:00:00Z", "2026-10-26T16:00:00Z",   # Monday, CET: still 16:00 and 17:00 local
+    ]
+
+
+async def test_two_replicas_on_one_database_send_every_digest_once(db_url: str) -> None:
+    """Two bots (two schedulers) on one database run the same day: each slot is claimed once."""
+    settings = load_settings(AGENCY)
+    bots, outs = [], []
+    start = "2026-11-24T08:00:00+01:00"
+    from datetime import datetime
+
+    for _ in range(2):
+        clock = VirtualClock(datetime.fromisoformat(start))
+        out = io.StringIO()
+        adapter = SimAdapter("slack", clock, out, {"#support-duty"})
+        bots.append((await build(settings, clock, [adapter], db_url=db_url, upgrade=True), clock))
+        outs.append(out)
+    try:
+        until = datetime.fromisoformat("2026-11-26T20:00:00+01:00")
+        await asyncio.gather(*(bot.run_until(clock, until) for bot, clock in bots))
+        lines = [json.loads(line) for out in outs for line in out.getvalue().splitlines()]
+        digests = Counter(d["at"] for d in kinds(lines, "digest"))
+        assert len(digests) == 6 and set(digests.values()) == {1}  # 3 days × 16:00, 17:00; none twice
+        assert len(kinds(lines, "handover")) == 3
+        async with bots[0][0].desk.sessions() as session:
+            runs = await session.scalar(select(func.count()).select_from(JobRun))
+        assert runs == 9
+    finally:
+        for bot, _ in bots:
+            await bot.close()
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Tokyo"])
+async def test_results_do_not_depend_on_the_process_time_zone(tmp_path: Path, monkeypatch, zone: str) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        lines = await run(tmp_path, "2026-11-24T15:50:00+01:00", [{"until": "2026-11-24T18:30:00+01:00"}])
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert [d["at"] for d in kinds(lines, "digest")] == ["2026-11-24T15:00:00Z", "2026-11-24T16:00:00Z"]
