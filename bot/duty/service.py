@@ -97,13 +97,14 @@ async def request_swap(session: AsyncSession, desk: Desk, requester: str, day: d
         raise DutyRefused("duty.no_duty_day", day=_day(day))
     if day < today(desk, state.window) or _day_over(state, day, now):
         raise DutyRefused("duty.past", day=_day(day))
-    held = [r for r in state.roles(day) if state.planned(r, day) == requester]
+    # the shifts the requester really has that day (also as a substitute or a fallback)
+    held = [r for r in state.roles(day) if state.assignment(r, day).person == requester]
     if role is not None:
         if role not in state.roles(day):
             raise DutyRefused("duty.unknown_role", role=role, roles=", ".join(state.roles(day)))
         if role not in held:
             raise DutyRefused("duty.not_yours", role=_role(role), day=_day(day),
-                              person=name_of(desk, state.planned(role, day)))
+                              person=name_of(desk, state.assignment(role, day).person))
     elif not held:
         raise DutyRefused("duty.no_shift", day=_day(day))
     role = role or held[0]
@@ -159,7 +160,11 @@ async def accept(session: AsyncSession, desk: Desk, actor: str, swap_id: int) ->
         raise DutyRefused("duty.not_for_you", id=swap.id, person=name_of(desk, swap.colleague))
     state = await _state(session, desk, swap.day)
     now = desk.clock.now()
-    holder = state.planned(swap.role, swap.day)
+    # a swap is about who really has the shift; a cover request about the sick person's planned shift
+    if swap.kind == "cover":
+        holder = state.planned(swap.role, swap.day)
+    else:
+        holder = state.assignment(swap.role, swap.day).person
     if _day_over(state, swap.day, now) or holder != swap.owner:
         await _stale(session, desk, swap, holder, now)
         raise DutyRefused("duty.request_stale", id=swap.id, role=_role(swap.role), day=_day(swap.day),
@@ -168,8 +173,8 @@ async def accept(session: AsyncSession, desk: Desk, actor: str, swap_id: int) ->
         raise DutyRefused("duty.you_are_away", day=_day(swap.day))
     exchanged = None
     if swap.kind == "swap":
-        exchanged = next((r for r in state.roles(swap.day) if r != swap.role and state.planned(r, swap.day) == actor),
-                         None)
+        exchanged = next((r for r in state.roles(swap.day)
+                          if r != swap.role and state.assignment(r, swap.day).person == actor), None)
     session.add(DutyOverride(day=swap.day, role=swap.role, person=actor, replaced=swap.owner, reason=swap.kind,
                              swap_id=swap.id, created_by=actor, created_at=now))
     if exchanged is not None:

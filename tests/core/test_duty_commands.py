@@ -116,6 +116,9 @@ async def test_vacation_reminders_substitutes_and_the_coordinator() -> None:
     assert "you stand in for them on these shifts (5)" in one(to(lines, "@mira"), "Lea is on vacation")["text"]
     assert one(to(lines, "@sarah", "notice"), "Lea is on vacation")["at"] == "2026-11-30T11:00:00Z"
     assert not [r for r in to(lines, "@sarah", "reminder") if "Lea" in r["text"]]
+    passed_on = one(to(lines, "@paul", "swap_request"), "#1")["text"]
+    assert "Mira asks you to take their phone duty on Tue 2026-12-08" in passed_on
+    assert one(to(lines, "@paul", "reply"), "#1")["text"].startswith("Done: you have the phone duty on Tue 2026-12-08")
     assert "You have no duty in that time." in one(to(lines, "@paul"), "Vacation noted")["text"]
     assert "ends before it starts" in one(to(lines, "@jonas", "error"), "vacation")["text"]
     # a vacation two days ahead without a substitute: the coordinator is told at once
