@@ -169,10 +169,17 @@ class SlackIngress:
         authors = sorted({str(m["user"]) for m in messages if m.get("user")})
         names = dict(zip(authors, await asyncio.gather(*(self.directory.display_name(a) for a in authors)),
                          strict=True))
-        return convert.thread_messages(messages, names, self.bot.clock.now())
+        return convert.thread_messages(messages, names, self.now(), self.name_for)
 
     def now(self):
         return self.bot.clock.now()
+
+    def name_for(self, user_id: str) -> str | None:
+        """How a mention of a Slack user reads in the core: the people key, else the Slack name."""
+        return self.settings.person_key_for("slack", user_id) or self.directory.cached_name(user_id)
+
+    def plain(self, text: str) -> str:
+        return convert.plain(text, self.name_for)
 
     # ----------------------------------------------------------------- slash commands
 
@@ -186,7 +193,8 @@ class SlackIngress:
             await self.open_ticket_form(body)
             return
         where, ticket = await self.where(channel_id, hint=body.get("channel_name"))
-        await self.submit(convert.command(body, where, now=self.now(), ticket=ticket), ack)
+        text = self.plain(str(body.get("text") or ""))
+        await self.submit(convert.command(body, where, text=text, now=self.now(), ticket=ticket), ack)
 
     async def open_ticket_form(self, body: dict[str, Any]) -> None:
         user_id = str(body["user_id"])
@@ -272,12 +280,14 @@ class SlackIngress:
                 return  # neither a ticket's space nor a guarded channel: not the bot's business
             kind = "message"
         name = await self.directory.display_name(str(event["user"]))
-        await self.submit(convert.message(body, where, kind=kind, now=self.now(), ticket=ticket, name=name), None)
+        text = self.plain(str(event.get("text") or ""))
+        await self.submit(convert.message(body, where, kind=kind, text=text, now=self.now(), ticket=ticket,
+                                          name=name), None)
 
     async def on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         if not event.get("user") or event.get("bot_id"):
             return
-        text = convert.strip_mentions(str(event.get("text") or ""), self.directory.bot_user_id)
+        text = self.plain(convert.strip_mentions(str(event.get("text") or ""), self.directory.bot_user_id))
         first = text.split()[0].lower().lstrip("/!") if text else ""
         if not text:
             text = "help"

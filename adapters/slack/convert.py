@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.types import ChannelRef, InboundEvent, Platform, ThreadMessage, UserRef
 
 MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
+MARKUP = re.compile(r"<([^<>]*)>")
 # reactions that mean "make this a ticket"
 TICKET_REACTIONS = frozenset({"ticket", "admission_tickets", "tickets"})
 # message subtypes that are a person writing; edits, joins, bot posts and the like are not
@@ -47,6 +48,33 @@ def command_text(command: str, text: str) -> str:
     return f"{command.lstrip('/').strip().lower()} {text.strip()}".strip()
 
 
+def plain(text: str, name_of: Callable[[str], str | None] = lambda _user: None) -> str:
+    """Slack's markup as a person reads it: ``<@U0ANNA|anna>`` → ``@anna`` (``name_of`` may give the people
+    key), ``<#C1|general>`` → ``#general``, ``<!here>`` → ``@here``, ``<https://x|x>`` → ``https://x``,
+    and ``&lt;`` ``&gt;`` ``&amp;`` → ``<`` ``>`` ``&``. The text is stored and shown this way (and escaped
+    again when the bot shows it)."""
+
+    def sub(match: re.Match[str]) -> str:
+        inner = match.group(1)
+        target, _, label = inner.partition("|")
+        if target.startswith("@"):
+            user_id = target[1:]
+            return "@" + (name_of(user_id) or label or user_id)
+        if target.startswith("#"):
+            return "#" + (label or target[1:])
+        if target.startswith("!"):
+            word = target[1:].split("^")[0]
+            if word in ("here", "channel", "everyone"):
+                return "@" + word
+            return label or f"@{word}"
+        if label and label != target and not target.endswith(label):
+            return f"{label} ({target})"
+        return label if label else target.removeprefix("mailto:")
+
+    text = MARKUP.sub(sub, text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def strip_mentions(text: str, bot_user_id: str) -> str:
     """The text of an app mention without the mention of the bot (other mentions stay as written)."""
     return MENTION.sub(lambda m: "" if m.group(1) == bot_user_id else m.group(0), text).strip()
@@ -56,13 +84,15 @@ def mentions(text: str, user_id: str) -> bool:
     return bool(user_id) and any(m.group(1) == user_id for m in MENTION.finditer(text or ""))
 
 
-def command(body: Mapping[str, Any], where: ChannelRef, *, now: datetime, ticket: str | None) -> InboundEvent:
+def command(body: Mapping[str, Any], where: ChannelRef, *, text: str, now: datetime, ticket: str | None
+            ) -> InboundEvent:
+    """A slash command; ``text`` is what was typed after it (already :func:`plain`)."""
     return InboundEvent(
         kind="command",
         event_id=trigger_key("cmd", str(body.get("trigger_id") or body.get("response_url") or "")),
         actor=user(str(body["user_id"]), body.get("user_name")),
         channel=where,
-        text=command_text(str(body.get("command") or ""), str(body.get("text") or "")),
+        text=command_text(str(body.get("command") or ""), text),
         received_at=now,
         ticket=ticket,
     )
@@ -84,15 +114,15 @@ def mention(body: Mapping[str, Any], where: ChannelRef, *, text: str, now: datet
     )
 
 
-def message(body: Mapping[str, Any], where: ChannelRef, *, kind: str, now: datetime, ticket: str | None,
-            name: str | None = None) -> InboundEvent:
+def message(body: Mapping[str, Any], where: ChannelRef, *, kind: str, text: str, now: datetime,
+            ticket: str | None, name: str | None = None) -> InboundEvent:
     event = body["event"]
     return InboundEvent(
         kind=kind,  # type: ignore[arg-type]
         event_id=str(body["event_id"]),
         actor=user(str(event["user"]), name),
         channel=where,
-        text=str(event.get("text") or ""),
+        text=text,
         received_at=now,
         message_id=event.get("ts"),
         ticket=ticket,
@@ -145,8 +175,8 @@ def form(body: Mapping[str, Any], where: ChannelRef, *, values: dict[str, str], 
     )
 
 
-def thread_messages(raw: list[Mapping[str, Any]], names: Mapping[str, str | None], now: datetime
-                    ) -> tuple[ThreadMessage, ...]:
+def thread_messages(raw: list[Mapping[str, Any]], names: Mapping[str, str | None], now: datetime,
+                    name_of: Callable[[str], str | None] = lambda _user: None) -> tuple[ThreadMessage, ...]:
     """conversations.replies messages (root first) as the core's thread; bots' messages are left out."""
     result = []
     for item in raw:
@@ -154,5 +184,5 @@ def thread_messages(raw: list[Mapping[str, Any]], names: Mapping[str, str | None
             continue
         author = str(item["user"])
         result.append(ThreadMessage(message_id=str(item["ts"]), author=user(author, names.get(author)),
-                                    text=str(item.get("text") or ""), at=ts_time(item.get("ts"), now)))
+                                    text=plain(str(item.get("text") or ""), name_of), at=ts_time(item.get("ts"), now)))
     return tuple(result)

@@ -126,6 +126,9 @@ class Directory:
             while len(self._users) > USER_CACHE:
                 self._users.popitem(last=False)
 
+    def cached_name(self, user_id: str) -> str | None:
+        return self._users.get(user_id)
+
     async def display_name(self, user_id: str) -> str | None:
         """The person's display name (cached users.info; None when Slack does not answer quickly)."""
         if user_id in self._users:

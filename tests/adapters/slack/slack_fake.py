@@ -222,18 +222,22 @@ class FakeSlack:
             self.sockets.remove(ws)
         return ws
 
-    async def connected(self) -> None:
-        await self._connected.wait()
+    async def connected(self, timeout: float = 10.0) -> None:
+        await asyncio.wait_for(self._connected.wait(), timeout)
 
     async def socket_send(self, envelope_type: str, payload: dict[str, Any], *, retry_attempt: int = 0,
-                          envelope_id: str | None = None) -> dict[str, Any]:
+                          envelope_id: str | None = None, timeout: float = 10.0) -> dict[str, Any]:
         """Sends one envelope over the open socket and waits for the app's acknowledgement."""
         envelope_id = envelope_id or f"env-{next(self._ids)}"
         envelope = {"envelope_id": envelope_id, "type": envelope_type, "payload": payload,
                     "accepts_response_payload": envelope_type != "events_api", "retry_attempt": retry_attempt,
                     "retry_reason": "timeout" if retry_attempt else ""}
         await self.sockets[-1].send_json(envelope)
-        while envelope_id not in self.socket_acks:
-            self._ack_event.clear()
-            await self._ack_event.wait()
-        return self.socket_acks[envelope_id]
+
+        async def acknowledged() -> dict[str, Any]:
+            while envelope_id not in self.socket_acks:
+                self._ack_event.clear()
+                await self._ack_event.wait()
+            return self.socket_acks[envelope_id]
+
+        return await asyncio.wait_for(acknowledged(), timeout)

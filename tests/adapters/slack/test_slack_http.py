@@ -4,6 +4,7 @@ API calls recorded by a fake Slack on loopback, a real SQLite database behind it
 from __future__ import annotations
 
 import json
+import re
 
 from slack_harness import SlackHarness
 
@@ -255,11 +256,14 @@ async def test_app_home_lists_the_persons_tickets(slack: SlackHarness) -> None:
 
 
 async def test_user_text_cannot_ping_or_mention(slack: SlackHarness) -> None:
-    await slack.command("<!channel> <@U0ANNA> & @here the <https://evil|site> is down")
+    # what Slack sends when someone types: <!channel> is typed, then a real @channel, @anna, &, @here and a link
+    await slack.command("&lt;!channel&gt; is typed <!channel> <@U0ANNA|anna.k> &amp; @here the <https://evil.example|site>")
     await slack.settle()
+    [ticket] = await slack.rows(Ticket)
+    assert ticket.title == "<!channel> is typed @channel @anna & @here the site (https://evil.example)"
     duty = [p["text"] for p in slack.fake.to("chat.postMessage") if p["channel"] == "C0DUTY"]
     assert duty and all("<" not in text and ">" not in text for text in duty)
-    assert "&lt;!channel&gt;" in duty[0] and "&lt;@U0ANNA&gt;" in duty[0] and "&amp;" in duty[0]
-    assert "@here" not in duty[0]
+    assert "&lt;!channel&gt; is typed @\u2060channel @anna &amp; @\u2060here" in duty[0]
     for call in slack.fake.to("chat.postMessage") + slack.fake.to("chat.postEphemeral"):
-        assert "<!" not in call["text"] and call.get("link_names") in (False, "false", "0", None)
+        assert not re.search(r"<[!@#]|@(here|channel|everyone)\b", call["text"])
+        assert call.get("link_names") in (False, "false", "0")
