@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(minutes=10)
+# how long a claimed row is left to the replica sending it before another may try again
+CLAIM_TTL = timedelta(minutes=2)
 
 
 class DeliveryError(Exception):
@@ -105,7 +107,7 @@ Sender = Callable[[OutboundMessage], Awaitable[str | None]]
 class OutboxSender:
     """Delivers due rows in id order; a failing target holds back its later rows, so order is kept.
 
-    One sender runs per database: the process that holds the leader lease (the only one on SQLite).
+    Several senders may run on one database (replicas): each attempt first claims its row.
     """
 
     def __init__(
@@ -170,16 +172,31 @@ class OutboxSender:
                     continue
                 outcome = await self._deliver(row)
                 delivered += outcome == "sent"
-                progress = progress or outcome != "retry"
-                if outcome == "retry":
+                progress = progress or outcome in ("sent", "dead")
+                if outcome in ("retry", "busy"):
                     blocked.add(key)
             if not progress:
                 return delivered
 
+    async def _claim(self, row: OutboxMessage, now: datetime) -> bool:
+        """Takes the row for one delivery attempt. Pushing its due time past the claim time is the
+        lease: another replica's claim fails meanwhile, and after a crash the row is due again."""
+        async with self.sessions.begin() as session:
+            claimed = await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row.id, OutboxMessage.status == "pending",
+                       OutboxMessage.attempts == row.attempts, OutboxMessage.next_attempt_at <= now)
+                .values(next_attempt_at=now + CLAIM_TTL)
+            )
+            return bool(claimed.rowcount)
+
     async def _deliver(self, row: OutboxMessage) -> str:
-        """Sends one row: ``sent``, ``retry`` (still pending, later) or ``dead`` (given up)."""
+        """Sends one row: ``sent``, ``retry`` (still pending, later), ``dead`` (given up) or ``busy``
+        (another replica has it)."""
         sender = self.senders[Platform(row.platform)]
         now = self.clock.now()
+        if not await self._claim(row, now):
+            return "busy"
         try:
             ref = await sender(to_message(row))
         except DeliveryError as exc:
