@@ -3,12 +3,16 @@
 Every rule is applied on the wall clock of the calendar's zone and only then turned into instants,
 so 08:00-16:00 is 08:00-16:00 local on the days the clocks change. Internally an instant is an
 integer count of microseconds since the Unix epoch (UTC): exact, cheap to compare and add, and
-independent of the process time zone. Each date's opening intervals are computed once and cached.
+independent of the process time zone. Each date's opening intervals are computed once and cached,
+and each year's are flattened into a table with running totals, so that adding or measuring
+business time is a binary search whatever the span.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
@@ -39,6 +43,62 @@ class Interval(NamedTuple):
 
 def _to_us(instant: datetime) -> int:
     return (ensure_aware(instant) - _EPOCH) // _US
+
+
+@dataclass(frozen=True)
+class _YearTable:
+    """All openings of one calendar year's dates, flattened, with running totals of business time.
+
+    With them adding or measuring business time is a binary search instead of a walk over days,
+    which is what keeps a 30-working-day target as cheap as a 4-hour one.
+    """
+
+    starts: list[int]
+    ends: list[int]
+    cum_end: list[int]  # business time from the year's first opening to the end of span i
+    workdays: list[int]  # ordinals of the dates with working time
+
+    @classmethod
+    def build(cls, days: Iterable[tuple[int, tuple[_Span, ...]]]) -> _YearTable:
+        starts: list[int] = []
+        ends: list[int] = []
+        cum_end: list[int] = []
+        workdays: list[int] = []
+        total = 0
+        for ordinal, spans in days:
+            if spans:
+                workdays.append(ordinal)
+            for start, end in spans:
+                if ends and start < ends[-1]:
+                    start = ends[-1]  # never count an instant twice, whatever a clock change did
+                if end <= start:
+                    continue
+                total += end - start
+                starts.append(start)
+                ends.append(end)
+                cum_end.append(total)
+        return cls(starts, ends, cum_end, workdays)
+
+    @property
+    def total(self) -> int:
+        return self.cum_end[-1] if self.cum_end else 0
+
+    def before(self, us: int) -> int:
+        """Business time of this year's openings that lies before ``us``."""
+        index = bisect_right(self.ends, us)  # spans 0 … index-1 ended at or before us
+        done = self.cum_end[index - 1] if index else 0
+        if index < len(self.starts) and self.starts[index] < us:
+            done += us - self.starts[index]
+        return done
+
+    def at(self, amount: int) -> int:
+        """The instant at which ``amount`` (0 < amount ≤ total) of this year's business time is used up."""
+        index = bisect_left(self.cum_end, amount)  # the first span that reaches it; its end if exactly
+        return self.ends[index] - (self.cum_end[index] - amount)
+
+    def contains(self, us: int) -> bool:
+        index = bisect_right(self.ends, us)
+        return index < len(self.starts) and self.starts[index] <= us
 
 
 class BusinessCalendar:
@@ -73,6 +133,7 @@ class BusinessCalendar:
         self.horizon_days = horizon_days
         self._decreed_hours = tuple(self._hours_of_next_working_weekday(day) for day in range(7))
         self._days: dict[int, tuple[_Span, ...]] = {}
+        self._years: dict[int, _YearTable] = {}
 
     @classmethod
     def from_config(cls, name: str, cfg: CalendarConfig) -> BusinessCalendar:
@@ -209,10 +270,19 @@ class BusinessCalendar:
         """The ``n``-th working date after ``day`` (``day`` itself is not counted; n ≥ 1)."""
         if n < 1:
             raise ValueError("n must be at least 1")
-        for count, working in enumerate(self.working_days(day + timedelta(days=1)), start=1):
-            if count == n:
-                return working
-        raise AssertionError("working_days() is unbounded")  # pragma: no cover
+        ordinal = day.toordinal()
+        year = day.year
+        idle_days = 0
+        while True:
+            workdays = self._year(year).workdays
+            index = bisect_right(workdays, ordinal)
+            if index + n - 1 < len(workdays):
+                return date.fromordinal(workdays[index + n - 1])
+            n -= len(workdays) - index
+            idle_days = 0 if workdays else idle_days + 365
+            if idle_days > self.horizon_days:
+                raise self._no_working_time(day)
+            year += 1
 
     def _no_working_time(self, since: date) -> CalendarError:
         return CalendarError(
@@ -221,44 +291,59 @@ class BusinessCalendar:
 
     # ----------------------------------------------------------------- instants
 
-    def _walk(self, us: int) -> Iterator[_Span]:
-        """Openings that end after ``us``, in order; the one containing ``us`` comes first."""
-        # Start a day early: an instant in a repeated hour after midnight can still be in yesterday's span.
-        ordinal = self._local_ordinal(us) - 1
-        idle = 0
+    def _year(self, year: int) -> _YearTable:
+        table = self._years.get(year)
+        if table is None:
+            table = _YearTable.build(
+                (ordinal, self._spans(ordinal))
+                for ordinal in range(date(year, 1, 1).toordinal(), date(year + 1, 1, 1).toordinal())
+            )
+            self._years[year] = table
+        return table
+
+    def _local_year(self, us: int) -> int:
+        return (_EPOCH + us * _US).astimezone(self.zone).year
+
+    def _years_from(self, us: int) -> Iterator[_YearTable]:
+        """Year tables from the one before ``us`` onwards; fails after a horizon without working time."""
+        # A year earlier too: a date's span can end just past midnight into the next year (24:00).
+        year = self._local_year(us) - 1
+        idle_days = 0
         while True:
-            spans = self._spans(ordinal)
-            if spans:
-                idle = 0
-                for span in spans:
-                    if span[1] > us:
-                        yield span
-            else:
-                idle += 1
-                if idle > self.horizon_days:
-                    raise self._no_working_time(date.fromordinal(ordinal - idle))
-            ordinal += 1
+            table = self._year(year)
+            yield table
+            idle_days = 0 if table.total else idle_days + 365
+            if idle_days > self.horizon_days:
+                raise self._no_working_time(date(year - idle_days // 365 + 1, 1, 1))
+            year += 1
 
     def is_open(self, instant: datetime) -> bool:
         us = _to_us(instant)
-        ordinal = self._local_ordinal(us)
-        return any(s <= us < e for o in (ordinal - 1, ordinal) for s, e in self._spans(o))
+        year = self._local_year(us)
+        return any(self._year(y).contains(us) for y in (year - 1, year))
+
+    def _next_open_us(self, us: int) -> int:
+        for table in self._years_from(us):
+            index = bisect_right(table.ends, us)
+            if index < len(table.ends):
+                return max(table.starts[index], us)
+        raise AssertionError("_years_from() is unbounded")  # pragma: no cover
 
     def next_opening(self, instant: datetime) -> datetime:
         """The first business instant at or after ``instant`` (itself while open)."""
-        us = _to_us(instant)
-        start, _ = next(self._walk(us))
-        return self._out(max(start, us))
+        return self._out(self._next_open_us(_to_us(instant)))
 
     def _add_us(self, us: int, amount: int) -> int:
-        for start, end in self._walk(us):
-            start = max(start, us)
-            available = end - start
+        if amount == 0:
+            return self._next_open_us(us)
+        for table in self._years_from(us):
+            done = table.before(us)
+            available = table.total - done
             # "<=": a budget used up exactly at closing ends at closing, not at the next opening.
             if amount <= available:
-                return start + amount
+                return table.at(done + amount)
             amount -= available
-        raise AssertionError("_walk() is unbounded")  # pragma: no cover
+        raise AssertionError("_years_from() is unbounded")  # pragma: no cover
 
     def add_business_time(self, start: datetime, amount: timedelta) -> datetime:
         """The instant at which ``amount`` of business time after ``start`` is used up.
@@ -273,12 +358,11 @@ class BusinessCalendar:
     def _between_us(self, a: int, b: int) -> int:
         if b < a:
             return -self._between_us(b, a)
-        total = 0
-        for start, end in self._walk(a):
-            if start >= b:
-                break
-            total += min(end, b) - max(start, a)
-        return total
+        # Every span belongs to exactly one year table, so the per-table differences add up exactly.
+        return sum(
+            self._year(year).before(b) - self._year(year).before(a)
+            for year in range(self._local_year(a) - 1, self._local_year(b) + 2)
+        )
 
     def business_time_between(self, a: datetime, b: datetime) -> timedelta:
         """Business time in ``[a, b)``; negative when ``b`` is before ``a``."""
