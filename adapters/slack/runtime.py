@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -73,14 +74,14 @@ class SlackRuntime:
         await site.start()
         self._start_recovery()
         bound = self._runner.addresses[0][1] if self._runner.addresses else port
-        log.warning("slack: HTTP mode, listening on %s:%s%s", host, bound, path)
+        log.info("slack: HTTP mode, listening on %s:%s%s", host, bound, path)
         return int(bound)
 
     async def start_socket(self, app_token: str) -> None:
         self.socket = AsyncSocketModeHandler(self.app, app_token, web_client=self.adapter.client)
         await self.socket.connect_async()
         self._start_recovery()
-        log.warning("slack: Socket Mode connected")
+        log.info("slack: Socket Mode connected")
 
     async def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
         """Stops taking requests, then lets the events in processing finish."""
@@ -125,10 +126,14 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
         async with bot.background():
             slack = settings.slack
             if slack.mode == "http":
-                await runtime.start_http(slack.host, slack.port, slack.path)
+                port = await runtime.start_http(slack.host, slack.port, slack.path)
+                ready = f"HTTP mode on {slack.host}:{port}{slack.path}"
             else:
                 assert slack.app_token is not None  # the config check demands it in socket mode
                 await runtime.start_socket(slack.app_token.get_secret_value())
+                ready = "Socket Mode"
+            print(f"dutydesk: running on Slack as @{adapter.directory.bot_name} ({ready}); "
+                  "stop with Ctrl-C or SIGTERM", file=sys.stderr, flush=True)
             try:
                 await stop.wait()
             finally:
