@@ -376,7 +376,8 @@ class BusinessCalendar:
         Wall-clock, not elapsed, time: 10:00 on a 23-hour round-the-clock day is 10 h into the day,
         so "one working day later" is 10:00 again on the next day.
         """
-        local_ordinal = self._local_ordinal(us)
+        local = (_EPOCH + us * _US).astimezone(self.zone)
+        local_ordinal = local.toordinal()
         for ordinal in (local_ordinal, local_ordinal - 1):
             spans = self._spans(ordinal)
             for index, (start, end) in enumerate(spans):
@@ -389,7 +390,6 @@ class BusinessCalendar:
                         open_min, close_min = ranges[index]
                         before = sum(c - o for o, c in ranges[:index]) * _MINUTE_US
                         midnight = datetime.combine(date.fromordinal(ordinal), time())
-                        local = (_EPOCH + us * _US).astimezone(self.zone)
                         wall = local.replace(tzinfo=None)
                         if local.fold == 1 and self._is_repeated(wall):
                             # The second pass through a repeated hour would map back onto the first
@@ -449,7 +449,7 @@ class BusinessCalendar:
         """
         if n < 1:
             raise ValueError("n must be at least 1")
-        us = _to_us(self.next_opening(start))
+        us = self._next_open_us(_to_us(start))
         ordinal, offset = self._position(us)
         day = date.fromordinal(ordinal)
         if offset == 0:
