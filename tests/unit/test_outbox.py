@@ -1,0 +1,204 @@
+"""The outbox sender on both backends: Retry-After on the virtual clock, order per target, dead rows."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from bot.outbox import MAX_ATTEMPTS, MAX_BACKOFF, DeliveryError, backoff, enqueue
+from bot.types import Button, Platform, Target, Visibility
+from storage.models import OutboxMessage
+
+LONGER_THAN_ANY_BACKOFF = MAX_BACKOFF * 1.25 + timedelta(seconds=1)
+
+
+def channel(name: str) -> Target:
+    return Target(kind="channel", platform=Platform.SIM, channel_id=name)
+
+
+async def put(desk, target: Target, *texts: str, kind: str = "notice", ticket: str | None = None) -> list[int]:
+    async with desk.sessions.begin() as session:
+        rows = [enqueue(session, desk.clock.now(), target, text, kind=kind, visibility=Visibility.PUBLIC,
+                        ticket=ticket) for text in texts]
+        await session.flush()
+        return [row.id for row in rows]
+
+
+async def row(desk, row_id: int) -> OutboxMessage:
+    (found,) = await desk.rows(OutboxMessage, OutboxMessage.id == row_id)
+    return found
+
+
+def sent_texts(desk) -> list[str]:
+    return [m.text for m in desk.adapter.sent]
+
+
+def fail_when(predicate, exc: DeliveryError):
+    def fail(message):
+        return exc if predicate(message) else None
+
+    return fail
+
+
+async def test_a_sent_row_records_the_platform_reference(desk) -> None:
+    (row_id,) = await put(desk, channel("#a"), "hello")
+    assert await desk.bot.outbox.drain() == 1
+    (message,) = desk.adapter.sent
+    assert (message.id, message.text, message.target.channel_id) == (row_id, "hello", "#a")
+    sent = await row(desk, row_id)
+    assert (sent.status, sent.attempts, sent.platform_ref, sent.sent_at) == ("sent", 1, f"fake-{row_id}",
+                                                                            desk.clock.now())
+    assert await desk.bot.outbox.drain() == 0  # nothing is sent twice
+
+
+async def test_buttons_and_ticket_survive_the_round_trip(desk) -> None:
+    async with desk.sessions.begin() as session:
+        enqueue(session, desk.clock.now(), Target(kind="ticket", platform=Platform.SIM, ticket="HW-7"), "x",
+                kind="notice", visibility=Visibility.PRIVATE, buttons=[Button(action="take", label="Take",
+                                                                              value="HW-7")])
+    await desk.bot.outbox.drain()
+    (message,) = desk.adapter.sent
+    assert (message.target.kind, message.target.ticket, message.ticket) == ("ticket", "HW-7", "HW-7")
+    assert message.buttons == (Button(action="take", label="Take", value="HW-7"),)
+
+
+async def test_retry_after_is_honoured_and_order_per_target_is_kept(desk) -> None:
+    first, second = await put(desk, channel("#a"), "a1", "a2")
+    await put(desk, channel("#b"), "b1")
+    calls = Counter()
+
+    def rate_limited_once(message):
+        calls[message.id] += 1
+        if message.id == first and calls[first] == 1:
+            return DeliveryError("ratelimited", retry_after=30)
+        return None
+
+    desk.adapter.fail = rate_limited_once
+    start = desk.clock.now()
+    assert await desk.bot.outbox.drain() == 1
+    assert sent_texts(desk) == ["b1"]  # a2 waits behind a1; #b is not held up
+    held = await row(desk, first)
+    assert (held.status, held.attempts, held.last_error) == ("pending", 1, "ratelimited")
+    assert held.next_attempt_at == start + timedelta(seconds=30)
+    assert (await row(desk, second)).attempts == 0
+
+    assert await desk.bot.outbox.drain() == 0  # not before its time
+    desk.advance(seconds=29)
+    assert await desk.bot.outbox.drain() == 0
+    assert calls[first] == 1
+    desk.advance(seconds=1)
+    assert await desk.bot.outbox.drain() == 2
+    assert sent_texts(desk) == ["b1", "a1", "a2"]
+    assert desk.adapter.attempts.count(first) == 2 and desk.adapter.attempts.count(second) == 1
+
+
+async def test_a_failing_target_holds_back_only_its_own_rows(desk) -> None:
+    await put(desk, channel("#a"), "a1", "a2", "a3")
+    await put(desk, channel("#b"), "b1", "b2")
+    desk.adapter.fail = fail_when(lambda m: m.target.channel_id == "#a", DeliveryError("down", retry_after=5))
+    await desk.bot.outbox.drain()
+    assert sent_texts(desk) == ["b1", "b2"]
+    attempted = Counter(desk.adapter.attempts)
+    a_rows = await desk.rows(OutboxMessage, OutboxMessage.channel_id == "#a", order=OutboxMessage.id)
+    assert [attempted[r.id] for r in a_rows] == [1, 0, 0]  # only the head of #a's line was tried
+    desk.adapter.fail = None
+    desk.advance(seconds=5)
+    await desk.bot.outbox.drain()
+    assert sent_texts(desk) == ["b1", "b2", "a1", "a2", "a3"]
+
+
+async def test_backoff_grows_without_retry_after(desk) -> None:
+    (row_id,) = await put(desk, channel("#a"), "x")
+    desk.adapter.fail = fail_when(lambda m: True, DeliveryError("timeout"))
+    waits = []
+    for _ in range(4):
+        before = desk.clock.now()
+        await desk.bot.outbox.drain()
+        waits.append((await row(desk, row_id)).next_attempt_at - before)
+        desk.clock.set((await row(desk, row_id)).next_attempt_at)
+    for attempt, wait in enumerate(waits, 1):
+        base = 2 ** (attempt - 1)
+        assert timedelta(seconds=base) <= wait <= timedelta(seconds=base * 1.25)
+
+
+def test_backoff_function() -> None:
+    assert backoff(3, 7.5) == timedelta(seconds=7.5)
+    assert backoff(1, -3) == timedelta(0)
+    assert backoff(40, None) <= MAX_BACKOFF * 1.25
+    assert backoff(40, None) >= MAX_BACKOFF
+
+
+async def test_a_permanently_failing_row_goes_dead_and_the_duty_channel_is_told(desk) -> None:
+    dm = Target(kind="dm", platform=Platform.SIM, user_id="dora")
+    doomed, _after = await put(desk, dm, "your salary slip: 4711 EUR", "second message", ticket="HW-3")
+    desk.adapter.fail = fail_when(lambda m: m.id == doomed, DeliveryError("user_not_found"))
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        await desk.bot.outbox.drain()
+        state = await row(desk, doomed)
+        assert state.attempts == attempt
+        assert state.status == ("dead" if attempt == MAX_ATTEMPTS else "pending")
+        if attempt < MAX_ATTEMPTS:
+            assert "second message" not in sent_texts(desk)  # order: nothing overtakes the head of the line
+        desk.clock.advance(LONGER_THAN_ANY_BACKOFF)
+    await desk.bot.outbox.drain()
+    assert desk.adapter.attempts.count(doomed) == MAX_ATTEMPTS  # never tried again
+    assert (await row(desk, doomed)).last_error == "user_not_found"
+    assert "second message" in sent_texts(desk)  # the line moves on once the head is given up
+    (report,) = [m for m in desk.adapter.sent if m.kind == "error"]
+    assert (report.target.kind, report.target.channel_id, report.visibility) == (
+        "channel", "#support-duty", Visibility.PRIVATE)
+    assert str(doomed) in report.text and "user_not_found" in report.text
+    assert "4711" not in report.text and "salary" not in report.text
+    assert report.ticket == "HW-3"
+
+
+async def test_a_permanent_error_is_not_retried(desk) -> None:
+    (row_id,) = await put(desk, channel("#gone"), "x")
+    desk.adapter.fail = fail_when(lambda m: m.id == row_id, DeliveryError("channel_not_found", permanent=True))
+    await desk.bot.outbox.drain()
+    assert ((await row(desk, row_id)).status, (await row(desk, row_id)).attempts) == ("dead", 1)
+    assert [m.kind for m in desk.adapter.sent] == ["error"]
+
+
+async def test_a_dead_duty_report_is_not_reported_again(desk) -> None:
+    """When the duty channel itself cannot be reached, giving up does not start a loop."""
+    desk.adapter.fail = fail_when(lambda m: m.target.channel_id == "#support-duty",
+                                  DeliveryError("not_in_channel", permanent=True))
+    await put(desk, channel("#support-duty"), "duty notice")
+    await desk.bot.outbox.drain()
+    for _ in range(3):
+        desk.clock.advance(LONGER_THAN_ANY_BACKOFF)
+        await desk.bot.outbox.drain()
+    rows = await desk.rows(OutboxMessage, order=OutboxMessage.id)
+    assert [(r.kind, r.status) for r in rows] == [("notice", "dead"), ("error", "dead")]
+
+
+async def test_an_adapter_bug_does_not_stop_other_deliveries(desk) -> None:
+    (broken,) = await put(desk, channel("#a"), "boom")
+    await put(desk, channel("#b"), "fine")
+
+    def raise_bug(message):
+        return KeyError("adapter bug") if message.id == broken else None
+
+    desk.adapter.fail = raise_bug
+    assert await desk.bot.outbox.drain() == 1
+    assert sent_texts(desk) == ["fine"]
+    failed = await row(desk, broken)
+    assert (failed.status, failed.attempts, failed.last_error) == ("pending", 1, "KeyError")
+
+
+async def test_concurrent_drains_send_each_row_once(desk) -> None:
+    await put(desk, channel("#a"), *[f"m{i}" for i in range(20)])
+    await asyncio.gather(*(desk.bot.outbox.drain() for _ in range(4)))
+    assert sent_texts(desk) == [f"m{i}" for i in range(20)]
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+async def test_small_batches_still_deliver_everything_in_order(desk, batch: int) -> None:
+    desk.bot.outbox.batch = batch
+    await put(desk, channel("#a"), *[f"m{i}" for i in range(7)])
+    assert await desk.bot.outbox.drain() == 7
+    assert sent_texts(desk) == [f"m{i}" for i in range(7)]
