@@ -53,6 +53,7 @@ class HolidaySource:
     country: str
     subdiv: str | None = None
     _years: dict[int, tuple[frozenset[date], frozenset[date]]] = field(default_factory=dict, repr=False)
+    _names: dict[date, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_spec(cls, spec: str) -> HolidaySource:
@@ -71,6 +72,7 @@ class HolidaySource:
             years = range(year - 1, year + 2)
             table = holidays.country_holidays(self.country, subdiv=self.subdiv, years=years)
             days_off = frozenset(d for d in table if d.year == year)
+            self._names.update((d, name) for d, name in table.items() if d.year == year)
             workdays = frozenset(d for d in table.weekend_workdays if d.year == year)
             cached = (days_off, workdays)
             self._years[year] = cached
@@ -84,7 +86,5 @@ class HolidaySource:
         return day in self._year(day.year)[1]
 
     def name(self, day: date) -> str | None:
-        if not self.is_day_off(day):
-            return None
-        table = holidays.country_holidays(self.country, subdiv=self.subdiv, years=day.year)
-        return table.get(day)
+        """The holiday's name as the package gives it (e.g. for a "closed today" notice)."""
+        return self._names.get(day) if self.is_day_off(day) else None

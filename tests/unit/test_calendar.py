@@ -8,7 +8,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.calendar import BusinessCalendar, CalendarConfig, CalendarError, WallTimeError, parse_instant
+from bot.calendar import (
+    BusinessCalendar,
+    CalendarConfig,
+    CalendarError,
+    HolidaySource,
+    WallTimeError,
+    parse_instant,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -336,3 +343,12 @@ def test_working_days_never_go_back_in_the_repeated_hour() -> None:
     due_second = cal.add_working_days(second_pass, 1)
     assert due_first.isoformat() == "2026-10-26T02:59:00+01:00"
     assert due_second.isoformat() == "2026-10-26T03:00:00+01:00"
+
+
+def test_holiday_names() -> None:
+    source = HolidaySource.from_spec("de-be")
+    assert source.spec == "DE-BE"
+    # The wording follows the package's language setting; that there is a name is what matters here.
+    name = source.name(date(2027, 3, 8))
+    assert isinstance(name, str) and name
+    assert source.name(date(2027, 3, 9)) is None
