@@ -72,7 +72,7 @@ async def test_prio1_pings_standby_repeats_then_coordinator(tmp_path: Path) -> N
 async def test_acknowledged_ping_is_not_repeated(tmp_path: Path) -> None:
     first = await run(tmp_path, "2026-11-24T16:00:00+01:00", [
         {"at": "2026-11-24T16:20:00+01:00", "user": "kim", "dm": True, "text": "/ticket -p1 the wiki is down"}])
-    standby = [p for p in kinds(first, "ping") if p["ticket"] == "HW-1"][0]["to"].lstrip("@")
+    standby = next(p for p in kinds(first, "ping") if p["ticket"] == "HW-1")["to"].lstrip("@")
     lines = await run(tmp_path, "2026-11-24T16:00:00+01:00", [
         {"at": "2026-11-24T16:20:00+01:00", "user": "kim", "dm": True, "text": "/ticket -p1 the wiki is down"},
         {"after": "5m", "user": standby, "action": "ack", "ticket": "HW-1"},
