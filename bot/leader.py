@@ -1,0 +1,119 @@
+"""Leader leases: a singleton (the Matrix sync of one device, say) runs only in the replica that
+holds its row in ``leases``.
+
+A claim is one conditional write: the row is inserted if missing, then taken over only when it
+is ours already or has expired. The holder renews it every ``renew_every`` (10 s) for ``ttl``
+(30 s); a replica that stops renewing (a crash, a network split) loses it after the TTL, and a
+holder whose renewal fails stops its singleton before another replica can take over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from storage.models import Lease
+
+log = logging.getLogger(__name__)
+
+TTL = timedelta(seconds=30)
+RENEW_EVERY = 10.0
+
+
+def replica_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"[:64]
+
+
+class LeaderLease:
+    """One named lease; ``claim()`` takes or renews it, ``release()`` gives it up."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock, name: str, *,
+                 holder: str | None = None, ttl: timedelta = TTL, renew_every: float = RENEW_EVERY) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.name = name[:64]
+        self.holder = (holder or replica_name())[:64]
+        self.ttl = ttl
+        self.renew_every = renew_every
+
+    async def claim(self) -> bool:
+        """Takes the lease if it is free or expired, renews it if it is ours; True when we hold it now."""
+        now = self.clock.now()
+        expires = now + self.ttl
+        async with self.sessions.begin() as session:
+            insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+            # a lease nobody ever held: the insert claims it; otherwise the conditional update below decides
+            inserted = await session.execute(
+                insert(Lease).values(name=self.name, holder=self.holder, expires_at=expires)
+                .on_conflict_do_nothing(index_elements=["name"]).returning(Lease.name))
+            if inserted.first() is not None:
+                return True
+            taken = await session.execute(
+                update(Lease)
+                .where(Lease.name == self.name, or_(Lease.holder == self.holder, Lease.expires_at < now))
+                .values(holder=self.holder, expires_at=expires)
+            )
+            return bool(taken.rowcount)
+
+    async def release(self) -> None:
+        """Lets another replica take over at once (a clean shutdown)."""
+        past = datetime(1970, 1, 1, tzinfo=UTC)
+        async with self.sessions.begin() as session:
+            await session.execute(update(Lease).where(Lease.name == self.name, Lease.holder == self.holder)
+                                  .values(expires_at=past))
+
+    async def run_while_held(self, work: Callable[[], Awaitable[object]], *,
+                             stop: asyncio.Event | None = None) -> None:
+        """Runs ``work()`` whenever this replica holds the lease; cancels it when the lease is lost.
+
+        Returns when ``stop`` is set (the lease is released then) or ``work`` returns.
+        """
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            held = await self._claim_quietly()
+            if not held:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.renew_every)
+                continue
+            log.info("lease %s: held by %s", self.name, self.holder)
+            task = asyncio.create_task(work(), name=f"lease:{self.name}")
+            try:
+                while not task.done() and not stop.is_set():
+                    waiter = asyncio.create_task(stop.wait())
+                    await asyncio.wait({task, waiter}, timeout=self.renew_every,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                    waiter.cancel()
+                    if task.done() or stop.is_set():
+                        break
+                    if not await self._claim_quietly():
+                        log.warning("lease %s: lost; stopping its work", self.name)
+                        break
+            finally:
+                if not task.done():
+                    task.cancel()
+                result = await asyncio.gather(task, return_exceptions=True)
+            if task.done() and not task.cancelled() and not stop.is_set():
+                error = result[0]
+                if isinstance(error, BaseException):
+                    raise error
+                return
+        with contextlib.suppress(Exception):
+            await self.release()
+
+    async def _claim_quietly(self) -> bool:
+        try:
+            return await self.claim()
+        except Exception as exc:  # the database is away: nobody can be sure to hold it
+            log.warning("lease %s: could not claim or renew (%s)", self.name, type(exc).__name__)
+            return False

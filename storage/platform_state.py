@@ -1,0 +1,47 @@
+"""The ``platform_state`` key-value table: small adapter state that must survive restarts
+(the Matrix sync token, ticket room and DM room mappings, pending numbered choices).
+
+Repository functions in the style of ``storage/``: they take a session and never commit.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import KeyValue
+
+
+def _insert(session: AsyncSession):
+    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+
+
+async def get(session: AsyncSession, key: str) -> str | None:
+    return await session.scalar(select(KeyValue.value).where(KeyValue.key == key))
+
+
+async def get_many(session: AsyncSession, keys: list[str]) -> dict[str, str]:
+    if not keys:
+        return {}
+    rows = await session.execute(select(KeyValue.key, KeyValue.value).where(KeyValue.key.in_(keys)))
+    return {key: value for key, value in rows.all()}
+
+
+async def put(session: AsyncSession, key: str, value: str) -> None:
+    """Sets ``key`` (insert or overwrite)."""
+    stmt = _insert(session)(KeyValue).values(key=key, value=value)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value}))
+
+
+async def put_new(session: AsyncSession, key: str, value: str) -> str:
+    """Sets ``key`` unless it is set already; returns the value that is stored now (the first writer wins)."""
+    stmt = _insert(session)(KeyValue).values(key=key, value=value)
+    await session.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
+    stored = await get(session, key)
+    return stored if stored is not None else value
+
+
+async def remove(session: AsyncSession, key: str) -> None:
+    await session.execute(delete(KeyValue).where(KeyValue.key == key))
