@@ -163,6 +163,8 @@ class MatrixConfig(Section):
     user_id: str | None = None
     device_id: str = "DUTYDESK"
     command_prefix: str = "!"
+    # servers whose users may invite the bot into rooms; empty: the bot's own server only
+    allowed_servers: list[str] = Field(default_factory=list)
     password: SecretStr | None = None
     access_token: SecretStr | None = None
 
