@@ -83,8 +83,9 @@ async def _run(args: argparse.Namespace) -> int:
 
     settings = settings_for(args.config)
     if settings.matrix_enabled:
-        raise UsageError("dutydesk run: the Matrix adapter is not part of this version yet; "
-                         "unset the DUTYDESK_MATRIX__* variables")
+        from adapters.run import serve as serve_platforms
+
+        return await serve_platforms(settings)  # Matrix, and Slack too when its token is set; until SIGTERM/SIGINT
     if settings.slack_enabled:
         from adapters.slack.runtime import serve
 

@@ -1,0 +1,163 @@
+"""The Matrix adapter: delivers outbox messages to rooms.
+
+Called by the outbox sender only, one message at a time. Each outbox row is one ``m.notice``
+sent with ``room_send(..., tx_id=<row id>)``: when the bot resends a row after a crash, the
+homeserver recognises the transaction and shows the message once. A row of kind ``remove``
+redacts a person's public message (the privacy move) where the bot's power level allows; where
+it does not, the row fails permanently with a reason that names the power level to grant, and
+the core says so in the ticket.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from typing import Any
+
+from nio import AsyncClient, RoomRedactResponse, RoomSendResponse
+
+from adapters.matrix import render
+from adapters.matrix.client import MatrixError, check, delivery_error
+from adapters.matrix.spaces import Rooms
+from bot.clock import Clock
+from bot.outbox import DeliveryError
+from bot.settings import Settings
+from bot.types import Button, Capability, OutboundMessage, Platform
+from storage import platform_state as kv
+
+log = logging.getLogger(__name__)
+
+# no ephemeral messages (the core sends a DM instead), no buttons (numbered choices instead), no modals
+CAPABILITIES = frozenset({Capability.THREADS, Capability.REACTIONS, Capability.DMS, Capability.PRIVATE_ROOMS,
+                          Capability.DELETE})
+TXN_KEY = "matrix:txn-prefix"
+CHOICES_KEY = "matrix:choices:{event}"
+LAST_CHOICES_KEY = "matrix:choices-last:{room}"
+
+
+class MatrixAdapter:
+    platform = Platform.MATRIX
+    capabilities = CAPABILITIES
+
+    def __init__(self, settings: Settings, clock: Clock, client: AsyncClient) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.client = client
+        self.user_id = settings.matrix.user_id or ""
+        self.rooms = Rooms(client, settings)
+        self.sessions: Any = None
+        self.txn_prefix = ""
+
+    async def bind(self, sessions: Any) -> None:
+        """Gives the adapter the database once the bot is built (room mappings, transaction ids)."""
+        self.sessions = sessions
+        self.rooms.sessions = sessions
+        # transaction ids are "<prefix>.<outbox row id>": the prefix belongs to this database, so a
+        # fresh database (whose row ids start at 1 again) never reuses an id the homeserver remembers
+        async with sessions.begin() as session:
+            self.txn_prefix = await kv.put_new(session, TXN_KEY, secrets.token_hex(4))
+
+    def language_of(self, user_id: str | None) -> str:
+        key = self.settings.person_key_for("matrix", user_id) if user_id else None
+        person = self.settings.people.get(key) if key else None
+        return (person.language if person is not None else None) or self.settings.desk.language
+
+    # ----------------------------------------------------------------- sending
+
+    async def send(self, message: OutboundMessage) -> str | None:
+        try:
+            return await self._send(message)
+        except Exception as exc:
+            raise delivery_error(exc, where=self._where(message), user_id=self.user_id) from exc
+
+    def _where(self, message: OutboundMessage) -> str:
+        target = message.target
+        if target.kind == "ticket":
+            return f"the private room of {target.ticket}"
+        if target.kind in ("dm", "ephemeral"):
+            return "a direct message"
+        return target.channel_id or "?"
+
+    async def room_for(self, message: OutboundMessage) -> str:
+        target = message.target
+        if target.kind in ("dm", "ephemeral"):  # no ephemeral messages on Matrix: a direct message instead
+            if not target.user_id:
+                raise DeliveryError("a direct message without a user", permanent=True)
+            return await self.rooms.dm_room(target.user_id)
+        if target.kind == "ticket":
+            if not target.ticket:
+                raise DeliveryError("a ticket message without a ticket", permanent=True)
+            return await self.rooms.ticket_room(target.ticket)
+        if not target.channel_id:
+            raise DeliveryError("a channel message without a channel", permanent=True)
+        return await self.rooms.id_of(target.channel_id)
+
+    async def _send(self, message: OutboundMessage) -> str | None:
+        if message.kind == "remove":
+            return await self._redact(message)
+        room = await self.room_for(message)
+        thread = message.target.thread_id if message.target.kind == "channel" else None
+        mention = message.target.user_id if message.kind == "ping" else None
+        lang = self.language_of(message.target.user_id)
+        content = render.content(message, lang, thread_root=thread, mention=mention)
+        event_id = await self.room_send(room, content, f"{self.txn_prefix}.{message.id}")
+        if message.buttons:
+            await self.remember_choices(room, event_id, message.buttons)
+        return event_id
+
+    async def room_send(self, room: str, content: dict[str, Any], txn: str) -> str:
+        answer = await self.client.room_send(room, "m.room.message", content, tx_id=txn,
+                                             ignore_unverified_devices=True)
+        return str(check(answer, RoomSendResponse, "send").event_id)
+
+    async def _redact(self, message: OutboundMessage) -> str | None:
+        """Removes a person's public message (the privacy move) by redacting it."""
+        event_id = str(message.meta.get("message_id") or "")
+        if not message.target.channel_id or not event_id:
+            raise DeliveryError("a removal without a room or message", permanent=True)
+        room = await self.rooms.id_of(message.target.channel_id)
+        answer = await self.client.room_redact(room, event_id, reason="moved into a private ticket",
+                                               tx_id=f"{self.txn_prefix}.{message.id}")
+        try:
+            check(answer, RoomRedactResponse, "redact")
+        except MatrixError as exc:
+            if exc.errcode == "M_FORBIDDEN":
+                raise DeliveryError(self._no_redact_reason(room, message.target.channel_id),
+                                    permanent=True) from None
+            if exc.errcode == "M_NOT_FOUND":  # already gone
+                return event_id
+            raise
+        return event_id
+
+    def _no_redact_reason(self, room_id: str, name: str) -> str:
+        room = self.client.rooms.get(room_id)
+        needed = 50
+        if room is not None:
+            needed = int(room.power_levels.defaults.redact)
+        return (f"Matrix: the bot may not remove other people's messages in {name}: give {self.user_id} "
+                f"a power level of at least {needed} there (Moderator)")
+
+    # ----------------------------------------------------------------- numbered choices (buttons)
+
+    async def remember_choices(self, room: str, event_id: str, buttons: tuple[Button, ...]) -> None:
+        """Keeps a message's choices, so "2" (or the 2️⃣ reaction) in reply can be mapped to its button."""
+        data = json.dumps({"room": room, "buttons": [b.model_dump() for b in buttons]})
+        async with self.sessions.begin() as session:
+            await kv.put(session, CHOICES_KEY.format(event=event_id), data)
+            await kv.put(session, LAST_CHOICES_KEY.format(room=room), event_id)
+
+    async def choices(self, room: str, event_id: str | None) -> tuple[str, list[Button]] | None:
+        """The choices of ``event_id`` (a message replied or reacted to), else of the room's latest one."""
+        async with self.sessions() as session:
+            if event_id is None:
+                event_id = await kv.get(session, LAST_CHOICES_KEY.format(room=room))
+                if event_id is None:
+                    return None
+            data = await kv.get(session, CHOICES_KEY.format(event=event_id))
+        if data is None:
+            return None
+        parsed = json.loads(data)
+        if parsed.get("room") != room:
+            return None
+        return event_id, [Button(**b) for b in parsed.get("buttons") or []]

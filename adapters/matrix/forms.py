@@ -1,0 +1,114 @@
+"""Forms on Matrix, which has none: the core's ``FormSpec`` asked step by step in the person's
+direct room. Each answer is checked with the form's own validation as it comes; the last one
+submits the form as a core ``form`` event, exactly like a Slack modal submission.
+
+The dialogue's state lives in ``platform_state`` (``matrix:form:@ann:x``), so a restart in the
+middle of a form goes on where it was; the id of the last answer handled is kept with it, so a
+sync replayed after a crash does not take an answer twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot.i18n import t
+from bot.tickets import form as ticket_form
+from bot.types import FormSpec
+from storage import platform_state as kv
+
+FORM_KEY = "matrix:form:{user}"
+SKIP = frozenset({"-", "–", "skip"})
+CANCEL = frozenset({"cancel", "stop", "abbrechen", "отмена"})
+
+Say = Callable[[str, str, str], Awaitable[None]]           # (room, text, transaction id)
+
+
+@dataclass
+class Answer:
+    """What became of one message in a form dialogue."""
+
+    done: bool = False                      # the form is complete: submit ``values``
+    values: dict[str, str] | None = None
+    origin: str | None = None               # the room the form was asked for in
+
+
+class Forms:
+    def __init__(self, sessions: Any, say: Say, topics: list[str]) -> None:
+        self.sessions = sessions
+        self.say = say
+        self.topics = topics
+
+    def spec(self, lang: str) -> FormSpec:
+        return ticket_form.ticket_form(lang, self.topics)
+
+    async def active(self, user_id: str) -> dict[str, Any] | None:
+        async with self.sessions() as session:
+            data = await kv.get(session, FORM_KEY.format(user=user_id))
+        return json.loads(data) if data else None
+
+    async def _save(self, user_id: str, state: dict[str, Any] | None) -> None:
+        async with self.sessions.begin() as session:
+            if state is None:
+                await kv.remove(session, FORM_KEY.format(user=user_id))
+            else:
+                await kv.put(session, FORM_KEY.format(user=user_id), json.dumps(state))
+
+    async def start(self, user_id: str, room: str, lang: str, *, origin: str | None, event_id: str) -> None:
+        """Asks the first question in ``room`` (the person's direct room)."""
+        state = {"form": ticket_form.FORM_ID, "room": room, "lang": lang, "step": 0, "values": {},
+                 "origin": origin, "last": event_id}
+        await self._save(user_id, state)
+        await self.say(room, t(lang, "matrix.form_start") + "\n\n" + self.question(state), f"form.{event_id}")
+
+    def question(self, state: Mapping[str, Any]) -> str:
+        spec = self.spec(state["lang"])
+        field = spec.fields[state["step"]]
+        lang = state["lang"]
+        lines = [t(lang, "matrix.form_question", n=state["step"] + 1, total=len(spec.fields), label=field.label)]
+        if field.choices:
+            lines += [f"{i + 1}. {choice}" for i, choice in enumerate(field.choices)]
+        if not field.required:
+            lines.append(t(lang, "matrix.form_optional"))
+        return "\n".join(lines)
+
+    async def answer(self, user_id: str, room: str, event_id: str, text: str) -> Answer | None:
+        """Takes ``text`` as the answer to the current question; None when no form waits in ``room``."""
+        state = await self.active(user_id)
+        if state is None or state.get("room") != room:
+            return None
+        if state.get("last") == event_id:
+            return Answer()  # a replayed sync: this answer was taken already
+        state["last"] = event_id
+        lang = state["lang"]
+        txn = f"form.{event_id}"
+        if text.strip().lower() in CANCEL:
+            await self._save(user_id, None)
+            await self.say(room, t(lang, "matrix.form_cancelled"), txn)
+            return Answer()
+        spec = self.spec(lang)
+        field = spec.fields[state["step"]]
+        value = text.strip()
+        if value.lower() in SKIP and not field.required:
+            value = ""
+        elif field.choices:
+            if value.isdigit() and 1 <= int(value) <= len(field.choices):
+                value = field.choices[int(value) - 1]
+            else:
+                value = next((c for c in field.choices if c.lower() == value.lower()), value)
+        values = {**state["values"], field.name: value}
+        problem = ticket_form.validate(values, lang, self.topics).get(field.name)
+        if problem:
+            await self._save(user_id, state)
+            await self.say(room, t(lang, "matrix.form_invalid", problem=problem) + "\n\n" + self.question(state), txn)
+            return Answer()
+        state["values"] = values
+        state["step"] += 1
+        if state["step"] >= len(spec.fields):
+            await self._save(user_id, None)
+            return Answer(done=True, values=values, origin=state.get("origin"))
+        await self._save(user_id, state)
+        await self.say(room, self.question(state), txn)
+        return Answer()

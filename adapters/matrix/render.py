@@ -1,0 +1,84 @@
+"""Core messages → Matrix event content: ``m.notice`` with a plain ``body`` and an escaped HTML
+``formatted_body``, a thread relation where the message belongs to a thread, and buttons as
+numbered choices (Matrix has no buttons: a person replies with the number or reacts with it).
+
+Everything the bot shows is escaped, and ``m.mentions`` is empty, so a person's text copied into a
+message can neither ping anybody (``@room``, a user id) nor inject markup.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+from bot.i18n import t
+from bot.types import Button, OutboundMessage
+
+MAX_BODY = 30_000            # well below the homeserver's 64 KiB event limit, HTML included
+NUMBERS = ("1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣")
+ACK = "✅"                    # a reaction that picks the first (often the only) choice
+_ROOM_PING = re.compile(r"@room\b", re.IGNORECASE)
+
+
+def defuse(text: str) -> str:
+    """``@room`` loses its power to notify the whole room (an invisible joiner after the @)."""
+    return _ROOM_PING.sub("@\u2060room", text)
+
+
+def clip(text: str, limit: int = MAX_BODY) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def to_html(text: str) -> str:
+    return html.escape(text, quote=False).replace("\n", "<br>")
+
+
+def choices_text(buttons: tuple[Button, ...], lang: str) -> str:
+    lines = [t(lang, "matrix.choices")]
+    lines += [f"{NUMBERS[i] if i < len(NUMBERS) else i + 1} {b.label}" for i, b in enumerate(buttons[: len(NUMBERS)])]
+    return "\n".join(lines)
+
+
+def text_of(message: OutboundMessage, lang: str) -> str:
+    text = message.text
+    if message.buttons:
+        text = f"{text}\n\n{choices_text(message.buttons, lang)}"
+    return clip(defuse(text))
+
+
+def thread_relation(root: str) -> dict[str, Any]:
+    """A message in ``root`` 's thread, with the reply fallback for clients without threads."""
+    return {"rel_type": "m.thread", "event_id": root, "is_falling_back": True, "m.in_reply_to": {"event_id": root}}
+
+
+def content(message: OutboundMessage, lang: str, *, thread_root: str | None = None,
+            mention: str | None = None) -> dict[str, Any]:
+    """The ``m.room.message`` content of one outbox message."""
+    return notice(text_of(message, lang), thread_root=thread_root, mention=mention)
+
+
+def notice(text: str, *, thread_root: str | None = None, mention: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "msgtype": "m.notice",
+        "body": text,
+        "format": "org.matrix.custom.html",
+        "formatted_body": to_html(text),
+        "m.mentions": {"user_ids": [mention]} if mention else {},
+    }
+    if thread_root:
+        body["m.relates_to"] = thread_relation(thread_root)
+    return body
+
+
+def choice_of(answer: str, reaction: bool = False) -> int | None:
+    """The 0-based choice a reply ("1", "2.") or a reaction (1️⃣, ✅) picks; None if it is no choice."""
+    answer = answer.strip()
+    if reaction:
+        answer = answer.replace("\ufe0f", "")
+        for i, emoji in enumerate(NUMBERS):
+            if answer == emoji.replace("\ufe0f", ""):
+                return i
+        return 0 if answer in (ACK, "✔", "👍") else None
+    match = re.fullmatch(r"(\d{1,2})[.)]?", answer)
+    return int(match.group(1)) - 1 if match and int(match.group(1)) >= 1 else None

@@ -1,0 +1,72 @@
+"""Running the Matrix side of `dutydesk run`: the sync loop, only while this replica holds the
+device's lease, next to the bot's background (outbox, timers, scheduler), until SIGTERM/SIGINT.
+
+Only one process may own a Matrix device (its sync and, with E2EE, its key store), so the sync
+loop runs under a database lease (``leases`` row ``matrix:<user id>``, renewed every 10 s, 30 s
+TTL). Shutdown stops the sync first (a batch cut short is replayed after the restart, its handled
+events dropped as duplicates), then the background drains the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from adapters.matrix.adapter import MatrixAdapter
+from adapters.matrix.client import login, make_client
+from adapters.matrix.sync import MatrixIngress
+from bot.leader import LeaderLease
+from bot.types import Platform
+
+if TYPE_CHECKING:
+    from bot.app import Bot
+    from bot.clock import Clock
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def connect(settings: Settings, clock: Clock) -> MatrixAdapter:
+    """A logged-in client and the adapter around it (ConfigError when the login fails)."""
+    client = make_client(settings)
+    try:
+        await login(client, settings)
+    except BaseException:
+        await client.close()
+        raise
+    return MatrixAdapter(settings, clock, client)
+
+
+class MatrixRuntime:
+    """The Matrix side of one bot: binds the adapter, runs the sync loop under the device's lease."""
+
+    def __init__(self, bot: Bot, adapter: MatrixAdapter) -> None:
+        self.bot = bot
+        self.adapter = adapter
+        self.ingress = MatrixIngress(bot, adapter)
+        self.lease = LeaderLease(bot.desk.sessions, bot.clock, f"matrix:{adapter.user_id}")
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    async def prepare(self) -> None:
+        """Before the background starts: the database for the adapter, the command prefix, the rooms."""
+        await self.adapter.bind(self.bot.desk.sessions)
+        self.bot.desk.prefixes[Platform.MATRIX] = self.bot.settings.matrix.command_prefix
+        await self.adapter.rooms.refresh()
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._task = asyncio.get_running_loop().create_task(
+            self.lease.run_while_held(self.ingress.run, stop=self._stop), name="matrix-sync")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def close(self) -> None:
+        await self.adapter.client.close()

@@ -1,0 +1,227 @@
+"""Rooms the Matrix adapter knows: the config's channels (``#support-duty`` ↔ ``!abc``), people's
+direct rooms, and tickets' private rooms.
+
+A ticket's private space is an invite-only room (preset ``private_chat``, not in the directory)
+created when the first message for the ticket is sent, with the requester, the assignee and the
+listed members invited (again whenever a message goes there, so a new assignee joins too).
+Mappings live in ``platform_state``: ``matrix:space:HW-1`` → room id, ``matrix:room:!abc`` → HW-1,
+``matrix:dm:@ann:x`` → room id and ``matrix:dmroom:!abc`` → user id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+
+from nio import AsyncClient, RoomCreateResponse, RoomInviteResponse, RoomPreset, RoomResolveAliasResponse
+from nio import RoomVisibility as Visibility
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.common import configured_channels, ticket_member_ids
+from adapters.matrix.client import MatrixError, check, delivery_error, q, raw, server_of
+from bot.i18n import t
+from bot.outbox import DeliveryError
+from bot.settings import Settings
+from bot.types import Platform
+from storage import platform_state as kv
+
+log = logging.getLogger(__name__)
+
+SPACE_KEY = "matrix:space:{ticket}"
+ROOM_KEY = "matrix:room:{room}"
+DM_KEY = "matrix:dm:{user}"
+DM_ROOM_KEY = "matrix:dmroom:{room}"
+CACHE = 10_000
+
+
+class Rooms:
+    def __init__(self, client: AsyncClient, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self.user_id = settings.matrix.user_id or ""
+        self.server = server_of(self.user_id)
+        self.sessions: async_sessionmaker[AsyncSession] | None = None
+        channels = settings.channels
+        self.configured = {name for name in configured_channels(channels.duty, channels.guarded,
+                                                                 dict(channels.modes), "matrix")
+                           if name.startswith(("#", "!"))}
+        self._by_name: dict[str, str] = {}
+        self._by_room: dict[str, str] = {}
+        self._tickets: OrderedDict[str, str | None] = OrderedDict()
+        self._spaces: dict[str, str] = {}
+        self._dm_users: OrderedDict[str, str | None] = OrderedDict()
+        self._dms: dict[str, str] = {}
+        self._invited: dict[str, set[str]] = {}
+
+    # ----------------------------------------------------------------- configured channels
+
+    def alias(self, name: str) -> str:
+        """``#general`` → ``#general:<the bot's server>``; full aliases and room ids stay as they are."""
+        if name.startswith("#") and ":" not in name:
+            return f"{name}:{self.server}"
+        return name
+
+    async def refresh(self) -> None:
+        """Resolves the config's room aliases not resolved yet (a missing one is logged, and retried when
+        the bot joins a room or a message goes there)."""
+        for name in sorted(self.configured - set(self._by_name)):
+            try:
+                await self.id_of(name)
+            except DeliveryError as exc:
+                log.warning("matrix: configured room %s: %s", name, exc.reason)
+
+    def name_of(self, room_id: str) -> str:
+        """The config's name for a room (``#general``), else the room id."""
+        return self._by_room.get(room_id, room_id)
+
+    def is_configured(self, room_id: str) -> bool:
+        return room_id in self._by_room
+
+    async def id_of(self, name_or_id: str) -> str:
+        """The room id of a config name or alias; ids pass through. A permanent DeliveryError when unknown."""
+        if name_or_id.startswith("!"):
+            return name_or_id
+        room = self._by_name.get(name_or_id)
+        if room is not None:
+            return room
+        alias = self.alias(name_or_id)
+        try:
+            answer = check(await self.client.room_resolve_alias(alias), RoomResolveAliasResponse, "resolve alias")
+        except MatrixError as exc:
+            if exc.errcode == "M_NOT_FOUND":
+                raise DeliveryError(f"Matrix: no room with the alias {alias}: create it and invite {self.user_id}, "
+                                    "or fix the name under [channels] in the config", permanent=True) from None
+            raise delivery_error(exc, where=alias, user_id=self.user_id) from exc
+        room = str(answer.room_id)
+        self._by_name[name_or_id] = room
+        if name_or_id in self.configured:
+            self._by_room[room] = name_or_id
+        return room
+
+    # ----------------------------------------------------------------- tickets' rooms
+
+    def _remember(self, cache: OrderedDict[str, str | None], key: str, value: str | None) -> None:
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > CACHE:
+            cache.popitem(last=False)
+
+    async def ticket_of(self, room_id: str) -> str | None:
+        """The ticket whose private room ``room_id`` is, if any (remembered, so usually no query)."""
+        if room_id in self._tickets:
+            return self._tickets[room_id]
+        if self.sessions is None:
+            return None
+        async with self.sessions() as session:
+            ticket = await kv.get(session, ROOM_KEY.format(room=room_id))
+        self._remember(self._tickets, room_id, ticket)
+        if ticket is not None:
+            self._spaces[ticket] = room_id
+        return ticket
+
+    async def ticket_room(self, ticket_key: str) -> str:
+        """The ticket's private room, created on first use, with its people invited."""
+        assert self.sessions is not None, "Rooms.sessions is set when the adapter is bound to the bot"
+        async with self.sessions() as session:
+            room = self._spaces.get(ticket_key) or await kv.get(session, SPACE_KEY.format(ticket=ticket_key))
+            members = [m for m in await ticket_member_ids(session, ticket_key, Platform.MATRIX) if m != self.user_id]
+        if room is None:
+            room = await self._create_ticket_room(ticket_key, members)
+        self._remember(self._tickets, room, ticket_key)
+        self._spaces[ticket_key] = room
+        await self.invite(room, members)
+        return room
+
+    async def _create_ticket_room(self, ticket_key: str, members: list[str]) -> str:
+        name = t(self.settings.desk.language, "matrix.ticket_room", key=ticket_key)
+        answer = await self.client.room_create(visibility=Visibility.private, name=name, preset=RoomPreset.private_chat,
+                                               invite=members)
+        try:
+            created = check(answer, RoomCreateResponse, "create a ticket room")
+        except MatrixError as exc:
+            raise delivery_error(exc, where=f"the private room of {ticket_key}", user_id=self.user_id) from exc
+        room = str(created.room_id)
+        self._invited[room] = set(members)
+        assert self.sessions is not None
+        async with self.sessions.begin() as session:
+            winner = await kv.put_new(session, SPACE_KEY.format(ticket=ticket_key), room)
+            await kv.put_new(session, ROOM_KEY.format(room=room), ticket_key)
+        if winner != room:
+            log.warning("matrix: %s got two private rooms; using the first, the other stays empty", ticket_key)
+        return winner
+
+    async def invite(self, room: str, members: list[str]) -> None:
+        invited = self._invited.setdefault(room, set())
+        joined = self.client.rooms.get(room)
+        for user in members:
+            if user in invited or (joined is not None and user in joined.users):
+                continue
+            answer = await self.client.room_invite(room, user)
+            if not isinstance(answer, RoomInviteResponse):
+                code = str(getattr(answer, "status_code", "") or "")
+                message = str(getattr(answer, "message", "") or "")
+                if code == "M_LIMIT_EXCEEDED":
+                    raise delivery_error(MatrixError("invite", code, message,
+                                                     retry_after_ms=getattr(answer, "retry_after_ms", None)))
+                # already in the room, or a person the homeserver does not know: log it and go on
+                log.info("matrix: could not invite a member to a ticket room: %s %s", code, message)
+            invited.add(user)
+
+    # ----------------------------------------------------------------- direct rooms
+
+    async def dm_user(self, room_id: str) -> str | None:
+        """The person whose direct room with the bot ``room_id`` is, if it is one."""
+        if room_id in self._dm_users:
+            return self._dm_users[room_id]
+        if self.sessions is None:
+            return None
+        async with self.sessions() as session:
+            user = await kv.get(session, DM_ROOM_KEY.format(room=room_id))
+        self._remember(self._dm_users, room_id, user)
+        return user
+
+    async def remember_dm(self, room_id: str, user_id: str) -> None:
+        """A direct room a person opened with the bot (an invite with ``is_direct``)."""
+        assert self.sessions is not None
+        async with self.sessions.begin() as session:
+            await kv.put(session, DM_ROOM_KEY.format(room=room_id), user_id)
+            room = await kv.put_new(session, DM_KEY.format(user=user_id), room_id)
+        self._remember(self._dm_users, room_id, user_id)
+        self._dms[user_id] = room
+        await self._mark_direct(user_id, room_id)
+
+    async def dm_room(self, user_id: str) -> str:
+        """The bot's direct room with a person, created (``is_direct``, ``trusted_private_chat``) on first use."""
+        room = self._dms.get(user_id)
+        if room is not None:
+            return room
+        assert self.sessions is not None
+        async with self.sessions() as session:
+            room = await kv.get(session, DM_KEY.format(user=user_id))
+        if room is None:
+            answer = await self.client.room_create(visibility=Visibility.private, is_direct=True,
+                                                   preset=RoomPreset.trusted_private_chat, invite=[user_id])
+            try:
+                created = check(answer, RoomCreateResponse, "create a direct room")
+            except MatrixError as exc:
+                raise delivery_error(exc, where="a direct message", user_id=self.user_id) from exc
+            async with self.sessions.begin() as session:
+                room = await kv.put_new(session, DM_KEY.format(user=user_id), str(created.room_id))
+                await kv.put(session, DM_ROOM_KEY.format(room=str(created.room_id)), user_id)
+            await self._mark_direct(user_id, str(created.room_id))
+        self._dms[user_id] = room
+        self._remember(self._dm_users, room, user_id)
+        return room
+
+    async def _mark_direct(self, user_id: str, room_id: str) -> None:
+        """Adds the room to the bot's ``m.direct`` account data (nio has no helper; best effort)."""
+        path = f"/_matrix/client/v3/user/{q(self.user_id)}/account_data/m.direct"
+        try:
+            status, current = await raw(self.client, "GET", path)
+            direct = current if status == 200 else {}
+            rooms = list(direct.get(user_id) or [])
+            if room_id not in rooms:
+                direct[user_id] = [*rooms, room_id]
+                await raw(self.client, "PUT", path, direct)
+        except Exception as exc:  # only a hint for clients; the database mapping is what counts
+            log.info("matrix: could not update m.direct (%s)", type(exc).__name__)

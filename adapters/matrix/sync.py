@@ -1,0 +1,419 @@
+"""The sync loop: Matrix events in, core events to the dispatcher, the sync token checkpointed.
+
+Each ``/sync`` batch is handled in order, one event at a time: ``dispatcher.accept`` (the inbox
+row) and ``dispatcher.process``. Only when the whole batch is handled is its ``next_batch`` token
+written to ``platform_state``. A crash in the middle of a batch replays that batch from the old
+token after the restart; the events handled before the crash are duplicates by their event id
+and are dropped by the inbox, and the events after it are handled then, so none is handled
+twice and none is skipped. A gap in a room's timeline (``limited``) is filled from ``/messages``.
+
+On the very first start the backlog is discarded: one sync with a one-event timeline, whose
+token is kept and whose events are not handled. Events in a room from before the bot joined it
+are not handled either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from nio import (
+    AsyncClient,
+    InviteMemberEvent,
+    JoinResponse,
+    MessageDirection,
+    RoomGetEventResponse,
+    RoomMessagesResponse,
+    SyncResponse,
+)
+from nio.api import RelationshipType
+from sqlalchemy import select
+
+from adapters.matrix import convert, render
+from adapters.matrix.adapter import MatrixAdapter
+from adapters.matrix.client import MatrixError, check, server_of
+from adapters.matrix.forms import Forms
+from bot.i18n import t
+from bot.privacy.move import MOVE_ACTION
+from bot.privacy.route import TICKET_REACTIONS
+from bot.tickets import form as ticket_form
+from bot.types import ChannelRef, InboundEvent, ThreadMessage
+from storage import platform_state as kv
+from storage.models import ProcessedEvent
+
+if TYPE_CHECKING:
+    from bot.app import Bot
+
+log = logging.getLogger(__name__)
+
+TOKEN_KEY = "matrix:sync:{user}"
+WARNED_KEY = "matrix:e2ee-warned:{room}"
+SYNC_TIMEOUT_MS = 30_000
+TIMELINE_LIMIT = 50
+GAP_PAGES = 20
+THREAD_TIMEOUT = 5.0
+BACKOFF_MAX = 60.0
+SYNC_FILTER: dict[str, Any] = {"room": {"timeline": {"limit": TIMELINE_LIMIT}}, "presence": {"not_types": ["*"]}}
+FIRST_FILTER: dict[str, Any] = {"room": {"timeline": {"limit": 1}}, "presence": {"not_types": ["*"]}}
+
+
+class MatrixIngress:
+    """Turns ``/sync`` batches into core events and checkpoints the sync token after each batch."""
+
+    def __init__(self, bot: Bot, adapter: MatrixAdapter, *, e2ee: bool = False) -> None:
+        self.bot = bot
+        self.adapter = adapter
+        self.client: AsyncClient = adapter.client
+        self.rooms = adapter.rooms
+        self.settings = bot.settings
+        self.dispatcher = bot.dispatcher
+        self.user_id = adapter.user_id
+        self.prefix = self.settings.matrix.command_prefix
+        self.allowed = {server_of(self.user_id), *self.settings.matrix.allowed_servers}
+        self.e2ee = e2ee
+        self.token: str | None = None
+        self.resumed = False
+        self.handled = 0
+        self.forms = Forms(bot.desk.sessions, self._say, [rule.topic for rule in self.settings.routing])
+
+    @property
+    def token_key(self) -> str:
+        return TOKEN_KEY.format(user=self.user_id)
+
+    def now(self):
+        return self.bot.clock.now()
+
+    # ----------------------------------------------------------------- the loop
+
+    async def load_token(self) -> str | None:
+        async with self.bot.desk.sessions() as session:
+            self.token = await kv.get(session, self.token_key)
+        return self.token
+
+    async def store_token(self, token: str) -> None:
+        async with self.bot.desk.sessions.begin() as session:
+            await kv.put(session, self.token_key, token)
+        self.token = token
+
+    async def start(self) -> None:
+        """Loads the stored token; on the very first start, syncs once and keeps only the token."""
+        if await self.load_token() is not None:
+            return
+        answer = check(await self.client.sync(timeout=0, sync_filter=FIRST_FILTER, full_state=True),
+                       SyncResponse, "first sync")
+        await self.handle_invites(answer)
+        await self.store_token(answer.next_batch)
+        self.resumed = True
+        log.warning("matrix: first start; the backlog before now is not handled")
+
+    async def sync_once(self, timeout_ms: int = SYNC_TIMEOUT_MS) -> SyncResponse:
+        """One ``/sync`` from the stored token: handle every event, then store the new token."""
+        if self.token is None:
+            await self.start()
+        answer = check(await self.client.sync(timeout=timeout_ms, since=self.token, sync_filter=SYNC_FILTER,
+                                              full_state=not self.resumed),
+                       SyncResponse, "sync")
+        await self.handle_batch(answer)
+        await self.store_token(answer.next_batch)
+        self.resumed = True
+        return answer
+
+    async def run(self) -> None:
+        """Syncs until cancelled; failures back off from 1 s doubling to 60 s."""
+        backoff = 1.0
+        while True:
+            try:
+                await self.sync_once()
+                backoff = 1.0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                wait = backoff
+                if isinstance(exc, MatrixError) and exc.retry_after_ms:
+                    wait = max(wait, exc.retry_after_ms / 1000)
+                log.warning("matrix: sync failed (%s); retrying in %.0f s", exc, wait)
+                await asyncio.sleep(wait)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+
+    # ----------------------------------------------------------------- one batch
+
+    async def handle_batch(self, answer: SyncResponse) -> None:
+        await self.handle_invites(answer)
+        for room_id, info in answer.rooms.join.items():
+            events = [event.source for event in info.timeline.events if isinstance(getattr(event, "source", None),
+                                                                                    dict)]
+            joined_at = self._own_join(events)
+            if joined_at is not None:
+                events = events[joined_at + 1:]   # history from before the bot joined is not its business
+                await self._check_encryption(room_id)
+                if not self.rooms.is_configured(room_id):
+                    await self.rooms.refresh()    # a configured room created after the start
+            elif info.timeline.limited and self.token and info.timeline.prev_batch:
+                events = await self._fill_gap(room_id, info.timeline.prev_batch) + events
+            for raw in events:
+                await self.on_event(room_id, raw)
+
+    def _own_join(self, events: list[dict[str, Any]]) -> int | None:
+        for i, raw in enumerate(events):
+            if (raw.get("type") == "m.room.member" and raw.get("state_key") == self.user_id
+                    and (raw.get("content") or {}).get("membership") == "join"
+                    and ((raw.get("unsigned") or {}).get("prev_content") or {}).get("membership") != "join"):
+                return i
+        return None
+
+    async def _fill_gap(self, room_id: str, prev_batch: str) -> list[dict[str, Any]]:
+        """The events between the stored token and a limited timeline's start, oldest first."""
+        found: list[dict[str, Any]] = []
+        start: str | None = prev_batch
+        for _ in range(GAP_PAGES):
+            answer = await self.client.room_messages(room_id, start=start, end=self.token,
+                                                     direction=MessageDirection.back, limit=100)
+            if not isinstance(answer, RoomMessagesResponse) or not answer.chunk:
+                break
+            found.extend(e.source for e in answer.chunk if isinstance(getattr(e, "source", None), dict))
+            if not answer.end or answer.end == start:
+                break
+            start = answer.end
+        found.reverse()
+        if found:
+            log.warning("matrix: filled a gap of %d events in a room timeline", len(found))
+        return found
+
+    async def handle_invites(self, answer: SyncResponse) -> None:
+        """Joins rooms the bot is invited to from an allowed server (the bot's own, ``allowed_servers``)."""
+        for room_id, info in answer.rooms.invite.items():
+            inviter, direct = None, False
+            for event in info.invite_state:
+                # nio keeps the typed fields of invite state; its ``source`` lacks the content
+                if isinstance(event, InviteMemberEvent) and event.state_key == self.user_id:
+                    inviter = event.sender
+                    direct = bool((event.content or {}).get("is_direct"))
+            if inviter is None:
+                continue
+            if server_of(inviter) not in self.allowed:
+                log.warning("matrix: ignoring an invite from %s (server not in matrix.allowed_servers)", inviter)
+                with contextlib.suppress(Exception):
+                    await self.client.room_leave(room_id)
+                continue
+            joined = await self.client.join(room_id)
+            if not isinstance(joined, JoinResponse):
+                log.warning("matrix: could not join a room I was invited to: %s", getattr(joined, "message", joined))
+                continue
+            if direct:
+                await self.rooms.remember_dm(room_id, inviter)
+
+    # ----------------------------------------------------------------- one event
+
+    async def submit(self, event: InboundEvent) -> None:
+        """Inbox row, then the work; a duplicate (a replayed sync) is finished if a crash left it unfinished."""
+        await self.dispatcher.accept(event)
+        await self.dispatcher.process(event)
+        self.handled += 1
+
+    async def on_event(self, room_id: str, raw: dict[str, Any]) -> None:
+        sender = raw.get("sender")
+        if not sender or sender == self.user_id or not raw.get("event_id"):
+            return
+        kind = raw.get("type")
+        if kind == "m.room.encrypted":
+            await self._warn_encrypted(room_id)
+            return
+        if kind == "m.room.encryption":
+            await self._warn_encrypted(room_id)
+            return
+        if kind == "m.reaction":
+            await self.on_reaction(room_id, raw)
+            return
+        if convert.is_person_message(raw):
+            await self.on_message(room_id, raw)
+
+    async def where(self, room_id: str, *, thread: str | None = None) -> tuple[ChannelRef, str | None, bool]:
+        """The core's view of a room, the ticket whose room it is, and whether it is a direct room."""
+        direct = await self.rooms.dm_user(room_id) is not None
+        ticket = None if direct else await self.rooms.ticket_of(room_id)
+        name = self.rooms.name_of(room_id)
+        room = self.client.rooms.get(room_id)
+        guarded = name in self.settings.channels.guarded
+        private = direct or ticket is not None or (not guarded and (room is None or room.join_rule != "public"))
+        return convert.channel_ref(name, thread=thread, private=private, direct=direct), ticket, direct
+
+    def display_name(self, room_id: str, user_id: str) -> str | None:
+        room = self.client.rooms.get(room_id)
+        return room.user_name(user_id) if room is not None else None
+
+    async def on_message(self, room_id: str, raw: dict[str, Any]) -> None:
+        content = raw.get("content") or {}
+        body = convert.body_of(content)
+        sender = str(raw["sender"])
+        root = convert.thread_root(content)
+        where, ticket, direct = await self.where(room_id, thread=root)
+        name = self.display_name(room_id, sender)
+        now = self.now()
+        if direct:
+            answer = await self.forms.answer(sender, room_id, str(raw["event_id"]), body)
+            if answer is not None:
+                if answer.done:
+                    origin = await self._origin(answer.origin, where)
+                    await self.submit(convert.event("form", raw, origin, now=now, name=ticket_form.FORM_ID,
+                                                    display_name=name, form_values=answer.values or {}))
+                return
+        choice = render.choice_of(body)
+        if choice is not None and await self.choose(room_id, raw, choice, convert.reply_to(content),
+                                                    plain_ok=where.is_private):
+            return
+        text = convert.command_text(body, self.prefix)
+        if text is not None:
+            if text.lower() == "ticket":
+                await self.start_form(room_id, raw, where, direct)
+                return
+            thread: tuple[ThreadMessage, ...] = ()
+            if root and ticket is None and not direct:
+                thread = await self.fetch_thread(room_id, root)
+            event = convert.event("command", raw, where, now=now, text=text, display_name=name, ticket=ticket,
+                                  thread=thread)
+        elif direct:
+            event = convert.event("dm", raw, where, now=now, text=body, display_name=name)
+        elif ticket is not None or where.channel_id in self.settings.channels.guarded:
+            event = convert.event("message", raw, where, now=now, text=body, display_name=name, ticket=ticket)
+        else:
+            return  # neither a direct room, a ticket's room nor a guarded room: not the bot's business
+        await self.submit(event)
+
+    async def on_reaction(self, room_id: str, raw: dict[str, Any]) -> None:
+        rel = convert.relates_to(raw.get("content") or {})
+        key, target = str(rel.get("key") or ""), str(rel.get("event_id") or "")
+        if rel.get("rel_type") != "m.annotation" or not key or not target:
+            return
+        if key in TICKET_REACTIONS:
+            thread = await self.fetch_thread(room_id, target)
+            root = thread[0].message_id if thread else target
+            where, _ticket, _direct = await self.where(room_id, thread=root)
+            await self.submit(convert.event("reaction", raw, where, now=self.now(), name=key,
+                                            display_name=self.display_name(room_id, str(raw["sender"])),
+                                            message_id=target, thread=thread))
+            return
+        choice = render.choice_of(key, reaction=True)
+        if choice is not None:
+            await self.choose(room_id, raw, choice, target, plain_ok=False)
+
+    # ----------------------------------------------------------------- numbered choices, forms
+
+    async def choose(self, room_id: str, raw: dict[str, Any], choice: int, replied: str | None, *,
+                     plain_ok: bool) -> bool:
+        """A numbered answer (or reaction) to a message with choices → the core's button action."""
+        if replied is None and not plain_ok:
+            return False
+        found = await self.adapter.choices(room_id, replied)
+        if found is None:
+            return False
+        message_id, buttons = found
+        if choice >= len(buttons):
+            return False
+        button = buttons[choice]
+        where, ticket, _direct = await self.where(room_id)
+        thread: tuple[ThreadMessage, ...] = ()
+        if button.action == MOVE_ACTION and button.value:
+            origin = await self._room_of_event(button.value)
+            if origin is not None:
+                thread = await self.fetch_thread(origin, button.value)
+                root = thread[0].message_id if thread else button.value
+                where, ticket, _direct = await self.where(origin, thread=root)
+        await self.submit(convert.event("action", raw, where, now=self.now(), name=button.action,
+                                        value=button.value, ticket=ticket, message_id=message_id, thread=thread,
+                                        display_name=self.display_name(room_id, str(raw["sender"]))))
+        return True
+
+    async def _room_of_event(self, event_id: str) -> str | None:
+        """The room of an event the bot handled before (its inbox row keeps where it happened)."""
+        async with self.bot.desk.sessions() as session:
+            payload = await session.scalar(select(ProcessedEvent.payload).where(
+                ProcessedEvent.key == f"matrix:{event_id}"))
+        channel = ((payload or {}).get("channel") or {}).get("channel_id")
+        if not channel:
+            return None
+        try:
+            return await self.rooms.id_of(str(channel))
+        except Exception:
+            return None
+
+    async def start_form(self, room_id: str, raw: dict[str, Any], where: ChannelRef, direct: bool) -> None:
+        """``!ticket`` alone: the ticket form, asked step by step in the person's direct room."""
+        sender = str(raw["sender"])
+        lang = self.adapter.language_of(sender)
+        dm = room_id if direct else await self.rooms.dm_room(sender)
+        origin = None if direct else room_id
+        if not direct:
+            await self._say(room_id, t(lang, "matrix.form_in_dm"), f"form-dm.{raw['event_id']}",
+                            thread=where.thread_id)
+        await self.forms.start(sender, dm, lang, origin=origin, event_id=str(raw["event_id"]))
+
+    async def _origin(self, origin_room: str | None, fallback: ChannelRef) -> ChannelRef:
+        if not origin_room:
+            return fallback
+        where, _ticket, _direct = await self.where(origin_room)
+        return where
+
+    async def _say(self, room: str, text: str, txn: str, *, thread: str | None = None) -> None:
+        """A message of the adapter's own (form questions, the encryption warning), not of the core."""
+        await self.adapter.room_send(room, render.notice(render.defuse(text), thread_root=thread),
+                                     f"{self.adapter.txn_prefix}.{txn}")
+
+    # ----------------------------------------------------------------- threads
+
+    async def fetch_thread(self, room_id: str, event_id: str) -> tuple[ThreadMessage, ...]:
+        """The thread ``event_id`` belongs to, root first: the root and its ``m.thread`` relations."""
+        try:
+            return await asyncio.wait_for(self._fetch_thread(room_id, event_id), THREAD_TIMEOUT)
+        except (MatrixError, TimeoutError, OSError, AttributeError) as exc:
+            log.warning("matrix: could not read a thread to move (%s)", type(exc).__name__)
+            return ()
+
+    async def _get_event(self, room_id: str, event_id: str) -> dict[str, Any]:
+        answer = check(await self.client.room_get_event(room_id, event_id), RoomGetEventResponse, "get event")
+        return dict(answer.event.source)
+
+    async def _fetch_thread(self, room_id: str, event_id: str) -> tuple[ThreadMessage, ...]:
+        first = await self._get_event(room_id, event_id)
+        root_id = convert.thread_root(first.get("content") or {}) or event_id
+        root = first if root_id == event_id else await self._get_event(room_id, root_id)
+        replies: list[Mapping[str, Any]] = []
+        async for event in self.client.room_get_event_relations(room_id, root_id, RelationshipType.thread):
+            source = getattr(event, "source", None)
+            if isinstance(source, dict):
+                replies.append(source)
+        replies.sort(key=lambda r: (int(r.get("origin_server_ts") or 0), str(r.get("event_id"))))
+        now = self.now()
+        result = []
+        for raw in (root, *replies):
+            if raw.get("sender") == self.user_id:
+                continue
+            message = convert.thread_message(raw, self.display_name(room_id, str(raw.get("sender"))), now)
+            if message is not None:
+                result.append(message)
+        return tuple(result)
+
+    # ----------------------------------------------------------------- encrypted rooms
+
+    async def _check_encryption(self, room_id: str) -> None:
+        room = self.client.rooms.get(room_id)
+        if room is not None and room.encrypted:
+            await self._warn_encrypted(room_id)
+
+    async def _warn_encrypted(self, room_id: str) -> None:
+        """Once per room: the bot cannot read it (unless E2EE support is installed and configured)."""
+        if self.e2ee:
+            return
+        async with self.bot.desk.sessions.begin() as session:
+            if await kv.get(session, WARNED_KEY.format(room=room_id)) is not None:
+                return
+            await kv.put(session, WARNED_KEY.format(room=room_id), "1")
+        log.warning("matrix: room %s is end-to-end encrypted; the bot cannot read it without E2EE support "
+                    "(pip install 'matrix-nio[e2e]' and set matrix.store_path)", room_id)
+        lang = self.settings.desk.language
+        try:
+            await self._say(room_id, t(lang, "matrix.encrypted", prefix=self.prefix), f"e2ee.{room_id}")
+        except Exception as exc:
+            log.warning("matrix: could not tell an encrypted room that the bot cannot read it (%s)", exc)
