@@ -116,8 +116,9 @@ async def test_two_replicas_on_one_database_send_every_digest_once(db_url: str) 
     start = "2026-11-24T08:00:00+01:00"
     from datetime import datetime
 
+    # one clock for both, as two replicas on one machine's time; each runs its own scheduler and outbox
+    clock = VirtualClock(datetime.fromisoformat(start))
     for _ in range(2):
-        clock = VirtualClock(datetime.fromisoformat(start))
         out = io.StringIO()
         adapter = SimAdapter("slack", clock, out, {"#support-duty"})
         bots.append((await build(settings, clock, [adapter], db_url=db_url, upgrade=True), clock))
