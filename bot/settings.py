@@ -18,6 +18,17 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from bot.calendar.config import CalendarConfig
 from bot.sla.config import SlaPolicyConfig
+from bot.workflow.config import (
+    AccessConfig,
+    CategoryConfig,
+    DeferralConfig,
+    DeletionConfig,
+    FaqEntry,
+    IntakeRule,
+    ResolutionConfig,
+    TriageConfig,
+)
+from bot.workflow.config import check as check_workflows
 
 ENV_PREFIX = "DUTYDESK_"
 DEFAULT_DB_URL = "sqlite+aiosqlite:///dutydesk.db"
@@ -139,6 +150,8 @@ class VendorConfig(Section):
     authorised: list[str] = Field(default_factory=list)
     sla: str | None = None
     phone: str | None = None
+    # offered outside the vendor's hours for emergencies (default: phone)
+    emergency_phone: str | None = None
 
 
 class SlackConfig(Section):
@@ -185,6 +198,15 @@ class Settings(BaseSettings):
     duty: DutyConfig | None = None
     routing: list[RoutingRule] = Field(default_factory=list)
     vendor: VendorConfig | None = None
+    # the handbooks' processes (bot/workflow/config.py)
+    access: AccessConfig = Field(default_factory=AccessConfig)
+    intake: list[IntakeRule] = Field(default_factory=list)
+    triage: TriageConfig | None = None
+    categories: dict[str, CategoryConfig] = Field(default_factory=dict)
+    faq: dict[str, FaqEntry] = Field(default_factory=dict)
+    deferral: DeferralConfig | None = None
+    deletion: DeletionConfig | None = None
+    resolution: ResolutionConfig | None = None
     slack: SlackConfig = Field(default_factory=SlackConfig)
     matrix: MatrixConfig = Field(default_factory=MatrixConfig)
 
@@ -307,6 +329,7 @@ def _cross_check(settings: Settings) -> list[str]:
         for i, person in enumerate(settings.vendor.authorised):
             need_person(person, f"vendor.authorised[{i}]")
         need_policy(settings.vendor.sla, "vendor.sla")
+    problems.extend(check_workflows(settings))
     for i, channel in enumerate(settings.channels.duty):
         if channel in settings.channels.guarded:
             problems.append(

@@ -2,7 +2,7 @@
 through the composition root on them, a virtual clock and a recording adapter.
 
 PostgreSQL: the server at ``$DUTYDESK_TEST_PG_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``)
-gets one fresh database per test session, ``dutydesk_test_<random>``, created through the ``postgres``
+gets one fresh database per test session, ``dutydesk_test_<unix time>_<random>``, created through the ``postgres``
 maintenance database, migrated once with ``storage.migrate.upgrade`` and dropped at the end. Every test
 starts on emptied tables. With ``CI=true`` an unreachable server fails the PostgreSQL tests; elsewhere
 they are skipped with the reason.
@@ -17,6 +17,7 @@ import itertools
 import os
 import secrets
 import shutil
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -93,6 +94,18 @@ def _run_aside(coro: Coroutine[Any, Any, None]) -> None:
         pool.submit(asyncio.run, coro).result()
 
 
+PG_TEST_PREFIX = "dutydesk_test_"
+STALE_AFTER = 6 * 3600  # a test database this old belongs to a run that was killed before it could drop it
+
+
+def _drop_stale_databases(conn) -> None:
+    rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (PG_TEST_PREFIX + "%",)).fetchall()
+    for (name,) in rows:
+        stamp = name.removeprefix(PG_TEST_PREFIX).partition("_")[0]
+        if stamp.isdigit() and time.time() - int(stamp) > STALE_AFTER:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test session (dropped at the end)."""
@@ -107,7 +120,8 @@ def pg_server_url() -> Iterator[str]:
         if in_ci():
             pytest.fail(f"{reason} (CI=true: the PostgreSQL tests must run)", pytrace=False)
         pytest.skip(f"{reason}; start it (or set DUTYDESK_TEST_PG_URL) to run the PostgreSQL tests")
-    name = f"dutydesk_test_{secrets.token_hex(6)}"
+    _drop_stale_databases(conn)
+    name = f"{PG_TEST_PREFIX}{int(time.time())}_{secrets.token_hex(4)}"
     conn.execute(f'CREATE DATABASE "{name}"')
     # a throw-away database: commits need not wait for the disk
     conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit TO off')

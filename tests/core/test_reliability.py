@@ -146,6 +146,17 @@ async def test_a_restart_loses_nothing_and_numbering_continues(make_harness) -> 
     assert "mail server down" in answer.text and "Anna" in answer.text
 
 
+async def test_a_restart_with_a_changed_team_updates_staff(make_harness, desk_settings_factory) -> None:
+    first = await make_harness()
+    assert (await first.reply("ben", "/queue")).text == t("en", "queue.empty")
+    await first.bot.close()
+    without_ben = {"anna": {"name": "Anna", "roles": ["agent", "lead"]}}  # ben left the team
+    second = await make_harness(desk_settings_factory(people=without_ben), clock=first.clock)
+    assert (await second.reply("ben", "/queue")).text == t("en", "access.staff_only")
+    (ben,) = await second.rows(Person, Person.key == "ben")
+    assert ben.is_staff is False
+
+
 async def test_an_accepted_event_is_finished_after_a_crash(make_harness) -> None:
     first = await make_harness()
     await first.send("ben", "/ticket before the crash")

@@ -92,3 +92,13 @@ async def test_postgres_from_empty_schema_and_refusal_when_behind(pg_server_url:
         async with admin.begin() as conn:
             await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         await admin.dispose()
+
+
+def test_db_upgrade_cli(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    assert main(["db", "upgrade", "--db", url]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == f"database is at schema revision {migrate.head_revision()}"
+    assert err == ""
