@@ -361,3 +361,55 @@ class DutyLedgerEntry(Base):
     end: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(16))  # rotation | plan | swap | cover | manual | substitute | fallback
     recorded_at: Mapped[datetime]
+
+
+# --------------------------------------------------------------------------- handbook processes
+
+
+class GroupMember(Base):
+    """Who is in a platform group that grants desk roles (``[access] slack_groups`` / ``matrix_rooms``).
+
+    Adapters fill it (bot/access/groups.py says what to call); the dispatcher reads it for every actor.
+    """
+
+    __tablename__ = "group_members"
+    __table_args__ = (Index("ix_group_members_platform_user", "platform", "user_id"),)
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    group_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    updated_at: Mapped[datetime]
+
+
+class Attachment(Base):
+    """A file a person sent to a ticket (a screenshot): name and type, and the platform's reference."""
+
+    __tablename__ = "attachments"
+    __table_args__ = (Index("ix_attachments_ticket_id_id", "ticket_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_events.id", ondelete="SET NULL"))
+    file_name: Mapped[str] = mapped_column(String(255))
+    mime_type: Mapped[str] = mapped_column(String(128))
+    size: Mapped[int | None] = mapped_column(Integer)
+    ref: Mapped[str | None] = mapped_column(String(1024))
+    created_at: Mapped[datetime]
+
+
+class Solution(Base):
+    """The documented solution of a resolved ticket (text and/or knowledge-base link), searchable with /kb.
+
+    ``search_text`` is the lower-cased text, link and title (lower-cased in Python, so Cyrillic and
+    umlauts match the same on SQLite and PostgreSQL)."""
+
+    __tablename__ = "solutions"
+    __table_args__ = (Index("ix_solutions_ticket_id", "ticket_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str | None] = mapped_column(String(1024))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
