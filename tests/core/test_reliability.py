@@ -111,6 +111,19 @@ async def test_the_same_event_delivered_concurrently_makes_one_ticket(desk) -> N
     assert len([m for m in desk.adapter.sent if m.kind == "receipt"]) == 1
 
 
+async def test_accept_many_tells_new_from_seen(desk) -> None:
+    """A group commit of concurrent requests: a key seen before, or earlier in the batch, is not new."""
+    seen = desk.event("ben", "/ticket one", event_id="g-1")
+    assert await desk.bot.dispatcher.accept(seen) is True
+    batch = [desk.event("ben", "/ticket two", event_id="g-2"), seen,
+             desk.event("ben", "/ticket three", event_id="g-3"), desk.event("ben", "/ticket two", event_id="g-2")]
+    assert await desk.bot.dispatcher.accept_many(batch) == [True, False, True, False]
+    assert await desk.bot.dispatcher.accept_many([]) == []
+    assert sorted(row.key for row in await desk.rows(ProcessedEvent)) == ["sim:g-1", "sim:g-2", "sim:g-3"]
+    assert await desk.bot.dispatcher.recover() == 3
+    assert sorted(t.title for t in await desk.rows(Ticket)) == ["one", "three", "two"]
+
+
 async def test_equal_text_in_different_events_is_two_tickets(desk) -> None:
     await desk.send("ben", "/ticket printer on fire")
     await desk.send("ben", "/ticket printer on fire")
