@@ -150,3 +150,25 @@ async def test_results_do_not_depend_on_the_process_time_zone(tmp_path: Path, mo
         monkeypatch.delenv("TZ")
         time.tzset()
     assert [d["at"] for d in kinds(lines, "digest")] == ["2026-11-24T15:00:00Z", "2026-11-24T16:00:00Z"]
+
+
+async def test_prio1_ping_follows_sickness_and_swaps(tmp_path: Path) -> None:
+    base = await run(tmp_path, "2026-11-24T16:00:00+01:00", [
+        {"at": "2026-11-24T16:20:00+01:00", "user": "kim", "dm": True, "text": "/ticket -p1 the wiki is down"}])
+    standby = next(p for p in kinds(base, "ping") if p["ticket"] == "HW-1")["to"].lstrip("@")
+    # the standby reports sick before the Prio-1 comes in: the ping goes to whoever covers, never to them
+    sick = await run(tmp_path, "2026-11-24T16:00:00+01:00", [
+        {"at": "2026-11-24T16:05:00+01:00", "user": standby, "channel": "#support-duty", "text": "/duty sick"},
+        {"at": "2026-11-24T16:20:00+01:00", "user": "kim", "dm": True, "text": "/ticket -p1 the wiki is down"}])
+    pinged = [p["to"] for p in kinds(sick, "ping") if p["ticket"] == "HW-1"]
+    assert pinged and f"@{standby}" not in pinged
+    # a swap of tomorrow's standby shift, accepted: tomorrow's ping goes to the colleague
+    tomorrow = await run(tmp_path, "2026-11-24T12:00:00+01:00", [
+        {"at": "2026-11-25T16:20:00+01:00", "user": "kim", "dm": True, "text": "/ticket -p1 broken again"}])
+    holder = next(p for p in kinds(tomorrow, "ping") if p["ticket"] == "HW-1")["to"].lstrip("@")
+    colleague = "mira"
+    swapped = await run(tmp_path, "2026-11-24T12:00:00+01:00", [
+        {"user": holder, "channel": "#support-duty", "text": f"/duty swap 2026-11-25 @{colleague} --role standby"},
+        {"after": "1m", "user": colleague, "channel": "#support-duty", "text": "/duty accept 1"},
+        {"at": "2026-11-25T16:20:00+01:00", "user": "kim", "dm": True, "text": "/ticket -p1 broken again"}])
+    assert next(p["to"] for p in kinds(swapped, "ping") if p["ticket"] == "HW-1") == f"@{colleague}"
