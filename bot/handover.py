@@ -38,7 +38,7 @@ async def _open(session: AsyncSession, desk: Desk, until: datetime) -> tuple[lis
     return prio1, due[:LIST_LIMIT]
 
 
-async def post_handover(desk: Desk, slot: datetime) -> None:
+async def post_handover(session: AsyncSession, desk: Desk, slot: datetime) -> None:
     window = window_of(desk)
     duty = desk.settings.duty
     if window is None or duty is None:
@@ -46,22 +46,21 @@ async def post_handover(desk: Desk, slot: datetime) -> None:
     shift = window.window_at(slot)
     if shift is None:
         return
-    async with desk.sessions.begin() as session:
-        served = await record_shifts(session, desk, slot)
-        phone_role, standby_role = duty_roles(desk)
-        phone = served.get(phone_role) if phone_role else None
-        standby = served.get(standby_role) if standby_role else None
-        prio1, due = await _open(session, desk, shift[1])
-        none = "—"
-        post_duty(desk, session, "handover.post" if duty.mailbox else "handover.post_plain", kind="handover",
-                  buttons=(Button(action=ACTION, label="taken over", value=slot.isoformat()),),
-                  start=instant(shift[0], desk.settings.desk.timezone),
-                  mailbox=name_of(desk, duty.mailbox),
-                  phone=name_of(desk, phone.person if phone else None),
-                  standby=name_of(desk, standby.person if standby else None),
-                  prio1=", ".join(prio1) or none, due=", ".join(due) or none)
-        session.add(Timer(ticket_id=None, kind="handover:ack", due_at=slot + span(duty.handover_ack),
-                          data={"slot": slot.isoformat()}))
+    served = await record_shifts(session, desk, slot)
+    phone_role, standby_role = duty_roles(desk)
+    phone = served.get(phone_role) if phone_role else None
+    standby = served.get(standby_role) if standby_role else None
+    prio1, due = await _open(session, desk, shift[1])
+    none = "—"
+    post_duty(desk, session, "handover.post" if duty.mailbox else "handover.post_plain", kind="handover",
+              buttons=(Button(action=ACTION, label="taken over", value=slot.isoformat()),),
+              start=instant(shift[0], desk.settings.desk.timezone),
+              mailbox=name_of(desk, duty.mailbox),
+              phone=name_of(desk, phone.person if phone else None),
+              standby=name_of(desk, standby.person if standby else None),
+              prio1=", ".join(prio1) or none, due=", ".join(due) or none)
+    session.add(Timer(ticket_id=None, kind="handover:ack", due_at=slot + span(duty.handover_ack),
+                      data={"slot": slot.isoformat()}))
 
 
 async def acknowledge(session: AsyncSession, desk: Desk, who: str) -> bool:

@@ -2,9 +2,10 @@
 
 In production APScheduler 3's ``AsyncIOScheduler`` fires them; the simulator asks the same
 triggers for their next fire times and runs due jobs in order as its virtual clock advances,
-so a rehearsal exercises the production job code. Every run first claims its
-``job_runs(job, slot)`` row: with two replicas on one database, or after a restart that
-catches up a missed slot, each slot still runs once.
+so a rehearsal exercises the production job code. Every run claims its ``job_runs(job, slot)``
+row in the same unit of work as the job's own changes: with two replicas on one database, or
+after a crash and a restart that catches up the slot, each slot is committed exactly once (a
+crash before the commit leaves it unclaimed, so the catch-up runs it; one after it leaves it done).
 """
 
 from __future__ import annotations
@@ -16,16 +17,17 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
-from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.desk import Desk
 from storage.models import JobRun
 
 log = logging.getLogger(__name__)
 
-JobBody = Callable[[Desk, datetime], Awaitable[None]]
+# a job does its work in the session it is given (no commit): the one that claims its slot
+JobBody = Callable[[AsyncSession, Desk, datetime], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -58,31 +60,32 @@ class Scheduler:
         self.after_run = after_run
         self._aps: AsyncIOScheduler | None = None
 
-    async def claim(self, job: Job, slot: datetime) -> bool:
-        async with self.desk.sessions.begin() as session:
-            insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-            result = await session.execute(
-                insert(JobRun)
-                .values(job=job.id, slot=slot.astimezone(UTC), claimed_by=self.replica,
-                        claimed_at=self.desk.clock.now())
-                .on_conflict_do_nothing(index_elements=["job", "slot"])
-                .returning(JobRun.job)
-            )
-            # not rowcount: it is -1 for an INSERT on psycopg, which let both replicas run the slot
-            return result.first() is not None
+    async def claim(self, session: AsyncSession, job: Job, slot: datetime) -> bool:
+        """Inserts the slot's claim in ``session``; False when a replica has it (on PostgreSQL a
+        concurrent claim waits here until the other unit of work commits or rolls back)."""
+        insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+        now = self.desk.clock.now()
+        result = await session.execute(
+            insert(JobRun)
+            .values(job=job.id, slot=slot.astimezone(UTC), claimed_by=self.replica, claimed_at=now, done_at=now)
+            .on_conflict_do_nothing(index_elements=["job", "slot"])
+            .returning(JobRun.job)
+        )
+        # not rowcount: it is -1 for an INSERT on psycopg, which let both replicas run the slot
+        return result.first() is not None
 
     async def run_slot(self, job: Job, slot: datetime) -> bool:
-        """Runs one slot if no replica has claimed it; True when it ran here."""
-        if not await self.claim(job, slot):
-            return False
+        """Runs one slot if no replica has done it; True when it ran here. Claim and work commit
+        together: a failed or interrupted run leaves the slot unclaimed for the next catch-up."""
         try:
-            await job.run(self.desk, slot)
+            async with self.desk.sessions.begin() as session:
+                if not await self.claim(session, job, slot):
+                    return False
+                await job.run(session, self.desk, slot)
         except Exception:
-            log.exception("job %s slot %s failed", job.id, slot.isoformat())
-            return True
-        async with self.desk.sessions.begin() as session:
-            await session.execute(update(JobRun).where(JobRun.job == job.id, JobRun.slot == slot.astimezone(UTC))
-                                  .values(done_at=self.desk.clock.now()))
+            log.exception("job %s slot %s failed; it runs again at the next catch-up within its grace time",
+                          job.id, slot.isoformat())
+            return False
         await self.after_run()
         return True
 

@@ -1,8 +1,10 @@
-"""The digest as a scheduled job: one claimed slot, one unit of work."""
+"""The digest as a scheduled job: it runs in the unit of work that claims its slot."""
 
 from __future__ import annotations
 
 from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.desk import Desk
 from bot.digest.prio1 import post_digest
@@ -11,8 +13,7 @@ from bot.duty.store import holder
 from bot.escalation import duty_roles
 
 
-async def digest_job(desk: Desk, slot: datetime) -> None:
-    async with desk.sessions.begin() as session:
-        phone_role, _ = duty_roles(desk)
-        phone = await holder(session, desk, phone_role, slot) if phone_role else None
-        await post_digest(session, desk, slot, f"@{name_of(desk, phone)}" if phone else None)
+async def digest_job(session: AsyncSession, desk: Desk, slot: datetime) -> None:
+    phone_role, _ = duty_roles(desk)
+    phone = await holder(session, desk, phone_role, slot) if phone_role else None
+    await post_digest(session, desk, slot, f"@{name_of(desk, phone)}" if phone else None)
