@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import socket
@@ -18,7 +19,7 @@ from bot import timers
 from bot.clock import Clock, VirtualClock
 from bot.desk import Desk
 from bot.digest.job import digest_job
-from bot.dispatcher import Dispatcher
+from bot.dispatcher import Dispatcher, reference
 from bot.duty.store import window_of
 from bot.duty.trigger import DutyWindowTrigger
 from bot.escalation import span
@@ -30,10 +31,11 @@ from bot.scheduler import Job, Scheduler
 from bot.settings import Settings
 from bot.sla import service as sla_service
 from bot.tickets import service as ticket_service
-from bot.types import InboundEvent, Platform, Visibility
+from bot.types import InboundEvent, OutboundMessage, Platform, Visibility
 from commands import build_registry
 from storage import migrate
 from storage.db import is_sqlite, make_engine, make_sessionmaker
+from storage.errors import StorageUnavailable, unavailable
 from storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -58,11 +60,53 @@ class Bot:
     timers_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, event: InboundEvent) -> bool:
-        """Dispatches one event and delivers what is due (the simulator and the console wait for it)."""
-        new = await self.dispatcher.handle(event)
-        await timers.fire_due(self.desk)
-        await self.outbox.drain()
+        """Dispatches one event and delivers what is due (the simulator and the console wait for it).
+
+        When the database is away the person is told at once, past the outbox (which lives in that
+        database): whether to send it again, or that it is stored and will be handled when it is back.
+        """
+        try:
+            new = await self.dispatcher.handle(event)
+        except StorageUnavailable as exc:
+            await self.tell_unavailable(event, accepted=exc.accepted)
+            return exc.accepted
+        try:
+            await timers.fire_due(self.desk)
+            await self.outbox.drain()
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            # what is due stays in the database; the timer loop and the outbox sender try again
+            log.warning("delivery deferred: the database is unavailable (%s)", type(exc).__name__)
         return new
+
+    async def tell_unavailable(self, event: InboundEvent, *, accepted: bool) -> None:
+        adapter = self.adapters.get(event.actor.platform)
+        if adapter is None:
+            return
+        key = "error.storage_later" if accepted else "error.storage_not_saved"
+        digest = hashlib.sha256(f"unavailable:{event.idempotency_key}".encode()).hexdigest()
+        message = OutboundMessage(
+            # not an outbox row: a negative id, the same for the same event, is its idempotency key
+            id=-int(digest[:12], 16), target=self.dispatcher._dm_or_ephemeral(event),
+            text=t(self.desk.language, key, ref=reference(event.idempotency_key)), kind="error",
+            visibility=Visibility.EPHEMERAL,
+        )
+        try:
+            await adapter.send(message)
+        except Exception:
+            log.warning("could not tell %s that the database is unavailable", event.actor.platform.value)
+
+    async def recover_loop(self, every: float = 30.0, older_than: timedelta = timedelta(minutes=1)) -> None:
+        """Finishes events that were stored but not handled (the database was away, a task was lost)."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                count = await self.dispatcher.recover(older_than=older_than)
+                if count:
+                    log.warning("recovered %d stored but unhandled events", count)
+            except Exception as exc:
+                log.warning("recovery pass failed (%s); trying again in %ss", type(exc).__name__, every)
 
     async def run_until(self, clock: VirtualClock, until: datetime) -> None:
         """Lets a virtual clock run to ``until``, firing every job slot and timer at its own instant."""
@@ -107,7 +151,8 @@ class Bot:
         await self.dispatcher.recover()
         await self.scheduler.catch_up()
         tasks = [asyncio.create_task(self.outbox.run(), name="outbox"),
-                 asyncio.create_task(self.timer_loop(), name="timers")]
+                 asyncio.create_task(self.timer_loop(), name="timers"),
+                 asyncio.create_task(self.recover_loop(), name="recover")]
         self.scheduler.start()
         try:
             yield

@@ -29,6 +29,7 @@ from bot.sla import service as sla_service
 from bot.tickets import form as ticket_form
 from bot.tickets import service
 from bot.types import Capability, InboundEvent, Reply, Target, Visibility
+from storage.errors import StorageUnavailable, unavailable
 from storage.models import ProcessedEvent
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,17 @@ class Dispatcher:
         self.on_commit = on_commit or (lambda: None)
 
     async def handle(self, event: InboundEvent) -> bool:
-        """Accepts and processes an event; False when it was a duplicate."""
-        if not await self.accept(event):
+        """Accepts and processes an event; False when it was a duplicate. Raises StorageUnavailable
+        when the database is away (``accepted`` says whether the event was stored before)."""
+        try:
+            new = await self.accept(event)
+        except Exception as exc:
+            if unavailable(exc):
+                log.warning("event %s not stored (ref %s): the database is unavailable: %s",
+                            event.idempotency_key, reference(event.idempotency_key), type(exc).__name__)
+                raise StorageUnavailable(accepted=False, cause=exc) from exc
+            raise
+        if not new:
             return False
         await self.process(event)
         return True
@@ -80,10 +90,21 @@ class Dispatcher:
                 await self._work(session, event)
                 row.status, row.handled_at = "done", self.desk.clock.now()
         except Exception as exc:
+            if unavailable(exc):
+                # the database is away (connection lost, disk full): nothing was committed, the event
+                # stays "received" in the inbox and a recovery pass finishes it when the database is back
+                log.warning("event %s left for recovery (ref %s): the database is unavailable: %s",
+                            key, reference(key), type(exc).__name__)
+                raise StorageUnavailable(accepted=True, cause=exc) from exc
             # the traceback is for operators at debug level; content never reaches the log
             log.error("event %s failed (ref %s): %s", key, reference(key), type(exc).__name__)
             log.debug("event %s failed", key, exc_info=True)
-            await self._failed(event, exc)
+            try:
+                await self._failed(event, exc)
+            except Exception as failed:
+                if unavailable(failed):
+                    raise StorageUnavailable(accepted=True, cause=failed) from failed
+                raise
         self.on_commit()
 
     async def recover(self, *, older_than: timedelta | None = None, skip: Collection[str] = ()) -> int:
