@@ -27,10 +27,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from typing import Any
 
 import yaml
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 __all__ = ["LANGUAGES", "Detection", "ProblemDetector", "detect_language"]
 
@@ -126,9 +129,11 @@ def _compile(name: str, patterns: Iterable[str], where: str) -> re.Pattern[str]:
     return _regex("|".join(parts))
 
 
+@cache
 def _load_default_file(stem: str) -> dict[str, Any]:
+    """The shipped rules, read once per process (every config load builds a detector)."""
     resource = resources.files("bot.privacy").joinpath("patterns", f"{stem}.yaml")
-    data = yaml.safe_load(resource.read_text(encoding="utf-8")) or {}
+    data = yaml.load(resource.read_text(encoding="utf-8"), Loader=_YAML_LOADER) or {}
     if not isinstance(data, dict):
         raise ValueError(f"patterns/{stem}.yaml: expected a mapping at top level")
     return data
