@@ -6,6 +6,7 @@ reported as one line that names the file and the key, and all of them are report
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -243,7 +244,8 @@ class Settings(BaseSettings):
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc)
+    # a key with a line break or another invisible character is shown quoted, so a problem stays one line
+    return ".".join(str(part) if str(part).isprintable() else json.dumps(str(part)) for part in loc)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -420,7 +422,7 @@ def settings_from_data(data: dict[str, Any], source: str, *, env: dict[str, str]
     except ValidationError as exc:
         for err in exc.errors():
             loc = _format_loc(err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
+            msg = err["msg"].removeprefix("Value error, ").replace("\r", "\\r").replace("\n", "\\n")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key; check the spelling against DESIGN.md's config contract"
             problems.append(f"{source}: {loc}: {msg}")

@@ -6,6 +6,7 @@ one error line with its step number.
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 from datetime import datetime, timedelta
@@ -106,8 +107,9 @@ class Scenario(BaseModel):
 
 def _describe(exc: ValidationError, source: str) -> str:
     err = exc.errors()[0]
-    loc = list(err["loc"])
-    msg = err["msg"].removeprefix("Value error, ")
+    # a key with a line break or another invisible character is shown escaped: the error stays one line
+    loc = [part if str(part).isprintable() else json.dumps(str(part))[1:-1] for part in err["loc"]]
+    msg = err["msg"].removeprefix("Value error, ").replace("\r", "\\r").replace("\n", "\\n")
     if err["type"] == "extra_forbidden":
         msg = f"unknown key \"{loc[-1]}\""
         loc = loc[:-1]
@@ -128,6 +130,10 @@ def load_scenario(path: Path) -> Scenario:
         raise ScenarioError(f"{path}: not valid YAML{where}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"{path}: cannot read the scenario: {exc}") from None
+    except (ValueError, OverflowError, RecursionError) as exc:
+        # a value YAML itself cannot build, e.g. the timestamp 2026-02-30T10:00:00
+        raise ScenarioError(f"{path}: not valid YAML: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                            ) from None
     if not isinstance(raw, dict):
         raise ScenarioError(f"{path}: a scenario is a mapping with start and steps")
     try:
