@@ -17,7 +17,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import escalation
+from bot import access, escalation
+from bot.access.groups import with_group_roles
 from bot.context import Actor, Context
 from bot.desk import Desk
 from bot.i18n import t
@@ -29,6 +30,7 @@ from bot.sla import service as sla_service
 from bot.tickets import form as ticket_form
 from bot.tickets import service
 from bot.types import Capability, InboundEvent, Reply, Target, Visibility
+from bot.workflow import hooks as workflow
 from storage.errors import StorageUnavailable, unavailable
 from storage.models import ProcessedEvent
 
@@ -142,9 +144,11 @@ class Dispatcher:
         now = self.desk.clock.now()
         person = await resolve(session, event.actor, now)
         actor = actor_for(person, self.desk.settings)
+        actor = await with_group_roles(session, self.desk.settings, actor, event.actor)
         ctx = Context(session=session, desk=self.desk, event=event, actor=actor,
                       prefix=self.desk.prefixes.get(event.actor.platform, "/"))
         replies = await self._route(ctx)
+        await workflow.after_work(session, self.desk)
         await escalation.escalate_marked(session, self.desk)
         await sla_service.refresh_touched(session, self.desk)
         for reply in replies:
@@ -168,6 +172,7 @@ class Dispatcher:
             if ticket is not None:
                 await service.record_space_message(ctx.session, self.desk, ticket, ctx.actor.person, event.text,
                                                    author_is_staff=ctx.actor.is_staff)
+                return await workflow.space_message(ctx, ticket)
             return []
         if event.kind == "dm" and event.text.strip():
             return await self.run_command(ctx, f"ticket new {event.text}")
@@ -181,20 +186,16 @@ class Dispatcher:
             return [Reply(text=self._parse_error(ctx, parsed), kind="error")]
         refusal = self._refuse(ctx.actor, parsed)
         if refusal is not None:
-            return [Reply(text=ctx.t(refusal), kind="error")]
+            return [Reply(text=ctx.t(refusal, prefix=ctx.prefix, roles=access.role_names(ctx.actor)), kind="error")]
         return await parsed.command.handler(ctx, parsed.args)
 
     @staticmethod
     def _refuse(actor: Actor, parsed: Parsed) -> str | None:
-        permission = parsed.command.permission
-        if permission == "anyone":
-            return None
-        if not actor.is_staff:
-            return "access.staff_only"
-        role = ROLE_NEEDED[permission]
-        if role is not None and not actor.has(role):
-            return f"access.needs_{role}"
-        return None
+        """The catalogue key of the refusal (it says why), or None when the actor may run the command."""
+        key = access.refusal(actor, parsed.command.permission)
+        if key is None or not actor.is_staff:
+            return key  # a requester hears that only the support team may, and how to get help
+        return parsed.command.refusal or key
 
     def _parse_error(self, ctx: Context, error: ParseError) -> str:
         prefix = ctx.prefix

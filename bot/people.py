@@ -9,6 +9,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.access.groups import group_staff_ids
 from bot.context import Actor
 from bot.settings import Settings
 from bot.types import Platform, UserRef
@@ -48,9 +49,11 @@ async def sync_staff(session: AsyncSession, settings: Settings, now: datetime) -
                 session.add(Identity(person_id=person.id, platform=platform, user_id=user_id))
             elif identity.person_id != person.id:
                 identity.person_id = person.id
+    # people whose platform groups make them staff ([access]) stay staff across a restart
+    group_staff = await group_staff_ids(session, settings)
     for key, person in existing.items():
-        if person.is_staff and key not in settings.people:
-            person.is_staff = False
+        if key not in settings.people:
+            person.is_staff = person.id in group_staff
 
 
 async def resolve(session: AsyncSession, user: UserRef, now: datetime) -> Person:

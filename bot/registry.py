@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from bot.context import Context
     from bot.types import Reply
 
-Permission = Literal["anyone", "staff", "lead", "coordinator", "admin"]
+# who may run a command (bot/access): anyone; staff (any staff role); agent (agents, leads, admins);
+# or one role (admins may do everything)
+Permission = Literal["anyone", "staff", "agent", "lead", "coordinator", "admin"]
 Handler = Callable[["Context", Any], Awaitable["list[Reply]"]]
 
 _TOKEN = re.compile(r"\S+")
@@ -53,6 +55,8 @@ class Command:
     permission: Permission = "anyone"
     # the command runs when the path is followed by text that is no subcommand (``/ticket TEXT``)
     default_for: tuple[str, ...] | None = None
+    # the catalogue key of the refusal when the actor lacks the permission (default: by permission)
+    refusal: str | None = None
 
     def usage(self, prefix: str) -> str:
         words = " ".join(self.default_for or self.path)

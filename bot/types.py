@@ -60,6 +60,16 @@ class ThreadMessage(Frozen):
     at: datetime
 
 
+class Attachment(Frozen):
+    """A file that came with a message: its name and MIME type, the size in bytes and the platform's
+    reference (a Slack file id, a Matrix mxc:// URI) when known."""
+
+    name: str
+    mime_type: str = ""
+    size: int | None = None
+    ref: str | None = None
+
+
 EventKind = Literal["message", "command", "dm", "reaction", "action", "form"]
 
 
@@ -82,6 +92,8 @@ class InboundEvent(Frozen):
     ticket: str | None = None
     # the public thread an event points at (reaction, move action, /ticket in a thread), root first
     thread: tuple[ThreadMessage, ...] = ()
+    # files sent with the message (screenshots)
+    attachments: tuple[Attachment, ...] = ()
 
     @property
     def idempotency_key(self) -> str:

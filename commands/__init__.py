@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from bot.registry import Registry
-from commands import duty, escalation, queue, sla, ticket
+from commands import duty, escalation, kb, queue, sla, ticket, vendor, workflow
 from commands import help as help_commands
 
 
 def register_all(registry: Registry) -> Registry:
-    for module in (ticket, sla, escalation, duty, queue, help_commands):
+    for module in (ticket, workflow, vendor, kb, sla, escalation, duty, queue, help_commands):
         module.register(registry)
     return registry
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from bot import access
 from bot.context import Context
 from bot.registry import Arg, Command, Registry
 from bot.types import Reply
@@ -14,7 +15,7 @@ class HelpArgs(BaseModel):
 
 
 def _allowed(ctx: Context, command: Command) -> bool:
-    return command.permission == "anyone" or ctx.actor.is_staff
+    return access.refusal(ctx.actor, command.permission) is None
 
 
 def usage_lines(ctx: Context, commands: list[Command]) -> list[str]:

@@ -38,4 +38,4 @@ async def queue(ctx: Context, _args: NoArgs) -> list[Reply]:
 
 
 def register(registry: Registry) -> None:
-    registry.add(Command(("queue",), NoArgs, queue, "help.queue", permission="staff"))
+    registry.add(Command(("queue",), NoArgs, queue, "help.queue", permission="agent", refusal="access.queue"))

@@ -6,13 +6,16 @@ import re
 
 from pydantic import BaseModel, field_validator
 
+from bot import access, routing
 from bot.context import Context
 from bot.format import duration, instant
+from bot.i18n import catalogue
 from bot.people import person_by_key
 from bot.registry import Arg, Command, Registry
 from bot.tickets import service
 from bot.tickets.states import SETTABLE, State, TransitionRefused
 from bot.types import Reply, Visibility
+from bot.workflow import attachments, rules
 from storage.models import Person, Ticket
 
 KEY = re.compile(r"[A-Za-z][A-Za-z0-9]{0,7}-\d{1,9}")
@@ -90,18 +93,17 @@ def reply(
 
 
 def refused(ctx: Context, exc: TransitionRefused) -> list[Reply]:
-    """The state machine's refusal with the states named in the reader's language."""
-    values = {name: ctx.t(f"state.{value}") for name, value in exc.values.items() if name != "allowed"}
-    if "allowed" in exc.values:
-        values["allowed"] = ", ".join(ctx.t(f"state.{s}") for s in exc.values["allowed"].split(", ") if s != "—")
-    return reply(ctx, exc.key, kind="error", **values)
+    """The state machine's (or a process guard's) refusal, states and fields named in the reader's language."""
+    return [Reply(text=rules.refusal_text(ctx.actor.language, exc), kind="error")]
 
 
 async def load(ctx: Context, key: str, *, write: bool = False) -> Ticket | list[Reply]:
     """The ticket if the actor may see it; requesters see only their own, and nobody learns
     whether someone else's ticket exists."""
     ticket = await service.get(ctx.session, key)
-    if ticket is None or (not ctx.actor.is_staff and ticket.requester_id != ctx.actor.person.id):
+    # a requester also follows the tickets their duplicates were merged into
+    watching = ticket is not None and ctx.actor.person.id in ((ticket.data or {}).get("watchers") or [])
+    if ticket is None or (not ctx.actor.is_staff and ticket.requester_id != ctx.actor.person.id and not watching):
         return reply(ctx, "ticket.not_found", key=key)
     if write and not ctx.actor.is_staff:
         return reply(ctx, "ticket.staff_only")
@@ -110,23 +112,33 @@ async def load(ctx: Context, key: str, *, write: bool = False) -> Ticket | list[
 
 async def create(ctx: Context, args: CreateArgs) -> list[Reply]:
     ev = ctx.event
+    settings = ctx.desk.settings
+    # the routing topic and the category's priority are known before the receipt is written
+    topic = routing.topic_for(settings, text=args.text, topic=args.topic, channel=ev.channel.channel_id)
+    given = args.priority if "priority" in args.model_fields_set else None
+    priority, source = routing.initial_priority(settings, topic, given)
     ticket = await service.create(
         ctx.session,
         ctx.desk,
         ctx.actor.person,
         text=args.text,
-        priority=args.priority,
-        topic=args.topic,
+        priority=priority,
+        topic=topic,
         origin=ev.channel,
         language=ctx.actor.language,
     )
-    next_key = "ticket.next_p1" if args.priority == 1 else "ticket.next"
+    ticket.data = {**(ticket.data or {}), "priority_source": source}
+    refusals = []
+    if ev.attachments:
+        refusals = await attachments.receive(ctx.session, ctx.desk, ticket, ctx.actor.person, ev.attachments,
+                                             ctx.actor.language)
+    next_key = "ticket.next_p1" if priority == 1 else "ticket.next"
     return [Reply(
-        text=ctx.t("ticket.receipt", key=ticket.key, priority=args.priority,
-                   priority_name=ctx.t(f"priority.{args.priority}"), next=ctx.t(next_key, key=ticket.key)),
+        text=ctx.t("ticket.receipt", key=ticket.key, priority=priority,
+                   priority_name=ctx.t(f"priority.{priority}"), next=ctx.t(next_key, key=ticket.key)),
         kind="receipt",
         ticket=ticket.key,
-    )]
+    ), *(Reply(text=text, kind="error", ticket=ticket.key) for text in refusals)]
 
 
 async def show(ctx: Context, args: KeyArgs) -> list[Reply]:
@@ -145,15 +157,20 @@ async def show(ctx: Context, args: KeyArgs) -> list[Reply]:
     ]
     if ticket.topic:
         lines.append(ctx.t("ticket.show_topic", topic=ticket.topic))
-    events = await service.events_of(ctx.session, ticket, include_internal=ctx.actor.is_staff)
+    from commands.workflow import detail_lines  # the processes' parts of a ticket
+
+    lines += detail_lines(ctx, ticket)
+    events = await service.events_of(ctx.session, ticket, include_internal=access.sees_internal(ctx.actor))
+    known = catalogue("en")
     people = {p.id: p.display_name for p in [requester, assignee] if p}
     for event in events:
         who = people.get(event.actor_id) if event.actor_id else None
         if event.actor_id and who is None:
             person = await ctx.session.get(Person, event.actor_id)
             who = people[event.actor_id] = person.display_name if person else "?"
-        lines.append(ctx.t(f"event.{event.kind}", at=instant(event.at, ctx.actor.timezone), who=who or "dutydesk",
-                           old=event.old or "", new=event.new or "", body=event.body or ""))
+        kind = event.kind if f"event.{event.kind}" in known else "other"
+        lines.append(ctx.t(f"event.{kind}", at=instant(event.at, ctx.actor.timezone), who=who or "dutydesk",
+                           old=event.old or "", new=event.new or "", body=event.body or "", kind=event.kind))
     return [Reply(text="\n".join(lines), ticket=ticket.key)]
 
 
@@ -167,6 +184,12 @@ async def take(ctx: Context, args: KeyArgs) -> list[Reply]:
         try:
             await service.change_state(ctx.session, ctx.desk, ticket, State.IN_PROGRESS, ctx.actor.person)
         except TransitionRefused as exc:
+            if exc.key == "intake.incomplete":
+                # yours, but it starts only once the documentation is complete
+                if ticket.state == State.NEW.value:
+                    await service.change_state(ctx.session, ctx.desk, ticket, State.TRIAGE, ctx.actor.person)
+                return reply(ctx, "intake.taken_waiting", key=ticket.key, ticket=ticket.key,
+                             fields=rules.labels(ctx.actor.language, rules.missing(ctx.desk.settings, ticket)))
             return refused(ctx, exc)
     return reply(ctx, "ticket.taken", key=ticket.key, ticket=ticket.key)
 

@@ -72,6 +72,15 @@ def _target(policy: SlaPolicy, clock: str, priority: int, *, bare: bool = False)
     return None
 
 
+def _desk_target(policy: SlaPolicy, ticket: Ticket, clock: str) -> SlaTarget | None:
+    """The target a ticket's category names (``ticket.data["targets"]``, from ``[categories]``), else by
+    the priority convention."""
+    named = ((ticket.data or {}).get("targets") or {}).get(clock)
+    if named and named in policy.targets:
+        return policy.targets[named]
+    return _target(policy, clock, ticket.priority)
+
+
 def _is_agent_answer(event: TicketEvent, staff_ids: set[int]) -> bool:
     if event.kind == "reply":
         return True
@@ -111,7 +120,7 @@ def derive(
     clocks: list[TicketClock] = []
     reported = ticket.created_at
     if desk_policy is not None:
-        target = _target(desk_policy, "response", ticket.priority)
+        target = _desk_target(desk_policy, ticket, "response")
         if target is not None:
             first = next((e.at for e in events if _is_agent_answer(e, staff_ids)), None)
             clock = desk_policy.clock(target, reported)
@@ -122,7 +131,7 @@ def derive(
             reply = _next_reply_clock(desk_policy, target, events, staff_ids, ticket.requester_id)
             if reply is not None:
                 clocks.append(reply)
-        target = _target(desk_policy, "resolve", ticket.priority)
+        target = _desk_target(desk_policy, ticket, "resolve")
         if target is not None:
             clocks.append(_resolution_clock(desk_policy, target, ticket, events))
     if vendor_policy is not None:

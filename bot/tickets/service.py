@@ -16,12 +16,16 @@ from bot.outbox import enqueue
 from bot.people import identity_of
 from bot.tickets.states import OPEN_STATES, State, check
 from bot.types import ChannelRef, Platform, Target, Visibility
+from bot.workflow import rules
 from storage.models import DeskCounter, Person, Ticket, TicketEvent
 
 TITLE_LENGTH = 80
 # tickets changed in a unit of work; their SLA timers are refreshed before it commits
 TOUCHED = "touched_tickets"
 
+
+# events only agents see in a ticket's history (internal notes, the triage checklist, pings, routing)
+INTERNAL_KINDS = ("note", "check", "uncheck", "ping", "ack", "route", "vendor_queued", "deletion")
 
 # new tickets (automatic answer outside hours) and tickets that became Prio-1 (escalation)
 NEW = "escalate_new"
@@ -183,10 +187,14 @@ def tell_requester(session: AsyncSession, desk: Desk, ticket: Ticket, key: str, 
 
 
 async def change_state(
-    session: AsyncSession, desk: Desk, ticket: Ticket, target: State, actor: Person, *, reason: str | None = None
+    session: AsyncSession, desk: Desk, ticket: Ticket, target: State, actor: Person | None, *,
+    reason: str | None = None, tell: bool = True,
 ) -> None:
+    """``actor`` None is the bot itself (a timer); ``tell=False`` when the caller tells the requester
+    in its own words. The process guards (documentation, solution) apply to every caller."""
     current = State(ticket.state)
     check(current, target, has_assignee=ticket.assignee_id is not None)
+    rules.guard(desk.settings, ticket, target)
     now = desk.clock.now()
     ticket.state = target.value
     if target == State.CLOSED:
@@ -194,8 +202,10 @@ async def change_state(
     elif current == State.CLOSED:
         ticket.closed_at = None
     log(session, ticket, "state", now, actor, old=current.value, new=target.value, body=reason)
-    tell_requester(session, desk, ticket, "ticket.state_changed", state=t(ticket.language, f"state.{target.value}"),
-                   who=actor.display_name)
+    if tell:
+        tell_requester(session, desk, ticket, "ticket.state_changed",
+                       state=t(ticket.language, f"state.{target.value}"),
+                       who=actor.display_name if actor else desk.settings.desk.name)
 
 
 async def reopen(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person) -> State:
@@ -218,7 +228,8 @@ async def assign(session: AsyncSession, desk: Desk, ticket: Ticket, assignee: Pe
                     kind="notice", visibility=Visibility.PRIVATE, ticket=ticket.key)
 
 
-async def set_priority(session: AsyncSession, desk: Desk, ticket: Ticket, priority: int, actor: Person) -> None:
+async def set_priority(session: AsyncSession, desk: Desk, ticket: Ticket, priority: int,
+                       actor: Person | None) -> None:
     now = desk.clock.now()
     old = ticket.priority
     ticket.priority = priority
@@ -254,8 +265,10 @@ async def record_space_message(
     log(session, ticket, "message", now, author, body=text, public=True,
         new="staff" if author_is_staff else "requester")
     if author.id == ticket.requester_id and ticket.state == State.WAITING_REQUESTER.value:
-        # back to whoever has it; a ticket nobody has goes back to triage (in progress needs an assignee)
-        resumed = State.IN_PROGRESS if ticket.assignee_id is not None else State.TRIAGE
+        # back to whoever has it; a ticket nobody has goes back to triage (in progress needs an assignee),
+        # and so does one whose documentation is still incomplete
+        ready = ticket.assignee_id is not None and not rules.missing(desk.settings, ticket)
+        resumed = State.IN_PROGRESS if ready else State.TRIAGE
         ticket.state = resumed.value
         log(session, ticket, "state", now, author, old=State.WAITING_REQUESTER.value, new=resumed.value,
             body="requester answered")
@@ -277,7 +290,7 @@ async def events_of(
 ) -> list[TicketEvent]:
     stmt = select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
     if not include_internal:
-        stmt = stmt.where(TicketEvent.kind != "note")
+        stmt = stmt.where(TicketEvent.kind.not_in(INTERNAL_KINDS))
     rows = await session.scalars(stmt.order_by(TicketEvent.id.desc()).limit(limit))
     return list(reversed(rows.all()))
 

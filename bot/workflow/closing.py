@@ -1,0 +1,132 @@
+"""Closing the loop (handbook 000 steps 8–9): the solution is written up, the requester gets it and is
+asked whether they are satisfied, and the ticket closes.
+
+- ``/ticket solve ID TEXT`` (a knowledge-base link in the text counts as the article): stored in the
+  knowledge base (``/kb``), sent to the requester (and to the requesters of merged duplicates),
+  state ``resolved``; with ``[resolution] ask_feedback`` the question follows at once (state
+  ``feedback``) with two buttons, *satisfied* and *not fixed*;
+- satisfied → ``closed``; not fixed → back ``in_progress`` with the assignee told (the solution leaves
+  the knowledge base: it did not help);
+- no answer within ``feedback_wait`` → ``closed`` by a timer, and the requester is told how to reopen.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import kb
+from bot.desk import Desk
+from bot.duty.notify import tell
+from bot.i18n import t
+from bot.outbox import enqueue
+from bot.tickets import service
+from bot.tickets.states import State, check
+from bot.types import Button, Capability, Platform, Visibility
+from bot.workflow.config import wall_span
+from storage.models import Person, Solution, Ticket, Timer
+
+FEEDBACK_TIMER = "workflow:feedback"
+SATISFIED, NOT_FIXED = "satisfied", "notfixed"
+
+
+class ClosingRefused(Exception):
+    def __init__(self, key: str, **values: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.values = values
+
+
+async def solve(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person, text: str) -> bool:
+    """Documents the solution and resolves; returns whether the satisfaction question was asked."""
+    text, url = kb.split_solution(text)
+    if not text:
+        raise ClosingRefused("closing.empty_solution")
+    check(State(ticket.state), State.RESOLVED, has_assignee=True)  # refused before anything changes
+    now = desk.clock.now()
+    if ticket.assignee_id is None:
+        ticket.assignee_id = actor.id
+        service.log(session, ticket, "assign", now, actor, new=actor.key)
+    ticket.data = {**(ticket.data or {}), "solution": {"text": text, "url": url, "by": actor.key,
+                                                        "at": now.isoformat()}}
+    await service.change_state(session, desk, ticket, State.RESOLVED, actor, reason="solution", tell=False)
+    kb.add(session, ticket, text, url, actor.id, now)
+    # the solution is the agent's answer to the requester
+    service.log(session, ticket, "reply", now, actor, new="solution", body=text, public=True)
+    resolution = desk.settings.resolution
+    ask = resolution is not None and resolution.ask_feedback
+    if ask:
+        await service.change_state(session, desk, ticket, State.FEEDBACK, None, reason="asked", tell=False)
+        _question(session, desk, ticket, text)
+        wait = wall_span(resolution.feedback_wait)  # type: ignore[union-attr]
+        session.add(Timer(ticket_id=ticket.id, kind=FEEDBACK_TIMER, due_at=now + wait, data={}))
+    else:
+        service.tell_requester(session, desk, ticket, "closing.solution", kind="solution", who=actor.display_name,
+                               text=text)
+    for key in (ticket.data or {}).get("merged") or []:
+        duplicate = await service.get(session, key)
+        if duplicate is not None:
+            service.tell_requester(session, desk, duplicate, "closing.solution_of_merged", kind="solution",
+                                   into=ticket.key, text=text)
+    return ask
+
+
+def _question(session: AsyncSession, desk: Desk, ticket: Ticket, text: str) -> None:
+    platform = Platform(ticket.origin_platform)
+    lang = ticket.language
+    prefix = desk.prefixes.get(platform, "/")
+    buttons: tuple[Button, ...] = ()
+    if desk.can(platform, Capability.BUTTONS):
+        buttons = (Button(action=SATISFIED, label=t(lang, "closing.button_satisfied"), value=ticket.key),
+                   Button(action=NOT_FIXED, label=t(lang, "closing.button_not_fixed"), value=ticket.key))
+    enqueue(session, desk.clock.now(), service.space_target(ticket),
+            t(lang, "closing.question", key=ticket.key, text=text, prefix=prefix),
+            kind="feedback", visibility=Visibility.PRIVATE, ticket=ticket.key, buttons=buttons)
+
+
+async def _cancel_timer(session: AsyncSession, ticket: Ticket) -> None:
+    await session.execute(update(Timer).where(Timer.ticket_id == ticket.id, Timer.kind == FEEDBACK_TIMER,
+                                              Timer.fired_at.is_(None)).values(cancelled=True))
+
+
+def _pending(ticket: Ticket) -> bool:
+    return ticket.state in (State.FEEDBACK.value, State.RESOLVED.value)
+
+
+async def satisfied(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person) -> None:
+    if not _pending(ticket):
+        raise ClosingRefused("closing.no_question", key=ticket.key, state=ticket.state)
+    ticket.data = {**(ticket.data or {}), "satisfaction": SATISFIED}
+    service.log(session, ticket, "feedback", desk.clock.now(), actor, new=SATISFIED, public=True)
+    await _cancel_timer(session, ticket)
+    await service.change_state(session, desk, ticket, State.CLOSED, actor, reason="satisfied", tell=False)
+    service.tell_requester(session, desk, ticket, "closing.thanks")
+
+
+async def not_fixed(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person, text: str | None) -> None:
+    if not _pending(ticket):
+        raise ClosingRefused("closing.no_question", key=ticket.key, state=ticket.state)
+    ticket.data = {k: v for k, v in {**(ticket.data or {}), "satisfaction": NOT_FIXED}.items() if k != "solution"}
+    service.log(session, ticket, "feedback", desk.clock.now(), actor, new=NOT_FIXED, body=text, public=True)
+    await _cancel_timer(session, ticket)
+    # it did not help: it is no knowledge to find again
+    await session.execute(delete(Solution).where(Solution.ticket_id == ticket.id))
+    await service.change_state(session, desk, ticket, State.IN_PROGRESS, actor, reason="not fixed", tell=False)
+    service.tell_requester(session, desk, ticket, "closing.reopened")
+    assignee = await session.get(Person, ticket.assignee_id) if ticket.assignee_id else None
+    if assignee is not None:
+        await tell(session, desk, assignee.key, "closing.not_fixed_agent", key=ticket.key,
+                   who=actor.display_name, text=text or "—", ticket=ticket.key)
+    else:
+        service.notify_duty(session, desk, "closing.not_fixed_agent", ticket, kind="notice",
+                            who=actor.display_name, text=text or "—")
+
+
+async def feedback_timeout(session: AsyncSession, desk: Desk, timer: Timer) -> None:
+    ticket = await session.get(Ticket, timer.ticket_id)
+    if ticket is None or ticket.state != State.FEEDBACK.value:
+        return
+    ticket.data = {**(ticket.data or {}), "satisfaction": "no_answer"}
+    await service.change_state(session, desk, ticket, State.CLOSED, None, reason="no answer", tell=False)
+    prefix = desk.prefixes.get(Platform(ticket.origin_platform), "/")
+    service.tell_requester(session, desk, ticket, "closing.closed_no_answer", prefix=prefix)

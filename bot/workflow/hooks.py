@@ -1,0 +1,53 @@
+"""Where the processes meet the dispatcher: after every unit of work (new tickets are routed and asked
+for their documentation) and for every message in a ticket's private space (files, intake answers)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import routing
+from bot.context import Context
+from bot.desk import Desk
+from bot.tickets.service import NEW
+from bot.types import Reply
+from bot.workflow import attachments, intake, rules
+from storage.models import Ticket
+
+_DONE = "workflow_new_done"
+
+
+async def after_work(session: AsyncSession, desk: Desk) -> None:
+    """Routes every ticket opened in this unit of work and asks for what its documentation lacks.
+
+    Runs before the escalation (which takes the ``NEW`` marks), so a category that makes a ticket
+    Prio-1 pings the standby in the same commit."""
+    done: set[int] = session.info.setdefault(_DONE, set())
+    for ticket_id in sorted(session.info.get(NEW, set()) - done):
+        done.add(ticket_id)
+        ticket = await session.get(Ticket, ticket_id)
+        if ticket is None:
+            continue
+        await routing.route(session, desk, ticket)
+        await intake.start(session, desk, ticket)
+
+
+async def space_message(ctx: Context, ticket: Ticket) -> list[Reply]:
+    """A message in the ticket's private space: its files, and the answer to the question asked."""
+    replies: list[Reply] = []
+    event = ctx.event
+    person = ctx.actor.person
+    if event.attachments:
+        for text in await attachments.receive(ctx.session, ctx.desk, ticket, person, event.attachments,
+                                              ctx.actor.language):
+            replies.append(Reply(text=text, kind="error", ticket=ticket.key))
+    field = rules.asking(ticket)
+    text = event.text.strip()
+    if field and text and field != "screenshot" and person.id == ticket.requester_id \
+            and ticket.state in rules.ASKING_STATES:
+        try:
+            await intake.fill(ctx.session, ctx.desk, ticket, field, text, person)
+        except rules.IntakeRefused as exc:
+            replies.append(Reply(text=ctx.t(exc.key, field=rules.label(ctx.actor.language, field),
+                                            **{k: v for k, v in exc.values.items() if k != "field"}),
+                                 kind="error", ticket=ticket.key))
+    return replies

@@ -1,0 +1,141 @@
+"""The pure rules of the processes: what documentation a ticket still lacks, the guards the ticket
+service applies before a change of state, and the normalised form of an answer.
+
+Intake: the documentation a ticket needs before work starts (``[[intake]]`` per topic).
+
+The answers live in ``ticket.data["doc"]`` (the ticket form writes the same place). When a ticket
+opens with something missing, the bot lists what is needed in the ticket's private space and asks
+for one field at a time; the requester's next message there answers the field asked for, and
+``/ticket doc ID FIELD VALUE`` fills any field (the requester or an agent). A screenshot (JPG, GIF,
+PNG) sent to the ticket answers ``screenshot``.
+
+The guard: a ticket whose documentation is incomplete does not start (``new``, ``triage``,
+``waiting_requester``, ``deferred`` → ``in_progress``) and does not go to the vendor; the refusal
+names the missing fields. Once complete, an assigned ticket that waits in ``new``/``triage``
+starts by itself.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.i18n import t
+from bot.settings import Settings
+from bot.tickets.states import State, TransitionRefused
+from bot.workflow.config import IntakeRule
+
+if TYPE_CHECKING:
+    from storage.models import Ticket
+
+URGENCIES = ("SHOW-STOPPER", "LIMITED USABILITY", "NICE TO HAVE")
+URGENCY_PRIORITY = {"SHOW-STOPPER": 1, "LIMITED USABILITY": 2, "NICE TO HAVE": 3}
+_URGENCY_WORDS = {
+    "SHOW-STOPPER": ("showstopper", "1", "p1", "high", "hoch", "blocker", "критично"),
+    "LIMITED USABILITY": ("limitedusability", "limited", "2", "p2", "normal", "eingeschränkt", "частично"),
+    "NICE TO HAVE": ("nicetohave", "nice", "3", "p3", "low", "niedrig", "пожелание"),
+}
+# states from which a ticket starts work; the guard applies to these (a reopen restores work as it was)
+BEFORE_WORK = frozenset({State.NEW, State.TRIAGE, State.WAITING_REQUESTER, State.DEFERRED})
+ASKING_STATES = frozenset({State.NEW.value, State.TRIAGE.value, State.WAITING_REQUESTER.value})
+MAX_VALUE = 1000
+
+
+class IntakeRefused(Exception):
+    """A documentation value that is not accepted; ``key``/``values`` make the message."""
+
+    def __init__(self, key: str, **values: str) -> None:
+        super().__init__(key)
+        self.key = key
+        self.values = values
+
+
+def rule_for(settings: Settings, topic: str | None) -> IntakeRule | None:
+    """The ``[[intake]]`` entry of a topic, else the one for every ticket (``topic = "*"``)."""
+    rules = {rule.topic: rule for rule in settings.intake}
+    return rules.get(topic or "") or rules.get("*")
+
+
+def doc_of(ticket: Ticket) -> dict[str, str]:
+    return dict((ticket.data or {}).get("doc") or {})
+
+
+def _has(ticket: Ticket, doc: dict[str, str], field: str) -> bool:
+    if doc.get(field):
+        return True
+    if field == "description":
+        return bool((ticket.description or "").strip())
+    if field in ("os", "browser"):  # the ticket form asks OS and browser in one question
+        return bool(doc.get("environment"))
+    if field == "environment":
+        return bool(doc.get("os") and doc.get("browser"))
+    return False
+
+
+def missing(settings: Settings, ticket: Ticket) -> list[str]:
+    """The required fields that have no answer yet, in the configured order."""
+    rule = rule_for(settings, ticket.topic)
+    if rule is None:
+        return []
+    doc = doc_of(ticket)
+    return [field for field in rule.required if not _has(ticket, doc, field)]
+
+
+def label(lang: str, field: str) -> str:
+    return t(lang, f"intake.field.{field}")
+
+
+def labels(lang: str, fields: list[str]) -> str:
+    return ", ".join(label(lang, field) for field in fields)
+
+
+def guard(settings: Settings, ticket: Ticket, target: State) -> None:
+    """Raises TransitionRefused when ``ticket`` may not go to ``target`` yet:
+
+    - to ``in_progress`` (from before work) or to ``vendor`` with incomplete documentation;
+    - to ``resolved`` without a written solution, where ``[resolution] require_solution``.
+    """
+    current = State(ticket.state)
+    if target == State.VENDOR or (target == State.IN_PROGRESS and current in BEFORE_WORK):
+        fields = missing(settings, ticket)
+        if fields:
+            raise TransitionRefused("intake.incomplete", key=ticket.key, fields=",".join(fields))
+    resolution = settings.resolution
+    if target == State.RESOLVED and resolution is not None and resolution.require_solution \
+            and not (ticket.data or {}).get("solution"):
+        raise TransitionRefused("closing.needs_solution", key=ticket.key)
+
+
+def asking(ticket: Ticket) -> str | None:
+    """The field the bot asked the requester for last (their next message answers it)."""
+    return ((ticket.data or {}).get("intake") or {}).get("asking")
+
+
+def normalise(field: str, value: str) -> str:
+    """The stored form of an answer; raises IntakeRefused for a value that cannot be right."""
+    text = " ".join(value.split())
+    if not text:
+        raise IntakeRefused("intake.empty", field=field)
+    if len(text) > MAX_VALUE:
+        raise IntakeRefused("intake.too_long", field=field, max=str(MAX_VALUE))
+    if field == "urgency":
+        compact = text.lower().replace("-", "").replace("_", "").replace(" ", "")
+        for urgency, words in _URGENCY_WORDS.items():
+            if compact in words or compact == urgency.lower().replace("-", "").replace(" ", ""):
+                return urgency
+        raise IntakeRefused("intake.bad_urgency", value=text[:40], choices=" / ".join(URGENCIES))
+    return text
+
+
+def refusal_text(lang: str, exc: TransitionRefused) -> str:
+    """A state-machine or guard refusal in ``lang``: state names and documentation fields translated."""
+    values: dict[str, str] = {}
+    for name, value in exc.values.items():
+        if name in ("old", "new", "state"):
+            values[name] = t(lang, f"state.{value}")
+        elif name == "allowed":
+            values[name] = ", ".join(t(lang, f"state.{s}") for s in value.split(", ") if s != "—")
+        elif name == "fields":
+            values[name] = labels(lang, value.split(","))
+        else:
+            values[name] = value
+    return t(lang, exc.key, **values)

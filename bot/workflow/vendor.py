@@ -1,0 +1,137 @@
+"""Reporting a ticket to the vendor (party desk, handbook 000 step 7): ``/ticket vendor ID [VENDOR-ID]``.
+
+- Only the people of ``[vendor] authorised`` report to the vendor; anyone else is refused and told who may.
+- Only a documented ticket goes (the intake guard), and with ``[triage] before_vendor`` only once the
+  internal checklist is ticked.
+- Within the vendor's hours (the calendar of the ``[vendor] sla`` policy) the report is recorded: the
+  vendor's ticket id, state ``vendor`` and a ticket event of kind ``vendor`` — which starts the vendor's
+  SLA clock (bot/sla/tickets.py). A Prio-1 report shows the vendor's phone number (acute cases).
+- Outside them the bot says when the vendor opens, offers the emergency line, and queues the report
+  for the opening (a ``workflow:vendor`` timer that reports it then and reminds the reporter).
+- ``/ticket vendor ID VENDOR-ID`` on a ticket that is with the vendor already records the vendor's id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.desk import Desk
+from bot.duty.notify import name_of, tell
+from bot.people import person_by_key
+from bot.tickets import service
+from bot.tickets.states import DONE_STATES, State, TransitionRefused, check
+from bot.workflow import rules, triage
+from storage.models import Person, Ticket, Timer
+
+VENDOR_TIMER = "workflow:vendor"
+
+
+class VendorRefused(Exception):
+    def __init__(self, key: str, **values: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.values = values
+
+
+@dataclass(frozen=True)
+class Reported:
+    """What happened: reported now, queued for ``opens``, or only the vendor's id recorded."""
+
+    outcome: str  # reported | queued | id_recorded
+    opens: datetime | None = None
+    phone: str | None = None
+    emergency: str | None = None
+
+
+def authorised(desk: Desk) -> list[str]:
+    vendor = desk.settings.vendor
+    return list(vendor.authorised) if vendor is not None else []
+
+
+def _calendar(desk: Desk):
+    vendor = desk.settings.vendor
+    policy = desk.policies.get(vendor.sla) if vendor is not None and vendor.sla else None
+    return policy.calendar if policy is not None else None
+
+
+async def report(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person,
+                 vendor_ticket: str | None) -> Reported:
+    vendor = desk.settings.vendor
+    if vendor is None:
+        raise VendorRefused("vendor.not_configured")
+    allowed = authorised(desk)
+    if actor.key not in allowed:
+        raise VendorRefused("vendor.not_authorised", vendor=vendor.name,
+                            who=", ".join(name_of(desk, key) for key in allowed) or "—")
+    data = dict(ticket.data or {})
+    if ticket.state == State.VENDOR.value:
+        if not vendor_ticket:
+            raise VendorRefused("vendor.already", key=ticket.key, vendor=vendor.name,
+                                id=(data.get("vendor") or {}).get("ticket") or "—")
+        data["vendor"] = {**(data.get("vendor") or {}), "ticket": vendor_ticket}
+        ticket.data = data
+        service.log(session, ticket, "vendor_id", desk.clock.now(), actor, new=vendor_ticket[:255])
+        return Reported("id_recorded")
+    check(State(ticket.state), State.VENDOR, has_assignee=ticket.assignee_id is not None)
+    rules.guard(desk.settings, ticket, State.VENDOR)
+    if desk.settings.triage is not None and desk.settings.triage.before_vendor:
+        open_items = triage.unchecked(desk.settings, ticket)
+        if open_items:
+            raise VendorRefused("vendor.checklist_open", key=ticket.key,
+                                items=", ".join(item.key for item in open_items))
+    now = desk.clock.now()
+    phone = vendor.phone if ticket.priority == 1 else None
+    calendar = _calendar(desk)
+    if calendar is None or calendar.is_open(now):
+        await _record(session, desk, ticket, actor, vendor_ticket)
+        return Reported("reported", phone=phone)
+    opens = calendar.next_opening(now)
+    await session.execute(update(Timer).where(Timer.ticket_id == ticket.id, Timer.kind == VENDOR_TIMER,
+                                              Timer.fired_at.is_(None)).values(cancelled=True))
+    session.add(Timer(ticket_id=ticket.id, kind=VENDOR_TIMER, due_at=opens,
+                      data={"by": actor.key, "vendor_ticket": vendor_ticket}))
+    ticket.data = {**data, "vendor_queued": {"by": actor.key, "opens": opens.isoformat()}}
+    service.log(session, ticket, "vendor_queued", now, actor, new=opens.isoformat())
+    return Reported("queued", opens=opens, phone=phone, emergency=vendor.emergency_phone or vendor.phone)
+
+
+async def _record(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person | None,
+                  vendor_ticket: str | None) -> None:
+    vendor = desk.settings.vendor
+    assert vendor is not None
+    # refused before anything changes (a queued report may meet a ticket that moved on meanwhile)
+    check(State(ticket.state), State.VENDOR, has_assignee=ticket.assignee_id is not None)
+    rules.guard(desk.settings, ticket, State.VENDOR)
+    now = desk.clock.now()
+    data = {k: v for k, v in (ticket.data or {}).items() if k != "vendor_queued"}
+    data["vendor"] = {"ticket": vendor_ticket, "by": actor.key if actor else None, "at": now.isoformat()}
+    ticket.data = data
+    # this event starts the vendor's SLA clock
+    service.log(session, ticket, "vendor", now, actor, new=(vendor_ticket or "")[:255] or None, body=vendor.name)
+    await service.change_state(session, desk, ticket, State.VENDOR, actor, reason=vendor.name, tell=False)
+    service.tell_requester(session, desk, ticket, "vendor.requester", vendor=vendor.name)
+
+
+async def opening(session: AsyncSession, desk: Desk, timer: Timer) -> None:
+    """The vendor opened: report a queued ticket now and remind the reporter."""
+    ticket = await session.get(Ticket, timer.ticket_id)
+    data = timer.data or {}
+    if ticket is None or State(ticket.state) in DONE_STATES or ticket.state == State.VENDOR.value:
+        return
+    by = data.get("by")
+    actor = await person_by_key(session, by) if by else None
+    try:
+        await _record(session, desk, ticket, actor, data.get("vendor_ticket"))
+    except TransitionRefused as exc:
+        if by:
+            await tell(session, desk, by, "vendor.queued_failed", key=ticket.key, ticket=ticket.key,
+                       reason=lambda lang, e=exc: rules.refusal_text(lang, e))
+        return
+    if by:
+        vendor = desk.settings.vendor
+        await tell(session, desk, by, "vendor.opened", key=ticket.key, ticket=ticket.key,
+                   vendor=vendor.name if vendor else "vendor")

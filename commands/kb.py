@@ -1,0 +1,100 @@
+"""Closing the loop: `/ticket solve ID TEXT|LINK`, the requester's `/ticket satisfied ID` and
+`/ticket notfixed ID [TEXT]` (the buttons of the satisfaction question), and `/kb WORDS`."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from bot import access, kb
+from bot.context import Context
+from bot.format import instant
+from bot.registry import Arg, Command, Registry
+from bot.tickets.states import TransitionRefused
+from bot.types import Reply
+from bot.workflow import closing
+from commands.ticket import KEY_ARG, KeyArgs, TextArgs, load, refused, reply
+
+
+class FeedbackArgs(KeyArgs):
+    text: str | None = None
+
+
+class SearchArgs(BaseModel):
+    query: str
+
+
+async def solve(ctx: Context, args: TextArgs) -> list[Reply]:
+    ticket = await load(ctx, args.key, write=True)
+    if isinstance(ticket, list):
+        return ticket
+    try:
+        asked = await closing.solve(ctx.session, ctx.desk, ticket, ctx.actor.person, args.text)
+    except closing.ClosingRefused as exc:
+        return reply(ctx, exc.key, kind="error", **exc.values)
+    except TransitionRefused as exc:
+        return refused(ctx, exc)
+    return reply(ctx, "closing.solved_asked" if asked else "closing.solved", key=ticket.key, ticket=ticket.key)
+
+
+async def _requester_only(ctx: Context, key: str):
+    ticket = await load(ctx, key)
+    if isinstance(ticket, list):
+        return ticket
+    if ticket.requester_id != ctx.actor.person.id:
+        return reply(ctx, "closing.requester_only", kind="error", key=ticket.key)
+    return ticket
+
+
+async def satisfied(ctx: Context, args: FeedbackArgs) -> list[Reply]:
+    ticket = await _requester_only(ctx, args.key)
+    if isinstance(ticket, list):
+        return ticket
+    try:
+        await closing.satisfied(ctx.session, ctx.desk, ticket, ctx.actor.person)
+    except closing.ClosingRefused as exc:
+        return _no_question(ctx, exc)
+    return reply(ctx, "closing.satisfied_ok", key=ticket.key, ticket=ticket.key)
+
+
+async def not_fixed(ctx: Context, args: FeedbackArgs) -> list[Reply]:
+    ticket = await _requester_only(ctx, args.key)
+    if isinstance(ticket, list):
+        return ticket
+    try:
+        await closing.not_fixed(ctx.session, ctx.desk, ticket, ctx.actor.person, args.text)
+    except closing.ClosingRefused as exc:
+        return _no_question(ctx, exc)
+    except TransitionRefused as exc:
+        return refused(ctx, exc)
+    return reply(ctx, "closing.not_fixed_ok", key=ticket.key, ticket=ticket.key)
+
+
+def _no_question(ctx: Context, exc: closing.ClosingRefused) -> list[Reply]:
+    values = dict(exc.values)
+    if "state" in values:
+        values["state"] = ctx.t(f"state.{values['state']}")
+    return reply(ctx, exc.key, kind="error", **values)
+
+
+async def search(ctx: Context, args: SearchArgs) -> list[Reply]:
+    settings = ctx.desk.settings
+    faq = kb.search_faq(settings, args.query)
+    solutions = await kb.search(ctx.session, args.query) if access.is_agent(ctx.actor) else []
+    if not faq and not solutions:
+        return reply(ctx, "kb.nothing" if access.is_agent(ctx.actor) else "kb.nothing_faq", query=args.query[:60])
+    lines = [ctx.t("kb.head", query=args.query[:60])]
+    lines += [ctx.t("kb.faq_line", key=key, title=entry.title, url=entry.url) for key, entry in faq]
+    for found in solutions:
+        text = found.text if len(found.text) <= 200 else found.text[:199] + "…"
+        lines.append(ctx.t("kb.solution_line", key=found.ticket, title=found.title, text=text,
+                           at=instant(found.at, ctx.actor.timezone)))
+    return [Reply(text="\n".join(lines))]
+
+
+def register(registry: Registry) -> None:
+    registry.add(Command(("ticket", "solve"), TextArgs, solve, "help.ticket_solve",
+                         (KEY_ARG, Arg("text", "rest", metavar="SOLUTION")), permission="agent"))
+    registry.add(Command(("ticket", "satisfied"), FeedbackArgs, satisfied, "help.ticket_satisfied", (KEY_ARG,)))
+    registry.add(Command(("ticket", "notfixed"), FeedbackArgs, not_fixed, "help.ticket_notfixed",
+                         (KEY_ARG, Arg("text", "rest", metavar="TEXT", required=False))))
+    registry.add(Command(("kb",), SearchArgs, search, "help.kb", (Arg("query", "rest", metavar="WORDS"),)))

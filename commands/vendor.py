@@ -1,0 +1,60 @@
+"""`/ticket vendor ID [VENDOR-TICKET-ID]`: report a ticket to the vendor (only the authorised people,
+only documented tickets, on the vendor's hours; see bot/workflow/vendor.py)."""
+
+from __future__ import annotations
+
+from pydantic import field_validator
+
+from bot.context import Context
+from bot.format import instant
+from bot.registry import Arg, Command, Registry
+from bot.tickets.states import TransitionRefused
+from bot.types import Reply
+from bot.workflow import vendor
+from commands.ticket import KEY_ARG, KeyArgs, load, refused, reply
+
+
+class VendorArgs(KeyArgs):
+    vendor_ticket: str | None = None
+
+    @field_validator("vendor_ticket")
+    @classmethod
+    def _id(cls, value: str | None) -> str | None:
+        if value is not None and len(value) > 100:
+            raise ValueError("at most 100 characters")
+        return value
+
+
+async def report(ctx: Context, args: VendorArgs) -> list[Reply]:
+    ticket = await load(ctx, args.key, write=True)
+    if isinstance(ticket, list):
+        return ticket
+    try:
+        done = await vendor.report(ctx.session, ctx.desk, ticket, ctx.actor.person, args.vendor_ticket)
+    except vendor.VendorRefused as exc:
+        return reply(ctx, exc.key, kind="error", **exc.values)
+    except TransitionRefused as exc:
+        return refused(ctx, exc)
+    config = ctx.desk.settings.vendor
+    name = config.name if config else "vendor"
+    if done.outcome == "id_recorded":
+        return reply(ctx, "vendor.id_recorded", key=ticket.key, id=args.vendor_ticket, vendor=name,
+                     ticket=ticket.key)
+    lines = []
+    if done.outcome == "reported":
+        lines.append(ctx.t("vendor.reported", key=ticket.key, vendor=name, id=args.vendor_ticket or "—"))
+    else:
+        assert done.opens is not None
+        lines.append(ctx.t("vendor.queued", key=ticket.key, vendor=name,
+                           opens=instant(done.opens, ctx.actor.timezone)))
+        if done.emergency:
+            lines.append(ctx.t("vendor.emergency", phone=done.emergency))
+    if done.phone:
+        lines.append(ctx.t("vendor.phone_p1", phone=done.phone))
+    return [Reply(text="\n".join(lines), ticket=ticket.key)]
+
+
+def register(registry: Registry) -> None:
+    registry.add(Command(("ticket", "vendor"), VendorArgs, report, "help.ticket_vendor",
+                         (KEY_ARG, Arg("vendor_ticket", "positional", metavar="VENDOR-TICKET-ID", required=False)),
+                         permission="staff"))

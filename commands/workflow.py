@@ -1,0 +1,369 @@
+"""The handbooks' processes on a ticket: `/ticket doc`, `/ticket check`/`uncheck` (triage checklist),
+`/ticket route`, `/ticket answer ID faq:KEY`, `/ticket defer`, `/ticket merge`, `/ticket deletion`."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, field_validator
+
+import bot.workflow.timers  # noqa: F401  (registers the process timers)
+from bot import access, kb, routing
+from bot.context import Context
+from bot.duty.notify import name_of
+from bot.format import instant
+from bot.i18n import t
+from bot.registry import Arg, Command, Registry
+from bot.routing import deletion
+from bot.tickets import service
+from bot.tickets.states import TransitionRefused
+from bot.types import Reply
+from bot.workflow import defer as deferral
+from bot.workflow import intake, rules, triage
+from bot.workflow.config import DOC_FIELDS
+from commands.ticket import KEY_ARG, KeyArgs, _key, load, refused, reply
+from storage.models import Ticket
+
+CHECK, OPEN = "✓", "☐"
+
+
+class DocArgs(KeyArgs):
+    field: str | None = None
+    value: str | None = None
+
+    @field_validator("field")
+    @classmethod
+    def _field(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        name = value.strip().lower().replace("-", "_")
+        if name not in DOC_FIELDS:
+            raise ValueError("one of " + ", ".join(DOC_FIELDS))
+        return name
+
+
+class CheckArgs(KeyArgs):
+    item: str | None = None
+    note: str | None = None
+
+
+class RouteArgs(KeyArgs):
+    topic: str | None = None
+
+
+class AnswerArgs(KeyArgs):
+    ref: str
+    text: str | None = None
+
+
+class DeferArgs(KeyArgs):
+    reason: str
+    day: str
+    note: str | None = None
+
+
+class MergeArgs(BaseModel):
+    keep: str
+    duplicate: str
+
+    _k = field_validator("keep", "duplicate")(classmethod(lambda cls, v: _key(v)))
+
+
+class DeletionArgs(KeyArgs):
+    step: str | None = None
+    text: str | None = None
+
+
+# --------------------------------------------------------------------------- /ticket show
+
+
+def detail_lines(ctx: Context, ticket: Ticket) -> list[str]:
+    """The processes' state of a ticket for `/ticket show` (the checklist and deletion steps for agents)."""
+    settings = ctx.desk.settings
+    lang = ctx.actor.language
+    data = ticket.data or {}
+    agent = access.sees_internal(ctx.actor)
+    lines: list[str] = []
+    doc = data.get("doc") or {}
+    rule = rules.rule_for(settings, ticket.topic)
+    fields = [*(rule.required if rule else []), *(f for f in doc if not rule or f not in rule.required)]
+    if fields:
+        given = [f"{rules.label(lang, f)}: {doc[f]}" for f in fields if doc.get(f)]
+        lines.append(ctx.t("workflow.show_doc", doc=" · ".join(given) or "—"))
+        missing = rules.missing(settings, ticket)
+        if missing:
+            lines.append(ctx.t("workflow.show_missing", fields=rules.labels(lang, missing)))
+    if agent and settings.triage is not None:
+        ticks = triage.ticks(ticket)
+        items = triage.items(settings)
+        shown = [f"{CHECK if item.key in ticks else OPEN} {item.key}"
+                 + (f" ({ticks[item.key]['by']})" if item.key in ticks else "") for item in items]
+        lines.append(ctx.t("workflow.show_checklist", done=len([i for i in items if i.key in ticks]),
+                           total=len(items), items=" · ".join(shown)))
+    vendor = data.get("vendor")
+    if vendor:
+        lines.append(ctx.t("workflow.show_vendor", vendor=settings.vendor.name if settings.vendor else "vendor",
+                           id=vendor.get("ticket") or "—", who=vendor.get("by") or "—"))
+    queued = data.get("vendor_queued")
+    if queued and not vendor:
+        opens = instant(_parse(queued["opens"]), ctx.actor.timezone)
+        lines.append(ctx.t("workflow.show_vendor_queued", opens=opens))
+    deferred = data.get("deferral")
+    if deferred and ticket.state == "deferred":
+        lines.append(ctx.t("workflow.show_deferred", reason=deferred.get("label", "?"), date=deferred.get("review")))
+    if data.get("merged_into"):
+        lines.append(ctx.t("workflow.show_merged_into", into=data["merged_into"]))
+    if data.get("merged"):
+        lines.append(ctx.t("workflow.show_merged", keys=", ".join(data["merged"])))
+    solution = data.get("solution")
+    if solution:
+        lines.append(ctx.t("workflow.show_solution", text=solution.get("text", "")))
+    if data.get("satisfaction"):
+        lines.append(ctx.t("workflow.show_satisfaction", answer=ctx.t(f"workflow.satisfaction_{data['satisfaction']}")))
+    if agent and "deletion" in data:
+        steps = data["deletion"]
+        shown = " · ".join(f"{CHECK if step in steps else OPEN} {step}" for step in deletion.STEPS)
+        following = deletion.next_step(ticket)
+        lines.append(ctx.t("workflow.show_deletion", steps=shown,
+                           next=following or ctx.t("workflow.deletion_with", who=steps.get("accounting", "—"))))
+    return lines
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+# --------------------------------------------------------------------------- documentation
+
+
+async def doc(ctx: Context, args: DocArgs) -> list[Reply]:
+    ticket = await load(ctx, args.key)
+    if isinstance(ticket, list):
+        return ticket
+    lang = ctx.actor.language
+    if args.field is None or not (args.value or "").strip():
+        missing = rules.missing(ctx.desk.settings, ticket)
+        if args.field is not None:
+            return reply(ctx, "intake.needs_value", kind="error", key=ticket.key, field=args.field,
+                         prefix=ctx.prefix)
+        if not missing:
+            return reply(ctx, "intake.nothing_missing", key=ticket.key, ticket=ticket.key)
+        return reply(ctx, "intake.missing_list", key=ticket.key, ticket=ticket.key,
+                     fields=", ".join(f"{f} ({rules.label(lang, f)})" for f in missing), prefix=ctx.prefix,
+                     example=missing[0])
+    if args.field == "screenshot":
+        return reply(ctx, "intake.screenshot_as_file", kind="error", key=ticket.key)
+    try:
+        left = await intake.fill(ctx.session, ctx.desk, ticket, args.field, args.value or "", ctx.actor.person)
+    except rules.IntakeRefused as exc:
+        values = {k: v for k, v in exc.values.items() if k != "field"}
+        return reply(ctx, exc.key, kind="error", field=rules.label(lang, args.field), **values)
+    except TransitionRefused as exc:
+        return refused(ctx, exc)
+    if left:
+        return reply(ctx, "intake.saved", key=ticket.key, ticket=ticket.key, field=rules.label(lang, args.field),
+                     fields=rules.labels(lang, left))
+    return reply(ctx, "intake.saved_complete", key=ticket.key, ticket=ticket.key,
+                 field=rules.label(lang, args.field))
+
+
+# --------------------------------------------------------------------------- triage checklist
+
+
+def _checklist_text(ctx: Context, ticket: Ticket) -> str:
+    ticks = triage.ticks(ticket)
+    lines = [ctx.t("triage.head", key=ticket.key)]
+    for n, item in enumerate(triage.items(ctx.desk.settings), 1):
+        mark = CHECK if item.key in ticks else OPEN
+        by = ticks.get(item.key, {})
+        extra = f" — {by['by']}" + (f": {by['note']}" if by.get("note") else "") if by else ""
+        lines.append(f"{mark} {n}. {item.key}: {item.label}{extra}")
+    return "\n".join(lines)
+
+
+async def check(ctx: Context, args: CheckArgs) -> list[Reply]:
+    ticket = await load(ctx, args.key, write=True)
+    if isinstance(ticket, list):
+        return ticket
+    settings = ctx.desk.settings
+    if settings.triage is None:
+        return reply(ctx, "triage.not_configured", kind="error")
+    if args.item is None:
+        return [Reply(text=_checklist_text(ctx, ticket), ticket=ticket.key)]
+    item = triage.find(settings, args.item)
+    if item is None:
+        return reply(ctx, "triage.unknown_item", kind="error", item=args.item[:40],
+                     items=", ".join(f"{n}. {i.key}" for n, i in enumerate(triage.items(settings), 1)))
+    triage.tick(ctx.session, ctx.desk, ticket, item, ctx.actor.person, args.note)
+    left = triage.unchecked(settings, ticket)
+    if not left:
+        return reply(ctx, "triage.complete", key=ticket.key, item=item.key, ticket=ticket.key)
+    return reply(ctx, "triage.ticked", key=ticket.key, item=item.key, ticket=ticket.key,
+                 done=len(triage.items(settings)) - len(left), total=len(triage.items(settings)),
+                 open=", ".join(i.key for i in left))
+
+
+async def uncheck(ctx: Context, args: CheckArgs) -> list[Reply]:
+    ticket = await load(ctx, args.key, write=True)
+    if isinstance(ticket, list):
+        return ticket
+    item = triage.find(ctx.desk.settings, args.item or "") if ctx.desk.settings.triage else None
+    if item is None:
+        return reply(ctx, "triage.unknown_item", kind="error", item=(args.item or "")[:40],
+                     items=", ".join(i.key for i in triage.items(ctx.desk.settings)) or "—")
+    if not triage.untick(ctx.session, ctx.desk, ticket, item, ctx.actor.person):
+        return reply(ctx, "triage.not_ticked", kind="error", key=ticket.key, item=item.key)
+    return reply(ctx, "triage.unticked", key=ticket.key, item=item.key, ticket=ticket.key)
+
+
+# --------------------------------------------------------------------------- routing
+
+
+async def route(ctx: Context, args: RouteArgs) -> list[Reply]:
+    ticket = await load(ctx, args.key, write=True)
+    if isinstance(ticket, list):
+        return ticket
+    topics = [rule.topic for rule in ctx.desk.settings.routing]
+    deletion_topic = ctx.desk.settings.deletion.topic if ctx.desk.settings.deletion else None
+    if args.topic is not None and args.topic not in topics and args.topic not in ctx.desk.settings.categories \
+            and args.topic != deletion_topic:
+        return reply(ctx, "routing.unknown_topic", kind="error", topic=args.topic[:40],
+                     topics=", ".join(topics) or "—")
+    chosen = await routing.route(ctx.session, ctx.desk, ticket, topic=args.topic, reassign=True)
+    if chosen is None:
+        return reply(ctx, "routing.not_routed", key=ticket.key, ticket=ticket.key, topic=ticket.topic or "—")
+    return reply(ctx, "routing.routed", key=ticket.key, ticket=ticket.key, topic=ticket.topic or "—",
+                 person=name_of(ctx.desk, chosen))
+
+
+# --------------------------------------------------------------------------- standard answers
+
+
+async def answer(ctx: Context, args: AnswerArgs) -> list[Reply]:
+    ticket = await load(ctx, args.key, write=True)
+    if isinstance(ticket, list):
+        return ticket
+    found = kb.faq_entry(ctx.desk.settings, args.ref)
+    if found is None:
+        return reply(ctx, "faq.unknown", kind="error", ref=args.ref[:40],
+                     keys=", ".join(f"faq:{k}" for k in ctx.desk.settings.faq) or "—")
+    key, entry = found
+    text = t(ticket.language, "faq.answer", title=entry.title, url=entry.url)
+    if args.text:
+        text = f"{args.text.strip()}\n{text}"
+    service.add_reply(ctx.session, ctx.desk, ticket, ctx.actor.person, text)
+    return reply(ctx, "faq.sent", key=ticket.key, ticket=ticket.key, faq=key)
+
+
+# --------------------------------------------------------------------------- deferral and merging
+
+
+def _review_day(ctx: Context, text: str) -> date | None:
+    today = ctx.now.astimezone(ZoneInfo(ctx.desk.settings.desk.timezone)).date()
+    match = re.fullmatch(r"\+?(\d{1,3})d", text.strip().lower())
+    if match:
+        return today + timedelta(days=int(match.group(1)))
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        return None
+
+
+async def defer(ctx: Context, args: DeferArgs) -> list[Reply]:
+    ticket = await load(ctx, args.key, write=True)
+    if isinstance(ticket, list):
+        return ticket
+    day = _review_day(ctx, args.day)
+    if day is None:
+        return reply(ctx, "defer.bad_date", kind="error", text=args.day[:40])
+    try:
+        label, review = await deferral.defer(ctx.session, ctx.desk, ticket, ctx.actor.person, args.reason, day,
+                                             args.note)
+    except deferral.DeferRefused as exc:
+        return reply(ctx, exc.key, kind="error", **exc.values)
+    except TransitionRefused as exc:
+        return refused(ctx, exc)
+    return reply(ctx, "defer.done", key=ticket.key, ticket=ticket.key, reason=label,
+                 review=instant(review, ctx.actor.timezone))
+
+
+async def merge(ctx: Context, args: MergeArgs) -> list[Reply]:
+    keep = await load(ctx, args.keep, write=True)
+    if isinstance(keep, list):
+        return keep
+    duplicate = await load(ctx, args.duplicate, write=True)
+    if isinstance(duplicate, list):
+        return duplicate
+    try:
+        await deferral.merge(ctx.session, ctx.desk, keep, duplicate, ctx.actor.person)
+    except deferral.DeferRefused as exc:
+        return reply(ctx, exc.key, kind="error", **exc.values)
+    except TransitionRefused as exc:
+        return refused(ctx, exc)
+    return reply(ctx, "merge.done", key=keep.key, duplicate=duplicate.key, ticket=keep.key)
+
+
+# --------------------------------------------------------------------------- deletion workflow
+
+
+async def deletion_step(ctx: Context, args: DeletionArgs) -> list[Reply]:
+    ticket = await load(ctx, args.key, write=True)
+    if isinstance(ticket, list):
+        return ticket
+    if ctx.desk.settings.deletion is None:
+        return reply(ctx, "deletion.not_configured", kind="error")
+    if args.step is None:
+        started = deletion.begin(ctx.session, ctx.desk, ticket, ctx.actor.person)
+        following = deletion.next_step(ticket)
+        if following is None:
+            return reply(ctx, "deletion.finished", key=ticket.key, ticket=ticket.key)
+        return reply(ctx, "deletion.started" if started else "deletion.status", key=ticket.key, ticket=ticket.key,
+                     step=following, guide=ctx.t(f"deletion.guide_{following}"), prefix=ctx.prefix)
+    try:
+        done = await deletion.record(ctx.session, ctx.desk, ticket, args.step.lower(), args.text or "",
+                                     ctx.actor.person, may_except=ctx.actor.has("lead"))
+    except deletion.DeletionRefused as exc:
+        values = dict(exc.values)
+        if exc.key == "deletion.out_of_order":
+            values["prefix"] = ctx.prefix
+        return reply(ctx, exc.key, kind="error", **values)
+    lines = [ctx.t("deletion.recorded", key=ticket.key, step=done.step)]
+    if done.urgent:
+        lines.append(ctx.t("deletion.urgent"))
+    if done.next_step is not None:
+        lines.append(ctx.t("deletion.next", step=done.next_step, guide=ctx.t(f"deletion.guide_{done.next_step}"),
+                           prefix=ctx.prefix, key=ticket.key))
+    elif done.accounting is not None:
+        lines.append(ctx.t("deletion.handed_over", key=ticket.key, who=name_of(ctx.desk, done.accounting)))
+    elif done.nobody:
+        lines.append(ctx.t("deletion.nobody", key=ticket.key))
+    return [Reply(text="\n".join(lines), ticket=ticket.key)]
+
+
+def register(registry: Registry) -> None:
+    key = KEY_ARG
+    registry.add(Command(("ticket", "doc"), DocArgs, doc, "help.ticket_doc",
+                         (key, Arg("field", "positional", metavar="FIELD", required=False),
+                          Arg("value", "rest", metavar="VALUE", required=False))))
+    registry.add(Command(("ticket", "check"), CheckArgs, check, "help.ticket_check",
+                         (key, Arg("item", "positional", metavar="ITEM", required=False),
+                          Arg("note", "rest", metavar="NOTE", required=False)), permission="agent"))
+    registry.add(Command(("ticket", "uncheck"), CheckArgs, uncheck, "help.ticket_uncheck",
+                         (key, Arg("item", "positional", metavar="ITEM")), permission="agent"))
+    registry.add(Command(("ticket", "route"), RouteArgs, route, "help.ticket_route",
+                         (key, Arg("topic", "positional", metavar="TOPIC", required=False)), permission="agent"))
+    registry.add(Command(("ticket", "answer"), AnswerArgs, answer, "help.ticket_answer",
+                         (key, Arg("ref", "positional", metavar="faq:KEY"),
+                          Arg("text", "rest", metavar="TEXT", required=False)), permission="agent"))
+    registry.add(Command(("ticket", "defer"), DeferArgs, defer, "help.ticket_defer",
+                         (key, Arg("reason", "positional", metavar="REASON"),
+                          Arg("day", "positional", metavar="DATE"),
+                          Arg("note", "rest", metavar="NOTE", required=False)), permission="agent"))
+    registry.add(Command(("ticket", "merge"), MergeArgs, merge, "help.ticket_merge",
+                         (Arg("keep", "positional", metavar="ID"), Arg("duplicate", "positional", metavar="DUPLICATE")),
+                         permission="agent"))
+    registry.add(Command(("ticket", "deletion"), DeletionArgs, deletion_step, "help.ticket_deletion",
+                         (key, Arg("step", "positional", metavar="STEP", required=False),
+                          Arg("text", "rest", metavar="TEXT", required=False)), permission="agent"))
