@@ -45,3 +45,15 @@ async def put_new(session: AsyncSession, key: str, value: str) -> str:
 
 async def remove(session: AsyncSession, key: str) -> None:
     await session.execute(delete(KeyValue).where(KeyValue.key == key))
+
+
+async def keys_with_prefix(session: AsyncSession, prefix: str, *, limit: int = 100) -> list[str]:
+    rows = await session.scalars(select(KeyValue.key).where(KeyValue.key.startswith(prefix, autoescape=True))
+                                 .order_by(KeyValue.key).limit(limit))
+    return list(rows.all())
+
+
+async def take(session: AsyncSession, key: str) -> bool:
+    """Deletes ``key``; True only for the one caller whose delete removed it (a claim)."""
+    result = await session.execute(delete(KeyValue).where(KeyValue.key == key))
+    return bool(result.rowcount)

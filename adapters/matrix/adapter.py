@@ -10,9 +10,11 @@ the core says so in the ticket.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
+from collections.abc import Awaitable
 from typing import Any
 
 from nio import AsyncClient, RoomRedactResponse, RoomSendResponse
@@ -96,12 +98,26 @@ class MatrixAdapter:
     async def _send(self, message: OutboundMessage) -> str | None:
         if message.kind == "remove":
             return await self._redact(message)
-        room = await self.room_for(message)
+        setup: list[Awaitable[None]] = []
+        if message.target.kind == "ticket" and message.target.ticket:
+            room, setup = await self.rooms.prepare_ticket_room(message.target.ticket)
+        else:
+            room = await self.room_for(message)
         thread = message.target.thread_id if message.target.kind == "channel" else None
         mention = message.target.user_id if message.kind == "ping" else None
         lang = self.language_of(message.target.user_id)
         content = render.content(message, lang, thread_root=thread, mention=mention)
-        event_id = await self.room_send(room, content, f"{self.txn_prefix}.{message.id}")
+        # a ticket room's invites (and a spare room's name) go out together with the message: they are
+        # independent requests, and the message is readable by whoever joins (history is shared)
+        sent, *prepared = await asyncio.gather(self.room_send(room, content, f"{self.txn_prefix}.{message.id}"),
+                                               *setup, return_exceptions=True)
+        for outcome in prepared:
+            if isinstance(outcome, BaseException):
+                log.warning("matrix: setting up a ticket room failed (%s); retried with its next message",
+                            getattr(outcome, "reason", outcome))
+        if isinstance(sent, BaseException):
+            raise sent
+        event_id = str(sent)
         if message.buttons:
             await self.remember_choices(room, event_id, message.buttons)
         return event_id

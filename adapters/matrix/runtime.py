@@ -55,6 +55,7 @@ class MatrixRuntime:
         await self.adapter.bind(self.bot.desk.sessions)
         self.bot.desk.prefixes[Platform.MATRIX] = self.bot.settings.matrix.command_prefix
         await self.adapter.rooms.refresh()
+        self.adapter.rooms.refill_soon()
 
     def start(self) -> None:
         self._stop.clear()
@@ -69,4 +70,5 @@ class MatrixRuntime:
             self._task = None
 
     async def close(self) -> None:
+        await self.adapter.rooms.close()
         await self.adapter.client.close()

@@ -2,18 +2,30 @@
 direct rooms, and tickets' private rooms.
 
 A ticket's private space is an invite-only room (preset ``private_chat``, not in the directory)
-created when the first message for the ticket is sent, with the requester, the assignee and the
+set up when the first message for the ticket is sent, with the requester, the assignee and the
 listed members invited (again whenever a message goes there, so a new assignee joins too).
+Creating a room costs a homeserver far more than a message, and a receipt waits behind its
+ticket's first message in the outbox, so a few spare rooms (only the bot in them) are created
+ahead of time (``matrix:spare:!abc``); a new ticket takes one, names it and invites its people.
 Mappings live in ``platform_state``: ``matrix:space:HW-1`` → room id, ``matrix:room:!abc`` → HW-1,
 ``matrix:dm:@ann:x`` → room id and ``matrix:dmroom:!abc`` → user id.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Awaitable
 
-from nio import AsyncClient, RoomCreateResponse, RoomInviteResponse, RoomPreset, RoomResolveAliasResponse
+from nio import (
+    AsyncClient,
+    RoomCreateResponse,
+    RoomInviteResponse,
+    RoomPreset,
+    RoomPutStateResponse,
+    RoomResolveAliasResponse,
+)
 from nio import RoomVisibility as Visibility
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -31,7 +43,10 @@ SPACE_KEY = "matrix:space:{ticket}"
 ROOM_KEY = "matrix:room:{room}"
 DM_KEY = "matrix:dm:{user}"
 DM_ROOM_KEY = "matrix:dmroom:{room}"
+POOL_KEY = "matrix:spare:{room}"
+POOL_PREFIX = "matrix:spare:"
 CACHE = 10_000
+POOL_SIZE = 2
 
 
 class Rooms:
@@ -52,6 +67,8 @@ class Rooms:
         self._dm_users: OrderedDict[str, str | None] = OrderedDict()
         self._dms: dict[str, str] = {}
         self._invited: dict[str, set[str]] = {}
+        self.pool_size = POOL_SIZE
+        self._refill: asyncio.Task[None] | None = None
 
     # ----------------------------------------------------------------- configured channels
 
@@ -121,27 +138,53 @@ class Rooms:
 
     async def ticket_room(self, ticket_key: str) -> str:
         """The ticket's private room, created on first use, with its people invited."""
+        room, setup = await self.prepare_ticket_room(ticket_key)
+        await asyncio.gather(*setup)
+        return room
+
+    async def prepare_ticket_room(self, ticket_key: str) -> tuple[str, list[Awaitable[None]]]:
+        """The ticket's room, and what is left to set it up (naming a spare room, invites): independent
+        requests the caller runs together with its message."""
         assert self.sessions is not None, "Rooms.sessions is set when the adapter is bound to the bot"
         async with self.sessions() as session:
             room = self._spaces.get(ticket_key) or await kv.get(session, SPACE_KEY.format(ticket=ticket_key))
             members = [m for m in await ticket_member_ids(session, ticket_key, Platform.MATRIX) if m != self.user_id]
+        setup: list[Awaitable[None]] = []
         if room is None:
-            room = await self._create_ticket_room(ticket_key, members)
+            room = await self._take_spare(ticket_key)
+            if room is not None:
+                setup.append(self._name(room, ticket_key))
+            else:
+                room = await self._create_ticket_room(ticket_key, members)
+            self.refill_soon()
         self._remember(self._tickets, room, ticket_key)
         self._spaces[ticket_key] = room
-        await self.invite(room, members)
-        return room
+        setup.append(self.invite(room, members))
+        return room, setup
+
+    async def _name(self, room: str, ticket_key: str) -> None:
+        name = t(self.settings.desk.language, "matrix.ticket_room", key=ticket_key)
+        answer = await self.client.room_put_state(room, "m.room.name", {"name": name})
+        if not isinstance(answer, RoomPutStateResponse):
+            log.info("matrix: could not name a ticket room (%s)", getattr(answer, "status_code", answer))
 
     async def _create_ticket_room(self, ticket_key: str, members: list[str]) -> str:
         name = t(self.settings.desk.language, "matrix.ticket_room", key=ticket_key)
+        room = await self._create_room(name, members, where=f"the private room of {ticket_key}")
+        self._invited[room] = set(members)
+        return await self._assign(ticket_key, room)
+
+    async def _create_room(self, name: str, members: list[str], *, where: str) -> str:
         answer = await self.client.room_create(visibility=Visibility.private, name=name, preset=RoomPreset.private_chat,
                                                invite=members)
         try:
             created = check(answer, RoomCreateResponse, "create a ticket room")
         except MatrixError as exc:
-            raise delivery_error(exc, where=f"the private room of {ticket_key}", user_id=self.user_id) from exc
-        room = str(created.room_id)
-        self._invited[room] = set(members)
+            raise delivery_error(exc, where=where, user_id=self.user_id) from exc
+        return str(created.room_id)
+
+    async def _assign(self, ticket_key: str, room: str) -> str:
+        """Saves the mapping; when another replica was faster, its room wins."""
         assert self.sessions is not None
         async with self.sessions.begin() as session:
             winner = await kv.put_new(session, SPACE_KEY.format(ticket=ticket_key), room)
@@ -149,6 +192,44 @@ class Rooms:
         if winner != room:
             log.warning("matrix: %s got two private rooms; using the first, the other stays empty", ticket_key)
         return winner
+
+    # ----------------------------------------------------------------- spare rooms
+
+    async def _take_spare(self, ticket_key: str) -> str | None:
+        """A spare room for the ticket (claimed by deleting its row, so two replicas never share one)."""
+        assert self.sessions is not None
+        async with self.sessions() as session:
+            spares = await kv.keys_with_prefix(session, POOL_PREFIX, limit=5)
+        for key in spares:
+            async with self.sessions.begin() as session:
+                if not await kv.take(session, key):
+                    continue
+            return await self._assign(ticket_key, key.removeprefix(POOL_PREFIX))
+        return None
+
+    def refill_soon(self) -> None:
+        """Tops the spare rooms up in the background (not while a delivery waits)."""
+        if self.pool_size <= 0 or (self._refill is not None and not self._refill.done()):
+            return
+        self._refill = asyncio.get_running_loop().create_task(self.refill(), name="matrix-spare-rooms")
+
+    async def refill(self) -> None:
+        try:
+            assert self.sessions is not None
+            async with self.sessions() as session:
+                have = len(await kv.keys_with_prefix(session, POOL_PREFIX, limit=self.pool_size))
+            for _ in range(self.pool_size - have):
+                room = await self._create_room(t(self.settings.desk.language, "matrix.spare_room"), [],
+                                               where="a spare ticket room")
+                async with self.sessions.begin() as session:
+                    await kv.put(session, POOL_KEY.format(room=room), "1")
+        except Exception as exc:  # spare rooms are an optimisation: tickets create their rooms themselves
+            log.info("matrix: could not create spare ticket rooms (%s)", getattr(exc, "reason", exc))
+
+    async def close(self) -> None:
+        if self._refill is not None:
+            self._refill.cancel()
+            await asyncio.gather(self._refill, return_exceptions=True)
 
     async def invite(self, room: str, members: list[str]) -> None:
         invited = self._invited.setdefault(room, set())
