@@ -25,6 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "adapters" / "matrix"), str(ROOT / "benchmarks")]
 
+from common import print_table  # noqa: E402
 from nio import (  # noqa: E402
     AsyncClient,
     AsyncClientConfig,
@@ -33,8 +34,6 @@ from nio import (  # noqa: E402
     RoomSendResponse,
     SyncResponse,
 )
-
-from common import print_table  # noqa: E402
 
 PASSWORD = "bench-password"
 
