@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 import socket
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.base import Adapter
-from bot import timers
+from bot import metrics, timers
 from bot.clock import Clock, VirtualClock
 from bot.desk import Desk
 from bot.digest.job import digest_job
@@ -25,6 +26,7 @@ from bot.duty.trigger import DutyWindowTrigger
 from bot.escalation import span
 from bot.handover import post_handover
 from bot.i18n import t
+from bot.ops import OpsServer
 from bot.outbox import OutboxSender, enqueue
 from bot.people import sync_staff
 from bot.scheduler import Job, Scheduler
@@ -39,6 +41,7 @@ from storage.errors import StorageUnavailable, unavailable
 from storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
+assert metrics.REGISTRY  # imported for its listeners: counters follow commits
 
 
 class StorageNotReady(Exception):
@@ -138,7 +141,8 @@ class Bot:
                 await self.outbox.drain()
                 due = await timers.next_due(self.desk)
             except Exception:
-                log.exception("timer pass failed; retrying")
+                log.warning("timer pass failed (%s); retrying", sys.exc_info()[0].__name__)  # type: ignore[union-attr]
+                log.debug("timer pass", exc_info=True)
                 due = None
             wait = poll if due is None else min(poll, max((due - self.clock.now()).total_seconds(), 0.05))
             with contextlib.suppress(TimeoutError):
@@ -148,6 +152,9 @@ class Bot:
     @contextlib.asynccontextmanager
     async def background(self) -> AsyncIterator[None]:
         """Runs the outbox sender, the timer loop and the scheduler while the body runs."""
+        ops = OpsServer(self) if self.settings.ops.enabled else None
+        if ops is not None:
+            await ops.start(self.settings.ops.host, self.settings.ops.port)
         await self.dispatcher.recover()
         await self.scheduler.catch_up()
         tasks = [asyncio.create_task(self.outbox.run(), name="outbox"),
@@ -162,6 +169,8 @@ class Bot:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.outbox.drain()
+            if ops is not None:
+                await ops.stop()
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from pathlib import Path
@@ -148,11 +147,11 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bot import logs
     from bot.app import StorageNotReady
     from bot.simulate import ScenarioError
 
-    logging.basicConfig(level=os.environ.get("DUTYDESK_LOG_LEVEL", "WARNING"), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure()  # DUTYDESK_LOG_FORMAT=json|console, DUTYDESK_LOG_LEVEL
     try:
         args = build_parser().parse_args(argv)
         return dispatch(args)

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import access, escalation
+from bot import access, escalation, metrics
 from bot.access.groups import with_group_roles
 from bot.context import Actor, Context
 from bot.desk import Desk
@@ -91,6 +91,7 @@ class Dispatcher:
                     return  # done already, or another replica has it right now
                 await self._work(session, event)
                 row.status, row.handled_at = "done", self.desk.clock.now()
+                metrics.handled(session, event.kind, event.received_at, row.handled_at)
         except Exception as exc:
             if unavailable(exc):
                 # the database is away (connection lost, disk full): nothing was committed, the event
@@ -133,6 +134,7 @@ class Dispatcher:
                 update(ProcessedEvent).where(ProcessedEvent.key == event.idempotency_key)
                 .values(status="failed", error=type(exc).__name__, handled_at=self.desk.clock.now())
             )
+            metrics.after_commit(session, metrics.EVENTS.labels(event.kind, "failed").inc)
             now = self.desk.clock.now()
             enqueue(session, now, self._dm_or_ephemeral(event), t(lang, "error.internal", ref=ref),
                     kind="error", visibility=Visibility.EPHEMERAL)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import sys
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import metrics
 from bot.clock import Clock
 from bot.types import Button, OutboundMessage, Platform, Target, Visibility
 from storage.models import OutboxMessage
@@ -202,7 +204,9 @@ class OutboxSender:
         except DeliveryError as exc:
             return await self._failed(row, exc, now)
         except Exception as exc:  # a bug in an adapter must not stop delivery of everything else
-            log.exception("outbox: adapter raised while sending row %s", row.id)
+            # the exception's text may quote the message: its type at warning, the traceback at debug
+            log.warning("outbox: adapter raised %s while sending row %s", type(exc).__name__, row.id)
+            log.debug("outbox: row %s", row.id, exc_info=True)
             return await self._failed(row, DeliveryError(type(exc).__name__), now)
         async with self.sessions.begin() as session:
             await session.execute(
@@ -210,11 +214,13 @@ class OutboxSender:
                 .where(OutboxMessage.id == row.id, OutboxMessage.status == "pending")
                 .values(status="sent", sent_at=now, attempts=row.attempts + 1, platform_ref=ref)
             )
+        metrics.DELIVERIES.labels(row.platform).inc()
         return "sent"
 
     async def _failed(self, row: OutboxMessage, exc: DeliveryError, now: datetime) -> str:
         attempts = row.attempts + 1
         dead = exc.permanent or attempts >= MAX_ATTEMPTS
+        metrics.DELIVERY_ERRORS.labels(row.platform, "dead" if dead else "retry").inc()
         log.warning("outbox: row %s attempt %s failed: %s", row.id, attempts, exc.reason)
         async with self.sessions.begin() as session:
             await session.execute(
@@ -239,7 +245,9 @@ class OutboxSender:
             try:
                 await self.drain()
             except Exception:
-                log.exception("outbox: delivery pass failed; retrying")
+                log.warning("outbox: delivery pass failed (%s); retrying",
+                            sys.exc_info()[0].__name__)  # type: ignore[union-attr]
+                log.debug("outbox: delivery pass", exc_info=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), timeout=poll)
             self.wakeup.clear()

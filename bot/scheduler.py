@@ -11,6 +11,7 @@ crash before the commit leaves it unclaimed, so the catch-up runs it; one after 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -83,8 +84,10 @@ class Scheduler:
                     return False
                 await job.run(session, self.desk, slot)
         except Exception:
-            log.exception("job %s slot %s failed; it runs again at the next catch-up within its grace time",
-                          job.id, slot.isoformat())
+            # the type only: an exception's text may quote content; the traceback is for DEBUG
+            log.error("job %s slot %s failed (%s); it runs again at the next catch-up within its grace time",
+                      job.id, slot.isoformat(), sys.exc_info()[0].__name__)  # type: ignore[union-attr]
+            log.debug("job %s slot %s", job.id, slot.isoformat(), exc_info=True)
             return False
         await self.after_run()
         return True

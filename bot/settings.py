@@ -172,6 +172,15 @@ class SlackConfig(Section):
         return value if value.endswith("/") else value + "/"
 
 
+class OpsConfig(Section):
+    """``/healthz`` and Prometheus ``/metrics`` over HTTP while ``dutydesk run`` runs (also on the Slack
+    HTTP endpoint's port in HTTP mode)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=9469, ge=0, le=65535)
+
+
 class MatrixConfig(Section):
     homeserver: str | None = None
     user_id: str | None = None
@@ -210,6 +219,7 @@ class Settings(BaseSettings):
     resolution: ResolutionConfig | None = None
     slack: SlackConfig = Field(default_factory=SlackConfig)
     matrix: MatrixConfig = Field(default_factory=MatrixConfig)
+    ops: OpsConfig = Field(default_factory=OpsConfig)
 
     # where the settings came from, for messages; not a config key
     source: str = Field(default="(defaults)", exclude=True)

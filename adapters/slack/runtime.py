@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError
 from adapters.slack.adapter import SlackAdapter
 from adapters.slack.app import SlackIngress, create_app
 from adapters.slack.errors import error_code, hint
+from bot import ops
 from bot.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
@@ -48,18 +49,16 @@ class SlackRuntime:
         self._recover: asyncio.Task[None] | None = None
 
     def web_app(self, path: str) -> web.Application:
-        """The HTTP endpoint: POST ``path`` (events, commands, interactivity), GET /healthz."""
+        """The HTTP endpoint: POST ``path`` (events, commands, interactivity), GET /healthz and /metrics
+        (bot/ops.py, the same as on the [ops] port)."""
 
         async def slack(request: web.Request) -> web.Response:
             response = await self.app.async_dispatch(await to_bolt_request(request))
             return await to_aiohttp_response(response)
 
-        async def health(_request: web.Request) -> web.Response:
-            return web.Response(text="ok")
-
         app = web.Application()
         app.router.add_post(path, slack)
-        app.router.add_get("/healthz", health)
+        ops.add_routes(app, self.bot)
         return app
 
     def _start_recovery(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import metrics
 from bot.desk import Desk
 from bot.format import instant
 from bot.i18n import t
@@ -101,6 +102,8 @@ async def send_warning(session: AsyncSession, desk: Desk, timer: Timer) -> None:
     due = current.due
     if due is None:
         return
+    if level == "breach":
+        metrics.after_commit(session, metrics.SLA_BREACHES.labels(clock_name).inc)
     platform = Platform(ticket.origin_platform)
     assignee = await session.get(Person, ticket.assignee_id) if ticket.assignee_id else None
     user_id = await identity_of(session, assignee.id, platform) if assignee else None

@@ -1,0 +1,129 @@
+"""Operations over HTTP: ``GET /healthz`` and ``GET /metrics`` (Prometheus), served by aiohttp on
+``[ops] host/port`` while ``dutydesk run`` runs, and mountable on another aiohttp app (the Slack
+HTTP endpoint) with :func:`add_routes`.
+
+``/healthz`` answers 200 with ``"status": "ok"`` when the database answers, 503 with
+``"status": "down"`` when it does not; the body tells the outbox depth (pending, due, dead, age of the
+oldest), the unhandled events in the inbox, when the last event arrived and when each platform last
+synced (adapters report that through :func:`synced`). It never shows message content.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import func, select
+
+from bot import metrics
+from storage.models import OutboxMessage, ProcessedEvent
+
+if TYPE_CHECKING:
+    from bot.app import Bot
+
+log = logging.getLogger(__name__)
+
+# platform → when its adapter last synced with the platform (a Matrix /sync, a Socket Mode ping)
+LAST_SYNC: dict[str, datetime] = {}
+BOT_KEY = web.AppKey("dutydesk_bot", object)
+
+
+def synced(platform: str, at: datetime) -> None:
+    """Adapters call this after each successful sync with their platform."""
+    LAST_SYNC[platform] = at
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+async def health(bot: Bot) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, body) of ``/healthz``; also refreshes the database gauges of ``/metrics``."""
+    now = bot.clock.now()
+    body: dict[str, Any] = {"status": "ok", "time": _iso(now), "database": {"ok": True}}
+    started = time.perf_counter()
+    try:
+        async with bot.desk.sessions() as session:
+            pending, oldest = (await session.execute(
+                select(func.count(), func.min(OutboxMessage.created_at)).where(OutboxMessage.status == "pending")
+            )).one()
+            due = await session.scalar(select(func.count()).select_from(OutboxMessage).where(
+                OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now))
+            dead = await session.scalar(select(func.count()).select_from(OutboxMessage).where(
+                OutboxMessage.status == "dead"))
+            unhandled = await session.scalar(select(func.count()).select_from(ProcessedEvent).where(
+                ProcessedEvent.status == "received"))
+            last_event = await session.scalar(
+                select(ProcessedEvent.received_at).where(ProcessedEvent.status == "done")
+                .order_by(ProcessedEvent.received_at.desc()).limit(1))
+    except Exception as exc:
+        metrics.DATABASE_UP.set(0)
+        log.warning("healthz: the database did not answer (%s)", type(exc).__name__)
+        body.update(status="down", database={"ok": False, "error": type(exc).__name__})
+        return 503, body
+    metrics.DATABASE_UP.set(1)
+    age = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
+    metrics.OUTBOX_DEPTH.set(pending)
+    metrics.OUTBOX_DEAD.set(dead or 0)
+    metrics.OUTBOX_OLDEST.set(age)
+    metrics.INBOX_UNHANDLED.set(unhandled or 0)
+    body["database"] = {"ok": True, "dialect": bot.engine.dialect.name,
+                        "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+    body["outbox"] = {"pending": pending, "due": due or 0, "dead": dead or 0, "oldest_pending_seconds": round(age, 1)}
+    body["inbox"] = {"unhandled": unhandled or 0}
+    body["last_event_at"] = _iso(last_event)
+    body["last_sync"] = {platform: _iso(at) for platform, at in sorted(LAST_SYNC.items())}
+    body["platforms"] = sorted(p.value for p in bot.adapters)
+    return 200, body
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    status, body = await health(request.app[BOT_KEY])  # type: ignore[arg-type]
+    return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    await health(request.app[BOT_KEY])  # type: ignore[arg-type]  # the database gauges, read now
+    response = web.Response(body=generate_latest(metrics.REGISTRY))
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
+
+
+def add_routes(app: web.Application, bot: Bot) -> None:
+    """Mounts ``/healthz`` and ``/metrics`` of ``bot`` on ``app`` (before the app starts)."""
+    app[BOT_KEY] = bot
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/metrics", _metrics)
+
+
+class OpsServer:
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+        self.runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    async def start(self, host: str, port: int) -> int | None:
+        """Serves the endpoints; returns the port, or None when it cannot listen (the bot runs on)."""
+        app = web.Application()
+        add_routes(app, self.bot)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:
+            await runner.cleanup()
+            log.warning("ops: cannot listen on %s:%s (%s); /healthz and /metrics are off", host, port, exc.strerror)
+            return None
+        self.runner = runner
+        self.port = int(runner.addresses[0][1]) if runner.addresses else port
+        log.info("ops: /healthz and /metrics on http://%s:%s", host, self.port)
+        return self.port
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
