@@ -81,7 +81,8 @@ async def search(ctx: Context, args: SearchArgs) -> list[Reply]:
     faq = kb.search_faq(settings, args.query)
     solutions = await kb.search(ctx.session, args.query) if access.is_agent(ctx.actor) else []
     if not faq and not solutions:
-        return reply(ctx, "kb.nothing" if access.is_agent(ctx.actor) else "kb.nothing_faq", query=args.query[:60])
+        return reply(ctx, "kb.nothing" if access.is_agent(ctx.actor) else "kb.nothing_faq", query=args.query[:60],
+                     prefix=ctx.prefix)
     lines = [ctx.t("kb.head", query=args.query[:60])]
     lines += [ctx.t("kb.faq_line", key=key, title=entry.title, url=entry.url) for key, entry in faq]
     for found in solutions:
