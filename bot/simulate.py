@@ -7,6 +7,7 @@ one error line with its step number.
 from __future__ import annotations
 
 import json
+import mimetypes
 import re
 import tempfile
 from datetime import datetime, timedelta
@@ -17,10 +18,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from adapters.sim import PREFIXES, SimAdapter
+from bot.access.groups import set_members
 from bot.app import Bot, build
 from bot.clock import VirtualClock
 from bot.settings import Settings, load_settings, settings_from_data
-from bot.types import ChannelRef, InboundEvent, Platform, ThreadMessage, UserRef
+from bot.types import Attachment, ChannelRef, InboundEvent, Platform, ThreadMessage, UserRef
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -53,6 +55,23 @@ class Step(BaseModel):
     react: str | None = None
     message: str | None = None
     action: str | None = None
+    # files sent with the text: "screen.png" (type from the name) or {name: …, type: image/png}
+    attach: list[str | dict[str, str]] | None = None
+
+    @field_validator("attach")
+    @classmethod
+    def _attach(cls, value: list[str | dict[str, str]] | None) -> list[str | dict[str, str]] | None:
+        for item in value or []:
+            if isinstance(item, dict) and (set(item) - {"name", "type"} or "name" not in item):
+                raise ValueError("a file is a name, or a mapping with name and (optional) type")
+        return value
+
+    def attachments(self) -> tuple[Attachment, ...]:
+        files = []
+        for item in self.attach or []:
+            name, kind = (item, "") if isinstance(item, str) else (item["name"], item.get("type", ""))
+            files.append(Attachment(name=name, mime_type=kind or mimetypes.guess_type(name)[0] or ""))
+        return tuple(files)
 
     @field_validator("at", "until")
     @classmethod
@@ -83,6 +102,8 @@ class Step(BaseModel):
             raise ValueError("until only lets the clock run; put the action in a step of its own")
         if self.react is not None and self.message is None:
             raise ValueError("react needs message: the id of the message to react to")
+        if self.attach is not None and self.text is None:
+            raise ValueError("attach sends files with a message: add text (it may be empty)")
         if sum(bool(x) for x in (self.channel, self.dm, self.ticket and self.text is not None)) > 1:
             raise ValueError("write in one place: channel, dm or ticket")
         return self
@@ -95,6 +116,8 @@ class Scenario(BaseModel):
     platform: Literal["slack", "matrix"] = "slack"
     start: datetime
     can_remove: bool = True
+    # members of platform groups at the start ([access] slack_groups / matrix_rooms): group id → people
+    groups: dict[str, list[str]] = {}
     steps: list[Step]
 
     @field_validator("start")
@@ -250,6 +273,7 @@ class Runner:
             self.written.append((channel_id, written))
         base["thread"] = thread
         ticket = step.ticket.upper() if step.ticket is not None and step.thread is None else None
+        base["attachments"] = step.attachments()
         if text.startswith(self.prefix) and len(text) > len(self.prefix):
             return InboundEvent(kind="command", text=text[len(self.prefix):], channel=channel, message_id=name,
                                 ticket=ticket, **base)
@@ -281,6 +305,10 @@ async def simulate(path: Path, out: IO[str], *, config: str | None = None, db_ur
         bot = await build(settings, clock, [adapter], db_url=url, upgrade=True)
         bot.desk.prefixes[Platform.SIM] = PREFIXES[scenario.platform]
         try:
+            if scenario.groups:
+                async with bot.desk.sessions.begin() as session:
+                    for group_id, members in scenario.groups.items():
+                        await set_members(session, settings, Platform.SIM, group_id, members, clock.now())
             await Runner(scenario, bot, adapter, clock).run()
         finally:
             await bot.close()

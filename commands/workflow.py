@@ -126,8 +126,9 @@ def detail_lines(ctx: Context, ticket: Ticket) -> list[str]:
         steps = data["deletion"]
         shown = " · ".join(f"{CHECK if step in steps else OPEN} {step}" for step in deletion.STEPS)
         following = deletion.next_step(ticket)
-        lines.append(ctx.t("workflow.show_deletion", steps=shown,
-                           next=following or ctx.t("workflow.deletion_with", who=steps.get("accounting", "—"))))
+        state = ctx.t("workflow.deletion_next", step=following) if following else \
+            ctx.t("workflow.deletion_with", who=name_of(ctx.desk, steps.get("accounting")))
+        lines.append(ctx.t("workflow.show_deletion", steps=shown, next=state))
     return lines
 
 
@@ -192,15 +193,20 @@ async def check(ctx: Context, args: CheckArgs) -> list[Reply]:
         return reply(ctx, "triage.not_configured", kind="error")
     if args.item is None:
         return [Reply(text=_checklist_text(ctx, ticket), ticket=ticket.key)]
-    item = triage.find(settings, args.item)
-    if item is None:
-        return reply(ctx, "triage.unknown_item", kind="error", item=args.item[:40],
-                     items=", ".join(f"{n}. {i.key}" for n, i in enumerate(triage.items(settings), 1)))
-    triage.tick(ctx.session, ctx.desk, ticket, item, ctx.actor.person, args.note)
+    found = []
+    for word in (w for w in args.item.split(",") if w.strip()):
+        item = triage.find(settings, word)
+        if item is None:
+            return reply(ctx, "triage.unknown_item", kind="error", item=word.strip()[:40],
+                         items=", ".join(f"{n}. {i.key}" for n, i in enumerate(triage.items(settings), 1)))
+        found.append(item)
+    for item in found:
+        triage.tick(ctx.session, ctx.desk, ticket, item, ctx.actor.person, args.note)
+    ticked = ", ".join(item.key for item in found)
     left = triage.unchecked(settings, ticket)
     if not left:
-        return reply(ctx, "triage.complete", key=ticket.key, item=item.key, ticket=ticket.key)
-    return reply(ctx, "triage.ticked", key=ticket.key, item=item.key, ticket=ticket.key,
+        return reply(ctx, "triage.complete", key=ticket.key, item=ticked, ticket=ticket.key)
+    return reply(ctx, "triage.ticked", key=ticket.key, item=ticked, ticket=ticket.key,
                  done=len(triage.items(settings)) - len(left), total=len(triage.items(settings)),
                  open=", ".join(i.key for i in left))
 

@@ -2,7 +2,8 @@
 
 A ticket's topic is the one chosen (``/ticket -t TOPIC``, the form's topic), else the first
 ``[[routing]]`` rule (in config order, most specific first) with a keyword that starts a word of the
-report, else the first rule that lists the channel it came from. The rule's ``assignees`` are in
+report, else the first rule that lists the channel it came from; a report with a keyword of
+``[deletion]`` is a deletion (its topic) before anything else. The rule's ``assignees`` are in
 order: the first who is not away today (``/duty away``, ``/duty sick``: the duty absences) gets the
 ticket, the next ones are the substitutes.
 
@@ -36,8 +37,14 @@ def _matches(keyword: str, text: str) -> bool:
 def choose(settings: Settings, *, text: str, topic: str | None, channel: str | None) -> RoutingRule | None:
     """The routing rule of a report (see the module docstring for the order)."""
     rules = settings.routing
+    deletion = settings.deletion
     if topic:
+        if deletion is not None and topic == deletion.topic:
+            return RoutingRule(topic=deletion.topic)
         return next((rule for rule in rules if rule.topic == topic), None)
+    # a deletion request names the product too: it is a deletion first
+    if deletion is not None and any(_matches(keyword, text) for keyword in deletion.keywords):
+        return RoutingRule(topic=deletion.topic)
     for rule in rules:
         if any(_matches(keyword, text) for keyword in rule.keywords):
             return rule
@@ -45,9 +52,6 @@ def choose(settings: Settings, *, text: str, topic: str | None, channel: str | N
         for rule in rules:
             if channel in rule.channels:
                 return rule
-    deletion = settings.deletion
-    if deletion is not None and any(_matches(keyword, text) for keyword in deletion.keywords):
-        return RoutingRule(topic=deletion.topic)
     return None
 
 

@@ -30,7 +30,7 @@ EXCEPTION_WORDS = {"exception", "ausnahme", "исключение"}
 
 
 class DeletionRefused(Exception):
-    def __init__(self, key: str, **values: object) -> None:
+    def __init__(self, key: str, /, **values: object) -> None:
         super().__init__(key)
         self.key = key
         self.values = values

@@ -17,7 +17,7 @@ A priority change keeps every start and swaps the target, so a clock may be brea
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -31,6 +31,8 @@ CLOCKS: tuple[ClockName, ...] = ("response", "reply", "resolve", "vendor")
 # resolution clock: states in which it waits (pause) or does not run at all (stopped)
 PAUSING = frozenset({"waiting_requester"})
 STOPPING = frozenset({"deferred", "resolved", "feedback", "closed", "merged"})
+# states in which no clock runs any more
+ENDED = frozenset({"closed", "merged"})
 WARN_FRACTION = 0.75
 
 
@@ -142,6 +144,10 @@ def derive(
                          and e.id > reported_to_vendor.id), None)
             clock = vendor_policy.clock(target, reported_to_vendor.at)
             clocks.append(TicketClock("vendor", vendor_policy, target, clock, back, "met" if back else "running"))
+    if ticket.state in ENDED:
+        # a closed or merged ticket waits for nothing: its open clocks stop (no warning, no breach)
+        clocks = [replace(c, status="stopped") if c.stopped_at is None and c.status == "running" else c
+                  for c in clocks]
     return clocks
 
 

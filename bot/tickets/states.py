@@ -46,7 +46,7 @@ SETTABLE = (State.TRIAGE, State.IN_PROGRESS, State.WAITING_REQUESTER, State.RESO
 class TransitionRefused(Exception):
     """A change the state machine does not allow; ``key`` and ``values`` make the user's message."""
 
-    def __init__(self, key: str, **values: str) -> None:
+    def __init__(self, key: str, /, **values: str) -> None:
         super().__init__(key)
         self.key = key
         self.values = values

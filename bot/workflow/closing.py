@@ -31,7 +31,7 @@ SATISFIED, NOT_FIXED = "satisfied", "notfixed"
 
 
 class ClosingRefused(Exception):
-    def __init__(self, key: str, **values: object) -> None:
+    def __init__(self, key: str, /, **values: object) -> None:
         super().__init__(key)
         self.key = key
         self.values = values
@@ -59,7 +59,9 @@ async def solve(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person
         await service.change_state(session, desk, ticket, State.FEEDBACK, None, reason="asked", tell=False)
         _question(session, desk, ticket, text)
         wait = wall_span(resolution.feedback_wait)  # type: ignore[union-attr]
-        session.add(Timer(ticket_id=ticket.id, kind=FEEDBACK_TIMER, due_at=now + wait, data={}))
+        await _cancel_timer(session, ticket)
+        session.add(Timer(ticket_id=ticket.id, kind=FEEDBACK_TIMER, due_at=now + wait,
+                          data={"solved_at": now.isoformat()}))
     else:
         service.tell_requester(session, desk, ticket, "closing.solution", kind="solution", who=actor.display_name,
                                text=text)
@@ -126,6 +128,9 @@ async def feedback_timeout(session: AsyncSession, desk: Desk, timer: Timer) -> N
     ticket = await session.get(Ticket, timer.ticket_id)
     if ticket is None or ticket.state != State.FEEDBACK.value:
         return
+    solution = (ticket.data or {}).get("solution") or {}
+    if solution.get("at") != (timer.data or {}).get("solved_at"):
+        return  # a question of an earlier solution
     ticket.data = {**(ticket.data or {}), "satisfaction": "no_answer"}
     await service.change_state(session, desk, ticket, State.CLOSED, None, reason="no answer", tell=False)
     prefix = desk.prefixes.get(Platform(ticket.origin_platform), "/")

@@ -26,7 +26,7 @@ REVIEW_TIMER = "workflow:review"
 
 
 class DeferRefused(Exception):
-    def __init__(self, key: str, **values: object) -> None:
+    def __init__(self, key: str, /, **values: object) -> None:
         super().__init__(key)
         self.key = key
         self.values = values
@@ -72,6 +72,9 @@ async def defer(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person
     session.add(Timer(ticket_id=ticket.id, kind=REVIEW_TIMER, due_at=review, data={"review": day.isoformat()}))
     service.tell_requester(session, desk, ticket, "defer.requester", reason=label, date=day.isoformat(),
                            note=note or "—")
+    # telling the requester why it waits is the agent's answer (first response)
+    service.log(session, ticket, "reply", desk.clock.now(), actor, new="deferral", body=f"{label}: {note or ''}",
+                public=True)
     return label, review
 
 

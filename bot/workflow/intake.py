@@ -73,7 +73,7 @@ async def fill(session: AsyncSession, desk: Desk, ticket: Ticket, field: str, va
         else:
             _set_asking(ticket, None)
     if before and not left:
-        await _complete(session, desk, ticket, actor)
+        await _complete(session, desk, ticket)
     return left
 
 
@@ -88,8 +88,9 @@ async def _urgency_priority(session: AsyncSession, desk: Desk, ticket: Ticket, u
         await service.set_priority(session, desk, ticket, priority, actor)
 
 
-async def _complete(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person | None) -> None:
+async def _complete(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:
     """The documentation became complete: say so, and start an assigned ticket that was waiting for it."""
-    service.service.tell_requester(session, desk, ticket, "intake.complete", kind="intake")
+    service.tell_requester(session, desk, ticket, "intake.complete", kind="intake")
     if ticket.assignee_id is not None and ticket.state in (State.NEW.value, State.TRIAGE.value):
-        await service.change_state(session, desk, ticket, State.IN_PROGRESS, actor, reason="documentation complete")
+        # the bot starts it (the requester did not): actor None
+        await service.change_state(session, desk, ticket, State.IN_PROGRESS, None, reason="documentation complete")

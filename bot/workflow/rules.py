@@ -43,7 +43,7 @@ MAX_VALUE = 1000
 class IntakeRefused(Exception):
     """A documentation value that is not accepted; ``key``/``values`` make the message."""
 
-    def __init__(self, key: str, **values: str) -> None:
+    def __init__(self, key: str, /, **values: str) -> None:
         super().__init__(key)
         self.key = key
         self.values = values

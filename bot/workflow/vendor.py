@@ -31,7 +31,7 @@ VENDOR_TIMER = "workflow:vendor"
 
 
 class VendorRefused(Exception):
-    def __init__(self, key: str, **values: object) -> None:
+    def __init__(self, key: str, /, **values: object) -> None:
         super().__init__(key)
         self.key = key
         self.values = values
