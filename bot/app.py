@@ -35,7 +35,7 @@ from bot.sla import service as sla_service
 from bot.tickets import service as ticket_service
 from bot.types import InboundEvent, OutboundMessage, Platform, Visibility
 from commands import build_registry
-from storage import migrate
+from storage import maintenance, migrate
 from storage.db import is_sqlite, make_engine, make_sessionmaker
 from storage.errors import StorageUnavailable, unavailable
 from storage.models import OutboxMessage
@@ -100,6 +100,15 @@ class Bot:
         except Exception:
             log.warning("could not tell %s that the database is unavailable", event.actor.platform.value)
 
+    async def maintenance_loop(self, every: float = 3600.0) -> None:
+        """Planner statistics on SQLite (storage/maintenance.py), at start and then every hour."""
+        while True:
+            try:
+                await maintenance.analyze(self.engine)
+            except Exception as exc:
+                log.warning("database maintenance failed (%s); trying again later", type(exc).__name__)
+            await asyncio.sleep(every)
+
     async def recover_loop(self, every: float = 30.0, older_than: timedelta = timedelta(minutes=1)) -> None:
         """Finishes events that were stored but not handled (the database was away, a task was lost)."""
         while True:
@@ -159,7 +168,8 @@ class Bot:
         await self.scheduler.catch_up()
         tasks = [asyncio.create_task(self.outbox.run(), name="outbox"),
                  asyncio.create_task(self.timer_loop(), name="timers"),
-                 asyncio.create_task(self.recover_loop(), name="recover")]
+                 asyncio.create_task(self.recover_loop(), name="recover"),
+                 asyncio.create_task(self.maintenance_loop(), name="maintenance")]
         self.scheduler.start()
         try:
             yield

@@ -18,8 +18,11 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    bindparam,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -91,6 +94,14 @@ class DeskCounter(Base):
     last_number: Mapped[int] = mapped_column(Integer, default=0)
 
 
+# The open states of bot.tickets.states (tests/storage/test_open_indexes.py keeps them equal), in the
+# one order that the partial indexes below and the queries (``ticket_is_open()``) both use: SQLite only
+# picks a partial index when the query's term is the index's WHERE term as written, literals included.
+TICKET_OPEN_STATES = ("deferred", "in_progress", "new", "triage", "vendor", "waiting_requester")
+_OPEN = text("state IN (" + ", ".join(f"'{state}'" for state in TICKET_OPEN_STATES) + ")")
+_OPEN_UNASSIGNED = text(f"{_OPEN.text} AND assignee_id IS NULL")
+
+
 class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (
@@ -98,6 +109,13 @@ class Ticket(Base):
         Index("ix_tickets_state_priority_created", "state", "priority", "created_at"),
         Index("ix_tickets_assignee_state", "assignee_id", "state"),
         Index("ix_tickets_requester_state", "requester_id", "state"),
+        # /queue and the digest read the ~2 % open tickets of a table that is mostly closed ones:
+        # the oldest open, the open by priority (digest), the unassigned open by priority
+        Index("ix_tickets_open_created", "created_at", postgresql_where=_OPEN, sqlite_where=_OPEN),
+        Index("ix_tickets_open_priority_created", "priority", "created_at", postgresql_where=_OPEN,
+              sqlite_where=_OPEN),
+        Index("ix_tickets_open_unassigned", "priority", "created_at", postgresql_where=_OPEN_UNASSIGNED,
+              sqlite_where=_OPEN_UNASSIGNED),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -121,6 +139,13 @@ class Ticket(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+
+
+def ticket_is_open() -> ColumnElement[bool]:
+    """``tickets.state IN ('deferred', …)`` with the states written into the SQL (not bound), in the
+    order of the partial indexes, so SQLite and PostgreSQL can use them."""
+    states = bindparam("open_states", list(TICKET_OPEN_STATES), expanding=True, literal_execute=True, unique=True)
+    return Ticket.state.in_(states)
 
 
 class TicketEvent(Base):

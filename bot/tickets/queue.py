@@ -8,10 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.tickets.states import OPEN_STATES
-from storage.models import Person, Ticket
-
-_OPEN = [s.value for s in OPEN_STATES]
+from storage.models import Person, Ticket, ticket_is_open
 
 
 @dataclass(frozen=True)
@@ -41,7 +38,7 @@ async def _lines(session: AsyncSession, *conditions: object, limit: int) -> list
     stmt = (
         select(Ticket.key, Ticket.priority, Ticket.state, Ticket.created_at, Person.display_name, Ticket.title)
         .outerjoin(Person, Person.id == Ticket.assignee_id)
-        .where(Ticket.state.in_(_OPEN), *conditions)
+        .where(ticket_is_open(), *conditions)
         .order_by(Ticket.priority, Ticket.created_at)
         .limit(limit)
     )
@@ -50,7 +47,7 @@ async def _lines(session: AsyncSession, *conditions: object, limit: int) -> list
 
 async def snapshot(session: AsyncSession, limit: int = 5) -> QueueSnapshot:
     counts = await session.execute(
-        select(Ticket.state, Ticket.priority, func.count()).where(Ticket.state.in_(_OPEN))
+        select(Ticket.state, Ticket.priority, func.count()).where(ticket_is_open())
         .group_by(Ticket.state, Ticket.priority)
     )
     by_state: dict[str, int] = {}
@@ -61,13 +58,13 @@ async def snapshot(session: AsyncSession, limit: int = 5) -> QueueSnapshot:
     oldest_stmt = (
         select(Ticket.key, Ticket.priority, Ticket.state, Ticket.created_at, Person.display_name, Ticket.title)
         .outerjoin(Person, Person.id == Ticket.assignee_id)
-        .where(Ticket.state.in_(_OPEN))
+        .where(ticket_is_open())
         .order_by(Ticket.created_at)
         .limit(limit)
     )
     oldest = [QueueLine(*row) for row in (await session.execute(oldest_stmt)).all()]
     unassigned = await _lines(session, Ticket.assignee_id.is_(None), limit=limit)
     unassigned_total = int(await session.scalar(
-        select(func.count()).select_from(Ticket).where(Ticket.state.in_(_OPEN), Ticket.assignee_id.is_(None))
+        select(func.count()).select_from(Ticket).where(ticket_is_open(), Ticket.assignee_id.is_(None))
     ) or 0)
     return QueueSnapshot(by_state, by_priority, oldest, unassigned, unassigned_total)
