@@ -219,7 +219,9 @@ async def build(
     async with sessions.begin() as session:
         await sync_staff(session, settings, clock.now())
     await sla_service.refresh_open(desk)
-    sender = OutboxSender(sessions, clock, {a.platform: a.send for a in adapters})
+    # chat platforms are served several targets at a time; the console and the simulator keep one order
+    chat = any(a.platform in (Platform.SLACK, Platform.MATRIX) for a in adapters)
+    sender = OutboxSender(sessions, clock, {a.platform: a.send for a in adapters}, concurrency=8 if chat else 1)
     replica = f"{socket.gethostname()}-{os.getpid()}"
     scheduler = Scheduler(desk, declare_jobs(desk), replica, after_run=sender.drain)
     bot = Bot(settings, clock, engine, desk, Dispatcher(desk), sender, scheduler,

@@ -104,6 +104,7 @@ def backoff(attempts: int, retry_after: float | None) -> timedelta:
 
 
 Sender = Callable[[OutboundMessage], Awaitable[str | None]]
+TargetKey = tuple[str, str, str | None, str | None]
 
 
 class OutboxSender:
@@ -119,6 +120,7 @@ class OutboxSender:
         senders: dict[Platform, Sender],
         on_dead: Callable[[OutboxMessage], Awaitable[None]] | None = None,
         batch: int = 100,
+        concurrency: int = 1,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
@@ -128,6 +130,8 @@ class OutboxSender:
         self.wakeup = asyncio.Event()
         # one delivery pass at a time in this process, or two passes would send the same row
         self._lock = asyncio.Lock()
+        # how many targets are sent to at once; 1 keeps a transcript's order (simulator, console)
+        self._slots = asyncio.Semaphore(concurrency)
 
     async def _due(self) -> list[OutboxMessage]:
         async with self.sessions() as session:
@@ -162,23 +166,38 @@ class OutboxSender:
         delivered = 0
         # a target whose row waits for a retry holds back its later rows, so order is kept
         waiting = await self._waiting()
-        blocked: set[tuple[str, str, str | None, str | None]] = set()
+        blocked: set[TargetKey] = set()
         while True:
             rows = await self._due()
             if not rows:
                 return delivered
-            progress = False
+            lines: dict[TargetKey, list[OutboxMessage]] = {}
             for row in rows:
                 key = (row.platform, row.target_kind, row.channel_id or row.ticket_key, row.user_id)
-                if key in blocked or waiting.get(key, row.id) < row.id:
-                    continue
-                outcome = await self._deliver(row)
-                delivered += outcome == "sent"
-                progress = progress or outcome in ("sent", "dead")
-                if outcome in ("retry", "busy"):
+                if key not in blocked and waiting.get(key, row.id) >= row.id:
+                    lines.setdefault(key, []).append(row)
+            # targets are independent of each other: up to `concurrency` of them are served at once
+            results = await asyncio.gather(*(self._send_line(line) for line in lines.values()))
+            progress = False
+            for key, (sent, moved, stopped) in zip(lines, results, strict=True):
+                delivered += sent
+                progress = progress or moved
+                if stopped:
                     blocked.add(key)
             if not progress:
                 return delivered
+
+    async def _send_line(self, rows: list[OutboxMessage]) -> tuple[int, bool, bool]:
+        """Sends one target's rows in order: (rows sent, whether any row was settled, whether it stopped)."""
+        async with self._slots:
+            sent, moved = 0, False
+            for row in rows:
+                outcome = await self._deliver(row)
+                sent += outcome == "sent"
+                moved = moved or outcome in ("sent", "dead")
+                if outcome in ("retry", "busy"):
+                    return sent, moved, True
+            return sent, moved, False
 
     async def _claim(self, row: OutboxMessage, now: datetime) -> bool:
         """Takes the row for one delivery attempt. Pushing its due time past the claim time is the
