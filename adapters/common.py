@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.settings import ChannelsConfig
 from bot.types import Platform
 from storage.models import Identity, Ticket
 
@@ -25,18 +26,8 @@ async def ticket_member_ids(session: AsyncSession, ticket_key: str, platform: Pl
     return [by_person[p] for p in ids if p in by_person]
 
 
-def configured_channels(channels_duty: list[str], guarded: list[str], modes: dict[str, str], platform: str
-                        ) -> set[str]:
-    """The channel names the config gives for ``platform``: duty entries (``matrix:#x`` or bare ``#x``),
-    guarded channels and per-channel privacy modes."""
-    names: set[str] = set()
-    for entry in channels_duty:
-        prefix, sep, channel = entry.partition(":")
-        if sep and prefix in ("slack", "matrix"):
-            if prefix == platform:
-                names.add(channel)
-            continue
-        names.add(entry)
-    names.update(guarded)
-    names.update(modes)
-    return names
+def configured_channels(channels: ChannelsConfig, platform: str) -> set[str]:
+    """The channel names the config gives for ``platform``: its duty channels (``matrix:#x`` or bare
+    ``#x``), the guarded channels and those with a privacy mode of their own."""
+    names = {channel for only, channel in channels.duty_entries() if only in (None, platform)}
+    return names | set(channels.guarded) | set(channels.modes)

@@ -53,15 +53,13 @@ class Desk:
 
     def duty_targets(self) -> list[Target]:
         """The duty channels on every running platform (``slack:#x`` limits one to that platform)."""
-        targets = []
-        for entry in self.settings.channels.duty:
-            platform_name, sep, channel = entry.partition(":")
-            for platform in self.platforms:
-                if sep and platform_name != platform.value:
-                    continue
-                targets.append(Target(kind="channel", platform=platform, channel_id=channel if sep else entry))
-        return targets
+        return [
+            Target(kind="channel", platform=platform, channel_id=channel)
+            for only, channel in self.settings.channels.duty_entries()
+            for platform in self.platforms
+            if only is None or only == platform.value
+        ]
 
     def is_duty_channel(self, channel_id: str) -> bool:
-        names = {entry.partition(":")[2] or entry for entry in self.settings.channels.duty}
+        names = {channel for _, channel in self.settings.channels.duty_entries()}
         return channel_id in names

@@ -35,6 +35,7 @@ ENV_PREFIX = "DUTYDESK_"
 DEFAULT_DB_URL = "sqlite+aiosqlite:///dutydesk.db"
 LANGUAGES = ("de", "en", "ru")
 STAFF_ROLES = ("agent", "lead", "coordinator", "admin")
+PLATFORM_PREFIXES = ("slack", "matrix")
 SECRET_KEYS = {
     "slack": ("bot_token", "app_token", "signing_secret", "user_token"),
     "matrix": ("password", "access_token"),
@@ -101,6 +102,15 @@ class ChannelsConfig(Section):
     # the problem-report detector: extra, exclude (patterns per language "de"/"en"/"ru"/"*"),
     # disable_defaults, threshold
     detector: dict[str, Any] = Field(default_factory=dict)
+
+    def duty_entries(self) -> list[tuple[str | None, str]]:
+        """Each duty channel as (platform or None for every platform, channel); a Matrix alias keeps its
+        server part (``#duty:example.org``), only ``slack:`` and ``matrix:`` are platform prefixes."""
+        entries: list[tuple[str | None, str]] = []
+        for entry in self.duty:
+            prefix, sep, channel = entry.partition(":")
+            entries.append((prefix, channel) if sep and prefix in PLATFORM_PREFIXES else (None, entry))
+        return entries
 
     def mode_for(self, channel: str) -> str | None:
         """The privacy mode of a guarded channel; None when the channel is not guarded."""

@@ -298,7 +298,7 @@ async def simulate(path: Path, out: IO[str], *, config: str | None = None, db_ur
     scenario = load_scenario(path)
     settings = scenario_settings(scenario, path, config)
     clock = VirtualClock(scenario.start)
-    private = {entry.partition(":")[2] or entry for entry in settings.channels.duty}
+    private = {channel for _, channel in settings.channels.duty_entries()}
     adapter = SimAdapter(scenario.platform, clock, out, private, can_remove=scenario.can_remove)
     with tempfile.TemporaryDirectory(prefix="dutydesk-sim-") as tmp:
         url = db_url or f"sqlite+aiosqlite:///{Path(tmp) / 'sim.db'}"

@@ -57,9 +57,7 @@ class Rooms:
         self.server = server_of(self.user_id)
         self.sessions: async_sessionmaker[AsyncSession] | None = None
         channels = settings.channels
-        self.configured = {name for name in configured_channels(channels.duty, channels.guarded,
-                                                                 dict(channels.modes), "matrix")
-                           if name.startswith(("#", "!"))}
+        self.configured = {name for name in configured_channels(channels, "matrix") if name.startswith(("#", "!"))}
         self._by_name: dict[str, str] = {}
         self._by_room: dict[str, str] = {}
         self._tickets: OrderedDict[str, str | None] = OrderedDict()
