@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +34,36 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
+class SerialWriteSessions(async_sessionmaker[AsyncSession]):
+    """SQLite has one writer at a time. This process's write transactions (``begin()``) wait for
+    each other here, in arrival order, instead of in SQLite's busy handler, which sleeps up to
+    100 ms between tries, lets a newcomer overtake and gives up after ``busy_timeout``. Readers
+    (``sessions()``) are not held; WAL lets them read while someone writes."""
+
+    def __init__(self, engine: AsyncEngine, **kwargs: Any) -> None:
+        super().__init__(engine, **kwargs)
+        self.write_lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncSession]:  # type: ignore[override]
+        task = asyncio.current_task()
+        if task is not None and task is self._owner:  # nested in this task's own transaction: no self-deadlock
+            async with super().begin() as session:
+                yield session
+            return
+        async with self.write_lock:
+            self._owner = task
+            try:
+                async with super().begin() as session:
+                    yield session
+            finally:
+                self._owner = None
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    if is_sqlite(engine):
+        return SerialWriteSessions(engine, expire_on_commit=False)
     return async_sessionmaker(engine, expire_on_commit=False)
 
 

@@ -1,0 +1,42 @@
+"""SQLite has one writer: the process's write transactions queue in asyncio (``SerialWriteSessions``)
+instead of in SQLite's busy handler, so many concurrent writers all finish, in arrival order."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import func, select
+
+from storage.db import SerialWriteSessions, make_engine, make_sessionmaker
+from storage.migrate import upgrade
+from storage.models import KeyValue
+
+
+async def test_concurrent_write_transactions_all_commit_in_arrival_order(tmp_path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    try:
+        await upgrade(engine)
+        sessions = make_sessionmaker(engine)
+        assert isinstance(sessions, SerialWriteSessions)
+        order: list[int] = []
+
+        async def writer(i: int) -> None:
+            async with sessions.begin() as session:
+                order.append(i)
+                session.add(KeyValue(key=f"k{i}", value=str(i)))
+                await session.flush()
+                await asyncio.sleep(0)  # let the others pile up behind this transaction
+                async with sessions.begin() as nested:  # the same task may nest without deadlocking itself
+                    await nested.scalar(select(func.count()).select_from(KeyValue))
+
+        await asyncio.gather(*(writer(i) for i in range(40)))
+        assert order == list(range(40))
+        async with sessions() as session:
+            assert await session.scalar(select(func.count()).select_from(KeyValue)) == 40
+    finally:
+        await engine.dispose()
+
+
+def test_postgresql_keeps_the_plain_sessionmaker() -> None:
+    engine = make_engine("postgresql+psycopg://u@127.0.0.1:1/x")
+    assert not isinstance(make_sessionmaker(engine), SerialWriteSessions)  # no connection is made
