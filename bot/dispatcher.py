@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -67,17 +67,32 @@ class Dispatcher:
 
     async def accept(self, event: InboundEvent) -> bool:
         """Persists the event; False when this idempotency key was seen before."""
+        return (await self.accept_many([event]))[0]
+
+    async def accept_many(self, events: Sequence[InboundEvent]) -> list[bool]:
+        """Persists several events in one transaction (a group commit of concurrent requests);
+        for each, False when its idempotency key was seen before (also earlier in ``events``)."""
+        if not events:
+            return []
+        now = self.desk.clock.now()
+        rows = {event.idempotency_key: event for event in reversed(events)}  # the first of a key wins
         async with self.desk.sessions.begin() as session:
             insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
             result = await session.execute(
                 insert(ProcessedEvent)
-                .values(key=event.idempotency_key, received_at=self.desk.clock.now(), status="received",
-                        payload=event.model_dump(mode="json"))
+                .values([{"key": key, "received_at": now, "status": "received",
+                          "payload": event.model_dump(mode="json")} for key, event in reversed(rows.items())])
                 .on_conflict_do_nothing(index_elements=["key"])
                 .returning(ProcessedEvent.key)
             )
             # not rowcount: SQLAlchemy reports -1 for an INSERT on psycopg, which made every duplicate "new"
-            return result.first() is not None
+            stored = set(result.scalars().all())
+        new: list[bool] = []
+        for event in events:
+            key = event.idempotency_key
+            new.append(key in stored)
+            stored.discard(key)
+        return new
 
     async def process(self, event: InboundEvent) -> None:
         key = event.idempotency_key
