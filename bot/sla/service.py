@@ -31,10 +31,13 @@ async def clocks_of(session: AsyncSession, desk: Desk, ticket: Ticket) -> list[T
     vendor_policy = desk.policies.get(vendor.sla) if vendor is not None and vendor.sla else None
     if desk_policy is None and vendor_policy is None:
         return []
-    events = (await session.scalars(
-        select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
+    # the log and each actor's staff flag in one query: derive() only asks whether an event's actor is staff
+    rows = (await session.execute(
+        select(TicketEvent, Person.is_staff).outerjoin(Person, Person.id == TicketEvent.actor_id)
+        .where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
     )).all()
-    staff = set((await session.scalars(select(Person.id).where(Person.is_staff.is_(True)))).all())
+    events = [event for event, _ in rows]
+    staff = {event.actor_id for event, is_staff in rows if is_staff}
     return derive(ticket, events, staff, desk_policy, vendor_policy)
 
 
