@@ -1,0 +1,260 @@
+"""Sustained load into one replica: a few thousand events a minute for minutes, through the dispatcher.
+
+    .venv/bin/python benchmarks/bench_load.py [--rate 3000] [--seconds 60] [--drain 45]
+                                              [--backend sqlite|postgresql|all]
+
+One bot built by ``bot.app.build`` (real clock, ``Bot.background`` running: outbox sender, timers,
+recovery, scheduler) with a recording adapter, on SQLite (a file in a temporary directory) and on
+PostgreSQL (a fresh database ``dutydesk_bench_load_<pid>``, dropped at the end). Events arrive open
+loop at ``--rate`` a minute, the way a platform sends them whether the bot keeps up or not: 75 %
+``/ticket …`` from 300 requesters, 10 % ``/queue`` from agents, 10 % ``/ticket show`` of a recent
+ticket, 5 % messages in a ticket's private space. Each event is handled like the Slack ingress
+does: ``Dispatcher.accept`` (the inbox row; the platform is acknowledged right after), then
+``Dispatcher.process`` by a small worker pool (one on SQLite, four on PostgreSQL).
+
+After the last arrival the backlog gets ``--drain`` seconds; what is left then is reported (a bot
+that keeps up has none). Printed per backend: the throughput achieved as a ratio to the offered rate
+(the baseline: 1.00 means the bot kept up), the acknowledgement latency from each event's scheduled
+arrival (p50/p99/max; Slack needs < 3 s), the lag from arrival to the committed unit of work, the
+outbox rows delivered, and the resident memory sampled every 5 s (target < 150 MB and flat: the slope
+over the second half).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import itertools
+import random
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+from adapters.sim import PROFILES  # noqa: E402
+from benchmarks.common import PgUnavailable, pg_database, print_table  # noqa: E402
+from bot.app import build  # noqa: E402
+from bot.clock import SystemClock  # noqa: E402
+from bot.settings import settings_from_data  # noqa: E402
+from bot.types import ChannelRef, InboundEvent, OutboundMessage, Platform, UserRef  # noqa: E402
+from storage import migrate  # noqa: E402
+from storage.db import make_engine  # noqa: E402
+
+RSS_TARGET_MB = 150.0
+CONFIG = {
+    "desk": {"name": "Load desk", "ticket_prefix": "LD", "language": "en", "sla": "support"},
+    "calendars": {"office": {"timezone": "Europe/Berlin", "hours": ["mon-sun 00:00-24:00"]}},
+    "sla": {"support": {"calendar": "office", "targets": {"response": {"within": "4h"}, "resolve": {"within": "2d"}}}},
+    "people": {f"agent{i}": {"name": f"Agent {i}", "roles": ["agent", "lead"]} for i in range(8)},
+    "channels": {"duty": ["#support-duty"]},
+    "ops": {"enabled": False},
+}
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Recorder:
+    """The platform's side of sending: counts, keeps nothing (memory must stay flat)."""
+
+    platform = Platform.SIM
+    capabilities = PROFILES["slack"]
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def send(self, message: OutboundMessage) -> str | None:
+        self.sent += 1
+        return f"ok-{message.id}"
+
+
+@dataclass
+class Stats:
+    acks: list[float] = field(default_factory=list)
+    lags: list[float] = field(default_factory=list)
+    rss: list[tuple[float, float]] = field(default_factory=list)
+    offered: int = 0
+    processed: int = 0
+    failed_accepts: int = 0
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
+
+
+def make_event(n: int, rng: random.Random, tickets: int) -> InboundEvent:
+    roll = rng.random()
+    channel = ChannelRef(platform=Platform.SIM, channel_id="#general")
+    recent = f"LD-{max(tickets - rng.randint(0, 50), 1)}"
+    ticket = None
+    if roll < 0.75:
+        user, kind, text = f"req{rng.randint(1, 300)}", "command", f"ticket printer {n} on fire in room {n % 97}"
+    elif roll < 0.85:
+        user, kind, text = f"agent{rng.randint(0, 7)}", "command", "queue"
+    elif roll < 0.95:
+        user, kind, text = f"req{rng.randint(1, 300)}", "command", f"ticket show {recent}"
+    else:
+        user, kind, text, ticket = f"req{rng.randint(1, 300)}", "message", f"any news on this? ({n})", recent
+        channel = ChannelRef(platform=Platform.SIM, channel_id=f"ticket:{recent}", is_private=True)
+    return InboundEvent(kind=kind, event_id=f"load-{n}", text=text, received_at=datetime.now(UTC), ticket=ticket,
+                        actor=UserRef(platform=Platform.SIM, user_id=user, display_name=user), channel=channel)
+
+
+async def run(url: str, backend: str, rate: float, seconds: float, drain: float) -> list[str]:
+    engine = make_engine(url)
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+    adapter = Recorder()
+    bot = await build(settings_from_data(CONFIG, "(load)"), SystemClock(), [adapter], db_url=url)
+    stats = Stats()
+    work: asyncio.Queue[tuple[InboundEvent, float]] = asyncio.Queue()
+    rng = random.Random(7)
+    workers_n = 1 if backend == "sqlite" else 4
+
+    async def worker() -> None:
+        while True:
+            event, scheduled = await work.get()
+            try:
+                await bot.dispatcher.process(event)
+                stats.processed += 1
+                stats.lags.append(time.perf_counter() - scheduled)
+            except Exception as exc:  # the recovery loop would finish it; count and go on
+                print(f"{backend}: processing failed: {type(exc).__name__}", file=sys.stderr)
+            finally:
+                work.task_done()
+
+    async def arrive(event: InboundEvent, scheduled: float) -> None:
+        try:
+            new = await bot.dispatcher.accept(event)
+        except Exception as exc:
+            stats.failed_accepts += 1
+            print(f"{backend}: accept failed: {type(exc).__name__}", file=sys.stderr)
+            return
+        stats.acks.append(time.perf_counter() - scheduled)
+        if new:
+            work.put_nowait((event, scheduled))
+
+    async def sample_rss(began: float) -> None:
+        while True:
+            stats.rss.append((time.perf_counter() - began, rss_mb()))
+            await asyncio.sleep(5)
+
+    async with bot.background():
+        workers = [asyncio.create_task(worker()) for _ in range(workers_n)]
+        gc.collect()
+        began = time.perf_counter()
+        sampler = asyncio.create_task(sample_rss(began))
+        interval = 60.0 / rate
+        arrivals: set[asyncio.Task[None]] = set()
+        tickets = 0
+        for n in itertools.count():
+            scheduled = began + n * interval
+            if scheduled - began >= seconds:
+                break
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            event = make_event(n, rng, max(tickets, 1))
+            tickets += event.text.startswith("ticket printer")
+            stats.offered += 1
+            task = asyncio.create_task(arrive(event, scheduled))
+            arrivals.add(task)
+            task.add_done_callback(arrivals.discard)
+        offered_for = time.perf_counter() - began
+        await asyncio.gather(*arrivals)
+        with contextlib.suppress(TimeoutError):  # the backlog, for at most --drain seconds
+            await asyncio.wait_for(work.join(), drain)
+        processed_after = time.perf_counter() - began
+        backlog = stats.offered - stats.processed
+        for _ in range(int(drain * 20)):  # let the outbox catch up
+            if backlog or await _pending(bot) == 0:
+                break
+            await bot.outbox.drain()
+            await asyncio.sleep(0.05)
+        drained_after = time.perf_counter() - began
+        sampler.cancel()
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(sampler, *workers, return_exceptions=True)
+    await bot.close()
+
+    achieved = stats.processed / processed_after
+    half = [(t, mb) for t, mb in stats.rss if t >= offered_for / 2]
+    slope = _slope(half) * 60 if len(half) >= 2 else float("nan")
+    peak = max(mb for _, mb in stats.rss)
+    left = f"{backlog} still queued (stopped waiting)" if backlog else "all processed"
+    print(f"{backend}: offered {stats.offered} events in {offered_for:.0f} s ({rate:.0f}/min); {stats.processed} "
+          f"processed after {processed_after:.1f} s, {left}; {adapter.sent} messages delivered "
+          f"(outbox settled after {drained_after:.1f} s); RSS {stats.rss[0][1]:.0f} → {stats.rss[-1][1]:.0f} MB "
+          f"(peak {peak:.0f})")
+    return [backend, f"{achieved * 60:.0f}/min", f"{achieved * 60 / rate:.2f}",
+            f"{pct(stats.acks, 0.5) * 1000:.0f}", f"{pct(stats.acks, 0.99) * 1000:.0f}",
+            f"{max(stats.acks, default=0) * 1000:.0f}", f"{pct(stats.lags, 0.5) * 1000:.0f}",
+            f"{pct(stats.lags, 0.99) * 1000:.0f}", f"{peak:.0f}", f"{slope:+.1f}",
+            "ok" if peak < RSS_TARGET_MB and not slope > 2.0 else "CHECK"]
+
+
+async def _pending(bot) -> int:
+    from sqlalchemy import func, select
+
+    from storage.models import OutboxMessage
+
+    async with bot.desk.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(OutboxMessage)
+                                        .where(OutboxMessage.status == "pending")) or 0)
+
+
+def _slope(points: list[tuple[float, float]]) -> float:
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den if den else 0.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=3000.0, help="events a minute (3000)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long events arrive, per backend (60)")
+    parser.add_argument("--drain", type=float, default=45.0,
+                        help="how long to wait for the backlog after the last arrival (45)")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "all"), default="all")
+    args = parser.parse_args()
+    rows = []
+    if args.backend in ("sqlite", "all"):
+        with tempfile.TemporaryDirectory(prefix="dutydesk-load-") as tmp:
+            rows.append(asyncio.run(run(f"sqlite+aiosqlite:///{Path(tmp) / 'load.db'}", "sqlite", args.rate,
+                                        args.seconds, args.drain)))
+    if args.backend in ("postgresql", "all"):
+        try:
+            with pg_database("dutydesk_bench_load") as url:
+                rows.append(asyncio.run(run(url, "postgresql", args.rate, args.seconds, args.drain)))
+        except PgUnavailable as exc:
+            rows.append([f"postgresql: {exc}", *["-"] * 10])
+    print()
+    print(f"offered {args.rate:.0f} events/min for {args.seconds:.0f} s per backend; "
+          f"ratio = achieved / offered (1.00: kept up); RSS target < {RSS_TARGET_MB:.0f} MB and flat")
+    print_table(["backend", "throughput", "ratio", "ack p50 ms", "ack p99 ms", "ack max ms", "lag p50 ms",
+                 "lag p99 ms", "RSS peak MB", "RSS MB/min", "memory"], rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
