@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,6 +118,8 @@ class SlackAdapter:
         self.directory = Directory(self.client, configured_channels(settings))
         self.spaces = TicketSpaces(self.client)
         self.http: aiohttp.ClientSession | None = None
+        # the ingress sets this: deliveries wait for a gap between incoming requests
+        self.pace: Callable[[], Awaitable[None]] | None = None
         # (channel id, user id) → the latest response_url of that person there; channel id → its latest one
         self._response_urls: dict[tuple[str, str], ResponseUrl] = {}
         self._channel_urls: dict[str, ResponseUrl] = {}
@@ -176,6 +179,8 @@ class SlackAdapter:
     # ----------------------------------------------------------------- sending
 
     async def send(self, message: OutboundMessage) -> str | None:
+        if self.pace is not None:
+            await self.pace()
         try:
             return await self._send(message)
         except Exception as exc:

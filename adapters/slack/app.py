@@ -10,10 +10,12 @@ event whose processing never finished (a crash) is picked up again by the recove
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -41,19 +43,76 @@ MOVE_SHORTCUT = "move_to_ticket"
 THREAD_TIMEOUT = 1.5          # conversations.replies while an event waits for its ack
 RECOVER_EVERY = 30.0
 RECOVER_AFTER = timedelta(minutes=1)
+# while requests keep coming, processing and delivery yield to them: they wait for a quiet moment of
+# BUSY_WINDOW, but go on at least once per MAX_DEFER, so a flood of requests is acknowledged at once
+# and the work is done in the gaps (and after the flood)
+BUSY_WINDOW = 0.05
+MAX_DEFER = 2.0
+# work let through during a flood runs with new requests held at the door for at most this long,
+# so it finishes quickly instead of crawling between requests while it holds the database's write lock
+DOOR_MAX = 0.2
+ACCEPT_BATCH = 200
 Ack = Callable[..., Awaitable[Any]]
 
 
-class SlackIngress:
-    """Turns Slack requests into core events: accept, ack, process (tracked)."""
+class GroupAcceptor:
+    """Stores concurrent requests' events in one transaction (a group commit): a request waits for
+    at most the commit in progress and the one it joins, instead of one commit per request in line."""
 
-    def __init__(self, bot: Bot, adapter: SlackAdapter) -> None:
+    def __init__(self, dispatcher: Any) -> None:
+        self.dispatcher = dispatcher
+        self._pending: list[tuple[InboundEvent, asyncio.Future[bool]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def accept(self, event: InboundEvent) -> bool:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        self._pending.append((event, future))
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._commit())
+        return await future
+
+    async def _commit(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:ACCEPT_BATCH], self._pending[ACCEPT_BATCH:]
+            try:
+                results = await self.dispatcher.accept_many([event for event, _ in batch])
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), new in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(new)
+
+
+class SlackIngress:
+    """Turns Slack requests into core events: accept, ack, then process.
+
+    Accepted events are processed by a few workers in the order they arrived (one on SQLite,
+    which has one writer anyway), so a burst of requests is acknowledged at once and worked off
+    at the pace the database allows, instead of a task per request fighting for the write lock.
+    The queue only holds what the inbox already has; after a crash the recovery pass finds it.
+    """
+
+    def __init__(self, bot: Bot, adapter: SlackAdapter, *, workers: int | None = None) -> None:
         self.bot = bot
         self.adapter = adapter
         self.settings = bot.settings
         self.dispatcher = bot.dispatcher
         self.tasks: set[asyncio.Task[None]] = set()
         self.in_flight: set[str] = set()
+        self.workers = workers or (1 if bot.engine.dialect.name == "sqlite" else 4)
+        self.acceptor = GroupAcceptor(bot.dispatcher)
+        self._queue: asyncio.Queue[InboundEvent] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
+        self._last_request = 0.0
+        self._last_processed = 0.0
+        self.requests = 0  # requests in the bolt app right now
+        self._door = asyncio.Event()
+        self._door.set()
+        adapter.pace = self.pace
 
     @property
     def directory(self):
@@ -69,7 +128,7 @@ class SlackIngress:
         delivery is left unacknowledged, so Slack retries it.
         """
         try:
-            new = await self.dispatcher.accept(event)
+            new = await self.acceptor.accept(event)
         except Exception:
             log.exception("slack: could not store an inbound %s", event.kind)
             if ack is not None and answer_on_failure:
@@ -79,8 +138,67 @@ class SlackIngress:
         if ack is not None:
             await ack()
         if new:
-            self.spawn(self._process(event), key=event.idempotency_key)
+            self.in_flight.add(event.idempotency_key)
+            self._queue.put_nowait(event)
+            self._start_workers()
         return new
+
+    def _start_workers(self) -> None:
+        if not self._workers:
+            loop = asyncio.get_running_loop()
+            self._workers = [loop.create_task(self._work(), name=f"slack-worker-{i}") for i in range(self.workers)]
+
+    async def track(self, next: Callable[[], Awaitable[Any]]) -> Any:
+        """Bolt middleware (bolt passes ``next`` by name): counts the requests being handled."""
+        await self._door.wait()
+        self.requests += 1
+        try:
+            return await next()
+        finally:
+            self.requests -= 1
+            self._last_request = time.monotonic()
+
+    async def yield_to_requests(self) -> bool:
+        """Waits while requests are being handled or came in the last BUSY_WINDOW, for at most MAX_DEFER
+        since the last time this let work through; True when it lets work through during a flood."""
+        while True:
+            now = time.monotonic()
+            quiet, waited = now - self._last_request, now - self._last_processed
+            if not self.requests and quiet >= BUSY_WINDOW:
+                self._last_processed = now
+                return False
+            if waited >= MAX_DEFER:
+                self._last_processed = now
+                return True
+            await asyncio.sleep(max(0.005, min(BUSY_WINDOW - quiet, MAX_DEFER - waited)))
+
+    async def pace(self) -> None:
+        """For the adapter's deliveries: wait for a gap between requests (see :meth:`yield_to_requests`)."""
+        await self.yield_to_requests()
+
+    @contextlib.contextmanager
+    def door_closed(self) -> Iterator[None]:
+        """Holds new requests back (for at most DOOR_MAX) while forced work runs."""
+        self._door.clear()
+        reopen = asyncio.get_running_loop().call_later(DOOR_MAX, self._door.set)
+        try:
+            yield
+        finally:
+            reopen.cancel()
+            self._door.set()
+
+    async def _work(self) -> None:
+        while True:
+            event = await self._queue.get()
+            try:
+                if await self.yield_to_requests():
+                    with self.door_closed():
+                        await self._process(event)
+                else:
+                    await self._process(event)
+            finally:
+                self.in_flight.discard(event.idempotency_key)
+                self._queue.task_done()
 
     def spawn(self, coro: Coroutine[Any, Any, None], *, key: str | None = None) -> None:
         if key is not None:
@@ -103,22 +221,24 @@ class SlackIngress:
             log.exception("slack: processing an inbound %s failed; it will be retried", event.kind)
 
     async def idle(self) -> None:
-        """Waits until every processing task started so far has finished (tests, shutdown)."""
-        while self.tasks:
-            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+        """Waits until every accepted event is processed and every side task is done (tests, benchmarks)."""
+        while self.tasks or not self._queue.empty() or self.in_flight:
+            await self._queue.join()
+            if self.tasks:
+                await asyncio.gather(*list(self.tasks), return_exceptions=True)
 
     async def drain(self, timeout: float) -> None:
-        """Shutdown: lets running tasks finish for up to ``timeout`` seconds, then cancels the rest
-        (their inbox rows stay "received" and are processed after the restart)."""
-        if not self.tasks:
-            return
-        _done, pending = await asyncio.wait(list(self.tasks), timeout=timeout)
-        for task in pending:
+        """Shutdown: lets the workers finish the queue for up to ``timeout`` seconds, then stops them
+        (what is left stays "received" in the inbox and is processed after the restart)."""
+        try:
+            await asyncio.wait_for(self.idle(), timeout)
+        except TimeoutError:
+            log.warning("slack: %d events not processed at shutdown; they resume after the restart",
+                        self._queue.qsize() + len(self.in_flight))
+        for task in [*self._workers, *self.tasks]:
             task.cancel()
-        if pending:
-            log.warning("slack: %d events still in processing at shutdown; they resume after the restart",
-                        len(pending))
-            await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.gather(*self._workers, *self.tasks, return_exceptions=True)
+        self._workers = []
 
     async def recover_loop(self, every: float = RECOVER_EVERY) -> None:
         """Finishes events that were stored but whose processing never completed (a crash, a lost task)."""
@@ -357,6 +477,7 @@ def create_app(ingress: SlackIngress, *, signing_secret: str | None = None) -> A
         request_verification_enabled=True,
         logger=logging.getLogger("slack_bolt"),
     )
+    app.middleware(ingress.track)
     app.command(re.compile(r"^/[\w-]+$"))(ingress.on_command)
     app.view(ticket_form.FORM_ID)(ingress.on_form)
     app.action(re.compile(r".+"))(ingress.on_action)

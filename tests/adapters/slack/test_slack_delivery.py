@@ -68,7 +68,7 @@ async def test_a_long_retry_after_goes_back_to_the_outbox_at_once(make_slack) ->
 
 async def test_not_in_channel_is_dead_and_reported_with_what_to_do(slack: SlackHarness) -> None:
     # rita asked something in #random; the bot is no member there
-    await slack.command("", command="/help", channel="C0RANDOM", channel_name="random")
+    await slack.command("show HW-9", channel="C0RANDOM", channel_name="random")
     await slack.settle()
     slack.fake.fail("chat.postMessage", "not_in_channel", times=0, when={"channel": "C0RANDOM"})
     await put(slack, Target(kind="channel", platform=Platform.SLACK, channel_id="C0RANDOM"), "public answer",
@@ -187,10 +187,10 @@ async def test_a_slow_thread_lookup_does_not_hold_the_ack(slack: SlackHarness, m
 
 
 async def test_a_slash_command_is_still_answered_when_the_database_is_down(slack: SlackHarness, monkeypatch) -> None:
-    async def broken(_event):
+    async def broken(_events):
         raise OSError("disk full")
 
-    monkeypatch.setattr(slack.bot.dispatcher, "accept", broken)
+    monkeypatch.setattr(slack.bot.dispatcher, "accept_many", broken)
     status, body = await slack.command("printer on fire")
     assert status == 200 and "try again" in body
 

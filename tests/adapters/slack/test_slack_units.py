@@ -169,3 +169,39 @@ def test_manifest_scopes_are_exactly_those_the_calls_and_events_need() -> None:
         needed |= EVENT_SCOPES[event]
     assert set(MANIFEST["oauth_config"]["scopes"]["bot"]) == needed
     assert MANIFEST["oauth_config"]["scopes"]["user"] == ["chat:write"]
+
+
+# --------------------------------------------------------------------------- acks first
+
+
+async def test_work_yields_to_requests_but_not_forever() -> None:
+    import asyncio
+    import time
+
+    from adapters.slack import app as slack_app
+    from adapters.slack.app import SlackIngress
+
+    ingress = SlackIngress.__new__(SlackIngress)  # only the pacing state is needed here
+    ingress.requests, ingress._last_processed = 0, time.monotonic()
+    ingress._last_request = time.monotonic() - 1.0
+    assert await ingress.yield_to_requests() is False  # quiet: work goes on at once
+
+    ingress.requests = 3  # requests are being handled …
+    ingress._last_processed = time.monotonic() - slack_app.MAX_DEFER  # … but work has waited long enough
+    assert await ingress.yield_to_requests() is True
+
+    ingress._door = asyncio.Event()
+    ingress._door.set()
+    passed: list[str] = []
+
+    async def request() -> None:
+        await ingress.track(lambda: asyncio.sleep(0))
+        passed.append("request")
+
+    with ingress.door_closed():
+        waiting = asyncio.create_task(request())
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert passed == []  # held at the door while the forced work runs
+    await waiting
+    assert passed == ["request"]
