@@ -18,7 +18,7 @@ from bot.i18n import t
 from bot.outbox import enqueue
 from bot.people import identity_of
 from bot.sla.tickets import TicketClock, derive
-from bot.tickets.service import TOUCHED
+from bot.tickets.service import CREATED, TOUCHED
 from bot.tickets.states import OPEN_STATES
 from bot.timers import handles
 from bot.types import Platform, Target, Visibility
@@ -67,14 +67,21 @@ async def refresh(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:
         c.name: {"target": c.target.name, "due": c.due.isoformat() if c.due else None, "state": c.state_at(now)}
         for c in clocks
     }}
-    await session.execute(delete(Timer).where(Timer.ticket_id == ticket.id, Timer.kind.like("sla:%"),
-                                              Timer.fired_at.is_(None)))
-    fired = {
-        (row.kind, (row.data or {}).get("target"))
-        for row in (await session.scalars(
-            select(Timer).where(Timer.ticket_id == ticket.id, Timer.kind.like("sla:%"), Timer.fired_at.is_not(None))
-        )).all()
-    }
+    created = session.info.get(CREATED, set())
+    if ticket.id in created:
+        # inserted in this unit of work and not refreshed before: there are no timer rows to replace or keep
+        created.discard(ticket.id)
+        fired: set[tuple[str, str | None]] = set()
+    else:
+        await session.execute(delete(Timer).where(Timer.ticket_id == ticket.id, Timer.kind.like("sla:%"),
+                                                  Timer.fired_at.is_(None)))
+        fired = {
+            (row.kind, (row.data or {}).get("target"))
+            for row in (await session.scalars(
+                select(Timer).where(Timer.ticket_id == ticket.id, Timer.kind.like("sla:%"),
+                                    Timer.fired_at.is_not(None))
+            )).all()
+        }
     for clock in clocks:
         if clock.stopped_at is not None or clock.status != "running":
             continue

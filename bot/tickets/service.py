@@ -32,6 +32,10 @@ NEW = "escalate_new"
 PRIO1 = "escalate_prio1"
 
 
+# tickets inserted in this unit of work that have not had their SLA timers written yet (so they have none)
+CREATED = "created_tickets"
+
+
 def touch(session: AsyncSession, ticket: Ticket) -> None:
     session.info.setdefault(TOUCHED, set()).add(ticket.id)
 
@@ -136,6 +140,7 @@ async def create(
     await session.flush()
     log(session, ticket, "created", now, requester, new=State.NEW.value, body=ticket.description, public=True)
     mark(session, NEW, ticket)
+    mark(session, CREATED, ticket)
     if priority == 1:
         mark(session, PRIO1, ticket)
     enqueue(
