@@ -21,8 +21,11 @@ Apps, each run against the same fake Web API in the same way:
   delivery to the fake (receipt, private channel, invite, duty notice) run meanwhile in the same
   process, so they load the event loop and the database as in production.
 
-At the end every ticket must exist (one per request). Targets: dutydesk p99 < 100 ms and at most
-1.5 × the bare app's p99.
+The apps take turns in ``--rounds`` rounds, so a change of load on the machine falls on all of
+them alike; after each dutydesk round its backlog is processed and delivered before the next app's
+turn. At the end every ticket must exist (one per request). Targets: dutydesk p99 < 100 ms and at
+most 1.5 × the bare app's p99. ``--db`` takes the URL of an empty PostgreSQL database instead of the
+SQLite file; ``BENCH_TIMELINE=1`` makes the load generator also return each request's start time.
 """
 
 from __future__ import annotations
@@ -178,7 +181,7 @@ class Dutydesk:
         # the fake has no rate limits; Slack's 1/s per channel would only stretch the delivery, not the acks
         self.adapter = SlackAdapter(settings, clock, limiter=ChannelRateLimiter(rate=10_000, burst=10_000))
         await self.adapter.start()
-        self.bot = await build(settings, clock, [self.adapter],
+        self.bot = await build(settings, clock, [self.adapter], upgrade=True,
                                db_url=self.args.db or f"sqlite+aiosqlite:///{self.workdir / 'bench.db'}")
         self.runtime = SlackRuntime(self.bot, self.adapter, recover_every=None)
         self.background = self.bot.background()
@@ -312,7 +315,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per app (default 4)")
-    parser.add_argument("--db", help="database URL for dutydesk (default: a fresh SQLite file)")
+    parser.add_argument("--db", help="URL of an empty database for dutydesk, migrated at the start "
+                                     "(default: a fresh SQLite file)")
     parser.add_argument("--profile", action="store_true", help="cProfile the dutydesk run (to stderr)")
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--run", default="x", help=argparse.SUPPRESS)
