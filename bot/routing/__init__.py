@@ -109,7 +109,8 @@ def apply_category(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:
     if targets and data.get("targets") != targets:
         data["targets"] = targets
         service.touch(session, ticket)
-    source = data.get("priority_source")
+    # the ticket form sets the priority from its urgency answer (or the form's priority field)
+    source = data.get("priority_source") or ("urgency" if (data.get("doc") or {}).get("urgency") else None)
     if cat.priority is not None and source not in ("given", "urgency"):
         data["priority_source"] = "category"
         if ticket.priority != cat.priority:

@@ -113,8 +113,8 @@ async def record(session: AsyncSession, desk: Desk, ticket: Ticket, step: str, t
     chosen, _skipped = await pick(session, desk, list(config.accounting))
     if chosen is None:
         return StepDone(step, None, nobody=True)
-    done["accounting"] = chosen
-    ticket.data = {**(ticket.data or {}), "deletion": done}
+    # a new dict: the one above may be flushed already, and an in-place change would go unnoticed
+    ticket.data = {**(ticket.data or {}), "deletion": {**done, "accounting": chosen}}
     await assign_key(session, desk, ticket, chosen, topic=config.topic,
                      instead_of=config.accounting[0] if chosen != config.accounting[0] else None,
                      note_key="deletion.to_accounting")

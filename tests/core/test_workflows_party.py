@@ -1,0 +1,230 @@
+"""The party desk's process (handbook 000) on its example config, through the simulator: contact,
+documentation asked of the member, the internal checklist, the report to the provider only by the
+two authorised people and only on the provider's hours, the solution written up, the member asked
+whether they are satisfied, closed. Plus every refusal and guard on the way."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from workflow_sim import run
+
+from bot.i18n import t
+from storage.models import Solution, Timer
+
+ORG = "party-desk"
+TUESDAY = "2026-11-24T08:50:00+01:00"
+INTERN = "#smv-support-intern"
+ITEMS = "outage,usage,reachable,usable,configured,internal,tried"
+
+
+def de(name: str, /, **values: object) -> str:
+    return t("de", name, **values)
+
+
+def report(at: str = "2026-11-24T09:02:00+01:00", priority: str = "-p1") -> list[dict]:
+    """Kai reports an outage and documents it (steps, browser) in the ticket's space."""
+    return [
+        {"at": at, "user": "kai", "channel": "#smv-technik",
+         "text": f"/ticket {priority} Die SMV ist nicht erreichbar, beim Login kommt Fehler 502"},
+        {"after": "1m", "user": "kai", "ticket": "SMV-1", "text": "Login-Seite öffnen, anmelden: 502"},
+        {"after": "1m", "user": "kai", "ticket": "SMV-1", "text": "Firefox 133"},
+    ]
+
+
+def staff(user: str, text: str, after: str = "1m") -> dict:
+    return {"after": after, "user": user, "channel": INTERN, "text": text}
+
+
+async def test_from_intake_to_close(tmp_path) -> None:
+    steps = [
+        {"at": "2026-11-24T09:02:00+01:00", "user": "kai", "channel": "#smv-technik",
+         "text": "/ticket -p1 Die SMV ist nicht erreichbar, beim Login kommt Fehler 502"},
+        staff("jana", "/ticket take SMV-1"),
+        {"after": "1m", "user": "kai", "ticket": "SMV-1", "text": "Login-Seite öffnen, anmelden: 502",
+         "attach": ["fehler.png"]},
+        {"after": "1m", "user": "kai", "ticket": "SMV-1", "text": "Firefox 133"},
+        staff("jana", f"/ticket check SMV-1 {ITEMS} alles geprüft"),
+        staff("denis", "/ticket vendor SMV-1 DL-1"),
+        staff("denis", "/ticket sla SMV-1"),
+        staff("jana", "/ticket status SMV-1 in_progress", after="2h"),
+        staff("jana", "/ticket solve SMV-1 Login-Dienst neu gestartet. https://wiki.example/502"),
+        {"after": "10m", "user": "kai", "action": "satisfied", "ticket": "SMV-1"},
+        staff("jana", "/kb login-dienst"),
+    ]
+    result = await run(tmp_path, ORG, steps, start=TUESDAY)
+    assert result.errors() == []
+    space = {"to": "ticket:SMV-1"}
+    # the documentation is asked of the member, in the ticket's private space, one question at a time
+    assert result.has(de("intake.needed", key="SMV-1", fields="Schritte zum Nachvollziehen, Browser mit Version",
+                         prefix="/", example="steps"), **space)
+    assert de("intake.ask.steps") in result.texts(**space)
+    assert de("intake.ask.browser") in result.texts(**space)
+    # the agent has it, but it starts only with the documentation complete
+    assert result.has(de("intake.taken_waiting", key="SMV-1", fields="Schritte zum Nachvollziehen, "
+                                                                        "Browser mit Version"), kind="reply")
+    assert result.has(de("intake.complete", key="SMV-1"), **space)
+    assert result.has(de("ticket.state_changed", key="SMV-1", state=de("state.in_progress"),
+                         who="SMV Berlin Support"), **space)
+    # reported to the provider: the member is told, the Prio-1 shows the phone number
+    assert result.has(de("vendor.requester", key="SMV-1", vendor="SMV-Dienstleister"), **space)
+    assert result.has(de("vendor.reported", key="SMV-1", vendor="SMV-Dienstleister", id="DL-1"))
+    assert result.has(de("vendor.phone_p1", phone="+49 30 5550 1600"))
+    # the vendor clock runs from the report (09:07, before the 12:00 cut-off: 4 working hours)
+    assert result.has(de("sla.clock_vendor")) and result.has("2026-11-24 13:07")
+    # the solution and the satisfaction question with two buttons
+    (question,) = result.about(kind="feedback", **space)
+    assert question["buttons"] == ["satisfied", "notfixed"]
+    assert "Login-Dienst neu gestartet" in question["text"]
+    assert result.has(de("closing.thanks", key="SMV-1"), **space)
+    assert result.has("Login-Dienst neu gestartet", to=INTERN)  # /kb finds it
+    ticket = await result.ticket("SMV-1")
+    assert ticket.state == "closed" and ticket.data["satisfaction"] == "satisfied"
+    assert ticket.data["vendor"]["ticket"] == "DL-1" and set(ticket.data["checks"]) == set(ITEMS.split(","))
+    assert ticket.data["doc"] == {"steps": "Login-Seite öffnen, anmelden: 502", "browser": "Firefox 133"}
+    kinds = [e.kind for e in await result.events("SMV-1")]
+    assert kinds.count("vendor") == 1 and "attachment" in kinds and kinds.count("check") == 7
+    (solution,) = await result.rows(Solution)
+    assert solution.url == "https://wiki.example/502"
+
+
+async def test_only_the_authorised_report_to_the_vendor(tmp_path) -> None:
+    steps = [*report(), staff("jana", f"/ticket check SMV-1 {ITEMS}"), staff("jana", "/ticket vendor SMV-1")]
+    result = await run(tmp_path, ORG, steps, start=TUESDAY)
+    assert result.errors() == [de("vendor.not_authorised", vendor="SMV-Dienstleister", who="Denis, Victor")]
+    assert (await result.ticket("SMV-1")).state != "vendor"
+
+
+async def test_no_vendor_report_while_the_documentation_is_incomplete(tmp_path) -> None:
+    steps = [
+        {"at": "2026-11-24T09:02:00+01:00", "user": "kai", "channel": "#smv-technik",
+         "text": "/ticket -p1 Login geht nicht, Fehler 502"},
+        {"after": "1m", "user": "kai", "ticket": "SMV-1", "text": "Login-Seite öffnen, anmelden: 502"},
+        staff("jana", f"/ticket check SMV-1 {ITEMS}"),
+        staff("denis", "/ticket vendor SMV-1"),
+    ]
+    result = await run(tmp_path, ORG, steps, start=TUESDAY)
+    assert result.errors() == [de("intake.incomplete", key="SMV-1", fields="Browser mit Version")]
+    assert all(e.kind != "vendor" for e in await result.events("SMV-1"))
+
+
+async def test_no_vendor_report_before_the_internal_checklist_is_done(tmp_path) -> None:
+    steps = [*report(), staff("jana", "/ticket check SMV-1 outage,usage"), staff("victor", "/ticket vendor SMV-1")]
+    result = await run(tmp_path, ORG, steps, start=TUESDAY)
+    assert result.errors() == [de("vendor.checklist_open", key="SMV-1",
+                                  items="reachable, usable, configured, internal, tried")]
+
+
+async def test_outside_the_vendors_hours_the_report_waits_for_the_opening(tmp_path) -> None:
+    steps = [*report(), staff("jana", f"/ticket check SMV-1 {ITEMS}"),
+             {"at": "2026-11-24T17:30:00+01:00", "user": "denis", "channel": INTERN, "text": "/ticket vendor SMV-1"},
+             {"until": "2026-11-25T09:00:00+01:00"}]
+    result = await run(tmp_path, ORG, steps, start=TUESDAY)
+    assert result.errors() == []
+    (answer,) = [line for line in result.about(to=INTERN, kind="reply") if "Dienstleister" in line["text"]]
+    assert answer["text"] == "\n".join([
+        de("vendor.queued", key="SMV-1", vendor="SMV-Dienstleister", opens="2026-11-25 08:00 CET"),
+        de("vendor.emergency", phone="+49 30 5550 1699"),
+        de("vendor.phone_p1", phone="+49 30 5550 1600"),
+    ])
+    # at 08:00 the timer reports it and reminds Denis
+    (opened,) = result.about(to="@denis")
+    assert opened["at"] == "2026-11-25T07:00:00Z"
+    assert opened["text"] == de("vendor.opened", vendor="SMV-Dienstleister", key="SMV-1", prefix="/")
+    (vendor,) = [e for e in await result.events("SMV-1") if e.kind == "vendor"]
+    assert vendor.at == datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+    assert (await result.ticket("SMV-1")).state == "vendor"
+
+
+async def test_a_normal_priority_report_shows_no_phone_number(tmp_path) -> None:
+    steps = [*report(priority="-p2"), staff("jana", f"/ticket check SMV-1 {ITEMS}"),
+             staff("victor", "/ticket vendor SMV-1")]
+    result = await run(tmp_path, ORG, steps, start=TUESDAY)
+    assert result.has(de("vendor.reported", key="SMV-1", vendor="SMV-Dienstleister", id="—"))
+    assert not result.has("+49 30 5550 1600")
+
+
+async def test_resolved_only_with_the_solution_written_up(tmp_path) -> None:
+    steps = [*report(), staff("jana", "/ticket take SMV-1"), staff("jana", "/ticket status SMV-1 resolved"),
+             staff("jana", "/ticket solve SMV-1   ")]
+    result = await run(tmp_path, ORG, steps, start=TUESDAY)
+    assert result.errors()[0] == de("closing.needs_solution", key="SMV-1")
+    assert (await result.ticket("SMV-1")).state == "in_progress"
+
+
+async def test_no_answer_to_the_question_closes_the_ticket(tmp_path) -> None:
+    steps = [*report(), staff("jana", "/ticket take SMV-1"), staff("jana", "/ticket solve SMV-1 Neu gestartet."),
+             {"until": "2026-11-27T10:00:00+01:00"}]
+    result = await run(tmp_path, ORG, steps, start=TUESDAY)
+    (closed,) = [line for line in result.about(to="ticket:SMV-1")
+                 if line["text"] == de("closing.closed_no_answer", key="SMV-1", prefix="/")]
+    assert closed["at"] == "2026-11-27T08:06:00Z"  # three days after the question
+    ticket = await result.ticket("SMV-1")
+    assert (ticket.state, ticket.data["satisfaction"]) == ("closed", "no_answer")
+
+
+async def test_not_fixed_reopens_and_forgets_the_solution(tmp_path) -> None:
+    steps = [*report(), staff("jana", "/ticket take SMV-1"), staff("jana", "/ticket solve SMV-1 Neu gestartet."),
+             {"after": "5m", "user": "kai", "action": "notfixed", "ticket": "SMV-1"},
+             {"until": "2026-11-28T10:00:00+01:00"}]
+    result = await run(tmp_path, ORG, steps, start=TUESDAY)
+    assert result.has(de("closing.reopened", key="SMV-1"), to="ticket:SMV-1")
+    assert result.has(de("closing.not_fixed_agent", key="SMV-1", who="kai", text="—"), to="@jana")
+    ticket = await result.ticket("SMV-1")
+    assert ticket.state == "in_progress" and "solution" not in ticket.data
+    assert await result.rows(Solution) == []
+    # the question's timer does not close the reopened ticket
+    assert [r.cancelled for r in await result.rows(Timer, Timer.kind == "workflow:feedback")] == [True]
+
+
+async def test_only_the_requester_answers_the_question(tmp_path) -> None:
+    steps = [*report(), staff("jana", "/ticket take SMV-1"), staff("jana", "/ticket solve SMV-1 Neu gestartet."),
+             {"after": "1m", "user": "jana", "action": "satisfied", "ticket": "SMV-1"},
+             {"after": "1m", "user": "kai", "action": "satisfied", "ticket": "SMV-1"},
+             {"after": "1m", "user": "kai", "action": "notfixed", "ticket": "SMV-1"}]
+    result = await run(tmp_path, ORG, steps, start=TUESDAY)
+    assert result.errors() == [
+        de("closing.requester_only", key="SMV-1"),
+        de("closing.no_question", key="SMV-1", state=de("state.closed")),
+    ]
+
+
+async def test_the_checklist_in_chat_and_its_refusals(tmp_path) -> None:
+    steps = [*report(),
+             staff("jana", "/ticket check SMV-1"),
+             staff("jana", "/ticket check SMV-1 outage Login-Dienst antwortet 502"),
+             staff("jana", "/ticket check SMV-1 nonsense"),
+             staff("jana", "/ticket uncheck SMV-1 usage"),
+             {"after": "1m", "user": "kai", "dm": True, "text": "/ticket check SMV-1 outage"},
+             staff("jana", "/ticket show SMV-1"),
+             {"after": "1m", "user": "kai", "dm": True, "text": "/ticket show SMV-1"}]
+    result = await run(tmp_path, ORG, steps, start=TUESDAY)
+    (listing,) = [text for text in result.texts(to=INTERN) if text.startswith(de("triage.head", key="SMV-1"))]
+    assert "☐ 1. outage: Handelt es sich tatsächlich um eine Betriebsstörung?" in listing
+    assert result.has(de("triage.ticked", key="SMV-1", item="outage", done=1, total=7,
+                         open="usage, reachable, usable, configured, internal, tried"))
+    assert result.errors() == [
+        de("triage.unknown_item", item="nonsense",
+           items="1. outage, 2. usage, 3. reachable, 4. usable, 5. configured, 6. internal, 7. tried"),
+        de("triage.not_ticked", key="SMV-1", item="usage"),
+        de("access.staff_only"),
+    ]
+    agent_view = next(text for text in result.texts(to=INTERN) if text.startswith("SMV-1:"))
+    assert de("workflow.show_checklist", done=1, total=7, items="✓ outage (Jana) · ☐ usage · ☐ reachable · "
+              "☐ usable · ☐ configured · ☐ internal · ☐ tried") in agent_view
+    member_view = next(text for text in result.texts(to="@kai") if text.startswith("SMV-1:"))
+    assert "outage" not in member_view  # the checklist is internal
+    assert de("workflow.show_doc", doc="Schritte zum Nachvollziehen: Login-Seite öffnen, anmelden: 502 · "
+              "Browser mit Version: Firefox 133") in member_view
+
+
+async def test_a_member_of_the_slack_group_is_an_agent(tmp_path) -> None:
+    steps = [*report(),
+             {"after": "1m", "user": "mia", "channel": INTERN, "text": "/queue"},
+             {"after": "1m", "user": "mia", "channel": INTERN, "text": "/ticket check SMV-1 outage"},
+             {"after": "1m", "user": "max", "channel": INTERN, "text": "/queue"}]
+    result = await run(tmp_path, ORG, steps, start=TUESDAY, groups={"S05SMVHELP": ["mia"]})
+    assert result.has("SMV-1", to=INTERN, **{"for": "@mia"})
+    assert result.has(de("triage.ticked", key="SMV-1", item="outage", done=1, total=7,
+                         open="usage, reachable, usable, configured, internal, tried"))
+    assert result.errors() == [de("access.staff_only")]
