@@ -32,7 +32,7 @@ async def report(ctx: Context, args: VendorArgs) -> list[Reply]:
     try:
         done = await vendor.report(ctx.session, ctx.desk, ticket, ctx.actor.person, args.vendor_ticket)
     except vendor.VendorRefused as exc:
-        return reply(ctx, exc.key, kind="error", **exc.values)
+        return reply(ctx, exc.key, kind="error", prefix=ctx.prefix, **exc.values)
     except TransitionRefused as exc:
         return refused(ctx, exc)
     config = ctx.desk.settings.vendor

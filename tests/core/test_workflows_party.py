@@ -228,3 +228,12 @@ async def test_a_member_of_the_slack_group_is_an_agent(tmp_path) -> None:
     assert result.has(de("triage.ticked", key="SMV-1", item="outage", done=1, total=7,
                          open="usage, reachable, usable, configured, internal, tried"))
     assert result.errors() == [de("access.staff_only")]
+
+
+async def test_a_second_report_only_records_the_vendors_id(tmp_path) -> None:
+    steps = [*report(), staff("jana", f"/ticket check SMV-1 {ITEMS}"), staff("denis", "/ticket vendor SMV-1"),
+             staff("victor", "/ticket vendor SMV-1"), staff("victor", "/ticket vendor SMV-1 DL-9")]
+    result = await run(tmp_path, ORG, steps, start=TUESDAY)
+    assert result.errors() == [de("vendor.already", key="SMV-1", vendor="SMV-Dienstleister", id="—", prefix="/")]
+    assert result.has(de("vendor.id_recorded", key="SMV-1", id="DL-9", vendor="SMV-Dienstleister"))
+    assert [e.kind for e in await result.events("SMV-1")].count("vendor") == 1  # the clock started once

@@ -139,3 +139,18 @@ async def test_the_deletion_workflow_to_accounting(tmp_path) -> None:
     assert ticket.data["deletion"] == {"reason": "Abmahnung wegen Bildrechten", "volume": "14 Fundstellen",
                                        "prepayment": "exception: Stammkunde, mit GF abgestimmt",
                                        "order": "LA-118", "accounting": "khadija"}
+
+
+async def test_routing_again_with_a_topic(tmp_path) -> None:
+    steps = [customer("ida", "Eine Frage zu meinem Konto"),
+             staff("daniel", "/ticket route KS-1 influma"),
+             staff("daniel", "/ticket route KS-1 weather"),
+             {"after": "1m", "user": "ida", "dm": True, "text": "/ticket route KS-1 rechnung"}]
+    result = await run(tmp_path, ORG, steps, start=WEDNESDAY)
+    assert result.has(de("routing.routed", key="KS-1", topic="influma", person="Marcus"), to=INTERN)
+    assert owner(result, "KS-1") == "@marcus"
+    assert result.errors() == [
+        de("routing.unknown_topic", topic="weather", topics="rechnung, pressemitteilung, influma, blog2social, "
+                                                           "prg-vertrieb, prg-support"),
+        de("access.staff_only"),
+    ]
