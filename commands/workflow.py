@@ -105,7 +105,8 @@ def detail_lines(ctx: Context, ticket: Ticket) -> list[str]:
     vendor = data.get("vendor")
     if vendor:
         lines.append(ctx.t("workflow.show_vendor", vendor=settings.vendor.name if settings.vendor else "vendor",
-                           id=vendor.get("ticket") or "—", who=vendor.get("by") or "—"))
+                           id=vendor.get("ticket") or "—",
+                           who=name_of(ctx.desk, vendor["by"]) if vendor.get("by") else "—"))
     queued = data.get("vendor_queued")
     if queued and not vendor:
         opens = instant(_parse(queued["opens"]), ctx.actor.timezone)
