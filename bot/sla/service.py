@@ -8,7 +8,7 @@ and one at its breach. A warning that has fired for a clock and target never fir
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics
@@ -82,6 +82,7 @@ async def refresh(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:
                                     Timer.fired_at.is_not(None))
             )).all()
         }
+    timers = []
     for clock in clocks:
         if clock.stopped_at is not None or clock.status != "running":
             continue
@@ -93,8 +94,11 @@ async def refresh(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:
             kind = f"sla:{clock.name}:{level}"
             if at is None or (kind, clock.target.name) in fired:
                 continue
-            session.add(Timer(ticket_id=ticket.id, kind=kind, due_at=max(at, now),
-                              data={"target": clock.target.name, "due": due.isoformat()}))
+            timers.append({"ticket_id": ticket.id, "kind": kind, "due_at": max(at, now), "fired_at": None,
+                           "cancelled": False, "data": {"target": clock.target.name, "due": due.isoformat()}})
+    if timers:
+        # one Core executemany: as ORM objects they cost a flush, and on SQLite one INSERT each (to read ids back)
+        await session.execute(insert(Timer.__table__), timers)
 
 
 @handles("sla")
