@@ -31,9 +31,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import crashbot  # noqa: E402
 
-EVENTS = 48
-STEP = timedelta(minutes=12.5)  # 48 events over ten hours of duty: twelve hourly digests and a handover
-ROUNDS = 6
+EVENTS = 40
+STEP = timedelta(minutes=15)  # 40 events over ten hours of duty: twelve hourly digests and a handover
+ROUNDS = 5
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
