@@ -36,6 +36,7 @@ from adapters.matrix import convert, render
 from adapters.matrix.adapter import MatrixAdapter
 from adapters.matrix.client import MatrixError, check, server_of
 from adapters.matrix.forms import Forms
+from bot import ops
 from bot.i18n import t
 from bot.privacy.move import MOVE_ACTION
 from bot.privacy.route import TICKET_REACTIONS
@@ -119,6 +120,7 @@ class MatrixIngress:
         await self.handle_batch(answer)
         await self.store_token(answer.next_batch)
         self.resumed = True
+        ops.synced("matrix", self.bot.clock.now())  # /healthz: last_sync
         return answer
 
     async def run(self) -> None:
