@@ -15,7 +15,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +46,7 @@ RECOVER_AFTER = timedelta(minutes=1)
 # while requests keep coming, processing and delivery yield to them: they wait for a quiet moment of
 # BUSY_WINDOW, but go on at least once per MAX_DEFER, so a flood of requests is acknowledged at once
 # and the work is done in the gaps (and after the flood)
-BUSY_WINDOW = 0.05
+BUSY_WINDOW = 0.2
 MAX_DEFER = 2.0
 # work let through during a flood runs with new requests held at the door for at most this long,
 # so it finishes quickly instead of crawling between requests while it holds the database's write lock
@@ -176,12 +176,15 @@ class SlackIngress:
         """For the adapter's deliveries: wait for a gap between requests (see :meth:`yield_to_requests`)."""
         await self.yield_to_requests()
 
-    @contextlib.contextmanager
-    def door_closed(self) -> Iterator[None]:
-        """Holds new requests back (for at most DOOR_MAX) while forced work runs."""
+    @contextlib.asynccontextmanager
+    async def door_closed(self) -> AsyncIterator[None]:
+        """Forced work: holds new requests back (for at most DOOR_MAX) and lets the ones inside finish
+        first, so the work runs alone and quickly."""
         self._door.clear()
         reopen = asyncio.get_running_loop().call_later(DOOR_MAX, self._door.set)
         try:
+            while self.requests and not self._door.is_set():
+                await asyncio.sleep(0.002)
             yield
         finally:
             reopen.cancel()
@@ -192,7 +195,7 @@ class SlackIngress:
             event = await self._queue.get()
             try:
                 if await self.yield_to_requests():
-                    with self.door_closed():
+                    async with self.door_closed():
                         await self._process(event)
                 else:
                     await self._process(event)

@@ -198,7 +198,7 @@ async def test_work_yields_to_requests_but_not_forever() -> None:
         await ingress.track(lambda: asyncio.sleep(0))
         passed.append("request")
 
-    with ingress.door_closed():
+    async with ingress.door_closed():
         waiting = asyncio.create_task(request())
         await asyncio.sleep(0)
         await asyncio.sleep(0)
