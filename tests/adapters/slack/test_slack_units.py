@@ -190,6 +190,7 @@ async def test_work_yields_to_requests_but_not_forever() -> None:
     ingress._last_processed = time.monotonic() - slack_app.MAX_DEFER  # … but work has waited long enough
     assert await ingress.yield_to_requests() is True
 
+    ingress.requests = 0
     ingress._door = asyncio.Event()
     ingress._door.set()
     passed: list[str] = []
