@@ -1,6 +1,6 @@
 """Runs every ``benchmarks/bench_*.py`` in turn, each in a subprocess with a timeout, and prints its output.
 
-    .venv/bin/python benchmarks/run.py [--timeout SECONDS] [--only NAME ...] [-- ARGS FOR EVERY BENCHMARK]
+    .venv/bin/python benchmarks/run.py [--timeout SECONDS] [--only NAME ...] [--list] [-- ARGS FOR EACH]
 
 The benchmarks run one after the other (never at once: they would slow each other down) with this
 interpreter, from the repository root. The exit status is 0 when every benchmark exited 0, else 1;
@@ -10,6 +10,7 @@ a benchmark that runs past the timeout is stopped (its whole process group) and 
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import signal
 import subprocess
@@ -19,7 +20,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-DEFAULT_TIMEOUT = 600.0
+DEFAULT_TIMEOUT = 900.0
 
 
 def discover(only: list[str]) -> list[Path]:
@@ -28,6 +29,15 @@ def discover(only: list[str]) -> list[Path]:
         return found
     wanted = {name.removesuffix(".py").removeprefix("bench_") for name in only}
     return [path for path in found if path.stem.removeprefix("bench_") in wanted]
+
+
+def summary_line(path: Path) -> str:
+    """The first line of a benchmark's docstring."""
+    try:
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        doc = ""
+    return doc.strip().splitlines()[0] if doc.strip() else "(no docstring)"
 
 
 def run_one(path: Path, args: list[str], timeout: float) -> tuple[str, float]:
@@ -58,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"seconds per benchmark before it is stopped ({DEFAULT_TIMEOUT:.0f})")
     parser.add_argument("--only", nargs="+", default=[], metavar="NAME",
                         help="run only these benchmarks (tickets, bench_sla, bench_sla.py all work)")
+    parser.add_argument("--list", action="store_true", help="list the benchmarks with their first docstring line")
     parser.add_argument("rest", nargs=argparse.REMAINDER, help="after --: arguments passed to every benchmark")
     args = parser.parse_args(argv)
     passed = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
@@ -66,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no benchmarks found in {HERE} (bench_*.py){' matching ' + ' '.join(args.only) if args.only else ''}",
               file=sys.stderr)
         return 1
+    if args.list:
+        width = max(len(path.name) for path in benchmarks)
+        for path in benchmarks:
+            print(f"{path.name.ljust(width)}  {summary_line(path)}")
+        return 0
 
     outcomes: list[tuple[str, str, float]] = []
     for path in benchmarks:
