@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.desk import Desk
+from bot.sla import service as sla_service
 from bot.timers import handles
 from bot.workflow.closing import FEEDBACK_TIMER, feedback_timeout
 from bot.workflow.defer import REVIEW_TIMER, review_due
@@ -20,3 +21,5 @@ async def workflow_timer(session: AsyncSession, desk: Desk, timer: Timer) -> Non
     handler = _HANDLERS.get(timer.kind)
     if handler is not None:
         await handler(session, desk, timer)
+        # the ticket changed outside the dispatcher: its SLA clocks follow in the same commit
+        await sla_service.refresh_touched(session, desk)

@@ -133,7 +133,10 @@ async def test_outside_the_vendors_hours_the_report_waits_for_the_opening(tmp_pa
     assert opened["text"] == de("vendor.opened", vendor="SMV-Dienstleister", key="SMV-1", prefix="/")
     (vendor,) = [e for e in await result.events("SMV-1") if e.kind == "vendor"]
     assert vendor.at == datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
-    assert (await result.ticket("SMV-1")).state == "vendor"
+    ticket = await result.ticket("SMV-1")
+    assert ticket.state == "vendor"
+    # the vendor clock runs from the opening: P1, 4 working hours
+    assert datetime.fromisoformat(ticket.data["sla"]["vendor"]["due"]) == datetime(2026, 11, 25, 11, 0, tzinfo=UTC)
 
 
 async def test_a_normal_priority_report_shows_no_phone_number(tmp_path) -> None:
