@@ -30,11 +30,13 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.NEW: frozenset({State.TRIAGE, *_WORKING}),
     State.TRIAGE: frozenset(_WORKING),
     State.IN_PROGRESS: frozenset(_WORKING - {State.IN_PROGRESS} | {State.TRIAGE}),
-    State.WAITING_REQUESTER: frozenset({State.TRIAGE, State.IN_PROGRESS, State.RESOLVED, State.CLOSED, State.DEFERRED}),
-    State.VENDOR: frozenset({State.IN_PROGRESS, State.WAITING_REQUESTER, State.RESOLVED, State.CLOSED}),
-    State.DEFERRED: frozenset({State.TRIAGE, State.IN_PROGRESS, State.CLOSED}),
-    State.RESOLVED: frozenset({State.FEEDBACK, State.CLOSED, State.IN_PROGRESS}),
-    State.FEEDBACK: frozenset({State.CLOSED, State.IN_PROGRESS}),
+    # a duplicate can be merged from any open state; a reopened ticket without an assignee goes to triage
+    State.WAITING_REQUESTER: frozenset({State.TRIAGE, State.IN_PROGRESS, State.RESOLVED, State.CLOSED, State.DEFERRED,
+                                        State.MERGED}),
+    State.VENDOR: frozenset({State.IN_PROGRESS, State.WAITING_REQUESTER, State.RESOLVED, State.CLOSED, State.MERGED}),
+    State.DEFERRED: frozenset({State.TRIAGE, State.IN_PROGRESS, State.CLOSED, State.MERGED}),
+    State.RESOLVED: frozenset({State.FEEDBACK, State.CLOSED, State.IN_PROGRESS, State.TRIAGE}),
+    State.FEEDBACK: frozenset({State.CLOSED, State.IN_PROGRESS, State.TRIAGE}),
     State.CLOSED: frozenset({State.IN_PROGRESS, State.TRIAGE}),
     State.MERGED: frozenset(),
 }

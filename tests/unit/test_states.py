@@ -10,16 +10,17 @@ from bot.tickets.states import DONE_STATES, OPEN_STATES, SETTABLE, TRANSITIONS, 
 
 S = State
 # The table written out by hand from DESIGN.md: new → triage → in_progress ⇄ waiting_requester → resolved →
-# feedback → closed, plus vendor, deferred and merged (a duplicate: terminal).
+# feedback → closed, plus vendor, deferred and merged (a duplicate, from any open state: terminal); a
+# reopened ticket without an assignee goes back to triage.
 EXPECTED: dict[State, set[State]] = {
     S.NEW: {S.TRIAGE, S.IN_PROGRESS, S.WAITING_REQUESTER, S.RESOLVED, S.CLOSED, S.DEFERRED, S.MERGED, S.VENDOR},
     S.TRIAGE: {S.IN_PROGRESS, S.WAITING_REQUESTER, S.RESOLVED, S.CLOSED, S.DEFERRED, S.MERGED, S.VENDOR},
     S.IN_PROGRESS: {S.TRIAGE, S.WAITING_REQUESTER, S.RESOLVED, S.CLOSED, S.DEFERRED, S.MERGED, S.VENDOR},
-    S.WAITING_REQUESTER: {S.TRIAGE, S.IN_PROGRESS, S.RESOLVED, S.CLOSED, S.DEFERRED},
-    S.VENDOR: {S.IN_PROGRESS, S.WAITING_REQUESTER, S.RESOLVED, S.CLOSED},
-    S.DEFERRED: {S.TRIAGE, S.IN_PROGRESS, S.CLOSED},
-    S.RESOLVED: {S.FEEDBACK, S.CLOSED, S.IN_PROGRESS},
-    S.FEEDBACK: {S.CLOSED, S.IN_PROGRESS},
+    S.WAITING_REQUESTER: {S.TRIAGE, S.IN_PROGRESS, S.RESOLVED, S.CLOSED, S.DEFERRED, S.MERGED},
+    S.VENDOR: {S.IN_PROGRESS, S.WAITING_REQUESTER, S.RESOLVED, S.CLOSED, S.MERGED},
+    S.DEFERRED: {S.TRIAGE, S.IN_PROGRESS, S.CLOSED, S.MERGED},
+    S.RESOLVED: {S.FEEDBACK, S.CLOSED, S.IN_PROGRESS, S.TRIAGE},
+    S.FEEDBACK: {S.CLOSED, S.IN_PROGRESS, S.TRIAGE},
     S.CLOSED: {S.IN_PROGRESS, S.TRIAGE},
     S.MERGED: set(),
 }
