@@ -18,6 +18,8 @@ from adapters.matrix.adapter import MatrixAdapter
 from adapters.matrix.client import login, make_client
 from adapters.matrix.sync import MatrixIngress
 from bot.leader import LeaderLease
+from bot.outbox import DeliveryError
+from bot.settings import ConfigError
 from bot.types import Platform
 
 if TYPE_CHECKING:
@@ -39,6 +41,25 @@ async def connect(settings: Settings, clock: Clock) -> MatrixAdapter:
     return MatrixAdapter(settings, clock, client)
 
 
+async def refuse_public_duty_rooms(settings: Settings, adapter: MatrixAdapter) -> None:
+    """The duty channel shows ticket titles: a duty room anyone may join stops the start (ConfigError)."""
+    problems = []
+    for only, channel in settings.channels.duty_entries():
+        if only not in (None, "matrix"):
+            continue
+        try:
+            room = await adapter.rooms.id_of(channel)
+        except DeliveryError:
+            continue  # a room that does not exist yet is reported when the bot first posts there
+        answer = await adapter.client.room_get_state_event(room, "m.room.join_rules")
+        if (getattr(answer, "content", None) or {}).get("join_rule") == "public":
+            problems.append(f"{settings.source}: channels.duty: the Matrix room {channel} is public, but the duty "
+                            "channel shows ticket titles and must be private; make the room invite-only "
+                            "(join rule \"invite\") or name a private room")
+    if problems:
+        raise ConfigError(problems)
+
+
 class MatrixRuntime:
     """The Matrix side of one bot: binds the adapter, runs the sync loop under the device's lease."""
 
@@ -55,6 +76,7 @@ class MatrixRuntime:
         await self.adapter.bind(self.bot.desk.sessions)
         self.bot.desk.prefixes[Platform.MATRIX] = self.bot.settings.matrix.command_prefix
         await self.adapter.rooms.refresh()
+        await refuse_public_duty_rooms(self.bot.settings, self.adapter)
         self.adapter.rooms.refill_soon()
 
     def start(self) -> None:
