@@ -35,7 +35,7 @@ from adapters.slack.ratelimit import ChannelRateLimiter
 from adapters.slack.spaces import TicketSpaces
 from bot.clock import Clock
 from bot.outbox import DeliveryError
-from bot.settings import Settings
+from bot.settings import ConfigError, Settings
 from bot.types import Capability, OutboundMessage, Platform
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,23 @@ class SlackAdapter:
         await self.directory.identify()
         self.spaces.bot_name = self.directory.bot_name
         await self.directory.refresh()
+        try:
+            self.refuse_public_duty_channels()
+        except ConfigError:
+            await self.close()
+            raise
+
+    def refuse_public_duty_channels(self) -> None:
+        """The duty channel shows ticket titles: a public one stops the start (ConfigError) with the reason."""
+        problems = []
+        for only, name in self.settings.channels.duty_entries():
+            channel = self.directory.by_name(name) if only in (None, "slack") else None
+            if channel is not None and not channel.is_private:
+                problems.append(f"{self.settings.source}: channels.duty: the Slack channel {name} is public, but the "
+                                "duty channel shows ticket titles and must be private; convert it to a private "
+                                "channel (channel settings) or name a private one")
+        if problems:
+            raise ConfigError(problems)
 
     def bind(self, sessions: Any) -> None:
         """Gives the adapter the database (ticket spaces, identities) once the bot is built."""

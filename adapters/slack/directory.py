@@ -96,6 +96,10 @@ class Directory:
         channel = self._by_id.get(channel_id)
         return channel.name if channel is not None and channel.name in self.configured else channel_id
 
+    def by_name(self, name: str) -> Channel | None:
+        """The channel called ``#name`` as of the last refresh."""
+        return self._by_name.get(name)
+
     def is_private(self, channel_id: str) -> bool | None:
         channel = self._by_id.get(channel_id)
         return channel.is_private if channel is not None else None

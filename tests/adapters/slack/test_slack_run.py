@@ -101,6 +101,16 @@ async def test_a_rejected_token_is_one_line_and_exit_2(fake_slack: FakeSlack, tm
     assert len(lines) == 1 and "DUTYDESK_SLACK__BOT_TOKEN" in lines[0] and "Traceback" not in err.decode()
 
 
+async def test_a_public_duty_channel_stops_the_start(fake_slack: FakeSlack, tmp_path: Path) -> None:
+    next(c for c in fake_slack.channels if c["name"] == "support-duty")["is_private"] = False
+    process = await start(write_config(tmp_path, fake_slack))
+    _out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2
+    lines = err.decode().strip().splitlines()
+    assert len(lines) == 1 and "#support-duty is public" in lines[0] and "must be private" in lines[0]
+    assert "Traceback" not in err.decode()
+
+
 async def test_events_stored_but_never_processed_are_recovered(slack: SlackHarness) -> None:
     event = InboundEvent(kind="dm", event_id="Ev0CRASH", text="mail server down", received_at=slack.clock.now(),
                          actor=UserRef(platform=Platform.SLACK, user_id="U0REQ"),
