@@ -1,10 +1,12 @@
 """The slack-bolt ``AsyncApp`` and its listeners: Slack requests in, core events to the dispatcher.
 
-Every listener does the same three things in this order: persist the event (``dispatcher.accept``,
-the inbox row), acknowledge Slack, and only then process it in a task this module tracks. The
-app runs with ``process_before_response=True``, so bolt answers Slack when the listener returns,
-right after the inbox row is committed; the processing task is ours, awaited on shutdown, and an
-event whose processing never finished (a crash) is picked up again by the recovery loop.
+Every listener does the same three things in this order: persist the event (the inbox row, in
+one group commit with the other requests of the moment), acknowledge Slack, and only then queue it
+for processing. The app runs with ``process_before_response=True``, so bolt answers Slack when the
+listener returns, right after the inbox row is committed; the processing workers are ours and are
+drained on shutdown, and an event whose processing never finished (a crash) is picked up again by
+the recovery loop. Acknowledging comes first: while requests keep arriving, processing and
+deliveries wait for the gaps (see BUSY_WINDOW, MAX_DEFER, DOOR_MAX).
 """
 
 from __future__ import annotations
@@ -129,8 +131,10 @@ class SlackIngress:
         """
         try:
             new = await self.acceptor.accept(event)
-        except Exception:
-            log.exception("slack: could not store an inbound %s", event.kind)
+        except Exception as exc:
+            # the exception's text may quote the event: its type here, the traceback at debug
+            log.error("slack: could not store an inbound %s: %s", event.kind, type(exc).__name__)
+            log.debug("slack: storing an inbound event failed", exc_info=True)
             if ack is not None and answer_on_failure:
                 await ack(text=t(self.language_of(event.actor.user_id), "slack.unavailable"))
                 return False
@@ -219,9 +223,11 @@ class SlackIngress:
     async def _process(self, event: InboundEvent) -> None:
         try:
             await self.dispatcher.process(event)
-        except Exception:
+        except Exception as exc:
             # the inbox row stays "received"; the recovery loop tries again
-            log.exception("slack: processing an inbound %s failed; it will be retried", event.kind)
+            log.error("slack: processing an inbound %s failed (%s); it will be retried", event.kind,
+                      type(exc).__name__)
+            log.debug("slack: processing failed", exc_info=True)
 
     async def idle(self) -> None:
         """Waits until every accepted event is processed and every side task is done (tests, benchmarks)."""
@@ -251,8 +257,9 @@ class SlackIngress:
                 count = await self.dispatcher.recover(older_than=RECOVER_AFTER, skip=frozenset(self.in_flight))
                 if count:
                     log.warning("slack: recovered %d stored but unprocessed events", count)
-            except Exception:
-                log.exception("slack: recovery pass failed")
+            except Exception as exc:
+                log.error("slack: recovery pass failed (%s)", type(exc).__name__)
+                log.debug("slack: recovery pass failed", exc_info=True)
 
     # ----------------------------------------------------------------- helpers
 
