@@ -6,28 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from typing import Any
 
-from bot.settings import ConfigError, Settings
-
-
-async def _start_slack(settings: Settings, clock: Any) -> Any:
-    from slack_sdk.errors import SlackApiError
-
-    from adapters.slack.adapter import SlackAdapter
-    from adapters.slack.errors import error_code, hint
-
-    adapter = SlackAdapter(settings, clock)
-    try:
-        await adapter.start()
-    except SlackApiError as exc:
-        await adapter.close()
-        raise ConfigError([f"{settings.source}: slack: {hint(error_code(exc), exc)}"]) from None
-    except OSError as exc:
-        await adapter.close()
-        raise ConfigError([f"{settings.source}: slack.api_base_url: cannot reach {settings.slack.api_base_url} "
-                           f"({type(exc).__name__})"]) from None
-    return adapter
+from bot.settings import Settings
 
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
@@ -41,7 +21,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     slack = None
     try:
         if settings.slack_enabled:
-            slack = await _start_slack(settings, clock)
+            from adapters.slack.runtime import connect as connect_slack
+
+            slack = await connect_slack(settings, clock)
         bot = await build(settings, clock, [a for a in (matrix, slack) if a is not None])
     except BaseException:
         await matrix.client.close()

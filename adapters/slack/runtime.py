@@ -27,6 +27,7 @@ from bot.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
     from bot.app import Bot
+    from bot.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +99,8 @@ class SlackRuntime:
         await self.ingress.drain(grace)
 
 
-async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
-    """`dutydesk run` with Slack: returns when SIGTERM or SIGINT arrives (or ``stop`` is set)."""
-    from bot.app import build
-    from bot.clock import SystemClock
-
-    clock = SystemClock()
+async def connect(settings: Settings, clock: Clock) -> SlackAdapter:
+    """The adapter, started: token checked, channels read (ConfigError with what to fix when it can't)."""
     adapter = SlackAdapter(settings, clock)
     try:
         await adapter.start()
@@ -114,6 +111,16 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
         await adapter.close()
         raise ConfigError([f"{settings.source}: slack.api_base_url: cannot reach {settings.slack.api_base_url} "
                            f"({type(exc).__name__})"]) from None
+    return adapter
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
+    """`dutydesk run` with Slack: returns when SIGTERM or SIGINT arrives (or ``stop`` is set)."""
+    from bot.app import build
+    from bot.clock import SystemClock
+
+    clock = SystemClock()
+    adapter = await connect(settings, clock)
     bot = await build(settings, clock, [adapter])
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
