@@ -78,12 +78,14 @@ class Dispatcher:
         rows = {event.idempotency_key: event for event in reversed(events)}  # the first of a key wins
         async with self.desk.sessions.begin() as session:
             insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-            result = await session.execute(
-                insert(ProcessedEvent)
-                .values([{"key": key, "received_at": now, "status": "received",
-                          "payload": event.model_dump(mode="json")} for key, event in reversed(rows.items())])
-                .on_conflict_do_nothing(index_elements=["key"])
-                .returning(ProcessedEvent.key)
+            # one cached statement with a parameter list (SQLAlchemy sends it as multi-row INSERTs); a
+            # literal multi-row .values([...]) would be compiled anew for every batch
+            connection = await session.connection()
+            result = await connection.execute(
+                insert(ProcessedEvent.__table__).on_conflict_do_nothing(index_elements=["key"])
+                .returning(ProcessedEvent.__table__.c.key),
+                [{"key": key, "received_at": now, "status": "received", "payload": event.model_dump(mode="json")}
+                 for key, event in reversed(rows.items())],
             )
             # not rowcount: SQLAlchemy reports -1 for an INSERT on psycopg, which made every duplicate "new"
             stored = set(result.scalars().all())
