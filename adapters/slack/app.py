@@ -49,7 +49,7 @@ RECOVER_AFTER = timedelta(minutes=1)
 # BUSY_WINDOW, but go on at least once per MAX_DEFER, so a flood of requests is acknowledged at once
 # and the work is done in the gaps (and after the flood)
 BUSY_WINDOW = 0.2
-MAX_DEFER = 2.0
+MAX_DEFER = 5.0
 # work let through during a flood runs with new requests held at the door for at most this long,
 # so it finishes quickly instead of crawling between requests while it holds the database's write lock
 DOOR_MAX = 0.2
