@@ -19,9 +19,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.common import ticket_member_ids
 from adapters.slack.errors import delivery_error, error_code
 from bot.types import Platform
-from storage.models import Identity, KeyValue, Ticket
+from storage.models import KeyValue
 
 log = logging.getLogger(__name__)
 
@@ -76,26 +77,12 @@ class TicketSpaces:
         async with self.sessions() as session:
             channel = self._channels.get(ticket_key) or await session.scalar(
                 select(KeyValue.value).where(KeyValue.key == SPACE_KEY.format(ticket=ticket_key)))
-            members = await self._members(session, ticket_key)
+            members = await ticket_member_ids(session, ticket_key, Platform.SLACK)
         if channel is None:
             channel = await self._create(ticket_key)
         self._remember(channel, ticket_key)
         await self._invite(channel, members)
         return channel
-
-    async def _members(self, session: AsyncSession, ticket_key: str) -> list[str]:
-        """Slack ids of the requester, the assignee and the listed members of a ticket."""
-        ticket = await session.scalar(select(Ticket).where(Ticket.key == ticket_key))
-        if ticket is None:
-            return []
-        people = [ticket.requester_id, ticket.assignee_id, *((ticket.data or {}).get("members") or [])]
-        ids = [p for p in dict.fromkeys(people) if isinstance(p, int)]
-        if not ids:
-            return []
-        rows = await session.execute(select(Identity.person_id, Identity.user_id).where(
-            Identity.person_id.in_(ids), Identity.platform == Platform.SLACK.value))
-        by_person = {person: user for person, user in rows.all()}
-        return [by_person[p] for p in ids if p in by_person]
 
     async def _create(self, ticket_key: str) -> str:
         for attempt in range(NAME_ATTEMPTS):
