@@ -37,7 +37,7 @@ CREATED = "created_tickets"
 
 
 def touch(session: AsyncSession, ticket: Ticket) -> None:
-    session.info.setdefault(TOUCHED, set()).add(ticket.id)
+    mark(session, TOUCHED, ticket)
 
 
 def mark(session: AsyncSession, what: str, ticket: Ticket) -> None:
