@@ -28,6 +28,7 @@ from sqlalchemy import select
 from adapters.slack import convert, render
 from adapters.slack.adapter import SlackAdapter
 from adapters.slack.errors import error_code
+from adapters.slack.groups import SlackGroups
 from bot.format import duration
 from bot.i18n import t
 from bot.privacy.move import MOVE_ACTION
@@ -107,6 +108,7 @@ class SlackIngress:
         self.in_flight: set[str] = set()
         self.workers = workers or (1 if bot.engine.dialect.name == "sqlite" else 4)
         self.acceptor = GroupAcceptor(bot.dispatcher)
+        self.groups = SlackGroups(adapter.client, bot.settings, bot.clock, bot.desk.sessions)
         self._queue: asyncio.Queue[InboundEvent] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
         self._last_request = 0.0
@@ -445,6 +447,23 @@ class SlackIngress:
         await self.submit(convert.reaction(str(body["event_id"]), convert.user(str(event["user"]), name), where,
                                            message_ts=ts, now=self.now(), thread=thread), None)
 
+    async def on_subteam_members_changed(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        """Somebody joined or left a user group: acknowledged at once, the roles updated right after."""
+        self.spawn(self.guarded(self.groups.on_members_changed(event), "a user group change"),
+                   key=f"groups:{body.get('event_id')}")
+
+    async def on_subteam_updated(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        self.spawn(self.guarded(self.groups.on_updated(event), "a user group update"),
+                   key=f"groups:{body.get('event_id')}")
+
+    async def guarded(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        try:
+            await work
+        except Exception as exc:
+            # the next start (or Socket Mode reconnect) reads the groups in full again
+            log.error("slack: storing %s failed (%s)", what, type(exc).__name__)
+            log.debug("slack: storing %s failed", what, exc_info=True)
+
     async def on_home(self, event: dict[str, Any]) -> None:
         if event.get("tab", "home") == "home" and event.get("user"):
             self.spawn(self.publish_home(str(event["user"])))
@@ -496,4 +515,6 @@ def create_app(ingress: SlackIngress, *, signing_secret: str | None = None) -> A
     app.event("app_mention")(ingress.on_mention)
     app.event("reaction_added")(ingress.on_reaction)
     app.event("app_home_opened")(ingress.on_home)
+    app.event("subteam_members_changed")(ingress.on_subteam_members_changed)
+    app.event("subteam_updated")(ingress.on_subteam_updated)
     return app

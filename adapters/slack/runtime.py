@@ -48,6 +48,7 @@ class SlackRuntime:
         self._runner: web.AppRunner | None = None
         self.socket: AsyncSocketModeHandler | None = None
         self._recover: asyncio.Task[None] | None = None
+        self._greeted = False
 
     def web_app(self, path: str) -> web.Application:
         """The HTTP endpoint: POST ``path`` (events, commands, interactivity), GET /healthz and /metrics
@@ -68,6 +69,7 @@ class SlackRuntime:
 
     async def start_http(self, host: str, port: int, path: str) -> int:
         """Serves the endpoint; returns the port it listens on (useful with port 0)."""
+        await self.sync_groups()
         self._runner = web.AppRunner(self.web_app(path), access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -78,10 +80,31 @@ class SlackRuntime:
         return int(bound)
 
     async def start_socket(self, app_token: str) -> None:
+        await self.sync_groups()
         self.socket = AsyncSocketModeHandler(self.app, app_token, web_client=self.adapter.client)
+        self.socket.client.message_listeners.append(self._on_socket_message)
         await self.socket.connect_async()
         self._start_recovery()
         log.info("slack: Socket Mode connected")
+
+    async def sync_groups(self) -> None:
+        """At start: the members of the ``[access] slack_groups`` user groups (ConfigError, with the scope or
+        group id to fix, when Slack refuses for a reason no retry fixes)."""
+        if self.ingress.groups.watched:
+            await self.ingress.groups.sync_all(strict=True)
+
+    async def _on_socket_message(self, _client: object, message: dict, _raw: str) -> None:
+        """Every Socket Mode (re)connection starts with "hello": after a reconnect, group changes may have
+        been missed while the socket was down, so the groups are read in full again."""
+        if message.get("type") != "hello" or not self.ingress.groups.watched:
+            return
+        if not self._greeted:
+            self._greeted = True  # the first connection: sync_groups ran just before it
+            return
+        self.ingress.spawn(self.ingress.guarded(self._resync(), "the user groups after a reconnect"))
+
+    async def _resync(self) -> None:
+        await self.ingress.groups.sync_all()
 
     async def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
         """Stops taking requests, then lets the events in processing finish."""

@@ -60,6 +60,8 @@ class FakeSlack:
             {"id": "C0RANDOM", "name": "random", "is_private": False},
         ]
         self.users: dict[str, str] = {}
+        # user group id → its members (usergroups.users.list)
+        self.usergroups: dict[str, list[str]] = {}
         self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.failures: dict[str, deque[Failure]] = defaultdict(deque)
         self.sticky: dict[str, Failure] = {}
@@ -166,7 +168,10 @@ class FakeSlack:
             headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
             return web.json_response({"ok": False, "error": failure.error, **failure.extra}, status=failure.status,
                                      headers=headers)
-        return web.json_response({"ok": True, **self._answer(method, params)})
+        answer = {"ok": True, **self._answer(method, params)}
+        if not answer["ok"]:
+            call.ok = False
+        return web.json_response(answer)
 
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
@@ -194,6 +199,11 @@ class FakeSlack:
             return {"user": {"id": user, "name": name, "real_name": name.title(), "profile": {"display_name": name}}}
         if method in ("views.open", "views.publish", "views.update"):
             return {"view": {"id": f"V{next(self._ids):04d}", **(params.get("view") or {})}}
+        if method == "usergroups.users.list":
+            group = str(params.get("usergroup") or "")
+            if group not in self.usergroups:
+                return {"ok": False, "error": "no_such_subteam"}
+            return {"users": list(self.usergroups[group])}
         if method == "apps.connections.open":
             return {"url": self.url.replace("http://", "ws://") + "/link"}
         return {}
