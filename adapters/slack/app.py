@@ -413,8 +413,25 @@ class SlackIngress:
             kind = "message"
         name = await self.directory.display_name(str(event["user"]))
         text = self.plain(str(event.get("text") or ""))
+        if event.get("files"):
+            body = {**body, "event": {**event, "files": await self.file_details(event["files"])}}
         await self.submit(convert.message(body, where, kind=kind, text=text, now=self.now(), ticket=ticket,
                                           name=name), None)
+
+    async def file_details(self, files: list[Any]) -> list[Any]:
+        """Slack may send only a file's id (``file_access: check_file_info``): then files.info gives its
+        name, type and size. A file whose details cannot be had in time keeps what the event said."""
+        result = []
+        for item in files:
+            if isinstance(item, dict) and item.get("id") and item.get("file_access") == "check_file_info":
+                try:
+                    answer = await asyncio.wait_for(self.adapter.client.files_info(file=str(item["id"])),
+                                                    THREAD_TIMEOUT)
+                    item = {**item, **(answer.get("file") or {})}
+                except (SlackApiError, TimeoutError, OSError) as exc:
+                    log.warning("slack: files.info failed (%s)", type(exc).__name__)
+            result.append(item)
+        return result
 
     async def on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         if not event.get("user") or event.get("bot_id"):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.types import ChannelRef, InboundEvent, Platform, ThreadMessage, UserRef
+from bot.types import Attachment, ChannelRef, InboundEvent, Platform, ThreadMessage, UserRef
 
 MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
 MARKUP = re.compile(r"<([^<>]*)>")
@@ -21,6 +21,7 @@ MARKUP = re.compile(r"<([^<>]*)>")
 TICKET_REACTIONS = frozenset({"ticket", "admission_tickets", "tickets"})
 # message subtypes that are a person writing; edits, joins, bot posts and the like are not
 PERSON_SUBTYPES = frozenset({None, "thread_broadcast", "file_share", "me_message"})
+MAX_REF = 1024
 
 
 def trigger_key(prefix: str, trigger_id: str) -> str:
@@ -114,6 +115,22 @@ def mention(body: Mapping[str, Any], where: ChannelRef, *, text: str, now: datet
     )
 
 
+def attachments(event: Mapping[str, Any]) -> tuple[Attachment, ...]:
+    """The files of a message (``files``, as a ``file_share`` message carries them): name, type, size,
+    and the file's permalink (else its id) as the reference. Files Slack no longer has are left out."""
+    found = []
+    for item in event.get("files") or ():
+        if not isinstance(item, Mapping) or item.get("mode") == "tombstone" or not item.get("id"):
+            continue
+        size = item.get("size")
+        name = str(item.get("name") or item.get("title") or item["id"])
+        ref = str(item.get("permalink") or item["id"])
+        found.append(Attachment(name=name, mime_type=str(item.get("mimetype") or ""),
+                                size=size if isinstance(size, int) and size >= 0 else None,
+                                ref=ref if len(ref) <= MAX_REF else str(item["id"])))
+    return tuple(found)
+
+
 def message(body: Mapping[str, Any], where: ChannelRef, *, kind: str, text: str, now: datetime,
             ticket: str | None, name: str | None = None) -> InboundEvent:
     event = body["event"]
@@ -126,6 +143,7 @@ def message(body: Mapping[str, Any], where: ChannelRef, *, kind: str, text: str,
         received_at=now,
         message_id=event.get("ts"),
         ticket=ticket,
+        attachments=attachments(event),
     )
 
 

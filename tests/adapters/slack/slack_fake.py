@@ -60,6 +60,8 @@ class FakeSlack:
             {"id": "C0RANDOM", "name": "random", "is_private": False},
         ]
         self.users: dict[str, str] = {}
+        # file id → its object (files.info)
+        self.files: dict[str, dict[str, Any]] = {}
         # user group id → its members (usergroups.users.list)
         self.usergroups: dict[str, list[str]] = {}
         self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -199,6 +201,9 @@ class FakeSlack:
             return {"user": {"id": user, "name": name, "real_name": name.title(), "profile": {"display_name": name}}}
         if method in ("views.open", "views.publish", "views.update"):
             return {"view": {"id": f"V{next(self._ids):04d}", **(params.get("view") or {})}}
+        if method == "files.info":
+            found = self.files.get(str(params.get("file") or ""))
+            return {"file": found} if found is not None else {"ok": False, "error": "file_not_found"}
         if method == "usergroups.users.list":
             group = str(params.get("usergroup") or "")
             if group not in self.usergroups:
