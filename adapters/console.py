@@ -18,6 +18,13 @@ from bot.types import Capability, ChannelRef, InboundEvent, OutboundMessage, Pla
 
 CAPABILITIES = frozenset({Capability.EPHEMERAL, Capability.DMS, Capability.PRIVATE_ROOMS, Capability.BUTTONS})
 META = ("as", "in", "dm", "space", "quit", "exit")
+# C0/C1 control characters (but newline and tab) in ticket text from other people would move the cursor, clear
+# the screen or retitle the terminal; they are shown as U+FFFD instead
+_CONTROLS = {c: "\ufffd" for c in [*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0)]}
+
+
+def printable(text: str) -> str:
+    return text.translate(_CONTROLS)
 
 
 class ConsoleAdapter:
@@ -96,7 +103,7 @@ class ConsoleAdapter:
         else:
             where = target.channel_id or "?"
         buttons = "".join(f"  [{b.label}: /ticket {b.action} {b.value}]" for b in message.buttons)
-        self.out.write(f"[{where}] dutydesk: {message.text}{buttons}\n")
+        self.out.write(printable(f"[{where}] dutydesk: {message.text}{buttons}") + "\n")
         self.out.flush()
         return f"console-{message.id}"
 

@@ -119,3 +119,10 @@ def test_dutydesk_run_on_the_embedded_default_keeps_tickets_across_runs(tmp_path
     for out in (first, second):  # every message is shown once
         shown = [line for line in out.split("\n") if "dutydesk: " in line]
         assert len(shown) == len(set(shown)), shown
+
+
+async def test_control_characters_in_ticket_text_do_not_reach_the_terminal(console) -> None:
+    bot, adapter, out = console
+    text = "\n".join(await drive(bot, adapter, out, "/ticket printer \x1b[2J\x1b]0;owned\x07 on \x9bfire\tnow"))
+    assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
+    assert "printer \ufffd[2J\ufffd]0;owned\ufffd on \ufffdfire\tnow" in text
