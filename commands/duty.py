@@ -16,6 +16,7 @@ from bot.duty.notify import day_text, hours_text, name_of, role_name
 from bot.duty.service import DutyRefused
 from bot.duty.store import DutyState, load_state, today, week_of, window_of
 from bot.registry import Arg, Command, Registry
+from bot.routing import away as _away  # noqa: F401  (registers the absence hook and its timer)
 from bot.types import Reply
 from commands.ticket import NoArgs
 

@@ -16,6 +16,7 @@ from bot.duty.notify import name_of
 from bot.format import instant
 from bot.i18n import t
 from bot.registry import Arg, Command, Registry
+from bot.routing import away as _away  # noqa: F401  (registers the absence hook and its timer)
 from bot.routing import deletion
 from bot.tickets import service
 from bot.tickets.states import TransitionRefused

@@ -21,6 +21,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.desk import Desk
+from bot.duty.hooks import absence_recorded
 from bot.duty.ledger import served_counts
 from bot.duty.notify import day_text, hours_text, name_of, post_duty, role_name, tell
 from bot.duty.resolve import absence_of
@@ -274,6 +275,7 @@ async def go_away(session: AsyncSession, desk: Desk, person: str, first: date, l
     elif substitute is not None:
         absence.substitute = substitute
     await session.flush()
+    await absence_recorded(session, desk, absence)
     shifts = shifts_of(state, person, first, last)
     values = dict(who=name_of(desk, person), first=_day(first), last=_day(last), shifts=_days(shifts),
                   count=len(shifts))
@@ -318,6 +320,7 @@ async def report_sick(session: AsyncSession, desk: Desk, person: str) -> Sick:
     absence = DutyAbsence(person=person, first_day=day, last_day=day, kind="sick", created_by=person, created_at=now)
     session.add(absence)
     await session.flush()
+    await absence_recorded(session, desk, absence)
     roles = [role for _, role in shifts_of(state, person, day, day)] if not _day_over(state, day, now) else []
     coordinator = desk.settings.duty.coordinator if desk.settings.duty else None
     team = [m for m in state.members(day) if m != person and absence_of(state.facts, m, day) is None]

@@ -89,13 +89,24 @@ async def absence(session: AsyncSession, key: str, day: date) -> DutyAbsence | N
 
 
 async def pick(session: AsyncSession, desk: Desk, candidates: list[str]) -> tuple[str | None, list[str]]:
-    """The first candidate who is not away today, and the ones skipped because they are."""
+    """The first candidate who is not away today, and the ones skipped because they are.
+
+    When every candidate is away, the substitute the first of them named for the absence
+    (``/duty away FROM TO @SUBSTITUTE``: the handbook's "Vertretung, wird benannt") takes it, if
+    they are on the team and not away themselves."""
     day = today(desk)
     skipped: list[str] = []
+    named: list[str] = []
     for key in candidates:
-        if await absence(session, key, day) is None:
+        away = await absence(session, key, day)
+        if away is None:
             return key, skipped
         skipped.append(key)
+        if away.substitute and away.substitute not in candidates:
+            named.append(away.substitute)
+    for key in named:
+        if key in desk.settings.people and await absence(session, key, day) is None:
+            return key, skipped
     return None, skipped
 
 
@@ -151,6 +162,11 @@ async def route(session: AsyncSession, desk: Desk, ticket: Ticket, *, topic: str
     return chosen
 
 
+# ticket.data[ROUTED]: who routing gave the ticket to, for which topic; while that person still has it,
+# the ticket follows their absences (bot.routing.away); an assignment by hand ends that
+ROUTED = "routed"
+
+
 async def assign_key(session: AsyncSession, desk: Desk, ticket: Ticket, key: str, *, topic: str | None,
                      instead_of: str | None = None, note_key: str = "routing.assigned_to_you") -> None:
     """Assigns ``ticket`` to the person ``key`` on the bot's behalf and tells them by DM."""
@@ -159,6 +175,8 @@ async def assign_key(session: AsyncSession, desk: Desk, ticket: Ticket, key: str
         return
     old = ticket.assignee_id
     ticket.assignee_id = person.id
+    # a new dict: an in-place change of a flushed JSON value would go unnoticed
+    ticket.data = {**(ticket.data or {}), ROUTED: {"topic": topic, "assignee": key}}
     now = desk.clock.now()
     service.log(session, ticket, "assign", now, None, old=str(old) if old else None, new=key)
     service.log(session, ticket, "route", now, None, new=topic,

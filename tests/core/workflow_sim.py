@@ -67,8 +67,9 @@ class Run:
 
 async def run(tmp_path: Path, org: str | None, steps: list[dict[str, Any]], *, start: str,
               platform: str = "slack", config: dict[str, Any] | None = None,
-              groups: dict[str, list[str]] | None = None) -> Run:
-    """Runs ``steps`` on the example desk ``org`` (its dutydesk.toml) or on an inline ``config``."""
+              groups: dict[str, list[str]] | None = None, db_url: str | None = None) -> Run:
+    """Runs ``steps`` on the example desk ``org`` (its dutydesk.toml) or on an inline ``config``, on a
+    new SQLite file or on ``db_url`` (the conftest's fixture: an empty database on either backend)."""
     scenario: dict[str, Any] = {
         "config": config if config is not None else str(EXAMPLES / org / "dutydesk.toml"),  # type: ignore[operator]
         "platform": platform,
@@ -79,7 +80,7 @@ async def run(tmp_path: Path, org: str | None, steps: list[dict[str, Any]], *, s
         scenario["groups"] = groups
     path = tmp_path / "scenario.yaml"
     path.write_text(yaml.safe_dump(scenario, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    db_url = f"sqlite+aiosqlite:///{tmp_path / 'sim.db'}"
+    db_url = db_url or f"sqlite+aiosqlite:///{tmp_path / 'sim.db'}"
     out = io.StringIO()
     await simulate(path, out, db_url=db_url)
     return Run([json.loads(line) for line in out.getvalue().splitlines()], db_url)
