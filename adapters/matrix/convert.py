@@ -11,10 +11,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.types import ChannelRef, InboundEvent, Platform, ThreadMessage, UserRef
+from bot.types import Attachment, ChannelRef, InboundEvent, Platform, ThreadMessage, UserRef
 
 # message types a person writes; m.notice is what bots write, and bots are not listened to
 PERSON_MSGTYPES = frozenset({"m.text", "m.emote"})
+# files a person sends (screenshots for a ticket): the file is the attachment, not the text
+FILE_MSGTYPES = frozenset({"m.image", "m.file"})
+MAX_REF = 1024
 _COMMAND = re.compile(r"[A-Za-z]")
 
 
@@ -87,6 +90,33 @@ def is_person_message(raw: Mapping[str, Any]) -> bool:
             and not is_edit(content) and "redacted_because" not in (raw.get("unsigned") or {}))
 
 
+def is_file_message(raw: Mapping[str, Any]) -> bool:
+    content = raw.get("content") or {}
+    return (raw.get("type") == "m.room.message" and content.get("msgtype") in FILE_MSGTYPES
+            and not is_edit(content) and "redacted_because" not in (raw.get("unsigned") or {}))
+
+
+def caption_of(content: Mapping[str, Any]) -> str:
+    """The text sent with a file: with ``filename`` set, a ``body`` that differs from it is a caption
+    (Matrix 1.10); otherwise the body is only the file's name."""
+    filename = content.get("filename")
+    body = str(content.get("body") or "").strip()
+    return body if isinstance(filename, str) and filename and body != filename else ""
+
+
+def attachments_of(content: Mapping[str, Any]) -> tuple[Attachment, ...]:
+    """An ``m.image`` / ``m.file``: its name (``filename``, else ``body``), ``info.mimetype`` and
+    ``info.size``, and the ``mxc://`` URI as the reference (an encrypted file's is in ``file.url``)."""
+    info = content.get("info") if isinstance(content.get("info"), Mapping) else {}
+    encrypted = content.get("file") if isinstance(content.get("file"), Mapping) else {}
+    url = str(content.get("url") or encrypted.get("url") or "")
+    name = str(content.get("filename") or content.get("body") or "").strip() or url.rsplit("/", 1)[-1] or "file"
+    size = info.get("size")
+    return (Attachment(name=name, mime_type=str(info.get("mimetype") or ""),
+                       size=size if isinstance(size, int) and size >= 0 else None,
+                       ref=url if url and len(url) <= MAX_REF else None),)
+
+
 def thread_message(raw: Mapping[str, Any], name: str | None, now: datetime) -> ThreadMessage | None:
     """One message of a thread to move; None for anything a person did not write."""
     if not is_person_message(raw):
@@ -98,7 +128,8 @@ def thread_message(raw: Mapping[str, Any], name: str | None, now: datetime) -> T
 def event(kind: str, raw: Mapping[str, Any], where: ChannelRef, *, now: datetime, text: str = "",
           name: str | None = None, display_name: str | None = None, ticket: str | None = None,
           thread: tuple[ThreadMessage, ...] = (), message_id: str | None = None, value: str | None = None,
-          form_values: dict[str, str] | None = None, event_id: str | None = None) -> InboundEvent:
+          form_values: dict[str, str] | None = None, event_id: str | None = None,
+          attachments: tuple[Attachment, ...] = ()) -> InboundEvent:
     return InboundEvent(
         kind=kind,  # type: ignore[arg-type]
         event_id=event_id or str(raw["event_id"]),
@@ -112,4 +143,5 @@ def event(kind: str, raw: Mapping[str, Any], where: ChannelRef, *, now: datetime
         message_id=message_id if message_id is not None else str(raw["event_id"]),
         ticket=ticket,
         thread=thread,
+        attachments=attachments,
     )

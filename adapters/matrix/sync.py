@@ -36,6 +36,7 @@ from adapters.matrix import convert, render
 from adapters.matrix.adapter import MatrixAdapter
 from adapters.matrix.client import MatrixError, check, server_of
 from adapters.matrix.forms import Forms
+from adapters.matrix.groups import MatrixGroups
 from bot import ops
 from bot.i18n import t
 from bot.privacy.move import MOVE_ACTION
@@ -79,6 +80,7 @@ class MatrixIngress:
         self.resumed = False
         self.handled = 0
         self.forms = Forms(bot.desk.sessions, self._say, [rule.topic for rule in self.settings.routing])
+        self.groups = MatrixGroups(self.client, self.rooms, self.settings, bot.clock, bot.desk.sessions, self.user_id)
 
     @property
     def token_key(self) -> str:
@@ -114,6 +116,8 @@ class MatrixIngress:
         """One ``/sync`` from the stored token: handle every event, then store the new token."""
         if self.token is None:
             await self.start()
+        if not self.groups.synced:
+            await self.groups.sync_all()   # [access] matrix_rooms: read in full at start, after a failure
         answer = check(await self.client.sync(timeout=timeout_ms, since=self.token, sync_filter=SYNC_FILTER,
                                               full_state=not self.resumed),
                        SyncResponse, "sync")
@@ -137,6 +141,7 @@ class MatrixIngress:
                 if isinstance(exc, MatrixError) and exc.retry_after_ms:
                     wait = max(wait, exc.retry_after_ms / 1000)
                 log.warning("matrix: sync failed (%s); retrying in %.0f s", exc, wait)
+                self.groups.synced = not self.groups.watched   # membership changes may have been missed
                 await asyncio.sleep(wait)
                 backoff = min(backoff * 2, BACKOFF_MAX)
 
@@ -151,6 +156,7 @@ class MatrixIngress:
             if joined_at is not None:
                 events = events[joined_at + 1:]   # history from before the bot joined is not its business
                 await self._check_encryption(room_id)
+                await self.groups.sync_room(room_id)   # a watched room the bot just joined: who is in it
                 if not self.rooms.is_configured(room_id):
                     await self.rooms.refresh()    # a configured room created after the start
             elif info.timeline.limited and self.token and info.timeline.prev_batch:
@@ -229,6 +235,12 @@ class MatrixIngress:
         if kind == "m.reaction":
             await self.on_reaction(room_id, raw)
             return
+        if kind == "m.room.member":
+            await self.groups.on_member(room_id, raw)
+            return
+        if convert.is_file_message(raw):
+            await self.on_file(room_id, raw)
+            return
         if convert.is_person_message(raw):
             await self.on_message(room_id, raw)
 
@@ -283,6 +295,18 @@ class MatrixIngress:
         else:
             return  # neither a direct room, a ticket's room nor a guarded room: not the bot's business
         await self.submit(event)
+
+    async def on_file(self, room_id: str, raw: dict[str, Any]) -> None:
+        """An ``m.image`` / ``m.file`` in a ticket's room or a direct room: the file as an attachment (a
+        caption, where the client sends one, as the text)."""
+        content = raw.get("content") or {}
+        where, ticket, direct = await self.where(room_id, thread=convert.thread_root(content))
+        if ticket is None and not direct:
+            return  # files elsewhere are not the bot's business
+        name = self.display_name(room_id, str(raw["sender"]))
+        await self.submit(convert.event("dm" if direct else "message", raw, where, now=self.now(),
+                                        text=convert.caption_of(content), display_name=name, ticket=ticket,
+                                        attachments=convert.attachments_of(content)))
 
     async def on_reaction(self, room_id: str, raw: dict[str, Any]) -> None:
         rel = convert.relates_to(raw.get("content") or {})

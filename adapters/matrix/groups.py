@@ -1,0 +1,130 @@
+"""Desk roles from Matrix rooms (``[access] matrix_rooms``): the joined members of each watched room
+kept in the core's ``group_members`` table (see :mod:`bot.access.groups`).
+
+The group id stored is the config's own spelling of the room (``#agents:example.org``,
+``!abc:example.org``, or ``#agents`` on the bot's server), because the core compares it with the
+config. At the first sync of a process (and after a sync failure, which may have lost events) every
+watched room is read in full with ``joined_members``; so is a watched room the bot has just joined.
+While running, ``m.room.member`` events keep the table current: ``join`` adds, ``leave`` (which is
+also a kick) and ``ban`` remove. The bot can read a room's members only while it is in the room:
+a watched room it is not in is logged as an error that says whom to invite where.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from nio import AsyncClient, JoinedMembersResponse
+
+from adapters.matrix.client import MatrixError, check
+from adapters.matrix.spaces import Rooms
+from bot.access import groups as access_groups
+from bot.clock import Clock
+from bot.outbox import DeliveryError
+from bot.settings import Settings
+from bot.types import Platform
+
+log = logging.getLogger(__name__)
+
+JOINED = "join"
+GONE = frozenset({"leave", "ban"})
+
+
+class MatrixGroups:
+    """Keeps the members of the watched rooms in the database."""
+
+    def __init__(self, client: AsyncClient, rooms: Rooms, settings: Settings, clock: Clock, sessions: Any,
+                 user_id: str) -> None:
+        self.client = client
+        self.rooms = rooms
+        self.settings = settings
+        self.clock = clock
+        self.sessions = sessions
+        self.user_id = user_id
+        self.watched = access_groups.watched_groups(settings, Platform.MATRIX)
+        self._by_room: dict[str, set[str]] = {}    # room id → the config names that mean it
+        self.synced = not self.watched              # False: read every watched room before the next batch
+        self.problems: dict[str, str] = {}          # config name → why its members cannot be read
+
+    def roles_of(self, name: str) -> str:
+        return ", ".join(sorted(role for role, ids in self.settings.access.groups("matrix").items() if name in ids))
+
+    async def resolve(self) -> None:
+        """Room ids of the watched names (aliases resolved; one that does not resolve is a problem)."""
+        for name in sorted(self._unresolved()):
+            try:
+                room_id = await self.rooms.id_of(name)
+            except DeliveryError as exc:
+                self.problems[name] = exc.reason
+                log.error("matrix: access.matrix_rooms: %s (%s): %s", name, self.roles_of(name), exc.reason)
+                continue
+            self._by_room.setdefault(room_id, set()).add(name)
+
+    def _unresolved(self) -> set[str]:
+        return self.watched - {name for names in self._by_room.values() for name in names}
+
+    def names_of(self, room_id: str) -> set[str]:
+        return self._by_room.get(room_id, set())
+
+    async def sync_all(self) -> dict[str, str]:
+        """Reads every watched room in full; returns the problems (config name → reason)."""
+        self.problems = {}
+        await self.resolve()
+        for room_id in sorted(self._by_room):
+            await self.sync_room(room_id)
+        self.synced = True
+        return dict(self.problems)
+
+    async def sync_room(self, room_id: str) -> bool:
+        """Replaces the stored members of one watched room with its joined members; False when it cannot."""
+        names = self.names_of(room_id)
+        if not names and self._unresolved():
+            await self.resolve()   # an alias that did not exist at start may name this room now
+            names = self.names_of(room_id)
+        if not names:
+            return False
+        try:
+            answer = check(await self.client.joined_members(room_id), JoinedMembersResponse, "joined members")
+        except MatrixError as exc:
+            self._not_readable(room_id, names, exc)
+            return False
+        members = {member.user_id for member in answer.members if member.user_id != self.user_id}
+        now = self.clock.now()
+        async with self.sessions.begin() as session:
+            for name in sorted(names):
+                await access_groups.set_members(session, self.settings, Platform.MATRIX, name, members, now)
+        for name in names:
+            self.problems.pop(name, None)
+        log.info("matrix: desk roles from %s: %d members", ", ".join(sorted(names)), len(members))
+        return True
+
+    def _not_readable(self, room_id: str, names: set[str], exc: MatrixError) -> None:
+        for name in sorted(names):
+            if exc.errcode in ("M_FORBIDDEN", "M_NOT_FOUND", "403", "404"):
+                reason = (f"the bot ({self.user_id}) is not in the room {name} ({room_id}), so it cannot see who "
+                          f"is in it: invite {self.user_id} to the room; until then nobody gets the role "
+                          f"{self.roles_of(name)} from it (the members stored before are kept)")
+            else:
+                reason = f"cannot read the members of {name} ({exc}); the members stored before are kept"
+            self.problems[name] = reason
+            log.error("matrix: access.matrix_rooms: %s", reason)
+
+    async def on_member(self, room_id: str, raw: Mapping[str, Any]) -> None:
+        """An ``m.room.member`` event in a watched room: join adds, leave / kick / ban removes."""
+        names = self.names_of(room_id)
+        user_id = str(raw.get("state_key") or "")
+        if not names or not user_id.startswith("@") or user_id == self.user_id:
+            return
+        membership = (raw.get("content") or {}).get("membership")
+        if membership != JOINED and membership not in GONE:
+            return  # an invite or a knock gives no role yet
+        now = self.clock.now()
+        async with self.sessions.begin() as session:
+            for name in sorted(names):
+                if membership == JOINED:
+                    await access_groups.add_member(session, self.settings, Platform.MATRIX, name, user_id, now)
+                else:
+                    await access_groups.remove_member(session, self.settings, Platform.MATRIX, name, user_id)
+        log.info("matrix: %s %s %s", user_id, "joined" if membership == JOINED else "left", ", ".join(sorted(names)))
