@@ -6,6 +6,7 @@ reported as one line that names the file and the key, and all of them are report
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -191,6 +192,22 @@ class OpsConfig(Section):
     port: int = Field(default=9469, ge=0, le=65535)
 
 
+E2E_INSTALL = "pip install 'dutydesk[e2e]'"   # matrix-nio[e2e]: vodozemac and the peewee key store
+
+
+def e2e_installed() -> bool:
+    """Whether matrix-nio's E2EE extra is importable (nio itself only looks for vodozemac; its store needs peewee)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("vodozemac", "peewee"))
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The database file of a ``sqlite+aiosqlite:///FILE`` URL; None for PostgreSQL or an in-memory database."""
+    if not url.startswith("sqlite+aiosqlite:///"):
+        return None
+    name = url.removeprefix("sqlite+aiosqlite:///").partition("?")[0]
+    return Path(name) if name and name != ":memory:" else None
+
+
 class MatrixConfig(Section):
     homeserver: str | None = None
     user_id: str | None = None
@@ -198,8 +215,46 @@ class MatrixConfig(Section):
     command_prefix: str = "!"
     # servers whose users may invite the bot into rooms; empty: the bot's own server only
     allowed_servers: list[str] = Field(default_factory=list)
+    # end-to-end encryption: "auto" is on when the e2e extra is installed and store_path is set; "on" insists
+    # (store_path defaults to a directory beside a SQLite database); "off" only tells encrypted rooms it cannot read
+    e2ee: Literal["auto", "on", "off"] = "auto"
+    # directory of nio's crypto store (the device's keys): on a persistent volume, owned by one process only
+    store_path: str | None = None
     password: SecretStr | None = None
     access_token: SecretStr | None = None
+
+    @field_validator("e2ee", mode="before")
+    @classmethod
+    def _switch(cls, value: Any) -> Any:
+        # TOML `e2ee = true` and DUTYDESK_MATRIX__E2EE=false read as the switch they look like
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no", "1", "0"):
+            return "on" if value.strip().lower() in ("true", "yes", "1") else "off"
+        return value
+
+    def e2ee_store(self, storage_url: str) -> Path | None:
+        """The crypto store directory when E2EE is on, None when it is off (see :meth:`e2ee_problems`)."""
+        if self.e2ee == "off" or not e2e_installed():
+            return None
+        if self.store_path:
+            return Path(self.store_path).expanduser()
+        if self.e2ee == "auto":
+            return None
+        database = _sqlite_file(storage_url)
+        return database.with_name(f"{database.stem}-matrix-store") if database is not None else None
+
+    def e2ee_problems(self, src: str, storage_url: str) -> list[str]:
+        """One line per reason ``e2ee = "on"`` cannot work (nothing for "auto": it falls back to off)."""
+        if self.e2ee != "on":
+            return []
+        if not e2e_installed():
+            return [f"{src}: matrix.e2ee: end-to-end encryption needs matrix-nio's e2e extra; install it with "
+                    f"{E2E_INSTALL} (or set e2ee = \"off\")"]
+        if self.e2ee_store(storage_url) is None:
+            return [f"{src}: matrix.store_path: e2ee = \"on\" needs a directory for the encryption keys; set "
+                    "matrix.store_path (it defaults to one beside the database only with a SQLite file)"]
+        return []
 
 
 class Settings(BaseSettings):
@@ -381,6 +436,7 @@ def _cross_check(settings: Settings) -> list[str]:
             )
     if settings.matrix_enabled and (settings.matrix.homeserver is None or settings.matrix.user_id is None):
         problems.append(f"{src}: matrix: set matrix.homeserver and matrix.user_id to connect to Matrix")
+    problems.extend(settings.matrix.e2ee_problems(src, settings.storage.url))
     return problems
 
 

@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Awaitable
 from typing import Any
 
-from nio import AsyncClient, RoomRedactResponse, RoomSendResponse
+from nio import AsyncClient, MatrixRoom, RoomGetStateEventResponse, RoomRedactResponse, RoomSendResponse
 
 from adapters.matrix import render
 from adapters.matrix.client import MatrixError, check, delivery_error
@@ -36,6 +36,7 @@ CAPABILITIES = frozenset({Capability.THREADS, Capability.REACTIONS, Capability.D
 TXN_KEY = "matrix:txn-prefix"
 CHOICES_KEY = "matrix:choices:{event}"
 LAST_CHOICES_KEY = "matrix:choices-last:{room}"
+ENCRYPTED_ROOM_WAIT = 2.0   # seconds before a message for a not yet synced encrypted room is tried again
 
 
 class MatrixAdapter:
@@ -123,9 +124,24 @@ class MatrixAdapter:
         return event_id
 
     async def room_send(self, room: str, content: dict[str, Any], txn: str) -> str:
+        # ignore_unverified_devices: with E2EE the room key goes to every device of the room's members,
+        # verified or not (trust on first use, as most bots do); the bot cannot verify anybody interactively
+        if self.client.olm is not None and room not in self.client.rooms:
+            await self._know_room(room)
         answer = await self.client.room_send(room, "m.room.message", content, tx_id=txn,
                                              ignore_unverified_devices=True)
         return str(check(answer, RoomSendResponse, "send").event_id)
+
+    async def _know_room(self, room: str) -> None:
+        """With E2EE nio only sends into rooms it has synced (it must know whether to encrypt). A room
+        the bot has just created (ticket rooms and direct rooms are created unencrypted) is not synced
+        yet: it is made known as unencrypted, after the homeserver confirms that it is. An encrypted
+        room waits for the sync that brings its members, who need the room key."""
+        answer = await self.client.room_get_state_event(room, "m.room.encryption")
+        if isinstance(answer, RoomGetStateEventResponse) and answer.content.get("algorithm"):
+            raise DeliveryError("Matrix: an encrypted room the bot has not synced yet; retrying after the sync",
+                                retry_after=ENCRYPTED_ROOM_WAIT)
+        self.client.rooms.setdefault(room, MatrixRoom(room, self.user_id, encrypted=False))
 
     async def _redact(self, message: OutboundMessage) -> str | None:
         """Removes a person's public message (the privacy move) by redacting it."""

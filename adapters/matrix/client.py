@@ -4,21 +4,38 @@ and the one place where nio's ``XResponse | XError`` results become exceptions.
 Rate limits: nio retries a 429 itself, sleeping ``retry_after_ms``, at most ``max_limit_exceeded``
 times; connection errors and timeouts at most ``max_timeouts`` times (nio's defaults retry
 forever). What is left after that becomes a ``DeliveryError`` with ``retry_after`` for the outbox.
+
+End-to-end encryption (``[matrix] e2ee``, ``store_path``): nio's crypto store (the device's Olm
+account, its sessions and the room keys it received) is opened right after the login, for the one
+stable device id; a restart therefore keeps the device and can read what was encrypted for it.
+:func:`share_keys` runs around every sync.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-from nio import AsyncClient, AsyncClientConfig, ErrorResponse, LoginResponse, WhoamiResponse
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    ErrorResponse,
+    KeysClaimResponse,
+    KeysQueryResponse,
+    KeysUploadResponse,
+    LocalProtocolError,
+    LoginResponse,
+    WhoamiResponse,
+)
 
 from bot.outbox import DeliveryError
-from bot.settings import ConfigError, Settings
+from bot.settings import E2E_INSTALL, ConfigError, Settings, e2e_installed
 
 log = logging.getLogger(__name__)
 
@@ -54,20 +71,35 @@ def server_of(user_id: str) -> str:
     return user_id.partition(":")[2]
 
 
-def make_client(settings: Settings, *, store_path: str = "", encryption: bool = False,
-                max_limit_exceeded: int = MAX_LIMIT_EXCEEDED, max_timeouts: int = MAX_TIMEOUTS) -> AsyncClient:
+def e2ee_store(settings: Settings) -> Path | None:
+    """The crypto store directory when end-to-end encryption is on for this config, else None."""
+    return settings.matrix.e2ee_store(settings.storage.url)
+
+
+def make_client(settings: Settings, *, max_limit_exceeded: int = MAX_LIMIT_EXCEEDED,
+                max_timeouts: int = MAX_TIMEOUTS) -> AsyncClient:
+    """A client for the configured device, with encryption on when :func:`e2ee_store` names a store.
+
+    The store path is given to the client only in :func:`login`: nio opens the store as soon as it
+    knows the device, and a store that cannot be opened must become a ConfigError, not a traceback.
+    """
     matrix = settings.matrix
     if not matrix.homeserver or not matrix.user_id:
         raise ConfigError([f"{settings.source}: matrix: set matrix.homeserver and matrix.user_id to connect to Matrix"])
+    problems = matrix.e2ee_problems(settings.source, settings.storage.url)
+    if problems:
+        raise ConfigError(problems)
+    if matrix.e2ee == "auto" and matrix.store_path and not e2e_installed():
+        log.warning("matrix: matrix.store_path is set, but end-to-end encryption is off: matrix-nio's e2e extra "
+                    "is not installed (%s)", E2E_INSTALL)
     config = AsyncClientConfig(
         max_limit_exceeded=max_limit_exceeded,
         max_timeouts=max_timeouts,
         request_timeout=REQUEST_TIMEOUT,
-        encryption_enabled=encryption,
+        encryption_enabled=e2ee_store(settings) is not None,
         store_sync_tokens=False,     # our database keeps the token, written after a batch is handled
     )
-    return AsyncClient(matrix.homeserver.rstrip("/"), matrix.user_id, device_id=matrix.device_id,
-                       store_path=store_path, config=config)
+    return AsyncClient(matrix.homeserver.rstrip("/"), matrix.user_id, device_id=matrix.device_id, config=config)
 
 
 async def login(client: AsyncClient, settings: Settings) -> None:
@@ -79,7 +111,8 @@ async def login(client: AsyncClient, settings: Settings) -> None:
     src = settings.source
     try:
         if matrix.access_token is not None:
-            client.restore_login(matrix.user_id or "", matrix.device_id, matrix.access_token.get_secret_value())
+            token = matrix.access_token.get_secret_value()
+            client.user_id, client.access_token = matrix.user_id or "", token
             who = await client.whoami()
             if not isinstance(who, WhoamiResponse):
                 raise ConfigError([f"{src}: matrix: the homeserver rejected DUTYDESK_MATRIX__ACCESS_TOKEN "
@@ -88,20 +121,65 @@ async def login(client: AsyncClient, settings: Settings) -> None:
             if who.user_id != matrix.user_id:
                 raise ConfigError([f"{src}: matrix.user_id: the access token belongs to {who.user_id}, "
                                    f"not {matrix.user_id}"])
+            device = matrix.device_id
             if who.device_id and who.device_id != matrix.device_id:
                 log.warning("matrix: the access token is bound to device %s, not the configured %s; using %s",
                             who.device_id, matrix.device_id, who.device_id)
-                client.device_id = who.device_id
-            return
-        assert matrix.password is not None
-        answer = await client.login(password=matrix.password.get_secret_value(), device_name=DEVICE_NAME)
-        if not isinstance(answer, LoginResponse):
-            raise ConfigError([f"{src}: matrix: login as {matrix.user_id} failed "
-                               f"({getattr(answer, 'status_code', '') or ''} {getattr(answer, 'message', '')}); "
-                               "check DUTYDESK_MATRIX__PASSWORD and matrix.user_id"])
+                device = who.device_id
+            # only now, with the token's real device: the crypto store belongs to exactly one device
+            client.restore_login(matrix.user_id or "", device, token)
+        else:
+            assert matrix.password is not None
+            answer = await client.login(password=matrix.password.get_secret_value(), device_name=DEVICE_NAME)
+            if not isinstance(answer, LoginResponse):
+                raise ConfigError([f"{src}: matrix: login as {matrix.user_id} failed "
+                                   f"({getattr(answer, 'status_code', '') or ''} {getattr(answer, 'message', '')}); "
+                                   "check DUTYDESK_MATRIX__PASSWORD and matrix.user_id"])
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         raise ConfigError([f"{src}: matrix.homeserver: cannot reach {matrix.homeserver} ({type(exc).__name__})"]) \
             from None
+    store = e2ee_store(settings)
+    if store is not None:
+        open_store(client, store, src)
+
+
+def open_store(client: AsyncClient, store: Path, src: str) -> None:
+    """Opens (or creates) the device's crypto store in ``store``; ConfigError when that is impossible."""
+    try:
+        store.mkdir(mode=0o700, parents=True, exist_ok=True)   # private keys: nobody else may read them
+        client.store_path = str(store)
+        client.load_store()
+    except Exception as exc:   # peewee, vodozemac (a store pickled with another key) and OS errors alike
+        raise ConfigError([f"{src}: matrix.store_path: cannot open the encryption key store in {store} "
+                           f"({type(exc).__name__}: {exc}); it must be a writable directory that belongs to "
+                           f"this bot's device {client.device_id}"]) from None
+    if client.olm is None:
+        raise ConfigError([f"{src}: matrix.store_path: the encryption key store in {store} did not load"])
+    log.info("matrix: end-to-end encryption is on for device %s (keys in %s)", client.device_id, store)
+
+
+async def share_keys(client: AsyncClient) -> None:
+    """With E2EE, around every sync: uploads the device's keys (and new one-time keys), fetches the
+    device keys of people in encrypted rooms, claims one-time keys to repair broken Olm sessions, and
+    sends the to-device messages nio queued (key shares, key requests). Without E2EE: nothing.
+
+    Raises MatrixError when the homeserver refuses; the sync loop backs off and tries again.
+    """
+    if client.olm is None:
+        return
+    # each step may have been done meanwhile by room_send (it queries keys itself), hence the suppress
+    if client.should_upload_keys:
+        with contextlib.suppress(LocalProtocolError):
+            check(await client.keys_upload(), KeysUploadResponse, "keys upload")
+    if client.should_query_keys:
+        with contextlib.suppress(LocalProtocolError):
+            check(await client.keys_query(), KeysQueryResponse, "keys query")
+    if client.should_claim_keys:
+        with contextlib.suppress(LocalProtocolError):
+            check(await client.keys_claim(client.get_users_for_key_claiming()), KeysClaimResponse, "keys claim")
+    for answer in await client.send_to_device_messages():
+        if isinstance(answer, ErrorResponse):
+            log.warning("matrix: sending a to-device message failed (%s)", answer.status_code or answer.message)
 
 
 async def raw(client: AsyncClient, method: str, path: str, body: dict[str, Any] | None = None

@@ -10,20 +10,30 @@ twice and none is skipped. A gap in a room's timeline (``limited``) is filled fr
 On the very first start the backlog is discarded: one sync with a one-event timeline, whose
 token is kept and whose events are not handled. Events in a room from before the bot joined it
 are not handled either.
+
+With end-to-end encryption on (``[matrix] e2ee``), nio decrypts the batch's ``m.room.encrypted``
+events while it parses the sync answer and puts the decrypted events into the timeline in their
+place; their ``source`` is the decrypted event (type, content, and the event id, sender and time of
+the encrypted one), so everything below reads it like a plain event. What stays encrypted had no
+room key for this device: it is logged, and the sender is asked once per room and key session to
+send it again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from nio import (
     AsyncClient,
+    EncryptionError,
     InviteMemberEvent,
     JoinResponse,
+    MegolmEvent,
     MessageDirection,
     RoomGetEventResponse,
     RoomMessagesResponse,
@@ -34,13 +44,14 @@ from sqlalchemy import select
 
 from adapters.matrix import convert, render
 from adapters.matrix.adapter import MatrixAdapter
-from adapters.matrix.client import MatrixError, check, server_of
+from adapters.matrix.client import MatrixError, check, server_of, share_keys
 from adapters.matrix.forms import Forms
 from adapters.matrix.groups import MatrixGroups
 from bot import ops
 from bot.i18n import t
 from bot.privacy.move import MOVE_ACTION
 from bot.privacy.route import TICKET_REACTIONS
+from bot.settings import E2E_INSTALL
 from bot.tickets import form as ticket_form
 from bot.types import ChannelRef, InboundEvent, ThreadMessage
 from storage import platform_state as kv
@@ -53,6 +64,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_KEY = "matrix:sync:{user}"
 WARNED_KEY = "matrix:e2ee-warned:{room}"
+UNDECRYPTABLE_KEY = "matrix:e2ee-undecryptable:{digest}"   # one notice per room, sender and key session
 SYNC_TIMEOUT_MS = 30_000
 TIMELINE_LIMIT = 50
 GAP_PAGES = 20
@@ -65,7 +77,7 @@ FIRST_FILTER: dict[str, Any] = {"room": {"timeline": {"limit": 1}}, "presence": 
 class MatrixIngress:
     """Turns ``/sync`` batches into core events and checkpoints the sync token after each batch."""
 
-    def __init__(self, bot: Bot, adapter: MatrixAdapter, *, e2ee: bool = False) -> None:
+    def __init__(self, bot: Bot, adapter: MatrixAdapter, *, e2ee: bool | None = None) -> None:
         self.bot = bot
         self.adapter = adapter
         self.client: AsyncClient = adapter.client
@@ -75,7 +87,8 @@ class MatrixIngress:
         self.user_id = adapter.user_id
         self.prefix = self.settings.matrix.command_prefix
         self.allowed = {server_of(self.user_id), *self.settings.matrix.allowed_servers}
-        self.e2ee = e2ee
+        # E2EE is on when the client opened its crypto store (adapters.matrix.client.login)
+        self.e2ee = adapter.client.olm is not None if e2ee is None else e2ee
         self.token: str | None = None
         self.resumed = False
         self.handled = 0
@@ -105,6 +118,7 @@ class MatrixIngress:
         """Loads the stored token; on the very first start, syncs once and keeps only the token."""
         if await self.load_token() is not None:
             return
+        await share_keys(self.client)
         answer = check(await self.client.sync(timeout=0, sync_filter=FIRST_FILTER, full_state=True),
                        SyncResponse, "first sync")
         await self.handle_invites(answer)
@@ -118,9 +132,11 @@ class MatrixIngress:
             await self.start()
         if not self.groups.synced:
             await self.groups.sync_all()   # [access] matrix_rooms: read in full at start, after a failure
+        await share_keys(self.client)   # our keys are on the server before anybody encrypts for us
         answer = check(await self.client.sync(timeout=timeout_ms, since=self.token, sync_filter=SYNC_FILTER,
                                               full_state=not self.resumed),
                        SyncResponse, "sync")
+        await share_keys(self.client)   # new devices in the batch get the room keys of the replies to it
         await self.handle_batch(answer)
         await self.store_token(answer.next_batch)
         self.resumed = True
@@ -227,7 +243,10 @@ class MatrixIngress:
             return
         kind = raw.get("type")
         if kind == "m.room.encrypted":
-            await self._warn_encrypted(room_id)
+            if self.e2ee:
+                await self._undecryptable(room_id, raw)   # nio decrypted what it could: no key for this one
+            else:
+                await self._warn_encrypted(room_id)
             return
         if kind == "m.room.encryption":
             await self._warn_encrypted(room_id)
@@ -399,7 +418,16 @@ class MatrixIngress:
 
     async def _get_event(self, room_id: str, event_id: str) -> dict[str, Any]:
         answer = check(await self.client.room_get_event(room_id, event_id), RoomGetEventResponse, "get event")
-        return dict(answer.event.source)
+        return self._plain(room_id, answer.event)
+
+    def _plain(self, room_id: str, event: Any) -> dict[str, Any]:
+        """An event's source, decrypted when it is encrypted and the device has its key (nio decrypts
+        ``/sync`` and ``/messages`` answers itself, but not single events or relations)."""
+        if isinstance(event, MegolmEvent) and self.client.olm is not None:
+            event.room_id = event.room_id or room_id
+            with contextlib.suppress(EncryptionError):
+                return dict(self.client.decrypt_event(event).source)
+        return dict(event.source)
 
     async def _fetch_thread(self, room_id: str, event_id: str) -> tuple[ThreadMessage, ...]:
         first = await self._get_event(room_id, event_id)
@@ -407,9 +435,8 @@ class MatrixIngress:
         root = first if root_id == event_id else await self._get_event(room_id, root_id)
         replies: list[Mapping[str, Any]] = []
         async for event in self.client.room_get_event_relations(room_id, root_id, RelationshipType.thread):
-            source = getattr(event, "source", None)
-            if isinstance(source, dict):
-                replies.append(source)
+            if isinstance(getattr(event, "source", None), dict):
+                replies.append(self._plain(room_id, event))
         replies.sort(key=lambda r: (int(r.get("origin_server_ts") or 0), str(r.get("event_id"))))
         now = self.now()
         result = []
@@ -437,9 +464,29 @@ class MatrixIngress:
                 return
             await kv.put(session, WARNED_KEY.format(room=room_id), "1")
         log.warning("matrix: room %s is end-to-end encrypted; the bot cannot read it without E2EE support "
-                    "(pip install 'matrix-nio[e2e]' and set matrix.store_path)", room_id)
+                    "(%s, set matrix.store_path and restart)", room_id, E2E_INSTALL)
         lang = self.settings.desk.language
         try:
             await self._say(room_id, t(lang, "matrix.encrypted", prefix=self.prefix), f"e2ee.{room_id}")
         except Exception as exc:
             log.warning("matrix: could not tell an encrypted room that the bot cannot read it (%s)", exc)
+
+    async def _undecryptable(self, room_id: str, raw: dict[str, Any]) -> None:
+        """An encrypted event whose room key this device never got: a log line always; once per room,
+        sender and key session a notice asking to send it again (or to let the app share keys with the bot)."""
+        content = raw.get("content") or {}
+        sender, session = str(raw["sender"]), str(content.get("session_id") or "")
+        log.warning("matrix: cannot decrypt event %s in room %s from %s (device %s, session %s): its sender's "
+                    "app did not share the room key with device %s", raw.get("event_id"), room_id, sender,
+                    content.get("device_id") or "?", session or "?", self.client.device_id)
+        digest = hashlib.sha256(f"{room_id}\0{sender}\0{session}".encode()).hexdigest()[:40]
+        event_id = str(raw["event_id"])
+        async with self.bot.desk.sessions.begin() as db:
+            if await kv.put_new(db, UNDECRYPTABLE_KEY.format(digest=digest), event_id) != event_id:
+                return
+        text = t(self.adapter.language_of(sender), "matrix.undecryptable", prefix=self.prefix,
+                 user=self.user_id, device=self.client.device_id or "")
+        try:
+            await self._say(room_id, text, f"e2ee-undecryptable.{digest}", thread=convert.thread_root(content))
+        except Exception as exc:
+            log.warning("matrix: could not ask for an undecryptable message to be sent again (%s)", exc)
