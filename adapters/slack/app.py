@@ -328,12 +328,34 @@ class SlackIngress:
         text = self.plain(str(body.get("text") or ""))
         await self.submit(convert.command(body, where, text=text, now=self.now(), ticket=ticket), ack)
 
+    def form_view(self, lang: str, metadata: dict[str, Any] | str, topic: str | None = None) -> dict[str, Any]:
+        """The ticket modal with the fields ``topic`` needs (its ``[[intake]]`` rule); where the rules
+        differ per topic, choosing the topic updates the modal (``dispatch_action``)."""
+        spec = ticket_form.form_for(self.settings, lang, topic)
+        meta = json.loads(metadata) if isinstance(metadata, str) and metadata else metadata or {}
+        return render.modal(spec, submit=t(lang, "form.ticket.submit"), close=t(lang, "form.ticket.cancel"),
+                            metadata=meta if isinstance(meta, dict) else {},
+                            dispatch="topic" if ticket_form.per_topic(self.settings) else None,
+                            selected={"topic": topic} if topic else None)
+
+    async def on_form_topic(self, ack: Ack, body: dict[str, Any], topic: str | None) -> None:
+        """The topic was chosen in the open modal: the modal is updated to ask that topic's fields (what was
+        typed stays: the blocks keep their ids)."""
+        await ack()
+        view = body.get("view") or {}
+        lang = self.language_of(str(body["user"]["id"]))
+        try:
+            await self.adapter.client.views_update(view_id=view.get("id"), hash=view.get("hash"),
+                                                   view=self.form_view(lang, view.get("private_metadata") or "",
+                                                                       topic))
+        except SlackApiError as exc:
+            # hash_conflict: the person changed the modal meanwhile; the submission is validated anyway
+            log.warning("slack: views.update failed: %s", error_code(exc))
+
     async def open_ticket_form(self, body: dict[str, Any]) -> None:
         user_id = str(body["user_id"])
         lang = self.language_of(user_id)
-        spec = ticket_form.ticket_form(lang, self.topics())
-        view = render.modal(spec, submit=t(lang, "form.ticket.submit"), close=t(lang, "form.ticket.cancel"),
-                            metadata={"channel": body.get("channel_id") or "", "hint": body.get("channel_name") or ""})
+        view = self.form_view(lang, {"channel": body.get("channel_id") or "", "hint": body.get("channel_name") or ""})
         try:
             await self.adapter.client.views_open(trigger_id=body["trigger_id"], view=view)
         except SlackApiError as exc:
@@ -344,9 +366,17 @@ class SlackIngress:
         user_id = str(body["user"]["id"])
         lang = self.language_of(user_id)
         values = render.view_values(view)
-        errors = ticket_form.validate(values, lang, self.topics())
+        topic = (values.get("topic") or "").strip() or None
+        required = ticket_form.required_for(self.settings, topic if topic in self.topics() else None)
+        shown = {str(block.get("block_id")) for block in view.get("blocks") or ()}
+        if any(name not in shown for name in required if name in ticket_form.EXTRA_FIELDS):
+            # submitted before the modal showed the topic's fields: show them now
+            await ack(response_action="update", view=self.form_view(lang, view.get("private_metadata") or "", topic))
+            return
+        errors = ticket_form.validate(values, lang, self.topics(), required)
         if errors:
-            await ack(response_action="errors", errors=errors)
+            await ack(response_action="errors", errors={name: problem for name, problem in errors.items()
+                                                         if not shown or name in shown} or errors)
             return
         try:
             meta = json.loads(view.get("private_metadata") or "{}")
@@ -365,6 +395,12 @@ class SlackIngress:
         action = (body.get("actions") or [{}])[0]
         name = render.action_name(str(action.get("action_id") or ""))
         value = action.get("value") or (action.get("selected_option") or {}).get("value")
+        if (body.get("view") or {}).get("callback_id") == ticket_form.FORM_ID:
+            if name == "topic":
+                await self.on_form_topic(ack, body, str(value) if value in self.topics() else None)
+            else:
+                await ack()  # no other field of the form sends anything before the submission
+            return
         user_id = str(body["user"]["id"])
         channel_id = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
                          or "")

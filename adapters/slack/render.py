@@ -114,8 +114,12 @@ def blocks(text: str, buttons: tuple[Button, ...]) -> list[dict[str, Any]]:
 MULTILINE_LIMIT = 3000
 
 
-def modal(form: FormSpec, *, submit: str, close: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """A modal view for a core form: one input block per field, block_id = action_id = field name."""
+def modal(form: FormSpec, *, submit: str, close: str, metadata: Mapping[str, Any], dispatch: str | None = None,
+          selected: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A modal view for a core form: one input block per field, block_id = action_id = field name.
+
+    ``dispatch``: the field whose choice is sent at once (``dispatch_action``: the topic, which changes
+    what the form asks); ``selected``: choices shown as already chosen (after such a change)."""
     return {
         "type": "modal",
         "callback_id": form.form_id,
@@ -123,29 +127,38 @@ def modal(form: FormSpec, *, submit: str, close: str, metadata: Mapping[str, Any
         "submit": {"type": "plain_text", "text": clip(submit, MAX_TITLE)},
         "close": {"type": "plain_text", "text": clip(close, MAX_TITLE)},
         "private_metadata": json.dumps(dict(metadata), separators=(",", ":")),
-        "blocks": [_input(field) for field in form.fields],
+        "blocks": [_input(field, dispatch=field.name == dispatch, selected=(selected or {}).get(field.name))
+                   for field in form.fields],
     }
 
 
-def _input(field: FormField) -> dict[str, Any]:
+def _option(choice: str) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": clip(choice, MAX_OPTION)}, "value": choice}
+
+
+def _input(field: FormField, *, dispatch: bool = False, selected: str | None = None) -> dict[str, Any]:
     element: dict[str, Any]
     if field.choices:
         element = {
             "type": "static_select",
             "action_id": field.name,
-            "options": [{"text": {"type": "plain_text", "text": clip(choice, MAX_OPTION)}, "value": choice}
-                        for choice in field.choices[:100]],
+            "options": [_option(choice) for choice in field.choices[:100]],
         }
+        if selected in field.choices[:100]:
+            element["initial_option"] = _option(selected)
     else:
         element = {"type": "plain_text_input", "action_id": field.name,
                    "multiline": field.multiline, "max_length": MULTILINE_LIMIT}
-    return {
+    block = {
         "type": "input",
         "block_id": field.name,
         "optional": not field.required,
         "label": {"type": "plain_text", "text": clip(field.label, MAX_LABEL)},
         "element": element,
     }
+    if dispatch and field.choices:
+        block["dispatch_action"] = True
+    return block
 
 
 def view_values(view: Mapping[str, Any]) -> dict[str, str]:

@@ -1,6 +1,11 @@
 """The ticket form: the handbooks' documentation checklist as a form any platform can show
 (a Slack modal; step-by-step prompts where a platform has no forms), its validation, and the
-ticket a submission opens (the checklist answers are kept in ``ticket.data["doc"]``)."""
+ticket a submission opens (the checklist answers are kept in ``ticket.data["doc"]``).
+
+With ``[[intake]]`` rules the form asks what the chosen topic needs (:func:`form_for`): the topic
+comes first where the rules differ per topic, and the topic's required fields are required in
+the form (a screenshot is a file: it is asked for in the ticket's space afterwards).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,11 @@ from collections.abc import Mapping, Sequence
 
 from bot.context import Context
 from bot.i18n import t
+from bot.settings import Settings
 from bot.tickets import service
 from bot.types import FormField, FormSpec, Reply
+from bot.workflow import rules
+from bot.workflow.config import DOC_FIELDS as INTAKE_FIELDS
 
 FORM_ID = "ticket"
 URGENCIES = ("SHOW-STOPPER", "LIMITED USABILITY", "NICE TO HAVE")
@@ -18,34 +26,71 @@ URGENCY_PRIORITY = {"SHOW-STOPPER": 1, "LIMITED USABILITY": 2, "NICE TO HAVE": 3
 PRIORITIES = ("1", "2", "3")
 # the checklist fields that go to ticket.data["doc"], in the order they are shown
 DOC_FIELDS = ("steps", "object_id", "environment", "urgency")
+# the other [[intake]] fields a topic's form may ask (the description is always asked; a screenshot is a file)
+EXTRA_FIELDS = tuple(f for f in INTAKE_FIELDS if f not in DOC_FIELDS and f not in ("description", "screenshot"))
+MULTILINE_EXTRA = frozenset({"frequency", "image", "reachability"})
 MIN_DESCRIPTION = 10
 MAX_FIELD = 3000
 
 
-def ticket_form(lang: str, topics: Sequence[str] = ()) -> FormSpec:
-    """The form in ``lang``; ``topics`` (the routing topics) make the topic a choice, else free text."""
-
-    def label(name: str) -> str:
-        return t(lang, f"form.ticket.{name}")
-
-    return FormSpec(
-        form_id=FORM_ID,
-        title=t(lang, "form.ticket.title"),
-        fields=(
-            FormField(name="description", label=label("description"), required=True, multiline=True),
-            FormField(name="steps", label=label("steps"), multiline=True),
-            FormField(name="object_id", label=label("object_id")),
-            FormField(name="environment", label=label("environment")),
-            FormField(name="urgency", label=label("urgency"), required=True, choices=URGENCIES),
-            FormField(name="topic", label=label("topic"), choices=tuple(topics)),
-            FormField(name="priority", label=label("priority"), choices=PRIORITIES),
-        ),
-    )
+def label(lang: str, name: str) -> str:
+    """A field's short label (the form's own, else the intake catalogue's)."""
+    return t(lang, f"form.ticket.{name}") if name in (*DOC_FIELDS, "description", "topic", "priority") \
+        else rules.label(lang, name)
 
 
-def validate(values: Mapping[str, str], lang: str, topics: Sequence[str] = ()) -> dict[str, str]:
-    """Field name → what is wrong with it (in ``lang``); empty when the submission is fine."""
+def ticket_form(lang: str, topics: Sequence[str] = (), required: Sequence[str] = (), *,
+                topic_first: bool = False) -> FormSpec:
+    """The form in ``lang``; ``topics`` (the routing topics) make the topic a choice, else free text.
+
+    ``required``: the intake fields the chosen topic needs (they become required; those the base form
+    lacks are asked with the intake question); ``topic_first`` where the topic decides what is asked."""
+    wanted = [name for name in required if name in DOC_FIELDS or name in EXTRA_FIELDS]
+    base = [
+        FormField(name="description", label=label(lang, "description"), required=True, multiline=True),
+        FormField(name="steps", label=label(lang, "steps"), required="steps" in wanted, multiline=True),
+        FormField(name="object_id", label=label(lang, "object_id"), required="object_id" in wanted),
+        FormField(name="environment", label=label(lang, "environment"), required="environment" in wanted),
+    ]
+    if "environment" not in wanted and ("os" in wanted or "browser" in wanted):
+        base.pop()  # the topic asks operating system and browser one by one
+    extra = [FormField(name=name, label=t(lang, f"intake.ask.{name}"), required=True,
+                       multiline=name in MULTILINE_EXTRA) for name in EXTRA_FIELDS if name in wanted]
+    topic = FormField(name="topic", label=label(lang, "topic"), choices=tuple(topics))
+    fields = [*base, *extra, FormField(name="urgency", label=label(lang, "urgency"), required=True, choices=URGENCIES)]
+    fields = [topic, *fields] if topic_first else [*fields, topic]
+    fields.append(FormField(name="priority", label=label(lang, "priority"), choices=PRIORITIES))
+    return FormSpec(form_id=FORM_ID, title=t(lang, "form.ticket.title"), fields=tuple(fields))
+
+
+def topics_of(settings: Settings) -> list[str]:
+    return [rule.topic for rule in settings.routing]
+
+
+def per_topic(settings: Settings) -> bool:
+    """Whether the topic changes what the form asks (an ``[[intake]]`` rule for a topic, not only "*")."""
+    return bool(topics_of(settings)) and any(rule.topic != "*" for rule in settings.intake)
+
+
+def required_for(settings: Settings, topic: str | None) -> tuple[str, ...]:
+    """The intake fields the form asks for ``topic`` (the topic's rule, else the one for every ticket)."""
+    rule = rules.rule_for(settings, (topic or "").strip() or None)
+    return tuple(rule.required) if rule is not None else ()
+
+
+def form_for(settings: Settings, lang: str, topic: str | None = None) -> FormSpec:
+    """The ticket form of this desk for ``topic`` (None: not chosen yet)."""
+    return ticket_form(lang, topics_of(settings), required_for(settings, topic), topic_first=per_topic(settings))
+
+
+def validate(values: Mapping[str, str], lang: str, topics: Sequence[str] = (),
+             required: Sequence[str] = ()) -> dict[str, str]:
+    """Field name → what is wrong with it (in ``lang``); empty when the submission is fine.
+    ``required``: further fields that must be answered (the chosen topic's intake fields)."""
     errors: dict[str, str] = {}
+    for name in required:
+        if name in (*DOC_FIELDS, *EXTRA_FIELDS) and not (values.get(name) or "").strip():
+            errors[name] = t(lang, "form.ticket.required")
     description = (values.get("description") or "").strip()
     if not description:
         errors["description"] = t(lang, "form.ticket.required")
@@ -77,7 +122,7 @@ def priority_of(values: Mapping[str, str]) -> int:
 
 def doc_of(values: Mapping[str, str]) -> dict[str, str]:
     """The checklist answers that were given, for ``ticket.data["doc"]``."""
-    return {name: values[name].strip() for name in DOC_FIELDS if (values.get(name) or "").strip()}
+    return {name: values[name].strip() for name in (*DOC_FIELDS, *EXTRA_FIELDS) if (values.get(name) or "").strip()}
 
 
 def ticket_text(values: Mapping[str, str], lang: str) -> str:
@@ -86,7 +131,7 @@ def ticket_text(values: Mapping[str, str], lang: str) -> str:
     doc = doc_of(values)
     if doc:
         lines.append("")
-        lines += [t(lang, "form.ticket.doc_line", label=t(lang, f"form.ticket.{name}"), value=value)
+        lines += [t(lang, "form.ticket.doc_line", label=label(lang, name), value=value)
                   for name, value in doc.items()]
     return "\n".join(lines)
 
@@ -99,7 +144,7 @@ async def create_from_form(ctx: Context) -> list[Reply]:
     errors = validate(values, lang, topics)
     if errors:
         lines = [t(lang, "form.ticket.invalid")]
-        lines += [f"{t(lang, f'form.ticket.{name}')}: {problem}" for name, problem in errors.items()]
+        lines += [f"{label(lang, name)}: {problem}" for name, problem in errors.items()]
         return [Reply(text="\n".join(lines), kind="error")]
     priority = priority_of(values)
     ticket = await service.create(
