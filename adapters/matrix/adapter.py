@@ -51,6 +51,8 @@ class MatrixAdapter:
         self.rooms = Rooms(client, settings)
         self.sessions: Any = None
         self.txn_prefix = ""
+        # set by the sync loop while this replica holds the device's lease: with E2EE only it encrypts
+        self.owns_device = False
 
     async def bind(self, sessions: Any) -> None:
         """Gives the adapter the database once the bot is built (room mappings, transaction ids)."""
@@ -126,22 +128,33 @@ class MatrixAdapter:
     async def room_send(self, room: str, content: dict[str, Any], txn: str) -> str:
         # ignore_unverified_devices: with E2EE the room key goes to every device of the room's members,
         # verified or not (trust on first use, as most bots do); the bot cannot verify anybody interactively
-        if self.client.olm is not None and room not in self.client.rooms:
-            await self._know_room(room)
+        if self.client.olm is not None:
+            await self._can_encrypt(room)
         answer = await self.client.room_send(room, "m.room.message", content, tx_id=txn,
                                              ignore_unverified_devices=True)
         return str(check(answer, RoomSendResponse, "send").event_id)
 
-    async def _know_room(self, room: str) -> None:
-        """With E2EE nio only sends into rooms it has synced (it must know whether to encrypt). A room
-        the bot has just created (ticket rooms and direct rooms are created unencrypted) is not synced
-        yet: it is made known as unencrypted, after the homeserver confirms that it is. An encrypted
-        room waits for the sync that brings its members, who need the room key."""
-        answer = await self.client.room_get_state_event(room, "m.room.encryption")
-        if isinstance(answer, RoomGetStateEventResponse) and answer.content.get("algorithm"):
-            raise DeliveryError("Matrix: an encrypted room the bot has not synced yet; retrying after the sync",
+    async def _can_encrypt(self, room: str) -> None:
+        """With E2EE: only the replica that syncs (it holds the device's lease, its key store is the
+        one the homeserver knows) sends into encrypted rooms; elsewhere such a message waits for it.
+        nio only sends into rooms it has synced (it must know whether to encrypt): a room the bot has
+        just created (ticket rooms and direct rooms are created unencrypted) is made known as
+        unencrypted once the homeserver confirms that it is; an encrypted one waits for the sync
+        that brings its members, who need the room key."""
+        known = self.client.rooms.get(room)
+        if known is not None and self.owns_device:
+            return
+        encrypted = known.encrypted if known is not None else await self._encrypted_on_server(room)
+        if encrypted:
+            raise DeliveryError("Matrix: an encrypted room, and this replica does not hold the bot's device; "
+                                "retrying" if not self.owns_device else
+                                "Matrix: an encrypted room the bot has not synced yet; retrying after the sync",
                                 retry_after=ENCRYPTED_ROOM_WAIT)
         self.client.rooms.setdefault(room, MatrixRoom(room, self.user_id, encrypted=False))
+
+    async def _encrypted_on_server(self, room: str) -> bool:
+        answer = await self.client.room_get_state_event(room, "m.room.encryption")
+        return isinstance(answer, RoomGetStateEventResponse) and bool(answer.content.get("algorithm"))
 
     async def _redact(self, message: OutboundMessage) -> str | None:
         """Removes a person's public message (the privacy move) by redacting it."""

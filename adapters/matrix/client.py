@@ -158,6 +158,15 @@ def open_store(client: AsyncClient, store: Path, src: str) -> None:
     log.info("matrix: end-to-end encryption is on for device %s (keys in %s)", client.device_id, store)
 
 
+def reread_store(client: AsyncClient) -> None:
+    """A new tenure of the device's lease: the key store is read again, since another replica may have
+    used it meanwhile (new Olm sessions, room keys). Nothing without E2EE."""
+    if client.olm is None:
+        return
+    client.store, client.olm = None, None
+    client.load_store()
+
+
 async def share_keys(client: AsyncClient) -> None:
     """With E2EE, around every sync: uploads the device's keys (and new one-time keys), fetches the
     device keys of people in encrypted rooms, claims one-time keys to repair broken Olm sessions, and

@@ -44,7 +44,7 @@ from sqlalchemy import select
 
 from adapters.matrix import convert, render
 from adapters.matrix.adapter import MatrixAdapter
-from adapters.matrix.client import MatrixError, check, server_of, share_keys
+from adapters.matrix.client import MatrixError, check, reread_store, server_of, share_keys
 from adapters.matrix.forms import Forms
 from adapters.matrix.groups import MatrixGroups
 from bot import ops
@@ -116,6 +116,8 @@ class MatrixIngress:
 
     async def start(self) -> None:
         """Loads the stored token; on the very first start, syncs once and keeps only the token."""
+        reread_store(self.client)
+        self.adapter.owns_device = True   # the device's sync (and with E2EE its keys) is ours from now on
         if await self.load_token() is not None:
             return
         await share_keys(self.client)
@@ -146,20 +148,23 @@ class MatrixIngress:
     async def run(self) -> None:
         """Syncs until cancelled; failures back off from 1 s doubling to 60 s."""
         backoff = 1.0
-        while True:
-            try:
-                await self.sync_once()
-                backoff = 1.0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                wait = backoff
-                if isinstance(exc, MatrixError) and exc.retry_after_ms:
-                    wait = max(wait, exc.retry_after_ms / 1000)
-                log.warning("matrix: sync failed (%s); retrying in %.0f s", exc, wait)
-                self.groups.synced = not self.groups.watched   # membership changes may have been missed
-                await asyncio.sleep(wait)
-                backoff = min(backoff * 2, BACKOFF_MAX)
+        try:
+            while True:
+                try:
+                    await self.sync_once()
+                    backoff = 1.0
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    wait = backoff
+                    if isinstance(exc, MatrixError) and exc.retry_after_ms:
+                        wait = max(wait, exc.retry_after_ms / 1000)
+                    log.warning("matrix: sync failed (%s); retrying in %.0f s", exc, wait)
+                    self.groups.synced = not self.groups.watched   # membership changes may have been missed
+                    await asyncio.sleep(wait)
+                    backoff = min(backoff * 2, BACKOFF_MAX)
+        finally:
+            self.adapter.owns_device = False   # the lease is lost or the bot stops: another replica may sync
 
     # ----------------------------------------------------------------- one batch
 

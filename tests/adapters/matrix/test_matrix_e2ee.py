@@ -20,6 +20,7 @@ from synapse_server import Synapse
 from adapters.matrix import client as matrix_client
 from adapters.matrix.client import make_client, open_store, share_keys
 from bot import settings as settings_module
+from bot.outbox import DeliveryError
 from bot.settings import ConfigError, Settings, settings_from_data
 from storage.models import ProcessedEvent, Ticket
 
@@ -194,6 +195,16 @@ async def test_from_an_encrypted_room_into_the_bots_own_unencrypted_rooms(
     assert [await ben.on_server(dm, receipt["event_id"]), await ben.on_server(space, opened["event_id"])] == [
         "m.room.message", "m.room.message"]
     assert await ben.from_bot(room, matrix.bot_id) == []   # nothing said in the encrypted room itself
+
+    # a replica that does not hold the device's lease (its keys are not the device's) never encrypts:
+    # the message waits for the one that does; unencrypted rooms it serves as usual
+    matrix.adapter.owns_device = False
+    with pytest.raises(DeliveryError) as caught:
+        await matrix.adapter.room_send(room, {"msgtype": "m.notice", "body": "hello"}, "replica.1")
+    assert caught.value.retry_after and not caught.value.permanent
+    await matrix.adapter.room_send(dm, {"msgtype": "m.notice", "body": "hello"}, "replica.2")
+    assert [r["content"]["body"] for r in await ben.from_bot(dm, matrix.bot_id)][-1] == "hello"
+    assert await ben.from_bot(room, matrix.bot_id) == []
 
 
 # ---------------------------------------------------------------------- the config, without a homeserver
