@@ -2,6 +2,10 @@
 direct room. Each answer is checked with the form's own validation as it comes; the last one
 submits the form as a core ``form`` event, exactly like a Slack modal submission.
 
+With ``[[intake]]`` rules per topic the topic is asked first, and the questions after it are the
+fields that topic needs (required: "-" does not skip them), like the Slack modal after the topic
+is chosen.
+
 The dialogue's state lives in ``platform_state`` (``matrix:form:@ann:x``), so a restart in the
 middle of a form goes on where it was; the id of the last answer handled is kept with it, so a
 sync replayed after a crash does not take an answer twice.
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.i18n import t
+from bot.settings import Settings
 from bot.tickets import form as ticket_form
 from bot.types import FormSpec
 from storage import platform_state as kv
@@ -36,13 +41,18 @@ class Answer:
 
 
 class Forms:
-    def __init__(self, sessions: Any, say: Say, topics: list[str]) -> None:
+    def __init__(self, sessions: Any, say: Say, topics: list[str], settings: Settings | None = None) -> None:
         self.sessions = sessions
         self.say = say
         self.topics = topics
+        self.settings = settings
 
-    def spec(self, lang: str) -> FormSpec:
-        return ticket_form.ticket_form(lang, self.topics)
+    def spec(self, lang: str, values: Mapping[str, str] | None = None) -> FormSpec:
+        """The form as far as it is known: the fields of the topic chosen in ``values`` (if any)."""
+        if self.settings is None:
+            return ticket_form.ticket_form(lang, self.topics)
+        topic = (values or {}).get("topic") or None
+        return ticket_form.form_for(self.settings, lang, topic if topic in self.topics else None)
 
     async def active(self, user_id: str) -> dict[str, Any] | None:
         async with self.sessions() as session:
@@ -64,7 +74,7 @@ class Forms:
         await self.say(room, t(lang, "matrix.form_start") + "\n\n" + self.question(state), f"form.{event_id}")
 
     def question(self, state: Mapping[str, Any]) -> str:
-        spec = self.spec(state["lang"])
+        spec = self.spec(state["lang"], state["values"])
         field = spec.fields[state["step"]]
         lang = state["lang"]
         lines = [t(lang, "matrix.form_question", n=state["step"] + 1, total=len(spec.fields), label=field.label)]
@@ -88,24 +98,26 @@ class Forms:
             await self._save(user_id, None)
             await self.say(room, t(lang, "matrix.form_cancelled"), txn)
             return Answer()
-        spec = self.spec(lang)
+        spec = self.spec(lang, state["values"])
         field = spec.fields[state["step"]]
         value = text.strip()
-        if value.lower() in SKIP and not field.required:
-            value = ""
+        if value.lower() in SKIP:
+            value = ""   # skipped: the validation refuses that for a required field
         elif field.choices:
             if value.isdigit() and 1 <= int(value) <= len(field.choices):
                 value = field.choices[int(value) - 1]
             else:
                 value = next((c for c in field.choices if c.lower() == value.lower()), value)
         values = {**state["values"], field.name: value}
-        problem = ticket_form.validate(values, lang, self.topics).get(field.name)
+        required = [f.name for f in spec.fields if f.required]
+        problem = ticket_form.validate(values, lang, self.topics, required).get(field.name)
         if problem:
             await self._save(user_id, state)
             await self.say(room, t(lang, "matrix.form_invalid", problem=problem) + "\n\n" + self.question(state), txn)
             return Answer()
         state["values"] = values
         state["step"] += 1
+        spec = self.spec(lang, values)   # the topic just chosen may ask more
         if state["step"] >= len(spec.fields):
             await self._save(user_id, None)
             return Answer(done=True, values=values, origin=state.get("origin"))

@@ -92,7 +92,8 @@ class MatrixIngress:
         self.token: str | None = None
         self.resumed = False
         self.handled = 0
-        self.forms = Forms(bot.desk.sessions, self._say, [rule.topic for rule in self.settings.routing])
+        self.forms = Forms(bot.desk.sessions, self._say, [rule.topic for rule in self.settings.routing],
+                           settings=self.settings)
         self.groups = MatrixGroups(self.client, self.rooms, self.settings, bot.clock, bot.desk.sessions, self.user_id)
 
     @property
