@@ -5,14 +5,15 @@ HTTP endpoint) with :func:`add_routes`.
 ``/healthz`` answers 200 with ``"status": "ok"`` when the database answers, 503 with
 ``"status": "down"`` when it does not; the body tells the outbox depth (pending, due, dead, age of the
 oldest), the unhandled events in the inbox, when the last event arrived and when each platform last
-synced (adapters report that through :func:`synced`). It never shows message content.
+synced (adapters report that through :func:`synced`), and which platforms' syncs are stale
+(``sync_stale``: none for ``SYNC_STALE_AFTER``). It never shows message content.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -30,11 +31,22 @@ log = logging.getLogger(__name__)
 # platform → when its adapter last synced with the platform (a Matrix /sync, a Socket Mode ping)
 LAST_SYNC: dict[str, datetime] = {}
 BOT_KEY = web.AppKey("dutydesk_bot", object)
+# a platform whose last sync is older than this is reported in ``sync_stale``: a Matrix /sync long poll
+# returns within 30 s, so a working sync loop reports several times in this span
+SYNC_STALE_AFTER = timedelta(seconds=90)
 
 
 def synced(platform: str, at: datetime) -> None:
     """Adapters call this after each successful sync with their platform."""
     LAST_SYNC[platform] = at
+
+
+def stale_syncs(bot: Bot, now: datetime) -> list[str]:
+    """This bot's platforms whose sync loop has not completed a sync for ``SYNC_STALE_AFTER`` (the
+    homeserver is away, or the loop hangs). Not a 503: restarting the bot does not bring a homeserver
+    back, and the loop catches up by itself from its stored token."""
+    return sorted(p.value for p in bot.adapters
+                  if (at := LAST_SYNC.get(p.value)) is not None and now - at > SYNC_STALE_AFTER)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -44,7 +56,8 @@ def _iso(value: datetime | None) -> str | None:
 async def health(bot: Bot) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body) of ``/healthz``; also refreshes the database gauges of ``/metrics``."""
     now = bot.clock.now()
-    body: dict[str, Any] = {"status": "ok", "time": _iso(now), "database": {"ok": True}}
+    body: dict[str, Any] = {"status": "ok", "time": _iso(now), "database": {"ok": True},
+                            "sync_stale": stale_syncs(bot, now)}
     started = time.perf_counter()
     try:
         async with bot.desk.sessions() as session:
