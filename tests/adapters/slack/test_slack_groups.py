@@ -86,3 +86,26 @@ async def test_an_unknown_group_id_is_named(fake_slack: FakeSlack, make_slack: F
     with pytest.raises(ConfigError) as raised:
         await slack.runtime.sync_groups()
     assert "no user group agents" in str(raised.value.problems) and "not its @handle" in str(raised.value.problems)
+
+
+async def test_a_socket_mode_reconnect_reads_the_groups_again(fake_slack: FakeSlack, make_slack: Factory) -> None:
+    """Changes made while the socket was down never arrive as events: every later "hello" re-reads."""
+    import asyncio
+
+    from slack_harness import APP_TOKEN
+
+    fake_slack.usergroups[AGENTS] = ["U0ZOE"]
+    slack = await make_slack(**ACCESS)
+    await slack.runtime.start_socket(APP_TOKEN)
+    await fake_slack.connected()
+    reads = len(fake_slack.to("usergroups.users.list"))
+    fake_slack.usergroups[AGENTS] = ["U0DORA"]  # changed while "disconnected"
+    await fake_slack.sockets[-1].send_json({"type": "hello", "num_connections": 1,
+                                            "connection_info": {"app_id": "A0APP"}})
+    for _ in range(500):  # the listener runs on the socket client's own task
+        if len(fake_slack.to("usergroups.users.list")) > reads:
+            break
+        await asyncio.sleep(0.01)
+    await slack.settle()
+    assert len(fake_slack.to("usergroups.users.list")) == reads + 1
+    assert await members(slack) == {"U0DORA"}
