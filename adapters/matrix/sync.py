@@ -133,6 +133,7 @@ class MatrixIngress:
         """One ``/sync`` from the stored token: handle every event, then store the new token."""
         if self.token is None:
             await self.start()
+            self.groups.synced = not self.groups.watched   # a (new) tenure of the device: read the rooms again
         if not self.groups.synced:
             await self.groups.sync_all()   # [access] matrix_rooms: read in full at start, after a failure
         await share_keys(self.client)   # our keys are on the server before anybody encrypts for us

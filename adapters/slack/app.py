@@ -332,7 +332,10 @@ class SlackIngress:
         """The ticket modal with the fields ``topic`` needs (its ``[[intake]]`` rule); where the rules
         differ per topic, choosing the topic updates the modal (``dispatch_action``)."""
         spec = ticket_form.form_for(self.settings, lang, topic)
-        meta = json.loads(metadata) if isinstance(metadata, str) and metadata else metadata or {}
+        try:
+            meta = json.loads(metadata) if isinstance(metadata, str) and metadata else metadata or {}
+        except ValueError:
+            meta = {}  # the metadata is ours; a mangled one only loses the channel the form came from
         return render.modal(spec, submit=t(lang, "form.ticket.submit"), close=t(lang, "form.ticket.cancel"),
                             metadata=meta if isinstance(meta, dict) else {},
                             dispatch="topic" if ticket_form.per_topic(self.settings) else None,
