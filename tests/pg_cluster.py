@@ -30,6 +30,8 @@ import pytest
 BINARIES = ("initdb", "pg_ctl", "postgres")
 START_TIMEOUT = 60
 RUN_AS = "postgres"
+PREFIX = "dutydesk-pg-"
+STALE_AFTER = 6 * 3600  # a cluster this old belongs to a test run that was killed before it could remove it
 
 
 class ClusterUnavailable(Exception):
@@ -172,12 +174,21 @@ class PgCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def _remove_stale(bindir: Path, prefix: list[str]) -> None:
+    """Stops and removes clusters that killed test runs left behind (their servers would run on)."""
+    for root in Path(tempfile.gettempdir()).glob(PREFIX + "*"):
+        with contextlib.suppress(OSError):
+            if time.time() - root.stat().st_mtime > STALE_AFTER:
+                PgCluster(bindir, root, port=0, prefix=prefix).remove()
+
+
 def make_cluster() -> PgCluster:
     """A new, running, private cluster with an empty ``dutydesk`` database (``remove()`` it afterwards)."""
     bindir = find_bindir()
     prefix = _prefix()
+    _remove_stale(bindir, prefix)
     # not under pytest's tmp_path: that is private to root (0700), and the server runs as postgres
-    root = Path(tempfile.mkdtemp(prefix="dutydesk-pg-"))
+    root = Path(tempfile.mkdtemp(prefix=PREFIX))
     if prefix:
         entry = pwd.getpwnam(RUN_AS)
         os.chown(root, entry.pw_uid, entry.pw_gid)

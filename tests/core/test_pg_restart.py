@@ -7,8 +7,10 @@ While the server is away a person hears at once that the message was not stored 
 again (or that it was stored and will be handled), ``/healthz`` says the database is down, and the
 background loops (outbox sender, timer loop, recovery pass, a scheduled job) meet the errors without
 dying. Once the server is back, the same engine reconnects (``pool_pre_ping``), the loops catch up on
-their own: every event is one ticket, every outbox row is delivered, each once, the SLA warnings
-that fell due meanwhile are sent and the job slot missed in the outage is run.
+their own: every event is one ticket, every outbox row is delivered, once (at most the one row whose
+attempt the stop cut short between the platform's answer and the commit goes again, under the same
+id, which platforms dedupe on), the SLA warnings that fell due meanwhile are sent and the job slot
+missed in the outage is run, once.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from bot.dispatcher import reference
 from bot.i18n import t
 from bot.outbox import enqueue
 from bot.scheduler import Job
-from bot.types import Visibility
+from bot.types import InboundEvent, Visibility
 from storage import migrate
 from storage.db import make_engine
 from storage.models import JobRun, OutboxMessage, ProcessedEvent, Ticket
@@ -95,7 +97,7 @@ class Stream:
     told: Counter[str] = field(default_factory=Counter)  # every answer, resends included
     count: int = 0
 
-    def event(self, i: int):
+    def event(self, i: int) -> InboundEvent:
         return self.desk.event(f"user{i % 5}", f"/ticket {'-p1 ' if i % 4 == 0 else ''}printer {i} on fire #{i}",
                                event_id=f"{self.mode}-{i}")
 
@@ -227,7 +229,9 @@ async def test_postgres_restart_mid_stream(make_harness, pg_cluster: PgCluster, 
     rows = await desk.rows(OutboxMessage)
     delivered = Counter(m.id for m in desk.adapter.sent if m.id > 0)
     assert set(delivered) == {row.id for row in rows}
-    assert sum(n - 1 for n in delivered.values()) <= 1, delivered.most_common(3)
+    repeats = sum(n - 1 for n in delivered.values())
+    print(f"-m {mode}: {len(delivered)} outbox rows delivered, {repeats} delivered again")
+    assert repeats <= 1, delivered.most_common(3)
     # the SLA warnings that fell due in the outage went out, and the missed job slot ran once
     assert any(row.kind == "sla_warning" for row in rows)
     runs = await desk.rows(JobRun, JobRun.job == job.id)
