@@ -18,7 +18,7 @@ from sqlalchemy import select
 from synapse_server import Synapse
 
 from adapters.matrix import client as matrix_client
-from adapters.matrix.client import make_client, open_store, share_keys
+from adapters.matrix.client import login, make_client, open_store, share_keys
 from bot import settings as settings_module
 from bot.outbox import DeliveryError
 from bot.settings import ConfigError, Settings, settings_from_data
@@ -205,6 +205,30 @@ async def test_from_an_encrypted_room_into_the_bots_own_unencrypted_rooms(
     await matrix.adapter.room_send(dm, {"msgtype": "m.notice", "body": "hello"}, "replica.2")
     assert [r["content"]["body"] for r in await ben.from_bot(dm, matrix.bot_id)][-1] == "hello"
     assert await ben.from_bot(room, matrix.bot_id) == []
+
+
+async def test_an_access_token_opens_the_key_store_of_its_own_device(synapse: Synapse, tmp_path: Path) -> None:
+    """``restore_login`` with a token bound to another device than ``device_id``: the store (and the
+    keys on the server) are those of the token's device, and stay the same on the next start."""
+    user = synapse.register(f"tok{suffix()}", "secret-password")
+    token = synapse.tokens[user]
+    data = {"matrix": {"homeserver": synapse.url, "user_id": user, "device_id": "DUTYDESK", "e2ee": "on",
+                       "store_path": str(tmp_path / "store")}}
+    settings = settings_from_data(data, "desk.toml", env={"DUTYDESK_MATRIX__ACCESS_TOKEN": token})
+    identities = []
+    for _start in range(2):
+        client = make_client(settings)
+        try:
+            await login(client, settings)
+            assert client.device_id != "DUTYDESK" and client.olm is not None
+            assert client.olm.device_id == client.device_id
+            await share_keys(client)
+            assert not client.should_upload_keys
+            identities.append(client.olm.account.identity_keys["ed25519"])
+        finally:
+            await client.close()
+    assert identities[0] == identities[1]
+    assert [p.name for p in (tmp_path / "store").iterdir()] == [f"{user}_{client.device_id}.db"]
 
 
 # ---------------------------------------------------------------------- the config, without a homeserver
