@@ -224,7 +224,9 @@ async def build(
     sender = OutboxSender(sessions, clock, {a.platform: a.send for a in adapters}, concurrency=8 if chat else 1)
     replica = f"{socket.gethostname()}-{os.getpid()}"
     scheduler = Scheduler(desk, declare_jobs(desk), replica, after_run=sender.drain)
-    bot = Bot(settings, clock, engine, desk, Dispatcher(desk), sender, scheduler,
+    # chat platforms: a unit of work's messages are sent right after its commit (bot/outbox.py, inline)
+    dispatcher = Dispatcher(desk, inline=sender if chat else None)
+    bot = Bot(settings, clock, engine, desk, dispatcher, sender, scheduler,
               {a.platform: a for a in adapters},
               jobs_done_until=clock.now() - timedelta(microseconds=1))
 

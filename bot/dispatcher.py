@@ -22,7 +22,7 @@ from bot.access.groups import with_group_roles
 from bot.context import Actor, Context
 from bot.desk import Desk
 from bot.i18n import t
-from bot.outbox import enqueue
+from bot.outbox import InlinePlan, OutboxSender, claim_inline, enqueue
 from bot.people import actor_for, resolve
 from bot.privacy import route as privacy
 from bot.registry import Parsed, ParseError
@@ -32,7 +32,7 @@ from bot.tickets import service
 from bot.types import Capability, InboundEvent, Reply, Target, Visibility
 from bot.workflow import hooks as workflow
 from storage.errors import StorageUnavailable, unavailable
-from storage.models import ProcessedEvent
+from storage.models import OutboxMessage, ProcessedEvent
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,13 @@ def reference(key: str) -> str:
 
 
 class Dispatcher:
-    def __init__(self, desk: Desk, on_commit: Callable[[], None] | None = None) -> None:
+    def __init__(self, desk: Desk, on_commit: Callable[[], None] | None = None,
+                 inline: OutboxSender | None = None) -> None:
         self.desk = desk
         self.on_commit = on_commit or (lambda: None)
+        # set (bot.app.build, on Slack and Matrix): a unit of work's outbox rows are enqueued claimed
+        # by this process and sent by it right after the commit (bot/outbox.py, inline delivery)
+        self.inline = inline
 
     async def handle(self, event: InboundEvent) -> bool:
         """Accepts and processes an event; False when it was a duplicate. Raises StorageUnavailable
@@ -98,6 +102,8 @@ class Dispatcher:
 
     async def process(self, event: InboundEvent) -> None:
         key = event.idempotency_key
+        inline: list[OutboxMessage] = []
+        plan: InlinePlan | None = None
         try:
             async with self.desk.sessions.begin() as session:
                 stmt = select(ProcessedEvent).where(ProcessedEvent.key == key, ProcessedEvent.status == "received")
@@ -106,9 +112,13 @@ class Dispatcher:
                 row = await session.scalar(stmt)
                 if row is None:
                     return  # done already, or another replica has it right now
+                if self.inline is not None:
+                    inline = claim_inline(session)
                 await self._work(session, event)
                 row.status, row.handled_at = "done", self.desk.clock.now()
                 metrics.handled(session, event.kind, event.received_at, row.handled_at)
+                if inline and self.inline is not None:
+                    plan = await self.inline.plan_inline(session, inline)
         except Exception as exc:
             if unavailable(exc):
                 # the database is away (connection lost, disk full): nothing was committed, the event
@@ -125,7 +135,10 @@ class Dispatcher:
                 if unavailable(failed):
                     raise StorageUnavailable(accepted=True, cause=failed) from failed
                 raise
+            plan = None  # rolled back: nothing of the unit of work exists
         self.on_commit()
+        if plan is not None and self.inline is not None:
+            self.inline.deliver_now(plan)
 
     async def recover(self, *, older_than: timedelta | None = None, skip: Collection[str] = ()) -> int:
         """Processes events a crash left accepted but unhandled; returns how many.

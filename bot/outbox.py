@@ -3,6 +3,19 @@ and a sender delivers them with retries, backoff and ``Retry-After``.
 
 The row id is the idempotency key a platform sees (the Matrix transaction id), so a message
 delivered twice after a crash is shown once.
+
+Two ways a row is delivered, with the same guarantees (a claim lease before the send, order per
+target, retries with backoff):
+
+- **inline** (Slack and Matrix): a unit of work that called :func:`claim_inline` enqueues its rows
+  already claimed by this process (due only after ``CLAIM_TTL``), and right after its commit
+  :meth:`OutboxSender.deliver_now` sends them in the same process, without a claim transaction and
+  without waiting for the sender's loop. A crash between the commit and the send leaves claimed rows
+  that the sender's loop delivers once the lease runs out.
+- **the sender's loop** (everything else: timers, jobs, retries, rows an inline delivery gave back):
+  due rows in id order, one claim statement per target's line of rows.
+
+Marking rows sent is one statement for all the rows that finished sending meanwhile (a group commit).
 """
 
 from __future__ import annotations
@@ -13,10 +26,11 @@ import logging
 import random
 import sys
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import metrics
@@ -30,6 +44,9 @@ MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(minutes=10)
 # how long a claimed row is left to the replica sending it before another may try again
 CLAIM_TTL = timedelta(minutes=2)
+# session.info key: the rows a unit of work enqueued claimed for inline delivery
+INLINE_KEY = "outbox.inline"
+TargetKey = tuple[str, str, str | None, str | None]
 
 
 class DeliveryError(Exception):
@@ -54,6 +71,7 @@ def enqueue(
     buttons: Iterable[Button] = (),
     meta: dict[str, Any] | None = None,
 ) -> OutboxMessage:
+    inline: list[OutboxMessage] | None = session.info.get(INLINE_KEY)
     row = OutboxMessage(
         created_at=now,
         platform=target.platform.value,
@@ -69,10 +87,28 @@ def enqueue(
         meta=meta,
         status="pending",
         attempts=0,
-        next_attempt_at=now,
+        # claimed by this process from the start when it delivers the unit of work's rows itself
+        next_attempt_at=now if inline is None else now + CLAIM_TTL,
     )
     session.add(row)
+    if inline is not None:
+        inline.append(row)
     return row
+
+
+def claim_inline(session: AsyncSession) -> list[OutboxMessage]:
+    """From here on, the rows this unit of work enqueues are claimed by this process (the lease is
+    written with the INSERT: no claim transaction) and collected in the returned list. After the
+    commit, hand the list to :meth:`OutboxSender.deliver_now`; if the process dies first, the rows
+    fall due when the lease runs out and the sender's loop delivers them."""
+    rows: list[OutboxMessage] = []
+    session.info[INLINE_KEY] = rows
+    return rows
+
+
+def target_key(row: OutboxMessage) -> TargetKey:
+    """The line a row belongs to: rows of one key are delivered in id order."""
+    return (row.platform, row.target_kind, row.channel_id or row.ticket_key, row.user_id)
 
 
 def to_message(row: OutboxMessage) -> OutboundMessage:
@@ -104,7 +140,14 @@ def backoff(attempts: int, retry_after: float | None) -> timedelta:
 
 
 Sender = Callable[[OutboundMessage], Awaitable[str | None]]
-TargetKey = tuple[str, str, str | None, str | None]
+
+
+@dataclass
+class InlinePlan:
+    """What a unit of work hands to :meth:`OutboxSender.deliver_now` after its commit."""
+
+    lines: dict[TargetKey, list[OutboxMessage]] = field(default_factory=dict)
+    before: dict[TargetKey, asyncio.Task[bool] | None] = field(default_factory=dict)
 
 
 class OutboxSender:
@@ -132,6 +175,14 @@ class OutboxSender:
         self._lock = asyncio.Lock()
         # how many targets are sent to at once; 1 keeps a transcript's order (simulator, console)
         self._slots = asyncio.Semaphore(concurrency)
+        # inline deliveries: per target the last line scheduled (the next one waits for it), the ids
+        # claimed and not settled yet, and every task still running (drain waits for them)
+        self._tails: dict[TargetKey, asyncio.Task[bool]] = {}
+        self._inflight: set[int] = set()
+        self._inline: set[asyncio.Task[Any]] = set()
+        # rows sent and waiting for their "sent" mark: one UPDATE for all of them (a group commit)
+        self._marks: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._marker: asyncio.Task[None] | None = None
 
     async def _due(self) -> list[OutboxMessage]:
         async with self.sessions() as session:
@@ -145,9 +196,16 @@ class OutboxSender:
             return list((await session.scalars(stmt)).all())
 
     async def drain(self) -> int:
-        """Sends everything that is due now; returns how many rows were delivered."""
+        """Sends everything that is due now (after the inline deliveries under way); returns how many
+        rows this pass delivered."""
+        await self.settle()
         async with self._lock:
             return await self._drain()
+
+    async def settle(self) -> None:
+        """Waits until the inline deliveries started so far have finished (sent, or given back)."""
+        while others := self._inline - {asyncio.current_task()}:  # never itself (a sender that drains)
+            await asyncio.gather(*others, return_exceptions=True)
 
     async def _waiting(self) -> dict[tuple[str, str, str | None, str | None], int]:
         """Per target, the first row that waits for a retry: no later row of that target may overtake it."""
@@ -173,7 +231,7 @@ class OutboxSender:
                 return delivered
             lines: dict[TargetKey, list[OutboxMessage]] = {}
             for row in rows:
-                key = (row.platform, row.target_kind, row.channel_id or row.ticket_key, row.user_id)
+                key = target_key(row)
                 if key not in blocked and waiting.get(key, row.id) >= row.id:
                     lines.setdefault(key, []).append(row)
             # targets are independent of each other: up to `concurrency` of them are served at once
@@ -190,34 +248,56 @@ class OutboxSender:
     async def _send_line(self, rows: list[OutboxMessage]) -> tuple[int, bool, bool]:
         """Sends one target's rows in order: (rows sent, whether any row was settled, whether it stopped)."""
         async with self._slots:
+            now = self.clock.now()
+            claimed = await self._claim(rows, now)
             sent, moved = 0, False
-            for row in rows:
-                outcome = await self._deliver(row)
+            for i, row in enumerate(rows):
+                if row.id not in claimed:  # another replica has it: the rest of the line waits behind it
+                    await self._release(rows[i + 1:], {now + CLAIM_TTL})
+                    return sent, moved, True
+                row.attempts = claimed[row.id]
+                outcome = await self._attempt(row, now)
                 sent += outcome == "sent"
                 moved = moved or outcome in ("sent", "dead")
-                if outcome in ("retry", "busy"):
+                if outcome == "retry":
+                    await self._release(rows[i + 1:], {now + CLAIM_TTL})
                     return sent, moved, True
             return sent, moved, False
 
-    async def _claim(self, row: OutboxMessage, now: datetime) -> bool:
-        """Takes the row for one delivery attempt. Pushing its due time past the claim time is the
-        lease: another replica's claim fails meanwhile, and after a crash the row is due again."""
+    async def _claim(self, rows: list[OutboxMessage], now: datetime) -> dict[int, int]:
+        """Takes a line's due rows for one delivery attempt each, in one statement; returns the ids
+        taken with their attempts. Pushing the due time past the claim time is the lease: another
+        replica's claim fails meanwhile, and after a crash the rows are due again."""
         async with self.sessions.begin() as session:
             claimed = await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == row.id, OutboxMessage.status == "pending",
-                       OutboxMessage.attempts == row.attempts, OutboxMessage.next_attempt_at <= now)
+                .where(OutboxMessage.id.in_([row.id for row in rows]), OutboxMessage.status == "pending",
+                       OutboxMessage.next_attempt_at <= now)
                 .values(next_attempt_at=now + CLAIM_TTL)
+                .returning(OutboxMessage.id, OutboxMessage.attempts)
+                .execution_options(synchronize_session=False)
             )
-            return bool(claimed.rowcount)
+            return {row_id: attempts for row_id, attempts in claimed.all()}
 
-    async def _deliver(self, row: OutboxMessage) -> str:
-        """Sends one row: ``sent``, ``retry`` (still pending, later), ``dead`` (given up) or ``busy``
-        (another replica has it)."""
+    async def _release(self, rows: list[OutboxMessage], leases: set[datetime]) -> None:
+        """Gives claimed rows that were not attempted back to the sender's loop (due now; a row of their
+        target that waits for a retry still holds them back). Only rows still under this claim's
+        ``leases`` (their due times): a row whose lease ran out may be another replica's by now."""
+        if not rows:
+            return
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_([row.id for row in rows]), OutboxMessage.status == "pending",
+                       OutboxMessage.next_attempt_at.in_(leases))
+                .values(next_attempt_at=self.clock.now())
+                .execution_options(synchronize_session=False)
+            )
+        self.wakeup.set()
+
+    async def _attempt(self, row: OutboxMessage, now: datetime) -> str:
+        """Sends one claimed row: ``sent``, ``retry`` (still pending, later) or ``dead`` (given up)."""
         sender = self.senders[Platform(row.platform)]
-        now = self.clock.now()
-        if not await self._claim(row, now):
-            return "busy"
         try:
             ref = await sender(to_message(row))
         except DeliveryError as exc:
@@ -227,14 +307,44 @@ class OutboxSender:
             log.warning("outbox: adapter raised %s while sending row %s", type(exc).__name__, row.id)
             log.debug("outbox: row %s", row.id, exc_info=True)
             return await self._failed(row, DeliveryError(type(exc).__name__), now)
-        async with self.sessions.begin() as session:
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row.id, OutboxMessage.status == "pending")
-                .values(status="sent", sent_at=now, attempts=row.attempts + 1, platform_ref=ref)
-            )
+        await self._mark_sent(row, ref, now)
         metrics.DELIVERIES.labels(row.platform).inc()
         return "sent"
+
+    async def _mark_sent(self, row: OutboxMessage, ref: str | None, now: datetime) -> None:
+        """Marks a row sent together with the others sent meanwhile (one UPDATE, one commit)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._marks.append(({"b_id": row.id, "b_at": now, "b_attempts": row.attempts + 1, "b_ref": ref}, done))
+        if self._marker is None or self._marker.done():
+            self._marker = asyncio.create_task(self._flush_marks(), name="outbox-marks")
+        await done
+        row.status, row.attempts, row.sent_at, row.platform_ref = "sent", row.attempts + 1, now, ref
+
+    async def _flush_marks(self) -> None:
+        table = OutboxMessage.__table__
+        stmt = (update(table)
+                .where(table.c.id == bindparam("b_id"), table.c.status == "pending")
+                .values(status="sent", sent_at=bindparam("b_at"), attempts=bindparam("b_attempts"),
+                        platform_ref=bindparam("b_ref")))
+        while self._marks:
+            batch, self._marks = self._marks, []
+            try:
+                async with self.sessions.begin() as session:
+                    await (await session.connection()).execute(stmt, [params for params, _ in batch])
+            except BaseException as exc:
+                # sent but not marked: the lease runs out and the row is sent again under the same id
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+                if not isinstance(exc, Exception):
+                    for _, done in self._marks:
+                        done.cancel()
+                    self._marks = []
+                    raise
+                continue
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
 
     async def _failed(self, row: OutboxMessage, exc: DeliveryError, now: datetime) -> str:
         attempts = row.attempts + 1
@@ -251,6 +361,7 @@ class OutboxSender:
                     last_error=exc.reason[:500],
                     next_attempt_at=now + backoff(attempts, exc.retry_after),
                 )
+                .execution_options(synchronize_session=False)
             )
         if not dead:
             return "retry"
@@ -258,6 +369,101 @@ class OutboxSender:
             row.status, row.last_error, row.attempts = "dead", exc.reason, attempts
             await self.on_dead(row)
         return "dead"
+
+    # ----------------------------------------------------------------- inline delivery
+
+    async def plan_inline(self, session: AsyncSession, rows: list[OutboxMessage]) -> InlinePlan:
+        """At the end of a unit of work (before its commit): which of its claimed rows this process
+        delivers right after the commit. A target with an older pending row that this process is not
+        sending already (a row waiting for a retry, a row of the sender's loop, another replica's) is
+        left to the sender's loop, which keeps the order: its rows are unclaimed before they are written.
+        """
+        lines: dict[TargetKey, list[OutboxMessage]] = {}
+        for row in rows:
+            lines.setdefault(target_key(row), []).append(row)
+        own = {row.id for row in rows if row.id is not None}  # flushed already by an autoflush
+        # taken together, before the query: a row in flight here is in the chain of its target's last line
+        sending, tails = set(self._inflight), {key: self._tails.get(key) for key in lines}
+        users = {key[3] for key in lines if key[3] is not None}
+        places = {key[2] for key in lines if key[2] is not None}
+        stmt = (
+            select(OutboxMessage.id, OutboxMessage.platform, OutboxMessage.target_kind,
+                   OutboxMessage.channel_id, OutboxMessage.ticket_key, OutboxMessage.user_id)
+            .where(OutboxMessage.status == "pending",
+                   OutboxMessage.user_id.in_(users) | OutboxMessage.channel_id.in_(places)
+                   | OutboxMessage.ticket_key.in_(places))
+        )
+        with session.no_autoflush:  # the new rows are not written yet: they are this unit's, not older
+            found = (await session.execute(stmt)).all()
+        blocked: set[TargetKey] = set()
+        for row_id, platform, kind, channel, ticket, user in found:
+            if row_id not in own and row_id not in sending:
+                blocked.add((platform, kind, channel or ticket, user))
+        plan = InlinePlan()
+        for key, line in lines.items():
+            if key in blocked or Platform(line[0].platform) not in self.senders:
+                for row in line:  # due now, for the sender's loop (which this commit wakes)
+                    row.next_attempt_at -= CLAIM_TTL
+                continue
+            plan.lines[key] = line
+            # the line of this target being sent right now, if any: this one is chained behind it (and
+            # gives up if it stops), even when it finishes before this unit of work commits
+            plan.before[key] = tails[key]
+        return plan
+
+    def deliver_now(self, plan: InlinePlan) -> None:
+        """Starts delivering a committed unit of work's lines planned by :meth:`plan_inline`.
+
+        Per target, lines are chained in commit order in this process: a line starts when the previous
+        line of its target has finished, and gives its rows back to the sender's loop when that one
+        stopped (a retry). Replies to the person go first and a ticket's private space after them:
+        setting up a space (a Slack channel, a Matrix room and its invites) keeps a homeserver busy far
+        longer than a message, and the receipt must not queue behind it.
+        """
+        first: list[asyncio.Task[bool]] = []
+        for key, line in sorted(plan.lines.items(), key=lambda item: item[0][1] == "ticket"):
+            line.sort(key=lambda row: row.id)
+            self._inflight.update(row.id for row in line)
+            before = self._tails.get(key) or plan.before.get(key)
+            after = list(first) if key[1] == "ticket" else []
+            task = self._track(asyncio.create_task(self._inline_line(key, line, before, after),
+                                                   name="outbox-inline"))
+            self._tails[key] = task
+            task.add_done_callback(lambda done, key=key: self._tails.pop(key) if self._tails.get(key) is done
+                                   else None)
+            if key[1] != "ticket":
+                first.append(task)
+
+    def _track(self, task: asyncio.Task[Any]) -> asyncio.Task[Any]:
+        self._inline.add(task)
+        task.add_done_callback(self._inline.discard)
+        return task
+
+    async def _inline_line(self, key: TargetKey, rows: list[OutboxMessage], before: asyncio.Task[bool] | None,
+                           after: list[asyncio.Task[bool]]) -> bool:
+        """One target's rows of an inline delivery; True when all of them were settled (sent or dead)."""
+        leases = {row.next_attempt_at for row in rows}
+        try:
+            go = before is None or await _ok(before)
+            if after:
+                await asyncio.gather(*after, return_exceptions=True)
+            if not go:
+                await self._release(rows, leases)
+                return False
+            async with self._slots:
+                now = self.clock.now()
+                for i, row in enumerate(rows):
+                    if await self._attempt(row, now) == "retry":
+                        await self._release(rows[i + 1:], leases)
+                        return False
+            return True
+        except Exception as exc:  # e.g. the database went away: the leases run out, the sender's loop retries
+            log.warning("outbox: inline delivery failed (%s); the rows are retried after their lease",
+                        type(exc).__name__)
+            log.debug("outbox: inline delivery", exc_info=True)
+            return False
+        finally:
+            self._inflight.difference_update(row.id for row in rows)
 
     async def run(self, poll: float = 1.0) -> None:
         while True:
@@ -270,3 +476,9 @@ class OutboxSender:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), timeout=poll)
             self.wakeup.clear()
+
+
+async def _ok(task: asyncio.Task[bool]) -> bool:
+    """Whether an earlier inline line of the same target settled all its rows."""
+    await asyncio.wait([task])
+    return not task.cancelled() and task.exception() is None and task.result()

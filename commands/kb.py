@@ -37,7 +37,8 @@ async def solve(ctx: Context, args: TextArgs) -> list[Reply]:
 
 
 async def _requester_only(ctx: Context, key: str):
-    ticket = await load(ctx, key)
+    # a follower (whose duplicate was merged in) is told the question is the requester's
+    ticket = await load(ctx, key, follow=True)
     if isinstance(ticket, list):
         return ticket
     if ticket.requester_id != ctx.actor.person.id:

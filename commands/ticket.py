@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from pydantic import BaseModel, field_validator
+from sqlalchemy import select
 
 from bot import access, routing
 from bot.context import Context
@@ -15,7 +16,7 @@ from bot.registry import Arg, Command, Registry
 from bot.tickets import service
 from bot.tickets.states import SETTABLE, State, TransitionRefused
 from bot.types import Reply, Visibility
-from bot.workflow import attachments, rules
+from bot.workflow import attachments, closing, rules
 from storage.models import Person, Ticket
 
 KEY = re.compile(r"[A-Za-z][A-Za-z0-9]{0,7}-\d{1,9}")
@@ -97,16 +98,26 @@ def refused(ctx: Context, exc: TransitionRefused) -> list[Reply]:
     return [Reply(text=rules.refusal_text(ctx.actor.language, exc), kind="error")]
 
 
-async def load(ctx: Context, key: str, *, write: bool = False) -> Ticket | list[Reply]:
+def follows(ctx: Context, ticket: Ticket) -> bool:
+    """The actor only follows ``ticket``: not its requester, not staff, but a duplicate of theirs was merged
+    into it. They see its state and its solution, not the other requester's report or conversation."""
+    return (not ctx.actor.is_staff and ticket.requester_id != ctx.actor.person.id
+            and ctx.actor.person.id in ((ticket.data or {}).get("watchers") or []))
+
+
+async def load(ctx: Context, key: str, *, write: bool = False, follow: bool = False) -> Ticket | list[Reply]:
     """The ticket if the actor may see it; requesters see only their own, and nobody learns
-    whether someone else's ticket exists."""
+    whether someone else's ticket exists. ``follow``: a read that followers may do too (show, sla);
+    anything else on a followed ticket is its requester's or the team's."""
     ticket = await service.get(ctx.session, key)
     # a requester also follows the tickets their duplicates were merged into
-    watching = ticket is not None and ctx.actor.person.id in ((ticket.data or {}).get("watchers") or [])
+    watching = ticket is not None and follows(ctx, ticket)
     if ticket is None or (not ctx.actor.is_staff and ticket.requester_id != ctx.actor.person.id and not watching):
         return reply(ctx, "ticket.not_found", key=key)
     if write and not ctx.actor.is_staff:
         return reply(ctx, "ticket.staff_only")
+    if watching and not follow:
+        return reply(ctx, "ticket.follower_only", kind="error", key=ticket.key)
     return ticket
 
 
@@ -142,9 +153,11 @@ async def create(ctx: Context, args: CreateArgs) -> list[Reply]:
 
 
 async def show(ctx: Context, args: KeyArgs) -> list[Reply]:
-    ticket = await load(ctx, args.key)
+    ticket = await load(ctx, args.key, follow=True)
     if isinstance(ticket, list):
         return ticket
+    if follows(ctx, ticket):
+        return await _followed(ctx, ticket)
     requester = await ctx.session.get(Person, ticket.requester_id)
     assignee = await ctx.session.get(Person, ticket.assignee_id) if ticket.assignee_id else None
     lines = [
@@ -169,8 +182,24 @@ async def show(ctx: Context, args: KeyArgs) -> list[Reply]:
             person = await ctx.session.get(Person, event.actor_id)
             who = people[event.actor_id] = person.display_name if person else "?"
         kind = event.kind if f"event.{event.kind}" in known else "other"
+        if kind == "assign" and not event.new:
+            kind = "unassign"  # routing gave the ticket back to the team (its assignee is away)
         lines.append(ctx.t(f"event.{kind}", at=instant(event.at, ctx.actor.timezone), who=who or "dutydesk",
                            old=event.old or "", new=event.new or "", body=event.body or "", kind=event.kind))
+    return [Reply(text="\n".join(lines), ticket=ticket.key)]
+
+
+async def _followed(ctx: Context, ticket: Ticket) -> list[Reply]:
+    """What a follower sees: state, priority and the solution — no title, report, names or conversation,
+    which are the other requester's."""
+    merged = (ticket.data or {}).get("merged") or []
+    mine = (await ctx.session.scalars(select(Ticket.key).where(
+        Ticket.key.in_(merged), Ticket.requester_id == ctx.actor.person.id).order_by(Ticket.id))).all()
+    lines = [ctx.t("ticket.show_followed", key=ticket.key, state=ctx.t(f"state.{ticket.state}"),
+                   priority=ticket.priority, merged=", ".join(mine) or "—")]
+    solution = (ticket.data or {}).get("solution")
+    if solution:
+        lines.append(ctx.t("workflow.show_solution", text=solution.get("text", "")))
     return [Reply(text="\n".join(lines), ticket=ticket.key)]
 
 
@@ -236,13 +265,19 @@ async def _transition(ctx: Context, key: str, target: State, done_key: str, *, r
     ticket = await load(ctx, key, write=not requester_may)
     if isinstance(ticket, list):
         return ticket
+    was = State(ticket.state)
     try:
-        if target == State.TRIAGE and State(ticket.state) in {State.CLOSED, State.RESOLVED, State.FEEDBACK}:
+        if target == State.CLOSED:
+            rules.close_guard(ctx.desk.settings, ticket, by_requester=ticket.requester_id == ctx.actor.person.id)
+        if target == State.TRIAGE and was in {State.CLOSED, State.RESOLVED, State.FEEDBACK}:
             target = await service.reopen(ctx.session, ctx.desk, ticket, ctx.actor.person)
         else:
             await service.change_state(ctx.session, ctx.desk, ticket, target, ctx.actor.person)
     except TransitionRefused as exc:
         return refused(ctx, exc)
+    if was in rules.SOLVED_STATES and target not in rules.SOLVED_STATES:
+        # back to work: the next "resolved" needs a solution written up (and asked about) again
+        await closing.set_aside(ctx.session, ticket)
     return reply(ctx, done_key, key=ticket.key, state=ctx.t(f"state.{target.value}"), ticket=ticket.key)
 
 

@@ -91,6 +91,17 @@ async def _cancel_timer(session: AsyncSession, ticket: Ticket) -> None:
                                               Timer.fired_at.is_(None)).values(cancelled=True))
 
 
+async def set_aside(session: AsyncSession, ticket: Ticket) -> None:
+    """A solved ticket goes back to work (reopened, or set back by an agent): its solution no longer counts
+    for ``resolved`` (it stays in the history and the knowledge base), and the open question lapses."""
+    data = dict(ticket.data or {})
+    solution = data.pop("solution", None)
+    if solution is not None:
+        data["earlier_solutions"] = [*(data.get("earlier_solutions") or []), solution]
+    ticket.data = data
+    await _cancel_timer(session, ticket)
+
+
 def _pending(ticket: Ticket) -> bool:
     return ticket.state in (State.FEEDBACK.value, State.RESOLVED.value)
 

@@ -117,3 +117,8 @@ async def merge(session: AsyncSession, desk: Desk, keep: Ticket, duplicate: Tick
     service.log(session, keep, "merged_in", desk.clock.now(), actor, new=duplicate.key)
     service.tell_requester(session, desk, duplicate, "merge.duplicate_requester", into=keep.key)
     service.tell_requester(session, desk, keep, "merge.keep_requester", duplicate=duplicate.key)
+    solution = (keep.data or {}).get("solution")
+    if solution and keep.state in (State.RESOLVED.value, State.FEEDBACK.value):
+        # solved already: the duplicate's requester would otherwise never hear the solution
+        service.tell_requester(session, desk, duplicate, "closing.solution_of_merged", kind="solution",
+                               into=keep.key, text=solution.get("text", ""))

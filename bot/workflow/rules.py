@@ -37,6 +37,8 @@ _URGENCY_WORDS = {
 # states from which a ticket starts work; the guard applies to these (a reopen restores work as it was)
 BEFORE_WORK = frozenset({State.NEW, State.TRIAGE, State.WAITING_REQUESTER, State.DEFERRED})
 ASKING_STATES = frozenset({State.NEW.value, State.TRIAGE.value, State.WAITING_REQUESTER.value})
+# the states a ticket is in once its solution is written up
+SOLVED_STATES = frozenset({State.RESOLVED, State.FEEDBACK, State.CLOSED})
 MAX_VALUE = 1000
 
 
@@ -103,6 +105,17 @@ def guard(settings: Settings, ticket: Ticket, target: State) -> None:
     if target == State.RESOLVED and resolution is not None and resolution.require_solution \
             and not (ticket.data or {}).get("solution"):
         raise TransitionRefused("closing.needs_solution", key=ticket.key)
+
+
+def close_guard(settings: Settings, ticket: Ticket, *, by_requester: bool) -> None:
+    """Where ``[resolution] require_solution`` holds, the team closes a ticket only through its solution
+    (handbook 000 steps 8–9: document the solution, tell the member, ask whether they are satisfied, then
+    close): ``/ticket close`` is refused before ``resolved``. The requester may always withdraw their own."""
+    resolution = settings.resolution
+    if by_requester or resolution is None or not resolution.require_solution:
+        return
+    if State(ticket.state) not in (State.RESOLVED, State.FEEDBACK, State.CLOSED):
+        raise TransitionRefused("closing.close_needs_solution", key=ticket.key)
 
 
 def asking(ticket: Ticket) -> str | None:

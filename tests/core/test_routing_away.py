@@ -53,6 +53,8 @@ async def test_an_absence_moves_routed_tickets_now_or_at_its_start_and_not_back(
         # Dennis is back; the moved ticket stays with Severin
         {"at": "2026-12-02T10:00:00+01:00"},
         customer("dora", "/ticket -t blog2social Noch eine Frage"),              # KS-5: Dennis again
+        customer("ida", "/ticket show KS-3"),
+        staff("daniel", "/ticket show KS-3"),
     ]
     result = await run(tmp_path, ORG, steps, start=WEDNESDAY, db_url=db_url)
     assert result.errors() == []
@@ -86,6 +88,13 @@ async def test_an_absence_moves_routed_tickets_now_or_at_its_start_and_not_back(
     assert timer.fired_at is not None
     released = [(e.kind, e.old, e.new, e.actor_id) for e in await result.events("KS-3") if e.kind == "assign"]
     assert released[-1] == ("assign", "marcus", None, None)
+    # the team's history says so; the requester's shows no reason (route events are internal)
+    (team_view,) = [line["text"] for line in result.about(to=INTERN)
+                    if line.get("for") == "@daniel" and line["text"].startswith("KS-3:")]
+    assert "hat es marcus abgenommen: niemand ist zuständig" in team_view
+    assert "marcus away until 2026-11-25, nobody available" in team_view
+    (own_view,) = [text for text in result.texts(to="@ida") if text.startswith("KS-3:")]
+    assert "away" not in own_view and "abgenommen" in own_view
 
 
 async def test_the_named_substitute_takes_what_nobody_else_can(tmp_path, db_url) -> None:
