@@ -210,6 +210,7 @@ async def take(ctx: Context, args: KeyArgs) -> list[Reply]:
     if ticket.assignee_id != ctx.actor.person.id:
         await service.assign(ctx.session, ctx.desk, ticket, ctx.actor.person, ctx.actor.person)
     if ticket.state != State.IN_PROGRESS.value:
+        was = State(ticket.state)
         try:
             await service.change_state(ctx.session, ctx.desk, ticket, State.IN_PROGRESS, ctx.actor.person)
         except TransitionRefused as exc:
@@ -220,6 +221,8 @@ async def take(ctx: Context, args: KeyArgs) -> list[Reply]:
                 return reply(ctx, "intake.taken_waiting", key=ticket.key, ticket=ticket.key,
                              fields=rules.labels(ctx.actor.language, rules.missing(ctx.desk.settings, ticket)))
             return refused(ctx, exc)
+        if was in rules.SOLVED_STATES:
+            await closing.set_aside(ctx.session, ticket)  # taken back to work: a new solution is needed
     return reply(ctx, "ticket.taken", key=ticket.key, ticket=ticket.key)
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.desk import Desk
@@ -106,19 +106,27 @@ async def hand_over(session: AsyncSession, desk: Desk, absence: DutyAbsence) -> 
     person = await person_by_key(session, key)
     if person is None:
         return []
+    # their tickets, and the unassigned ones (few: the queue's "unassigned" list) that may have been
+    # given back to the team earlier in this absence
     tickets = (await session.scalars(select(Ticket).where(
-        Ticket.assignee_id == person.id, Ticket.state.in_([s.value for s in OPEN_STATES]))
-        .order_by(Ticket.id))).all()
+        or_(Ticket.assignee_id == person.id, Ticket.assignee_id.is_(None)),
+        Ticket.state.in_([s.value for s in OPEN_STATES])).order_by(Ticket.id))).all()
     moved: list[Moved] = []
     by_hand: list[str] = []
     for ticket in tickets:
         routed = (ticket.data or {}).get(ROUTED) or {}
+        if ticket.assignee_id is None:
+            # nobody could take it then; a substitute named since (the absence noted again) takes it now
+            if routed.get("released_from") == key:
+                topic, chosen = await _substitute(session, desk, ticket, routed, key)
+                if chosen is not None and await _move(session, desk, ticket, absence, chosen, topic, old=None):
+                    moved.append(Moved(ticket.key, chosen))
+            continue
         if routed.get("assignee") != key:
             by_hand.append(ticket.key)
             continue
-        topic = routed.get("topic") or ticket.topic
-        chosen, _skipped = await pick(session, desk, candidates(desk, topic, key))
-        if chosen is not None and chosen != key and await _move(session, desk, ticket, absence, chosen, topic):
+        topic, chosen = await _substitute(session, desk, ticket, routed, key)
+        if chosen is not None and await _move(session, desk, ticket, absence, chosen, topic, old=key):
             moved.append(Moved(ticket.key, chosen))
         else:
             await _release(session, desk, ticket, absence, topic)
@@ -127,15 +135,27 @@ async def hand_over(session: AsyncSession, desk: Desk, absence: DutyAbsence) -> 
     return moved
 
 
+async def _substitute(session: AsyncSession, desk: Desk, ticket: Ticket, routed: dict[str, str | None],
+                      absent: str) -> tuple[str | None, str | None]:
+    """(topic, who takes it now or None) for a ticket routing gave ``absent``."""
+    topic = routed.get("topic") or ticket.topic
+    chosen, _skipped = await pick(session, desk, candidates(desk, topic, absent))
+    return topic, chosen if chosen != absent else None
+
+
 async def _move(session: AsyncSession, desk: Desk, ticket: Ticket, absence: DutyAbsence, to: str,
-                topic: str | None) -> bool:
+                topic: str | None, *, old: str | None) -> bool:
+    """``old``: who had it, for the history (the absent person, or None for a ticket given back earlier)."""
     person = await person_by_key(session, to)
     if person is None:
         return False
     now = desk.clock.now()
     ticket.assignee_id = person.id
-    ticket.data = {**(ticket.data or {}), ROUTED: {"topic": topic, "assignee": to}}
-    service.log(session, ticket, "assign", now, None, old=absence.person, new=to)
+    data = {**(ticket.data or {}), ROUTED: {"topic": topic, "assignee": to}}
+    if (data.get("deletion") or {}).get("accounting") == absence.person:
+        data["deletion"] = {**data["deletion"], "accounting": to}  # the deletion order is with them now
+    ticket.data = data
+    service.log(session, ticket, "assign", now, None, old=old, new=to)
     service.log(session, ticket, "route", now, None, new=topic,
                 body=f"substitute for {absence.person}, away until {absence.last_day.isoformat()}")
     await tell(session, desk, to, "routing.moved_to_you", key=ticket.key, priority=ticket.priority,
@@ -149,7 +169,7 @@ async def _release(session: AsyncSession, desk: Desk, ticket: Ticket, absence: D
     """Nobody can take it: unassigned, for the team; work in progress waits in triage again."""
     now = desk.clock.now()
     ticket.assignee_id = None
-    ticket.data = {**(ticket.data or {}), ROUTED: {"topic": topic, "assignee": None}}
+    ticket.data = {**(ticket.data or {}), ROUTED: {"topic": topic, "assignee": None, "released_from": absence.person}}
     service.log(session, ticket, "assign", now, None, old=absence.person, new=None)
     service.log(session, ticket, "route", now, None, new=topic,
                 body=f"{absence.person} away until {absence.last_day.isoformat()}, nobody available")

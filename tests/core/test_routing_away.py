@@ -135,3 +135,38 @@ async def test_the_coordinator_hears_when_nobody_can_take_them(tmp_path, db_url)
     assert (await result.ticket("HW-1")).assignee_id is None
     assert len([e for e in await result.rows(TicketEvent, TicketEvent.kind == "route")]) == 2
     assert len(await result.rows(Ticket)) == 1
+
+
+async def test_a_deletion_order_follows_accounting_when_the_clerk_falls_ill(tmp_path, db_url) -> None:
+    steps = [
+        customer("kanzlei", "Bitte löschen Sie unsere Pressemitteilung, wir haben eine Abmahnung erhalten."),
+        staff("daniel", "/ticket take KS-1"),
+        staff("daniel", "/ticket deletion KS-1 reason Abmahnung wegen Bildrechten"),
+        staff("daniel", "/ticket deletion KS-1 volume 14 Fundstellen"),
+        staff("daniel", "/ticket deletion KS-1 prepayment bezahlt"),
+        staff("daniel", "/ticket deletion KS-1 order LA-118"),                   # → Linda (accounting)
+        staff("linda", "/duty sick"),                                            # → Khadija, her substitute
+    ]
+    result = await run(tmp_path, ORG, steps, start=WEDNESDAY, db_url=db_url)
+    assert result.errors() == []
+    assert await assignee(result, "KS-1") == "khadija"
+    assert (await result.ticket("KS-1")).data["deletion"]["accounting"] == "khadija"
+    assert result.has(de("routing.away_moved", who="Linda", last="Mi 2026-11-25", moves="KS-1 → Khadija"),
+                      to=INTERN)
+
+
+async def test_a_substitute_named_later_takes_what_went_back_to_the_team(tmp_path, db_url) -> None:
+    steps = [
+        customer("ida", "Influma zeigt keine Statistiken mehr."),                # KS-1 → Marcus
+        staff("marcus", "/duty away 2026-11-25 2026-11-27"),                     # nobody: back to the team
+        staff("marcus", "/duty away 2026-11-25 2026-11-27 @stefan"),             # the same vacation, now named
+    ]
+    result = await run(tmp_path, ORG, steps, start=WEDNESDAY, db_url=db_url)
+    assert result.errors() == []
+    assert await assignee(result, "KS-1") == "stefan"
+    last = "Fr 2026-11-27"
+    told = [text for text in result.texts(to=INTERN) if text.startswith("Marcus ist bis")]
+    assert told == [de("routing.away_nobody", who="Marcus", last=last, keys="KS-1", prefix="/"),
+                    de("routing.away_moved", who="Marcus", last=last, moves="KS-1 → Stefan")]
+    assigned = [(e.old, e.new) for e in await result.events("KS-1") if e.kind == "assign"]
+    assert assigned == [(None, "marcus"), ("marcus", None), (None, "stefan")]

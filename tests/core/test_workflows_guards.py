@@ -107,3 +107,21 @@ async def test_a_duplicate_of_a_solved_ticket_gets_the_solution_at_once(tmp_path
     assert result.has(de("merge.duplicate_requester", key="KS-2", into="KS-1"), to="ticket:KS-2")
     assert result.has(de("closing.solution_of_merged", key="KS-2", into="KS-1",
                          text="Doppelte Lastschrift storniert."), to="ticket:KS-2")
+
+
+async def test_taking_a_solved_ticket_back_needs_a_new_solution(tmp_path, db_url) -> None:
+    steps = [
+        customer("tom", "Die Gutschrift fehlt auf meiner Rechnung."),
+        staff("linda", "/ticket take KS-1"),
+        staff("linda", "/ticket solve KS-1 Gutschrift nachgebucht."),
+        staff("khadija", "/ticket take KS-1"),                                  # back to work from feedback
+        staff("khadija", "/ticket status KS-1 resolved"),
+        staff("khadija", "/ticket close KS-1"),
+    ]
+    result = await run(tmp_path, ORG, steps, start=WEDNESDAY, db_url=db_url)
+    assert result.errors() == [de("closing.needs_solution", key="KS-1"),
+                               de("closing.close_needs_solution", key="KS-1")]
+    ticket = await result.ticket("KS-1")
+    assert ticket.state == "in_progress" and "solution" not in ticket.data
+    assert result.has(de("ticket.state_changed", key="KS-1", state=de("state.in_progress"), who="Khadija"),
+                      to="ticket:KS-1")
