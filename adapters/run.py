@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 
+from bot.leader import replica_name
 from bot.settings import Settings
 
 
@@ -50,6 +52,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
                     assert settings.slack.app_token is not None  # the config check demands it in socket mode
                     await slack_runtime.start_socket(settings.slack.app_token.get_secret_value())
             runtime.start()
+            # the sync runs here only while this replica holds the device's lease (bot/leader.py)
+            print(f"dutydesk: running on Matrix as {matrix.user_id}{' and on Slack' if slack is not None else ''} "
+                  f"(replica {replica_name()}); stop with Ctrl-C or SIGTERM", file=sys.stderr, flush=True)
             try:
                 await stop.wait()
             finally:

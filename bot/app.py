@@ -168,13 +168,15 @@ class Bot:
         await self.scheduler.catch_up()
         tasks = [asyncio.create_task(self.outbox.run(), name="outbox"),
                  asyncio.create_task(self.timer_loop(), name="timers"),
-                 asyncio.create_task(self.recover_loop(), name="recover"),
+                 asyncio.create_task(self.recover_loop(  # [ha]: also what a dead replica left unhandled
+                     self.settings.ha.seconds("recover_every"),
+                     timedelta(seconds=self.settings.ha.seconds("recover_after"))), name="recover"),
                  asyncio.create_task(self.maintenance_loop(), name="maintenance")]
         self.scheduler.start()
         try:
             yield
         finally:
-            self.scheduler.shutdown()
+            await self.scheduler.stop()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -5,6 +5,12 @@ A claim is one conditional write: the row is inserted if missing, then taken ove
 is ours already or has expired. The holder renews it every ``renew_every`` (10 s) for ``ttl``
 (30 s); a replica that stops renewing (a crash, a network split) loses it after the TTL, and a
 holder whose renewal fails stops its singleton before another replica can take over.
+
+A replica without the lease tries again every ``renew_every``, so after the holder dies the lease
+moves within ``ttl + renew_every`` of the holder's last renewal: the new row's ``expires_at - ttl``
+(when it was taken) lies in ``[old expires_at, old expires_at + renew_every]``. Both come from
+``[ha] lease_ttl`` / ``lease_renew`` (:func:`timing`); the leases are ``matrix:<user id>`` (the
+sync, adapters/matrix/runtime.py) and ``scheduler`` (bot/scheduler.py).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -25,6 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from storage.models import Lease
 
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
 log = logging.getLogger(__name__)
 
 TTL = timedelta(seconds=30)
@@ -33,6 +43,12 @@ RENEW_EVERY = 10.0
 
 def replica_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"[:64]
+
+
+def timing(settings: Settings) -> dict[str, Any]:
+    """``ttl`` and ``renew_every`` of a :class:`LeaderLease` as ``[ha]`` sets them."""
+    return {"ttl": timedelta(seconds=settings.ha.seconds("lease_ttl")),
+            "renew_every": settings.ha.seconds("lease_renew")}
 
 
 class LeaderLease:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +14,9 @@ from bot.context import Actor
 from bot.settings import Settings
 from bot.types import Platform, UserRef
 from storage.models import Identity, Person
+
+# replicas that start together sync the staff one after the other (a PostgreSQL advisory lock)
+STAFF_SYNC_LOCK = 0x64757479  # "duty"
 
 # on the console and in the simulator a person's user id is their people key
 KEYED_PLATFORMS = (Platform.CONSOLE, Platform.SIM)
@@ -30,6 +33,10 @@ def _identities(key: str, slack: str | None, matrix: str | None) -> list[tuple[s
 
 async def sync_staff(session: AsyncSession, settings: Settings, now: datetime) -> None:
     """Makes the people table match ``[people.*]``: staff rows and their platform identities."""
+    if session.bind.dialect.name == "postgresql":
+        # two replicas starting at once would both insert a new staff member (a unique violation):
+        # the second waits here until the first commits, then finds the rows
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STAFF_SYNC_LOCK})
     existing = {p.key: p for p in (await session.scalars(select(Person))).all()}
     for key, cfg in settings.people.items():
         person = existing.get(key)

@@ -6,10 +6,21 @@ so a rehearsal exercises the production job code. Every run claims its ``job_run
 row in the same unit of work as the job's own changes: with two replicas on one database, or
 after a crash and a restart that catches up the slot, each slot is committed exactly once (a
 crash before the commit leaves it unclaimed, so the catch-up runs it; one after it leaves it done).
+
+With several replicas APScheduler runs only on the one that holds the ``scheduler`` lease
+(bot/leader.py, ``[ha] lease_ttl``/``lease_renew``), as DESIGN.md ("Scale") has it; the others
+wait for it. Why a lease on top of the per-slot claim: the claim alone keeps every slot once, but
+then every replica wakes for every slot and all but one queue on the claim's row lock; with the
+lease one replica runs the jobs and the claim is the guard for the seconds in which two might
+(an old holder that was paused past its TTL). When the holder dies, the survivor takes the lease
+within ``lease_ttl + lease_renew`` and first runs :meth:`Scheduler.catch_up`, so a slot that fell
+into the gap is still run, once, late by at most that much (tests/ha/test_matrix_failover.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Awaitable, Callable
@@ -23,9 +34,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.desk import Desk
+from bot.leader import LeaderLease, timing
 from storage.models import JobRun
 
 log = logging.getLogger(__name__)
+
+LEASE = "scheduler"
 
 # a job does its work in the session it is given (no commit): the one that claims its slot
 JobBody = Callable[[AsyncSession, Desk, datetime], Awaitable[None]]
@@ -60,6 +74,11 @@ class Scheduler:
         self.replica = replica
         self.after_run = after_run
         self._aps: AsyncIOScheduler | None = None
+        self.lease = LeaderLease(desk.sessions, desk.clock, LEASE, holder=replica, **timing(desk.settings))
+        self._lead_task: asyncio.Task[None] | None = None
+        # per job, the instant through which this process has run (or found claimed) every slot
+        self._through: dict[str, datetime] = {}
+        self._stop = asyncio.Event()
 
     async def claim(self, session: AsyncSession, job: Job, slot: datetime) -> bool:
         """Inserts the slot's claim in ``session``; False when a replica has it (on PostgreSQL a
@@ -105,6 +124,8 @@ class Scheduler:
                                           now):
             if slot >= now - job.grace and await self.run_slot(job, slot):
                 ran += 1
+        for job in self.jobs.values():
+            self._through[job.id] = max(now, self._through.get(job.id, now))
         return ran
 
     # production ---------------------------------------------------------------------------------
@@ -112,12 +133,44 @@ class Scheduler:
     async def _fire(self, job_id: str) -> None:
         job = self.jobs[job_id]
         now = self.desk.clock.now()
-        # APScheduler does not hand over the scheduled time: the slot is the last fire time by now
-        slots = fire_times(job.trigger, now - job.grace, now)
-        if slots:
-            await self.run_slot(job, slots[-1])
+        # APScheduler does not hand over the scheduled time, and it skips a fire while the job's last
+        # run is still busy (max_instances=1: the outbox drain after a digest can take a while), so the
+        # slot is not just the last fire time: every slot since this job's last fire here (within its
+        # grace time) is run now, and the claims keep each of them once
+        since = max(now - job.grace, self._through.get(job_id, now - job.grace))
+        for slot in fire_times(job.trigger, since, now):
+            await self.run_slot(job, slot)
+        self._through[job_id] = now
 
     def start(self) -> None:
+        """Production: runs the jobs whenever this replica holds the ``scheduler`` lease."""
+        if not self.jobs or self._lead_task is not None:
+            return  # no duty window, no jobs: nothing to lead
+        self._stop.clear()
+        self._lead_task = asyncio.get_running_loop().create_task(
+            self.lease.run_while_held(self._lead, stop=self._stop), name="scheduler-lease")
+
+    async def _lead(self) -> None:
+        """While the lease is held: the slots a dead holder left (within their grace), then APScheduler
+        until the lease is lost (this task is cancelled then) or the replica stops."""
+        log.info("scheduler: running on %s", self.replica)
+        await self.catch_up()
+        self._start_aps()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self._shutdown_aps()
+
+    async def stop(self) -> None:
+        """Stops the jobs and releases the lease, so another replica takes over at once."""
+        self._stop.set()
+        if self._lead_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(self._lead_task, return_exceptions=True)
+            self._lead_task = None
+        self._shutdown_aps()
+
+    def _start_aps(self) -> None:
         self._aps = AsyncIOScheduler(timezone=UTC)
         for job in self.jobs.values():
             self._aps.add_job(self._fire, trigger=job.trigger, args=[job.id], id=job.id, coalesce=True,
@@ -125,7 +178,7 @@ class Scheduler:
                               replace_existing=True)
         self._aps.start()
 
-    def shutdown(self) -> None:
+    def _shutdown_aps(self) -> None:
         if self._aps is not None:
             self._aps.shutdown(wait=False)
             self._aps = None

@@ -192,6 +192,25 @@ class OpsConfig(Section):
     port: int = Field(default=9469, ge=0, le=65535)
 
 
+class HaConfig(Section):
+    """Several replicas on one PostgreSQL database (README, "Operations"): the singletons (the Matrix
+    sync, the scheduler) run on the replica that holds their lease in ``leases``; it renews the lease
+    every ``lease_renew`` for ``lease_ttl``, so after a crash another replica takes over within
+    ``lease_ttl + lease_renew``. Every ``recover_every`` each replica finishes inbox events that were
+    stored but are still unhandled ``recover_after`` later (a replica died between the two)."""
+
+    lease_ttl: str = "30s"
+    lease_renew: str = "10s"
+    recover_every: str = "30s"
+    recover_after: str = "1m"
+
+    def seconds(self, key: str) -> float:
+        """A duration of this section in seconds (the config check has vetted its format)."""
+        from bot.sla.durations import parse_duration
+
+        return parse_duration(getattr(self, key)).business_time.total_seconds()
+
+
 E2E_INSTALL = "pip install 'dutydesk[e2e]'"   # matrix-nio[e2e]: vodozemac and the peewee key store
 
 
@@ -285,6 +304,7 @@ class Settings(BaseSettings):
     slack: SlackConfig = Field(default_factory=SlackConfig)
     matrix: MatrixConfig = Field(default_factory=MatrixConfig)
     ops: OpsConfig = Field(default_factory=OpsConfig)
+    ha: HaConfig = Field(default_factory=HaConfig)
 
     # where the settings came from, for messages; not a config key
     source: str = Field(default="(defaults)", exclude=True)
@@ -434,6 +454,7 @@ def _cross_check(settings: Settings) -> list[str]:
             problems.append(
                 f"{src}: slack.mode: http mode needs the signing secret; set {ENV_PREFIX}SLACK__SIGNING_SECRET"
             )
+    problems.extend(_check_ha(settings.ha, src))
     if settings.matrix_enabled and (settings.matrix.homeserver is None or settings.matrix.user_id is None):
         problems.append(f"{src}: matrix: set matrix.homeserver and matrix.user_id to connect to Matrix")
     problems.extend(settings.matrix.e2ee_problems(src, settings.storage.url))
@@ -458,6 +479,24 @@ def _check_window(window: str, src: str) -> list[str]:
     except ValidationError as exc:
         return [f"{src}: duty.window: {err['msg'].removeprefix('Value error, ')}" for err in exc.errors()]
     return []
+
+
+def _check_ha(ha: HaConfig, src: str) -> list[str]:
+    """Wall-clock durations ("10s", "1m"; no working days), and a renewal well inside the lease's TTL."""
+    from bot.sla.durations import parse_duration
+
+    problems = []
+    for key in ("lease_ttl", "lease_renew", "recover_every", "recover_after"):
+        try:
+            if parse_duration(getattr(ha, key)).is_days:
+                problems.append(f"{src}: ha.{key}: give seconds, minutes or hours (e.g. \"30s\"), not working days")
+        except ValueError:
+            problems.append(f"{src}: ha.{key}: {getattr(ha, key)!r} is not a duration; write e.g. \"30s\", \"1m\" "
+                            "or \"1m30s\"")
+    if not problems and ha.seconds("lease_renew") * 2 > ha.seconds("lease_ttl"):
+        problems.append(f"{src}: ha.lease_renew: {ha.lease_renew} is more than half of ha.lease_ttl ({ha.lease_ttl}); "
+                        "a holder must be able to renew at least twice before its lease runs out")
+    return problems
 
 
 def _check_duration(text: str, where: str, src: str) -> list[str]:

@@ -2,8 +2,10 @@
 device's lease, next to the bot's background (outbox, timers, scheduler), until SIGTERM/SIGINT.
 
 Only one process may own a Matrix device (its sync and, with E2EE, its key store), so the sync
-loop runs under a database lease (``leases`` row ``matrix:<user id>``, renewed every 10 s, 30 s
-TTL). Shutdown stops the sync first (a batch cut short is replayed after the restart, its handled
+loop runs under a database lease (``leases`` row ``matrix:<user id>``, renewed every
+``[ha] lease_renew``, 10 s, for ``[ha] lease_ttl``, 30 s). A replica that takes the lease over
+resumes from the sync token in the database, where the previous holder checkpointed it.
+Shutdown stops the sync first (a batch cut short is replayed after the restart, its handled
 events dropped as duplicates), then the background drains the outbox.
 """
 
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING
 from adapters.matrix.adapter import MatrixAdapter
 from adapters.matrix.client import login, make_client
 from adapters.matrix.sync import MatrixIngress
-from bot.leader import LeaderLease
+from bot.leader import LeaderLease, timing
 from bot.outbox import DeliveryError
 from bot.settings import ConfigError
 from bot.types import Platform
@@ -67,7 +69,7 @@ class MatrixRuntime:
         self.bot = bot
         self.adapter = adapter
         self.ingress = MatrixIngress(bot, adapter)
-        self.lease = LeaderLease(bot.desk.sessions, bot.clock, f"matrix:{adapter.user_id}")
+        self.lease = LeaderLease(bot.desk.sessions, bot.clock, f"matrix:{adapter.user_id}", **timing(bot.settings))
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
@@ -82,7 +84,13 @@ class MatrixRuntime:
     def start(self) -> None:
         self._stop.clear()
         self._task = asyncio.get_running_loop().create_task(
-            self.lease.run_while_held(self.ingress.run, stop=self._stop), name="matrix-sync")
+            self.lease.run_while_held(self._sync, stop=self._stop), name="matrix-sync")
+
+    async def _sync(self) -> None:
+        """The sync loop of one tenure of the lease. The token in memory may be older than the one
+        another replica stored while it held the lease: it is read from the database again."""
+        self.ingress.token = None
+        await self.ingress.run()
 
     async def stop(self) -> None:
         self._stop.set()
