@@ -154,7 +154,10 @@ class Scheduler:
         """While the lease is held: the slots a dead holder left (within their grace), then APScheduler
         until the lease is lost (this task is cancelled then) or the replica stops."""
         log.info("scheduler: running on %s", self.replica)
-        await self.catch_up()
+        try:
+            await self.catch_up()
+        except Exception as exc:  # the database is away: the first fire runs the slots within their grace
+            log.warning("scheduler: catching up failed (%s)", type(exc).__name__)
         self._start_aps()
         try:
             await asyncio.Event().wait()

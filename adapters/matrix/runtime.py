@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from adapters.matrix.adapter import MatrixAdapter
 from adapters.matrix.client import login, make_client
 from adapters.matrix.sync import MatrixIngress
+from bot import ops
 from bot.leader import LeaderLease, timing
 from bot.outbox import DeliveryError
 from bot.settings import ConfigError
@@ -90,7 +91,12 @@ class MatrixRuntime:
         """The sync loop of one tenure of the lease. The token in memory may be older than the one
         another replica stored while it held the lease: it is read from the database again."""
         self.ingress.token = None
-        await self.ingress.run()
+        try:
+            await self.ingress.run()
+        finally:
+            # not syncing here any more (the lease moved, or the bot stops): /healthz of this replica
+            # shows no Matrix sync rather than one that looks stale
+            ops.LAST_SYNC.pop(Platform.MATRIX.value, None)
 
     async def stop(self) -> None:
         self._stop.set()
