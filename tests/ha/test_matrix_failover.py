@@ -15,7 +15,6 @@ and waits. A answers a `!ticket`; then A is SIGKILLed (no shutdown, no release).
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -125,7 +124,10 @@ async def test_killing_the_leader_moves_sync_and_scheduler(db_url: str, synapse:
         await rita.send(dm, "!ticket the printer on floor 2 is on fire")
         await db.until("A answered", lambda: answers(rita, dm, bot, "HA-1"))
 
-        # an event A accepted and would have processed next: its inbox row is all that is left of it
+        # the kill lands between two sends: a row A had claimed would wait for its claim to run out
+        # (bot/outbox.py, CLAIM_TTL, two minutes) before B sends it, longer than this test should take
+        await db.until("a moment with nothing to send", lambda: _quiet(db))
+        # an event A accepted just before it died (too recently for any sweep): its inbox row is all that is left
         orphan = InboundEvent(kind="command", event_id="$orphan-" + sfx, text="ticket the badge reader is dead",
                               received_at=datetime.now(UTC),
                               actor=UserRef(platform=Platform.MATRIX, user_id=names["rita"]),
@@ -135,10 +137,6 @@ async def test_killing_the_leader_moves_sync_and_scheduler(db_url: str, synapse:
             session.add(ProcessedEvent(key=orphan.idempotency_key, received_at=orphan.received_at,
                                        status="received", payload=orphan.model_dump(mode="json")))
 
-        # the kill lands between two sends: a row A had claimed would wait for its claim to run out
-        # (bot/outbox.py, CLAIM_TTL, two minutes) before B sends it, longer than this test should take
-        await db.until("A's outbox is empty", lambda: _no_pending(db))
-        await _between_slots()
         await a.kill()
         killed_at = datetime.now(UTC)
         last_a = {name: await lease(db, name) for name in (sync_lease, scheduler_lease)}
@@ -222,8 +220,7 @@ async def _no_pending(db: Database) -> bool:
     return not await db.rows(OutboxMessage, OutboxMessage.status == "pending")
 
 
-async def _between_slots() -> None:
-    """Waits until the next digest slot (every 10 s on the minute) is more than 3 s away."""
+async def _quiet(db: Database) -> bool:
+    """Nothing in the outbox, and the last digest slot (every 10 s on the minute) is past and sent."""
     into = datetime.now(UTC).timestamp() % EVERY.total_seconds()
-    if into > EVERY.total_seconds() - 3:
-        await asyncio.sleep(EVERY.total_seconds() - into + 0.5)
+    return 1.5 <= into <= 6 and await _no_pending(db)
