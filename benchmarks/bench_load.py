@@ -124,6 +124,10 @@ async def run(url: str, backend: str, rate: float, seconds: float, drain: float)
         await engine.dispose()
     adapter = Recorder()
     bot = await build(settings_from_data(CONFIG, "(load)"), SystemClock(), [adapter], db_url=url)
+    # delivery as build() sets it up for Slack and Matrix (the recording adapter is a simulator platform):
+    # a unit of work's messages sent inline after its commit, up to 8 targets at once
+    bot.dispatcher.inline = bot.outbox
+    bot.outbox._slots = asyncio.Semaphore(8)
     stats = Stats()
     work: asyncio.Queue[tuple[InboundEvent, float]] = asyncio.Queue()
     rng = random.Random(7)

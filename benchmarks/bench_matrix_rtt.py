@@ -1,14 +1,23 @@
 """Round trip on a real Synapse: a person's ``!ticket …`` until the bot's receipt shows up in the
 person's sync, against a bare matrix-nio echo bot measured in the same run on the same homeserver.
 
-    .venv/bin/python benchmarks/bench_matrix_rtt.py [--messages 200] [--warmup 5]
+    .venv/bin/python benchmarks/bench_matrix_rtt.py [--messages 200] [--warmup 5] [--pause 0.3]
 
 Synapse comes from the Matrix tests' cached virtual environment (installed on first use). Each bot
 runs in this process with its own client; the person sends one message at a time and waits for the
 answer in a long-poll sync, so a round trip is: the bot's sync wakes, it handles the event (dutydesk:
-inbox row, command, ticket, outbox rows, one commit), sends, and the person's sync wakes. dutydesk's
-receipt also waits for the ticket's private room to be created (the space message goes first, by
-the outbox's order). The target is ≤ 1.3× the echo bot's median.
+inbox row, then one unit of work: command, ticket, outbox rows, commit), sends, and the person's sync
+wakes. The three paths take turns (echo, ``!ticket``, ``!queue``, echo, …), so each sees the same
+moments of a shared machine's load.
+
+Before each round the system is let come to rest, the same for every path: dutydesk's deliveries
+under way have finished (a ticket's private room is named and its people invited after the receipt
+has gone out) and so has the creation of spare ticket rooms, both people have caught up with their
+syncs (joining the rooms they were invited to), then ``--pause`` seconds pass. So a round measures
+the latency a person sees, not how many rooms per second the homeserver creates. ``--pause 0
+--back-to-back`` skips the rest: the next message goes out right after the answer, while Synapse may
+still be creating the previous ticket's room (work the echo bot never does).
+The target is ≤ 1.3× the echo bot's median.
 """
 
 from __future__ import annotations
@@ -54,6 +63,13 @@ class Person:
         await self.client.login(PASSWORD)
         first = await self.client.sync(timeout=0, full_state=True)
         assert isinstance(first, SyncResponse)
+
+    async def catch_up(self) -> None:
+        """Takes in what arrived meanwhile (joining rooms one was invited to), outside a measurement."""
+        answer = await self.client.sync(timeout=0)
+        assert isinstance(answer, SyncResponse), answer
+        for room_id in answer.rooms.invite:
+            await self.client.join(room_id)
 
     async def next_answer(self, sender: str, match: str, timeout: float = 30.0) -> float:
         deadline = time.perf_counter() + timeout
@@ -102,15 +118,12 @@ async def echo_bot(url: str, user_id: str, stop: asyncio.Event) -> None:
         await client.close()
 
 
-async def measure(person: Person, room: str, sender: str, texts: list[str], matches: list[str]) -> list[float]:
-    times = []
-    for text, match in zip(texts, matches, strict=True):
-        start = await person.send(room, text)
-        times.append((await person.next_answer(sender, match)) - start)
-    return times
+async def round_trip(person: Person, room: str, sender: str, text: str, match: str) -> float:
+    start = await person.send(room, text)
+    return (await person.next_answer(sender, match)) - start
 
 
-async def run(messages: int, warmup: int) -> None:
+async def run(messages: int, warmup: int, pause: float, back_to_back: bool) -> None:
     from synapse_server import start_synapse
 
     from adapters.matrix.runtime import MatrixRuntime, connect
@@ -150,17 +163,30 @@ async def run(messages: int, warmup: int) -> None:
                     rooms[who] = created.room_id
                     await anna.client.join(created.room_id)
                 await asyncio.sleep(2.0)   # both bots join (and dutydesk's first sync keeps only the token)
-                total = warmup + messages
-                texts = [f"!ticket the printer {n} is jammed again" for n in range(total)]
-                echo_times = await measure(rita, rooms["echo"], "@echo:localhost", texts,
-                                           [f"echo: {t}" for t in texts])
-                ticket_times = await measure(rita, rooms["dutydesk"], "@dutydesk:localhost", texts,
-                                             [f"Ticket HW-{n + 1} is open" for n in range(total)])
-                queue_texts = ["!queue"] * total
-                queue_times = await measure(anna, rooms["dutydesk"], "@dutydesk:localhost", queue_texts,
-                                            ["Queue:"] * total)
-                results = {"echo": echo_times[warmup:], "ticket": ticket_times[warmup:],
-                           "queue": queue_times[warmup:]}
+                results = {"echo": [], "ticket": [], "queue": []}
+
+                async def rest() -> None:
+                    if back_to_back:
+                        return
+                    await bot.outbox.settle()                      # the ticket room's naming and invites
+                    refill = adapter.rooms._refill                 # spare ticket rooms being created
+                    if refill is not None:
+                        await asyncio.gather(refill, return_exceptions=True)
+                    await rita.catch_up()
+                    await anna.catch_up()
+                    await asyncio.sleep(pause)
+
+                for n in range(warmup + messages):
+                    text = f"!ticket the printer {n} is jammed again"
+                    rounds = [("echo", rita, rooms["echo"], "@echo:localhost", text, f"echo: {text}"),
+                              ("ticket", rita, rooms["dutydesk"], "@dutydesk:localhost", text,
+                               f"Ticket HW-{n + 1} is open"),
+                              ("queue", anna, rooms["dutydesk"], "@dutydesk:localhost", "!queue", "Queue:")]
+                    for key, person, room, sender, body, match in rounds:
+                        await rest()
+                        took = await round_trip(person, room, sender, body, match)
+                        if n >= warmup:
+                            results[key].append(took)
                 await rita.client.close()
                 await anna.client.close()
                 await runtime.stop()
@@ -178,7 +204,9 @@ async def run(messages: int, warmup: int) -> None:
         rows.append([label, str(len(values)), f"{statistics.median(values) * 1000:.1f}",
                      f"{pct(values, 0.99) * 1000:.1f}", f"{statistics.median(values) / base:.2f}×",
                      f"{pct(values, 0.99) / pct(results['echo'], 0.99):.2f}×"])
-    print(f"Matrix round trip on Synapse (loopback, SQLite), {messages} messages each after {warmup} warm-up")
+    how = "back to back" if back_to_back else f"each from rest, then {pause:.2f} s"
+    print(f"Matrix round trip on Synapse (loopback, SQLite), {messages} messages each after {warmup} warm-up, "
+          f"paths taking turns, {how}")
     print_table(["path", "n", "p50 ms", "p99 ms", "p50 ratio", "p99 ratio"], rows)
 
 
@@ -186,8 +214,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--pause", type=float, default=0.3, help="seconds between rounds once at rest (0.3)")
+    parser.add_argument("--back-to-back", action="store_true",
+                        help="no rest between rounds: the next message right after the answer")
     args = parser.parse_args()
-    asyncio.run(run(args.messages, args.warmup))
+    asyncio.run(run(args.messages, args.warmup, args.pause, args.back_to_back))
 
 
 if __name__ == "__main__":
