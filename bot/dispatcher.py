@@ -208,6 +208,10 @@ class Dispatcher:
             return []
         if event.kind == "dm" and event.text.strip():
             return await self.run_command(ctx, f"ticket new {event.text}")
+        if event.kind == "dm" and event.attachments:
+            # a screenshot sent on its own is a request too; the files go onto the ticket it opens
+            names = ", ".join(a.name for a in event.attachments)
+            return await self.run_command(ctx, f"ticket new {ctx.t('ticket.files_only', names=names)}")
         if event.kind == "form" and event.name == ticket_form.FORM_ID:
             return await ticket_form.create_from_form(ctx)
         return []

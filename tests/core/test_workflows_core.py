@@ -87,6 +87,18 @@ async def test_a_screenshot_answers_the_documentation_and_other_files_are_refuse
     assert any(m.text == t("en", "intake.complete", key="HW-1") for m in sent)
 
 
+async def test_a_file_sent_alone_by_dm_opens_a_ticket_with_the_file(make_harness) -> None:
+    desk = await make_harness(**SCREENSHOT)
+    event = desk.event("dora", "", dm=True).model_copy(
+        update={"attachments": (Attachment(name="error.png", mime_type="image/png", size=512, ref="F9"),)})
+    await desk.bot.handle(event)
+    row = await ticket(desk)
+    assert row.title == t("en", "ticket.files_only", names="error.png")
+    assert row.data["doc"]["screenshot"] == "error.png"
+    (stored,) = await desk.rows(AttachmentRow)
+    assert (stored.ticket_id, stored.ref) == (row.id, "F9")
+
+
 async def test_a_screenshot_is_a_file_not_a_value(make_harness) -> None:
     desk = await make_harness(**SCREENSHOT)
     await desk.send("dora", "/ticket the export fails with error 17", dm=True)
