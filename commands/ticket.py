@@ -281,6 +281,9 @@ async def _transition(ctx: Context, key: str, target: State, done_key: str, *, r
     if was in rules.SOLVED_STATES and target not in rules.SOLVED_STATES:
         # back to work: the next "resolved" needs a solution written up (and asked about) again
         await closing.set_aside(ctx.session, ticket)
+    if target == State.RESOLVED and await closing.ask_feedback(ctx.session, ctx.desk, ticket, None):
+        # resolved without a write-up (allowed where require_solution is off): still asked, still closed by the timer
+        return reply(ctx, "closing.resolved_asked", key=ticket.key, ticket=ticket.key)
     return reply(ctx, done_key, key=ticket.key, state=ctx.t(f"state.{target.value}"), ticket=ticket.key)
 
 

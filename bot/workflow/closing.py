@@ -53,16 +53,8 @@ async def solve(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person
     kb.add(session, ticket, text, url, actor.id, now)
     # the solution is the agent's answer to the requester
     service.log(session, ticket, "reply", now, actor, new="solution", body=text, public=True)
-    resolution = desk.settings.resolution
-    ask = resolution is not None and resolution.ask_feedback
-    if ask:
-        await service.change_state(session, desk, ticket, State.FEEDBACK, None, reason="asked", tell=False)
-        _question(session, desk, ticket, text)
-        wait = wall_span(resolution.feedback_wait)  # type: ignore[union-attr]
-        await _cancel_timer(session, ticket)
-        session.add(Timer(ticket_id=ticket.id, kind=FEEDBACK_TIMER, due_at=now + wait,
-                          data={"solved_at": now.isoformat()}))
-    else:
+    ask = await ask_feedback(session, desk, ticket, text)
+    if not ask:
         service.tell_requester(session, desk, ticket, "closing.solution", kind="solution", who=actor.display_name,
                                text=text)
     for key in (ticket.data or {}).get("merged") or []:
@@ -73,7 +65,24 @@ async def solve(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person
     return ask
 
 
-def _question(session: AsyncSession, desk: Desk, ticket: Ticket, text: str) -> None:
+async def ask_feedback(session: AsyncSession, desk: Desk, ticket: Ticket, text: str | None) -> bool:
+    """With ``[resolution] ask_feedback``: a resolved ticket goes to ``feedback``, the requester is asked
+    whether ``text`` (the solution; None where none was written up) helped, and the wait starts.
+    Returns whether it asked."""
+    resolution = desk.settings.resolution
+    if resolution is None or not resolution.ask_feedback:
+        return False
+    now = desk.clock.now()
+    await service.change_state(session, desk, ticket, State.FEEDBACK, None, reason="asked", tell=False)
+    ticket.data = {**(ticket.data or {}), "asked_at": now.isoformat()}
+    _question(session, desk, ticket, text)
+    await _cancel_timer(session, ticket)
+    session.add(Timer(ticket_id=ticket.id, kind=FEEDBACK_TIMER, due_at=now + wall_span(resolution.feedback_wait),
+                      data={"asked_at": now.isoformat()}))
+    return True
+
+
+def _question(session: AsyncSession, desk: Desk, ticket: Ticket, text: str | None) -> None:
     platform = Platform(ticket.origin_platform)
     lang = ticket.language
     prefix = desk.prefixes.get(platform, "/")
@@ -82,7 +91,8 @@ def _question(session: AsyncSession, desk: Desk, ticket: Ticket, text: str) -> N
         buttons = (Button(action=SATISFIED, label=t(lang, "closing.button_satisfied"), value=ticket.key),
                    Button(action=NOT_FIXED, label=t(lang, "closing.button_not_fixed"), value=ticket.key))
     enqueue(session, desk.clock.now(), service.space_target(ticket),
-            t(lang, "closing.question", key=ticket.key, text=text, prefix=prefix),
+            t(lang, "closing.question", key=ticket.key, text=text, prefix=prefix) if text is not None
+            else t(lang, "closing.question_plain", key=ticket.key, prefix=prefix),
             kind="feedback", visibility=Visibility.PRIVATE, ticket=ticket.key, buttons=buttons)
 
 
@@ -135,13 +145,19 @@ async def not_fixed(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Pe
                             who=actor.display_name, text=text or "—")
 
 
+def _current(data: dict, timer_data: dict) -> bool:
+    if "asked_at" in timer_data:
+        return timer_data["asked_at"] == data.get("asked_at")
+    # a timer from before "asked_at" carries the solution's time
+    return timer_data.get("solved_at") == (data.get("solution") or {}).get("at")
+
+
 async def feedback_timeout(session: AsyncSession, desk: Desk, timer: Timer) -> None:
     ticket = await session.get(Ticket, timer.ticket_id)
     if ticket is None or ticket.state != State.FEEDBACK.value:
         return
-    solution = (ticket.data or {}).get("solution") or {}
-    if solution.get("at") != (timer.data or {}).get("solved_at"):
-        return  # a question of an earlier solution
+    if not _current(ticket.data or {}, timer.data or {}):
+        return  # the question of an earlier resolution
     ticket.data = {**(ticket.data or {}), "satisfaction": "no_answer"}
     await service.change_state(session, desk, ticket, State.CLOSED, None, reason="no answer", tell=False)
     prefix = desk.prefixes.get(Platform(ticket.origin_platform), "/")

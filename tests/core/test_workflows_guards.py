@@ -10,7 +10,9 @@ ask_feedback) through the simulator, on both backends:
 
 from __future__ import annotations
 
-from workflow_sim import run
+import tomllib
+
+from workflow_sim import EXAMPLES, run
 
 from bot.i18n import t
 
@@ -125,3 +127,22 @@ async def test_taking_a_solved_ticket_back_needs_a_new_solution(tmp_path, db_url
     assert ticket.state == "in_progress" and "solution" not in ticket.data
     assert result.has(de("ticket.state_changed", key="KS-1", state=de("state.in_progress"), who="Khadija"),
                       to="ticket:KS-1")
+
+
+async def test_resolved_without_a_write_up_is_still_asked_about_and_closed_by_the_timer(tmp_path, db_url) -> None:
+    """Where a desk lets the team resolve without a solution (require_solution off) but asks for feedback,
+    the requester is asked all the same, and no answer closes the ticket (it used to stay resolved)."""
+    config = tomllib.loads((EXAMPLES / ORG / "dutydesk.toml").read_text(encoding="utf-8"))
+    config["resolution"]["require_solution"] = False
+    steps = [
+        customer("tom", "Bitte erstellen Sie eine Gutschrift für die doppelte Abbuchung."),
+        staff("linda", "/ticket take KS-1"),
+        staff("linda", "/ticket status KS-1 resolved"),
+        {"after": "3d", "user": "tom", "dm": True, "text": "/ticket show KS-1"},
+    ]
+    result = await run(tmp_path, None, steps, start=WEDNESDAY, config=config, db_url=db_url)
+    assert result.errors() == []
+    assert result.has(de("closing.resolved_asked", key="KS-1"))
+    assert result.has(de("closing.question_plain", key="KS-1", prefix="/"), to="ticket:KS-1")
+    assert result.has(de("closing.closed_no_answer", key="KS-1", prefix="/"))
+    assert (await result.ticket("KS-1")).state == "closed"
