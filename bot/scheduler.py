@@ -26,6 +26,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -67,7 +68,13 @@ def fire_times(trigger: BaseTrigger, after: datetime, until: datetime) -> list[d
         previous, cursor = nxt, nxt + timedelta(microseconds=1)
 
 
+RETRY_FIRST = 2.0  # seconds before a failed slot is tried again, doubling
+RETRY_MAX = 60.0
+
+
 class Scheduler:
+    retry_first = RETRY_FIRST
+
     def __init__(self, desk: Desk, jobs: list[Job], replica: str, after_run: Callable[[], Awaitable[None]]) -> None:
         self.desk = desk
         self.jobs = {job.id: job for job in jobs}
@@ -95,21 +102,24 @@ class Scheduler:
         return result.first() is not None
 
     async def run_slot(self, job: Job, slot: datetime) -> bool:
-        """Runs one slot if no replica has done it; True when it ran here. Claim and work commit
-        together: a failed or interrupted run leaves the slot unclaimed for the next catch-up."""
+        """Runs one slot if no replica has done it; True when it ran here."""
+        return await self._run(job, slot) == "ran"
+
+    async def _run(self, job: Job, slot: datetime) -> Literal["ran", "taken", "failed"]:
+        """Claim and work commit together: a failed or interrupted run leaves the slot unclaimed."""
         try:
             async with self.desk.sessions.begin() as session:
                 if not await self.claim(session, job, slot):
-                    return False
+                    return "taken"
                 await job.run(session, self.desk, slot)
         except Exception:
             # the type only: an exception's text may quote content; the traceback is for DEBUG
-            log.error("job %s slot %s failed (%s); it runs again at the next catch-up within its grace time",
+            log.error("job %s slot %s failed (%s); it is tried again within its grace time",
                       job.id, slot.isoformat(), sys.exc_info()[0].__name__)  # type: ignore[union-attr]
             log.debug("job %s slot %s", job.id, slot.isoformat(), exc_info=True)
-            return False
+            return "failed"
         await self.after_run()
-        return True
+        return "ran"
 
     def due_between(self, after: datetime, until: datetime) -> list[tuple[datetime, Job]]:
         """Every (slot, job) in (after, until], in time order (job id breaks ties)."""
@@ -139,8 +149,19 @@ class Scheduler:
         # grace time) is run now, and the claims keep each of them once
         since = max(now - job.grace, self._through.get(job_id, now - job.grace))
         for slot in fire_times(job.trigger, since, now):
-            await self.run_slot(job, slot)
+            await self._run_until_done(job, slot)
         self._through[job_id] = now
+
+    async def _run_until_done(self, job: Job, slot: datetime) -> None:
+        """A slot that failed (the database away for a moment) is tried again, backing off, while its grace
+        time lasts: the next fire of an hourly digest would come long after the grace."""
+        delay = self.retry_first
+        while await self._run(job, slot) == "failed":
+            if self.desk.clock.now() + timedelta(seconds=delay) >= slot + job.grace or self._stop.is_set():
+                log.error("job %s slot %s is given up: its grace time is over", job.id, slot.isoformat())
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX)
 
     def start(self) -> None:
         """Production: runs the jobs whenever this replica holds the ``scheduler`` lease."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -47,6 +48,30 @@ async def test_a_fire_runs_the_slot_apscheduler_skipped(make_harness: BotFactory
     assert [f"{as_utc(run.slot):%H:%M}" for run in runs] == ["14:40", "14:50", "15:00", "15:10"]
     await scheduler._fire("digest-prio1")  # a second fire in the same slot: nothing more
     assert len(await desk.rows(OutboxMessage, OutboxMessage.kind == "digest")) == 4
+
+
+async def test_a_slot_that_fails_is_tried_again_within_its_grace(make_harness: BotFactory, monkeypatch) -> None:
+    """The database away for a moment at an hourly digest's fire: the slot is retried, not left to a next
+    fire that comes after its grace time."""
+    desk = await make_harness(duty=DUTY)
+    scheduler = desk.bot.scheduler
+    await scheduler.catch_up()
+    job = scheduler.jobs["digest-prio1"]
+    real, calls = job.run, []
+
+    async def flaky(session, desk_, slot):
+        calls.append(slot)
+        if len(calls) <= 2:
+            raise ConnectionError("the database is away")
+        await real(session, desk_, slot)
+
+    monkeypatch.setitem(scheduler.jobs, job.id, replace(job, run=flaky))
+    monkeypatch.setattr(scheduler, "retry_first", 0.01)
+    desk.clock.set(datetime(2026, 11, 24, 15, 0, 0, 300_000, tzinfo=UTC))
+    await scheduler._fire("digest-prio1")
+    assert len(calls) == 3  # two failures, then the run
+    runs = await desk.rows(JobRun, JobRun.job == "digest-prio1", order=JobRun.slot)
+    assert [f"{as_utc(run.slot):%H:%M}" for run in runs] == ["14:40", "14:50", "15:00"]
 
 
 @pytest.mark.parametrize("backend", [pytest.param("postgresql", marks=pytest.mark.postgres)])
