@@ -10,7 +10,8 @@ loop at ``--rate`` a minute, the way a platform sends them whether the bot keeps
 ``/ticket …`` from 300 requesters, 10 % ``/queue`` from agents, 10 % ``/ticket show`` of a recent
 ticket, 5 % messages in a ticket's private space. Each event is handled like the Slack ingress
 does: ``Dispatcher.accept`` (the inbox row; the platform is acknowledged right after), then
-``Dispatcher.process`` by a small worker pool (one on SQLite, four on PostgreSQL).
+``Dispatcher.process`` by a small worker pool (one on SQLite, four on PostgreSQL). The outbox delivers as
+``build()`` sets it up for Slack and Matrix: a unit of work's messages inline after its commit.
 
 After the last arrival the backlog gets ``--drain`` seconds; what is left then is reported (a bot
 that keeps up has none). Printed per backend: the throughput achieved as a ratio to the offered rate
