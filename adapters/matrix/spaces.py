@@ -269,6 +269,26 @@ class Rooms:
         self._dms[user_id] = room
         await self._mark_direct(user_id, room_id)
 
+    async def forget_dm(self, room_id: str) -> str | None:
+        """The person left their direct room: the bot leaves it too and opens a new one the next time it
+        writes to them (a message into a room they left would never reach them). Returns the person."""
+        user = await self.dm_user(room_id)
+        if user is None:
+            return None
+        assert self.sessions is not None
+        async with self.sessions.begin() as session:
+            await kv.remove(session, DM_ROOM_KEY.format(room=room_id))
+            if await kv.get(session, DM_KEY.format(user=user)) == room_id:
+                await kv.remove(session, DM_KEY.format(user=user))
+        self._dm_users.pop(room_id, None)
+        if self._dms.get(user) == room_id:
+            del self._dms[user]
+        try:
+            await self.client.room_leave(room_id)
+        except Exception as exc:  # the mapping is gone either way; an unleft room only costs a sync entry
+            log.info("matrix: could not leave a direct room the person left (%s)", type(exc).__name__)
+        return user
+
     async def dm_room(self, user_id: str) -> str:
         """The bot's direct room with a person, created (``is_direct``, ``trusted_private_chat``) on first use."""
         room = self._dms.get(user_id)

@@ -263,6 +263,9 @@ class MatrixIngress:
             return
         if kind == "m.room.member":
             await self.groups.on_member(room_id, raw)
+            if (raw.get("state_key") == sender and (raw.get("content") or {}).get("membership") == "leave"
+                    and await self.rooms.forget_dm(room_id) is not None):
+                log.info("matrix: a person left their direct room; the next direct message opens a new one")
             return
         if convert.is_file_message(raw):
             await self.on_file(room_id, raw)

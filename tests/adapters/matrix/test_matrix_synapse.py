@@ -82,6 +82,25 @@ async def test_a_direct_message_opens_a_ticket_answered_in_the_same_room(matrix:
     assert (await matrix.adapter.rooms.dm_room(matrix.names["rita"])) == dm   # no second direct room
 
 
+async def test_a_person_who_leaves_their_direct_room_gets_a_new_one(matrix: MatrixHarness) -> None:
+    dm = await matrix.dm_with_bot("rita")
+    await matrix.settle(await matrix.people["rita"].send(dm, "my laptop does not boot since this morning"))
+    await matrix.people["rita"].client.room_leave(dm)
+
+    async def forgotten() -> bool:
+        return await matrix.adapter.rooms.dm_user(dm) is None
+
+    await matrix.settle(until=forgotten)
+    joined = await matrix.adapter.client.joined_rooms()
+    assert dm not in joined.rooms   # the bot left the room nobody reads any more
+    fresh = await matrix.dm_room_of("rita")   # the next direct message opens a new room, which rita joins
+    assert fresh != dm
+    await matrix.people["rita"].accept_invites()
+    said = await matrix.people["rita"].send(fresh, "!ticket list")
+    await matrix.settle(said)
+    assert await matrix.people["rita"].from_bot(fresh, matrix.bot_id)
+
+
 async def test_queue_and_help_for_an_agent(matrix: MatrixHarness) -> None:
     room = await matrix.room_with_bot("anna", name="team", members=("rita",))
     first = await matrix.people["rita"].send(room, "!ticket the wifi in room 3 drops every minute")
