@@ -235,9 +235,15 @@ class OutboxSender:
                 if key not in blocked and waiting.get(key, row.id) >= row.id:
                     lines.setdefault(key, []).append(row)
             # targets are independent of each other: up to `concurrency` of them are served at once
-            results = await asyncio.gather(*(self._send_line(line) for line in lines.values()))
+            # every line finishes before the pass ends (a database error in one must not leave the others
+            # sending after the lock is released, where the next pass could overtake them in their target)
+            results = await asyncio.gather(*(self._send_line(line) for line in lines.values()),
+                                           return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
             progress = False
-            for key, (sent, moved, stopped) in zip(lines, results, strict=True):
+            for key, (sent, moved, stopped) in zip(lines, results, strict=True):  # type: ignore[misc]
                 delivered += sent
                 progress = progress or moved
                 if stopped:

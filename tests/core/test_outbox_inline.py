@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import pytest
+
 import bot.outbox as outbox
 from bot.outbox import DeliveryError, OutboxSender, enqueue
 from bot.types import Platform, Target, Visibility
@@ -167,3 +169,26 @@ async def test_two_senders_draining_together_send_each_row_once(make_harness) ->
     rows = await desk.rows(OutboxMessage)
     assert {(r.status, r.attempts) for r in rows} == {("sent", 1)}
     assert {r.platform_ref for r in rows} == {f"fake-{i}" for i in ids}
+
+
+async def test_a_failing_line_ends_the_pass_only_after_the_other_lines(make_harness, monkeypatch) -> None:
+    """A database error in one target's line must not leave another line sending after the pass (and its
+    lock) ended: the next pass could overtake it in its own target."""
+    desk = await make_harness()
+    sender = desk.bot.outbox
+    sender._slots = asyncio.Semaphore(8)
+    await put(desk, dm("ben"), "ben 1")
+    await put(desk, dm("dora"), "dora 1")
+    real = sender._send_line
+
+    async def line(rows):
+        if rows[0].user_id == "ben":
+            raise ConnectionError("the database is away")
+        await asyncio.sleep(0.05)  # dora's line is still under way when ben's fails
+        return await real(rows)
+
+    monkeypatch.setattr(sender, "_send_line", line)
+    with pytest.raises(ConnectionError):  # the failing line's error is not swallowed
+        await sender.drain()
+    # dora's line had finished when the pass ended
+    assert [m.text for m in desk.adapter.sent] == ["dora 1"]
