@@ -86,6 +86,7 @@ class Scheduler:
         # per job, the instant through which this process has run (or found claimed) every slot
         self._through: dict[str, datetime] = {}
         self._stop = asyncio.Event()
+        self._retries: set[asyncio.Task[None]] = set()
 
     async def claim(self, session: AsyncSession, job: Job, slot: datetime) -> bool:
         """Inserts the slot's claim in ``session``; False when a replica has it (on PostgreSQL a
@@ -149,19 +150,25 @@ class Scheduler:
         # grace time) is run now, and the claims keep each of them once
         since = max(now - job.grace, self._through.get(job_id, now - job.grace))
         for slot in fire_times(job.trigger, since, now):
-            await self._run_until_done(job, slot)
+            if await self._run(job, slot) == "failed":
+                self._retry_later(job, slot)
         self._through[job_id] = now
 
-    async def _run_until_done(self, job: Job, slot: datetime) -> None:
-        """A slot that failed (the database away for a moment) is tried again, backing off, while its grace
-        time lasts: the next fire of an hourly digest would come long after the grace."""
+    def _retry_later(self, job: Job, slot: datetime) -> None:
+        """A slot that failed (the database away for a moment) is tried again in the background, backing
+        off, while its grace time lasts: the next fire of an hourly digest would come after the grace."""
+        task = asyncio.get_running_loop().create_task(self._retry(job, slot), name=f"retry-{job.id}")
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    async def _retry(self, job: Job, slot: datetime) -> None:
         delay = self.retry_first
-        while await self._run(job, slot) == "failed":
-            if self.desk.clock.now() + timedelta(seconds=delay) >= slot + job.grace or self._stop.is_set():
-                log.error("job %s slot %s is given up: its grace time is over", job.id, slot.isoformat())
-                return
+        while self.desk.clock.now() + timedelta(seconds=delay) < slot + job.grace:
             await asyncio.sleep(delay)
+            if await self._run(job, slot) != "failed":
+                return
             delay = min(delay * 2, RETRY_MAX)
+        log.error("job %s slot %s is given up: its grace time is over", job.id, slot.isoformat())
 
     def start(self) -> None:
         """Production: runs the jobs whenever this replica holds the ``scheduler`` lease."""
@@ -203,6 +210,9 @@ class Scheduler:
         self._aps.start()
 
     def _shutdown_aps(self) -> None:
+        """Also when the lease is lost: retries stop with the jobs (the new holder catches the slots up)."""
         if self._aps is not None:
             self._aps.shutdown(wait=False)
             self._aps = None
+        for task in self._retries:
+            task.cancel()

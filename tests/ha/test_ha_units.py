@@ -68,7 +68,9 @@ async def test_a_slot_that_fails_is_tried_again_within_its_grace(make_harness: B
     monkeypatch.setitem(scheduler.jobs, job.id, replace(job, run=flaky))
     monkeypatch.setattr(scheduler, "retry_first", 0.01)
     desk.clock.set(datetime(2026, 11, 24, 15, 0, 0, 300_000, tzinfo=UTC))
-    await scheduler._fire("digest-prio1")
+    await scheduler._fire("digest-prio1")  # fails once; APScheduler's call returns, the retry goes on
+    assert len(calls) == 1 and scheduler._retries
+    await asyncio.gather(*scheduler._retries)
     assert len(calls) == 3  # two failures, then the run
     runs = await desk.rows(JobRun, JobRun.job == "digest-prio1", order=JobRun.slot)
     assert [f"{as_utc(run.slot):%H:%M}" for run in runs] == ["14:40", "14:50", "15:00"]
