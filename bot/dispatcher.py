@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Collection, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -69,6 +69,48 @@ class Dispatcher:
         await self.process(event)
         return True
 
+    async def handle_redelivered(self, event: InboundEvent) -> bool:
+        """For a source that delivers again until it is told it may stop (the Matrix sync token moves only
+        after its batch is handled): the inbox row and the work commit together, one commit instead of two.
+        A failure rolls both back; the event is then stored as failed (a bug, the person is told) or, with
+        the database away, left to the source's redelivery. False for a duplicate."""
+        key = event.idempotency_key
+        plan: InlinePlan | None = None
+        try:
+            async with self.desk.sessions.begin() as session:
+                now = self.desk.clock.now()
+                if not await self._store(session, [event], status="done", handled_at=now):
+                    new = False
+                else:
+                    new = True
+                    inline = claim_inline(session) if self.inline is not None else []
+                    await self._work(session, event)
+                    metrics.handled(session, event.kind, event.received_at, now)
+                    if inline and self.inline is not None:
+                        plan = await self.inline.plan_inline(session, inline)
+        except Exception as exc:
+            if unavailable(exc):
+                log.warning("event %s not stored (ref %s): the database is unavailable: %s",
+                            key, reference(key), type(exc).__name__)
+                raise StorageUnavailable(accepted=False, cause=exc) from exc
+            log.error("event %s failed (ref %s): %s", key, reference(key), type(exc).__name__)
+            log.debug("event %s failed", key, exc_info=True)
+            try:
+                await self.accept(event)  # the request is kept, as the failed event it is
+                await self._failed(event, exc)
+            except Exception as failed:
+                if unavailable(failed):
+                    raise StorageUnavailable(accepted=False, cause=failed) from failed
+                raise
+            return True
+        if not new:
+            await self.process(event)  # stored before but unfinished (a crash in the two-step path): finish it
+            return False
+        self.on_commit()
+        if plan is not None and self.inline is not None:
+            self.inline.deliver_now(plan)
+        return True
+
     async def accept(self, event: InboundEvent) -> bool:
         """Persists the event; False when this idempotency key was seen before."""
         return (await self.accept_many([event]))[0]
@@ -78,27 +120,32 @@ class Dispatcher:
         for each, False when its idempotency key was seen before (also earlier in ``events``)."""
         if not events:
             return []
-        now = self.desk.clock.now()
-        rows = {event.idempotency_key: event for event in reversed(events)}  # the first of a key wins
         async with self.desk.sessions.begin() as session:
-            insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-            # one cached statement with a parameter list (SQLAlchemy sends it as multi-row INSERTs); a
-            # literal multi-row .values([...]) would be compiled anew for every batch
-            connection = await session.connection()
-            result = await connection.execute(
-                insert(ProcessedEvent.__table__).on_conflict_do_nothing(index_elements=["key"])
-                .returning(ProcessedEvent.__table__.c.key),
-                [{"key": key, "received_at": now, "status": "received", "payload": event.model_dump(mode="json")}
-                 for key, event in reversed(rows.items())],
-            )
-            # not rowcount: SQLAlchemy reports -1 for an INSERT on psycopg, which made every duplicate "new"
-            stored = set(result.scalars().all())
+            stored = await self._store(session, events)
         new: list[bool] = []
         for event in events:
             key = event.idempotency_key
             new.append(key in stored)
             stored.discard(key)
         return new
+
+    async def _store(self, session: AsyncSession, events: Sequence[InboundEvent], *, status: str = "received",
+                     handled_at: datetime | None = None) -> set[str]:
+        """Inserts the inbox rows in ``session``; the keys that were new."""
+        now = self.desk.clock.now()
+        rows = {event.idempotency_key: event for event in reversed(events)}  # the first of a key wins
+        insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+        # one cached statement with a parameter list (SQLAlchemy sends it as multi-row INSERTs); a
+        # literal multi-row .values([...]) would be compiled anew for every batch
+        connection = await session.connection()
+        result = await connection.execute(
+            insert(ProcessedEvent.__table__).on_conflict_do_nothing(index_elements=["key"])
+            .returning(ProcessedEvent.__table__.c.key),
+            [{"key": key, "received_at": now, "status": status, "handled_at": handled_at,
+              "payload": event.model_dump(mode="json")} for key, event in reversed(rows.items())],
+        )
+        # not rowcount: SQLAlchemy reports -1 for an INSERT on psycopg, which made every duplicate "new"
+        return set(result.scalars().all())
 
     async def process(self, event: InboundEvent) -> None:
         key = event.idempotency_key

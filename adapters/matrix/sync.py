@@ -1,7 +1,7 @@
 """The sync loop: Matrix events in, core events to the dispatcher, the sync token checkpointed.
 
-Each ``/sync`` batch is handled in order, one event at a time: ``dispatcher.accept`` (the inbox
-row) and ``dispatcher.process``. Only when the whole batch is handled is its ``next_batch`` token
+Each ``/sync`` batch is handled in order, one event at a time: ``dispatcher.handle_redelivered``
+(the inbox row and the work in one commit). Only when the whole batch is handled is its ``next_batch`` token
 written to ``platform_state``. A crash in the middle of a batch replays that batch from the old
 token after the restart; the events handled before the crash are duplicates by their event id
 and are dropped by the inbox, and the events after it are handled then, so none is handled
@@ -239,9 +239,10 @@ class MatrixIngress:
     # ----------------------------------------------------------------- one event
 
     async def submit(self, event: InboundEvent) -> None:
-        """Inbox row, then the work; a duplicate (a replayed sync) is finished if a crash left it unfinished."""
-        await self.dispatcher.accept(event)
-        await self.dispatcher.process(event)
+        """Inbox row and work in one commit: the homeserver delivers the batch again until its token is
+        stored, so the row need not be committed first (Slack's request is gone once acked; it must);
+        a duplicate (a replayed sync) is finished if a crash left it unfinished."""
+        await self.dispatcher.handle_redelivered(event)
         self.handled += 1
 
     async def on_event(self, room_id: str, raw: dict[str, Any]) -> None:

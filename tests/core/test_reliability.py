@@ -12,6 +12,7 @@ from bot.dispatcher import reference
 from bot.i18n import t
 from bot.registry import Arg, Command
 from bot.tickets import service
+from storage.errors import StorageUnavailable
 from storage.models import DeskCounter, OutboxMessage, Person, ProcessedEvent, Ticket, TicketEvent
 
 
@@ -265,3 +266,53 @@ async def test_a_failure_in_a_dm_is_answered_in_the_dm(desk, monkeypatch) -> Non
     (to_user,) = [m for m in sent if m.target.kind == "dm"]
     assert to_user.target.user_id == "dora" and to_user.kind == "error"
     assert await desk.count(Ticket) == 0
+
+
+# --------------------------------------------------------------------------- one commit for redelivering sources
+
+
+async def test_a_redelivered_source_stores_and_handles_an_event_in_one_commit(desk) -> None:
+    """Matrix's path: the inbox row and the work commit together; the replayed event is a duplicate."""
+    event = desk.event("ben", "/ticket printer on fire", event_id="m-1")
+    assert await desk.bot.dispatcher.handle_redelivered(event) is True
+    assert await desk.bot.dispatcher.handle_redelivered(event) is False  # the batch replayed after a crash
+    assert await numbers(desk) == [1]
+    [row] = await desk.rows(ProcessedEvent)
+    assert (row.key, row.status, row.handled_at is not None) == (event.idempotency_key, "done", True)
+
+
+async def test_a_redelivered_event_left_unfinished_by_the_two_step_path_is_finished(desk) -> None:
+    event = desk.event("ben", "/ticket printer on fire", event_id="m-2")
+    assert await desk.bot.dispatcher.accept(event)  # stored, then the process died before the work
+    assert await desk.bot.dispatcher.handle_redelivered(event) is False
+    assert await numbers(desk) == [1]
+    assert [row.status for row in await desk.rows(ProcessedEvent)] == ["done"]
+
+
+async def test_a_redelivered_event_whose_work_fails_is_kept_as_failed_and_answered(desk, monkeypatch) -> None:
+    async def broken(ctx):
+        raise RuntimeError("a bug in a handler")
+
+    monkeypatch.setattr(desk.bot.dispatcher, "_route", broken)
+    event = desk.event("ben", "/ticket printer on fire", event_id="m-3")
+    assert await desk.bot.dispatcher.handle_redelivered(event) is True
+    [row] = await desk.rows(ProcessedEvent)
+    assert (row.status, row.error) == ("failed", "RuntimeError")
+    assert await numbers(desk) == []  # nothing of the rolled-back work exists
+    texts = [m.text for m in await desk.rows(OutboxMessage)]
+    assert t("en", "error.internal", ref=reference(event.idempotency_key)) in texts
+
+
+async def test_a_redelivered_event_with_the_database_away_is_left_to_the_source(desk, monkeypatch) -> None:
+    async def away(ctx):
+        raise ConnectionError("the database is away")
+
+    monkeypatch.setattr(desk.bot.dispatcher, "_route", away)
+    event = desk.event("ben", "/ticket printer on fire", event_id="m-4")
+    with pytest.raises(StorageUnavailable) as caught:
+        await desk.bot.dispatcher.handle_redelivered(event)
+    assert caught.value.accepted is False
+    assert await desk.rows(ProcessedEvent) == []  # the homeserver delivers it again
+    monkeypatch.undo()
+    assert await desk.bot.dispatcher.handle_redelivered(event) is True
+    assert await numbers(desk) == [1]

@@ -175,15 +175,15 @@ async def test_restart_in_the_middle_of_a_batch_handles_each_event_once(matrix: 
 
     ingress = matrix.runtime.ingress
     calls = {"n": 0}
-    process = matrix.bot.dispatcher.process
+    work = matrix.bot.dispatcher._work
 
-    async def crashing(event: Any) -> None:
+    async def crashing(session: Any, event: Any) -> None:
         calls["n"] += 1
         if calls["n"] == 2:
-            raise Crash  # the process dies after storing the second event, before its work and the token
-        await process(event)
+            raise Crash  # the process dies in the second event's work, before its commit and the token
+        await work(session, event)
 
-    matrix.bot.dispatcher.process = crashing  # type: ignore[method-assign]
+    matrix.bot.dispatcher._work = crashing  # type: ignore[method-assign]
     with pytest.raises(Crash):
         for _ in range(20):
             await ingress.sync_once(timeout_ms=500)
