@@ -259,7 +259,9 @@ class OutboxSender:
             sent, moved = 0, False
             for i, row in enumerate(rows):
                 if row.id not in claimed:  # another replica has it: the rest of the line waits behind it
-                    await self._release(rows[i + 1:], {now + CLAIM_TTL})
+                    # only what this pass claimed goes back: the lease is a time, and another replica on the
+                    # same clock reading can hold an equal one on rows it is sending right now
+                    await self._release([r for r in rows[i + 1:] if r.id in claimed], {now + CLAIM_TTL})
                     return sent, moved, True
                 row.attempts = claimed[row.id]
                 outcome = await self._attempt(row, now)
