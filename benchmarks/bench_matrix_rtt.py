@@ -6,7 +6,7 @@ person's sync, against a bare matrix-nio echo bot measured in the same run on th
 Synapse comes from the Matrix tests' cached virtual environment (installed on first use). Each bot
 runs in this process with its own client; the person sends one message at a time and waits for the
 answer in a long-poll sync, so a round trip is: the bot's sync wakes, it handles the event (dutydesk:
-inbox row, then one unit of work: command, ticket, outbox rows, commit), sends, and the person's sync
+the inbox row and the unit of work in one commit: command, ticket, outbox rows), sends, and the person's sync
 wakes. The three paths take turns (echo, ``!ticket``, ``!queue``, echo, …), so each sees the same
 moments of a shared machine's load (with ``--back-to-back`` each path runs on its own, one after the
 other, as before).

@@ -202,6 +202,11 @@ class OutboxSender:
         async with self._lock:
             return await self._drain()
 
+    async def wait_inline(self, timeout: float) -> None:
+        """Waits at most ``timeout`` seconds for the inline deliveries under way now."""
+        if self._inline:
+            await asyncio.wait(set(self._inline), timeout=timeout)
+
     async def settle(self) -> None:
         """Waits until the inline deliveries started so far have finished (sent, or given back)."""
         while others := self._inline - {asyncio.current_task()}:  # never itself (a sender that drains)

@@ -70,6 +70,7 @@ TIMELINE_LIMIT = 50
 GAP_PAGES = 20
 THREAD_TIMEOUT = 5.0
 BACKOFF_MAX = 60.0
+REPLY_WAIT = 0.2  # seconds the next /sync waits for the batch's replies at most
 SYNC_FILTER: dict[str, Any] = {"room": {"timeline": {"limit": TIMELINE_LIMIT}}, "presence": {"not_types": ["*"]}}
 FIRST_FILTER: dict[str, Any] = {"room": {"timeline": {"limit": 1}}, "presence": {"not_types": ["*"]}}
 
@@ -155,6 +156,10 @@ class MatrixIngress:
                 try:
                     await self.sync_once()
                     backoff = 1.0
+                    # as a bot that answers before it syncs again: a long-poll /sync pending at the homeserver
+                    # while the batch's replies are sent made each send slower there (Synapse wakes it with
+                    # the bot's own event); bounded, so a ticket room being set up does not hold up others
+                    await self.bot.outbox.wait_inline(REPLY_WAIT)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:

@@ -192,3 +192,16 @@ async def test_a_failing_line_ends_the_pass_only_after_the_other_lines(make_harn
         await sender.drain()
     # dora's line had finished when the pass ended
     assert [m.text for m in desk.adapter.sent] == ["dora 1"]
+
+
+async def test_waiting_for_inline_deliveries_is_bounded(make_harness) -> None:
+    """The Matrix sync waits for its batch's replies before the next long-poll, but a send that hangs
+    (a ticket room being set up) does not hold it for longer than the bound."""
+    sender = (await make_harness()).bot.outbox
+    gate = asyncio.Event()
+    task = sender._track(asyncio.create_task(gate.wait()))
+    await sender.wait_inline(0.01)
+    assert not task.done()
+    gate.set()
+    await sender.wait_inline(5.0)
+    assert task.done()
