@@ -1,6 +1,6 @@
 """Sustained load into one replica: a few thousand events a minute for minutes, through the dispatcher.
 
-    .venv/bin/python benchmarks/bench_load.py [--rate 3000] [--seconds 45] [--drain 45]
+    .venv/bin/python benchmarks/bench_load.py [--rate 3000] [--seconds 180] [--drain 45]
                                               [--backend sqlite|postgresql|all]
 
 One bot built by ``bot.app.build`` (real clock, ``Bot.background`` running: outbox sender, timers,
@@ -237,7 +237,7 @@ def _slope(points: list[tuple[float, float]]) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=3000.0, help="events a minute (3000)")
-    parser.add_argument("--seconds", type=float, default=45.0, help="how long events arrive, per backend (45)")
+    parser.add_argument("--seconds", type=float, default=180.0, help="how long events arrive, per backend (180)")
     parser.add_argument("--drain", type=float, default=45.0,
                         help="how long to wait for the backlog after the last arrival (45)")
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "all"), default="all")
