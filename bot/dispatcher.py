@@ -32,7 +32,7 @@ from bot.tickets import service
 from bot.types import Capability, InboundEvent, Reply, Target, Visibility
 from bot.workflow import hooks as workflow
 from storage.errors import StorageUnavailable, unavailable
-from storage.models import OutboxMessage, ProcessedEvent
+from storage.models import ProcessedEvent
 
 log = logging.getLogger(__name__)
 
@@ -78,16 +78,9 @@ class Dispatcher:
         plan: InlinePlan | None = None
         try:
             async with self.desk.sessions.begin() as session:
-                now = self.desk.clock.now()
-                if not await self._store(session, [event], status="done", handled_at=now):
-                    new = False
-                else:
-                    new = True
-                    inline = claim_inline(session) if self.inline is not None else []
-                    await self._work(session, event)
-                    metrics.handled(session, event.kind, event.received_at, now)
-                    if inline and self.inline is not None:
-                        plan = await self.inline.plan_inline(session, inline)
+                new = bool(await self._store(session, [event], status="done", handled_at=self.desk.clock.now()))
+                if new:
+                    plan = await self._unit(session, event)
         except Exception as exc:
             if unavailable(exc):
                 log.warning("event %s not stored (ref %s): the database is unavailable: %s",
@@ -149,7 +142,6 @@ class Dispatcher:
 
     async def process(self, event: InboundEvent) -> None:
         key = event.idempotency_key
-        inline: list[OutboxMessage] = []
         plan: InlinePlan | None = None
         try:
             async with self.desk.sessions.begin() as session:
@@ -159,13 +151,8 @@ class Dispatcher:
                 row = await session.scalar(stmt)
                 if row is None:
                     return  # done already, or another replica has it right now
-                if self.inline is not None:
-                    inline = claim_inline(session)
-                await self._work(session, event)
+                plan = await self._unit(session, event)
                 row.status, row.handled_at = "done", self.desk.clock.now()
-                metrics.handled(session, event.kind, event.received_at, row.handled_at)
-                if inline and self.inline is not None:
-                    plan = await self.inline.plan_inline(session, inline)
         except Exception as exc:
             if unavailable(exc):
                 # the database is away (connection lost, disk full): nothing was committed, the event
@@ -186,6 +173,15 @@ class Dispatcher:
         self.on_commit()
         if plan is not None and self.inline is not None:
             self.inline.deliver_now(plan)
+
+    async def _unit(self, session: AsyncSession, event: InboundEvent) -> InlinePlan | None:
+        """The event's work in ``session``; with inline delivery, the plan to send its messages after the commit."""
+        inline = claim_inline(session) if self.inline is not None else []
+        await self._work(session, event)
+        metrics.handled(session, event.kind, event.received_at, self.desk.clock.now())
+        if inline and self.inline is not None:
+            return await self.inline.plan_inline(session, inline)
+        return None
 
     async def recover(self, *, older_than: timedelta | None = None, skip: Collection[str] = ()) -> int:
         """Processes events a crash left accepted but unhandled; returns how many.
