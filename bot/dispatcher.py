@@ -86,22 +86,12 @@ class Dispatcher:
                 log.warning("event %s not stored (ref %s): the database is unavailable: %s",
                             key, reference(key), type(exc).__name__)
                 raise StorageUnavailable(accepted=False, cause=exc) from exc
-            log.error("event %s failed (ref %s): %s", key, reference(key), type(exc).__name__)
-            log.debug("event %s failed", key, exc_info=True)
-            try:
-                await self.accept(event)  # the request is kept, as the failed event it is
-                await self._failed(event, exc)
-            except Exception as failed:
-                if unavailable(failed):
-                    raise StorageUnavailable(accepted=False, cause=failed) from failed
-                raise
+            await self._give_up(event, exc, accepted=False)
             return True
         if not new:
             await self.process(event)  # stored before but unfinished (a crash in the two-step path): finish it
             return False
-        self.on_commit()
-        if plan is not None and self.inline is not None:
-            self.inline.deliver_now(plan)
+        self._committed(plan)
         return True
 
     async def accept(self, event: InboundEvent) -> bool:
@@ -160,16 +150,28 @@ class Dispatcher:
                 log.warning("event %s left for recovery (ref %s): the database is unavailable: %s",
                             key, reference(key), type(exc).__name__)
                 raise StorageUnavailable(accepted=True, cause=exc) from exc
-            # the traceback is for operators at debug level; content never reaches the log
-            log.error("event %s failed (ref %s): %s", key, reference(key), type(exc).__name__)
-            log.debug("event %s failed", key, exc_info=True)
-            try:
-                await self._failed(event, exc)
-            except Exception as failed:
-                if unavailable(failed):
-                    raise StorageUnavailable(accepted=True, cause=failed) from failed
-                raise
-            plan = None  # rolled back: nothing of the unit of work exists
+            await self._give_up(event, exc, accepted=True)
+            return
+        self._committed(plan)
+
+    async def _give_up(self, event: InboundEvent, exc: Exception, *, accepted: bool) -> None:
+        """The unit of work failed (a bug, not the database) and was rolled back: the event is kept as
+        failed (stored now where it was not yet) and the person and the duty team are told."""
+        key = event.idempotency_key
+        # the traceback is for operators at debug level; content never reaches the log
+        log.error("event %s failed (ref %s): %s", key, reference(key), type(exc).__name__)
+        log.debug("event %s failed", key, exc_info=True)
+        try:
+            if not accepted:
+                await self.accept(event)
+            await self._failed(event, exc)
+        except Exception as failed:
+            if unavailable(failed):
+                raise StorageUnavailable(accepted=accepted, cause=failed) from failed
+            raise
+        self.on_commit()
+
+    def _committed(self, plan: InlinePlan | None) -> None:
         self.on_commit()
         if plan is not None and self.inline is not None:
             self.inline.deliver_now(plan)
