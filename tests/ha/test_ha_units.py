@@ -76,6 +76,27 @@ async def test_a_slot_that_fails_is_tried_again_within_its_grace(make_harness: B
     assert [f"{as_utc(run.slot):%H:%M}" for run in runs] == ["14:40", "14:50", "15:00"]
 
 
+async def test_a_fire_cancelled_by_the_stop_ends_quietly(make_harness: BotFactory, monkeypatch) -> None:
+    """APScheduler logs any exception of a job, cancellation included, with a traceback."""
+    desk = await make_harness(duty=DUTY)
+    scheduler = desk.bot.scheduler
+    await scheduler.catch_up()
+    job, started = scheduler.jobs["digest-prio1"], asyncio.Event()
+
+    async def slow(session, desk_, slot):
+        started.set()
+        await asyncio.Event().wait()  # a digest waiting for the outbox when the stop comes
+
+    monkeypatch.setitem(scheduler.jobs, job.id, replace(job, run=slow))
+    desk.clock.set(datetime(2026, 11, 24, 15, 0, 0, 300_000, tzinfo=UTC))
+    fire = asyncio.create_task(scheduler._fire("digest-prio1"))
+    await started.wait()
+    fire.cancel()
+    await fire  # no CancelledError reaches APScheduler's wrapper
+    runs = await desk.rows(JobRun, JobRun.job == "digest-prio1", order=JobRun.slot)
+    assert [f"{as_utc(run.slot):%H:%M}" for run in runs] == ["14:40", "14:50"]  # 15:00 stays for a catch-up
+
+
 @pytest.mark.parametrize("backend", [pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def test_one_replica_runs_the_jobs_and_a_clean_stop_hands_them_over(make_harness: BotFactory) -> None:
     ha = {"lease_ttl": "3s", "lease_renew": "1s"}
