@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bot.types import Capability, OutboundMessage, Platform
+from bot.core.types import Capability, OutboundMessage, Platform
 
 
 class Adapter(Protocol):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.types import Platform
 from bot.settings import ChannelsConfig
-from bot.types import Platform
 from storage.models import Identity, Ticket
 
 

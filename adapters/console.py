@@ -12,9 +12,9 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TextIO
 
-from bot.clock import Clock
+from bot.core.clock import Clock
+from bot.core.types import Capability, ChannelRef, InboundEvent, OutboundMessage, Platform, UserRef
 from bot.i18n import t
-from bot.types import Capability, ChannelRef, InboundEvent, OutboundMessage, Platform, UserRef
 
 CAPABILITIES = frozenset({Capability.EPHEMERAL, Capability.DMS, Capability.PRIVATE_ROOMS, Capability.BUTTONS})
 META = ("as", "in", "dm", "space", "quit", "exit")

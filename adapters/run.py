@@ -8,7 +8,7 @@ import contextlib
 import signal
 import sys
 
-from bot.leader import replica_name
+from bot.infra.leader import replica_name
 from bot.settings import Settings
 
 
@@ -16,7 +16,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     """Runs Matrix (and Slack when its token is set too) on one bot; returns when told to stop."""
     from adapters.matrix.runtime import MatrixRuntime, connect
     from bot.app import build
-    from bot.clock import SystemClock
+    from bot.core.clock import SystemClock
 
     clock = SystemClock()
     matrix = await connect(settings, clock)
@@ -52,7 +52,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
                     assert settings.slack.app_token is not None  # the config check demands it in socket mode
                     await slack_runtime.start_socket(settings.slack.app_token.get_secret_value())
             runtime.start()
-            # the sync runs here only while this replica holds the device's lease (bot/leader.py)
+            # the sync runs here only while this replica holds the device's lease (bot/infra/leader.py)
             print(f"dutydesk: running on Matrix as {matrix.user_id}{' and on Slack' if slack is not None else ''} "
                   f"(replica {replica_name()}); stop with Ctrl-C or SIGTERM", file=sys.stderr, flush=True)
             try:

@@ -7,9 +7,9 @@ import json
 from datetime import UTC
 from typing import TextIO
 
-from bot.clock import Clock
-from bot.outbox import DeliveryError
-from bot.types import Capability, OutboundMessage, Platform, Visibility
+from bot.core.clock import Clock
+from bot.core.types import Capability, OutboundMessage, Platform, Visibility
+from bot.infra.outbox import DeliveryError
 
 PROFILES: dict[str, frozenset[Capability]] = {
     # Slack: ephemeral messages, buttons, modals, private channels, and deleting with a user token

@@ -44,9 +44,9 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 from adapters.sim import PROFILES  # noqa: E402
 from benchmarks.common import PgUnavailable, pg_database, print_table  # noqa: E402
 from bot.app import build  # noqa: E402
-from bot.clock import SystemClock  # noqa: E402
+from bot.core.clock import SystemClock  # noqa: E402
+from bot.core.types import ChannelRef, InboundEvent, OutboundMessage, Platform, UserRef  # noqa: E402
 from bot.settings import settings_from_data  # noqa: E402
-from bot.types import ChannelRef, InboundEvent, OutboundMessage, Platform, UserRef  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 

@@ -129,7 +129,7 @@ async def run(messages: int, warmup: int, pause: float, back_to_back: bool) -> N
 
     from adapters.matrix.runtime import MatrixRuntime, connect
     from bot.app import build
-    from bot.clock import SystemClock
+    from bot.core.clock import SystemClock
     from bot.settings import settings_from_data
 
     with tempfile.TemporaryDirectory(prefix="bench-matrix-") as tmp:

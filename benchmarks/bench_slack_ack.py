@@ -169,7 +169,7 @@ class Dutydesk:
         from adapters.slack.ratelimit import ChannelRateLimiter
         from adapters.slack.runtime import SlackRuntime
         from bot.app import build
-        from bot.clock import SystemClock
+        from bot.core.clock import SystemClock
         from bot.settings import settings_from_data
 
         data = {"desk": {"name": "bench", "ticket_prefix": "HW"}, "channels": {"duty": ["#support-duty"]},

@@ -57,9 +57,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 from adapters.sim import PROFILES  # noqa: E402
 from benchmarks.common import PgUnavailable, pg_database, print_table  # noqa: E402
 from bot.app import build  # noqa: E402
-from bot.clock import VirtualClock  # noqa: E402
+from bot.core.clock import VirtualClock  # noqa: E402
+from bot.core.types import ChannelRef, InboundEvent, OutboundMessage, Platform, UserRef  # noqa: E402
 from bot.settings import settings_from_data  # noqa: E402
-from bot.types import ChannelRef, InboundEvent, OutboundMessage, Platform, UserRef  # noqa: E402
 from storage.models import DeskCounter, OutboxMessage, ProcessedEvent, Ticket, TicketEvent, Timer  # noqa: E402
 
 TARGET = 0.5  # the dispatcher should reach at least half the raw insert rate

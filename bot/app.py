@@ -16,24 +16,24 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.base import Adapter
-from bot import metrics, timers
-from bot.clock import Clock, VirtualClock
-from bot.desk import Desk
+from bot.access.people import sync_staff
+from bot.core.clock import Clock, VirtualClock
+from bot.core.desk import Desk
+from bot.core.dispatcher import Dispatcher, reference
+from bot.core.types import InboundEvent, OutboundMessage, Platform, Visibility
 from bot.digest.job import digest_job
-from bot.dispatcher import Dispatcher, reference
+from bot.duty.escalation import span
+from bot.duty.handover import post_handover
 from bot.duty.store import window_of
 from bot.duty.trigger import DutyWindowTrigger
-from bot.escalation import span
-from bot.handover import post_handover
 from bot.i18n import t
-from bot.ops import OpsServer
-from bot.outbox import OutboxSender, enqueue
-from bot.people import sync_staff
-from bot.scheduler import Job, Scheduler
+from bot.infra import metrics, timers
+from bot.infra.ops import OpsServer
+from bot.infra.outbox import OutboxSender, enqueue
+from bot.infra.scheduler import Job, Scheduler
 from bot.settings import Settings
 from bot.sla import service as sla_service
 from bot.tickets import service as ticket_service
-from bot.types import InboundEvent, OutboundMessage, Platform, Visibility
 from commands import build_registry
 from storage import maintenance, migrate
 from storage.db import is_sqlite, make_engine, make_sessionmaker
@@ -226,7 +226,7 @@ async def build(
     sender = OutboxSender(sessions, clock, {a.platform: a.send for a in adapters}, concurrency=8 if chat else 1)
     replica = f"{socket.gethostname()}-{os.getpid()}"
     scheduler = Scheduler(desk, declare_jobs(desk), replica, after_run=sender.drain)
-    # chat platforms: a unit of work's messages are sent right after its commit (bot/outbox.py, inline)
+    # chat platforms: a unit of work's messages are sent right after its commit (bot/infra/outbox.py, inline)
     dispatcher = Dispatcher(desk, inline=sender if chat else None)
     bot = Bot(settings, clock, engine, desk, dispatcher, sender, scheduler,
               {a.platform: a for a in adapters},

@@ -78,7 +78,7 @@ def build_parser() -> Parser:
 async def _run(args: argparse.Namespace) -> int:
     from adapters.console import ConsoleAdapter
     from bot.app import build
-    from bot.clock import SystemClock
+    from bot.core.clock import SystemClock
 
     settings = settings_for(args.config)
     if settings.matrix_enabled:
@@ -147,8 +147,8 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bot import logs
     from bot.app import StorageNotReady
+    from bot.infra import logs
     from bot.simulate import ScenarioError
 
     logs.configure()  # DUTYDESK_LOG_FORMAT=json|console, DUTYDESK_LOG_LEVEL

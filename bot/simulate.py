@@ -20,9 +20,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 from adapters.sim import PREFIXES, SimAdapter
 from bot.access.groups import set_members
 from bot.app import Bot, build
-from bot.clock import VirtualClock
+from bot.core.clock import VirtualClock
+from bot.core.types import Attachment, ChannelRef, InboundEvent, Platform, ThreadMessage, UserRef
 from bot.settings import Settings, load_settings, settings_from_data
-from bot.types import Attachment, ChannelRef, InboundEvent, Platform, ThreadMessage, UserRef
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.registry import Registry
+from bot.core.registry import Registry
 from commands import duty, escalation, kb, queue, sla, ticket, vendor, workflow
 from commands import help as help_commands
 

@@ -9,15 +9,15 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, field_validator
 
 import bot.duty.timers  # noqa: F401  (registers the duty timer handler)
-from bot.context import Context
+from bot.core.context import Context
+from bot.core.registry import Arg, Command, Registry
+from bot.core.types import Reply
 from bot.duty import service
 from bot.duty.model import Assignment
 from bot.duty.notify import day_text, hours_text, name_of, role_name
 from bot.duty.service import DutyRefused
 from bot.duty.store import DutyState, load_state, today, week_of, window_of
-from bot.registry import Arg, Command, Registry
 from bot.routing import away as _away  # noqa: F401  (registers the absence hook and its timer)
-from bot.types import Reply
 from commands.ticket import NoArgs
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from bot import escalation, handover
-from bot.context import Context
-from bot.registry import Arg, Command, Registry
-from bot.types import Reply
+from bot.core.context import Context
+from bot.core.registry import Arg, Command, Registry
+from bot.core.types import Reply
+from bot.duty import escalation, handover
 from commands.ticket import KEY_ARG, KeyArgs, load, reply
 
 

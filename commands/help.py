@@ -5,9 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from bot import access
-from bot.context import Context
-from bot.registry import Arg, Command, Registry
-from bot.types import Reply
+from bot.core.context import Context
+from bot.core.registry import Arg, Command, Registry
+from bot.core.types import Reply
 
 
 class HelpArgs(BaseModel):

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from bot import access, kb
-from bot.context import Context
-from bot.format import instant
-from bot.registry import Arg, Command, Registry
+from bot.core.context import Context
+from bot.core.registry import Arg, Command, Registry
+from bot.core.types import Reply
+from bot.i18n.format import instant
 from bot.tickets.states import TransitionRefused
-from bot.types import Reply
 from bot.workflow import closing
 from commands.ticket import KEY_ARG, KeyArgs, TextArgs, load, refused, reply
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from bot.context import Context
-from bot.format import duration
-from bot.registry import Command, Registry
+from bot.core.context import Context
+from bot.core.registry import Command, Registry
+from bot.core.types import Reply
+from bot.i18n.format import duration
 from bot.tickets.queue import QueueLine, snapshot
 from bot.tickets.states import State
-from bot.types import Reply
 from commands.ticket import NoArgs
 
 

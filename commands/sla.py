@@ -3,11 +3,11 @@ time zone and the calendar's."""
 
 from __future__ import annotations
 
-from bot.context import Context
-from bot.format import duration, instant
-from bot.registry import Command, Registry
+from bot.core.context import Context
+from bot.core.registry import Command, Registry
+from bot.core.types import Reply
+from bot.i18n.format import duration, instant
 from bot.sla.service import clocks_of
-from bot.types import Reply
 from commands.ticket import KEY_ARG, KeyArgs, load
 
 

@@ -8,14 +8,14 @@ from pydantic import BaseModel, field_validator
 from sqlalchemy import select
 
 from bot import access, routing
-from bot.context import Context
-from bot.format import duration, instant
+from bot.access.people import person_by_key
+from bot.core.context import Context
+from bot.core.registry import Arg, Command, Registry
+from bot.core.types import Reply, Visibility
 from bot.i18n import catalogue
-from bot.people import person_by_key
-from bot.registry import Arg, Command, Registry
+from bot.i18n.format import duration, instant
 from bot.tickets import service
 from bot.tickets.states import SETTABLE, State, TransitionRefused
-from bot.types import Reply, Visibility
 from bot.workflow import attachments, closing, rules
 from storage.models import Person, Ticket
 

@@ -11,16 +11,16 @@ from pydantic import BaseModel, field_validator
 
 import bot.workflow.timers  # noqa: F401  (registers the process timers)
 from bot import access, kb, routing
-from bot.context import Context
+from bot.core.context import Context
+from bot.core.registry import Arg, Command, Registry
+from bot.core.types import Reply
 from bot.duty.notify import name_of
-from bot.format import instant
 from bot.i18n import t
-from bot.registry import Arg, Command, Registry
+from bot.i18n.format import instant
 from bot.routing import away as _away  # noqa: F401  (registers the absence hook and its timer)
 from bot.routing import deletion
 from bot.tickets import service
 from bot.tickets.states import TransitionRefused
-from bot.types import Reply
 from bot.workflow import defer as deferral
 from bot.workflow import intake, rules, triage
 from bot.workflow.config import DOC_FIELDS

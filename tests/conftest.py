@@ -32,9 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sim import PROFILES
 from bot.app import Bot, build
-from bot.clock import VirtualClock
+from bot.core.clock import VirtualClock
+from bot.core.types import Capability, ChannelRef, InboundEvent, OutboundMessage, Platform, UserRef
 from bot.settings import Settings, settings_from_data
-from bot.types import Capability, ChannelRef, InboundEvent, OutboundMessage, Platform, UserRef
 from storage import migrate
 from storage.db import make_engine
 from storage.models import Base

@@ -22,10 +22,10 @@ from nio import AsyncClient, MatrixRoom, RoomGetStateEventResponse, RoomRedactRe
 from adapters.matrix import render
 from adapters.matrix.client import MatrixError, check, delivery_error
 from adapters.matrix.spaces import Rooms
-from bot.clock import Clock
-from bot.outbox import DeliveryError
+from bot.core.clock import Clock
+from bot.core.types import Button, Capability, OutboundMessage, Platform
+from bot.infra.outbox import DeliveryError
 from bot.settings import Settings
-from bot.types import Button, Capability, OutboundMessage, Platform
 from storage import platform_state as kv
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ from nio import (
     WhoamiResponse,
 )
 
-from bot.outbox import DeliveryError
+from bot.infra.outbox import DeliveryError
 from bot.settings import E2E_INSTALL, ConfigError, Settings, e2e_installed
 
 log = logging.getLogger(__name__)

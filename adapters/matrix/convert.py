@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.types import Attachment, ChannelRef, InboundEvent, Platform, ThreadMessage, UserRef
+from bot.core.types import Attachment, ChannelRef, InboundEvent, Platform, ThreadMessage, UserRef
 
 # message types a person writes; m.notice is what bots write, and bots are not listened to
 PERSON_MSGTYPES = frozenset({"m.text", "m.emote"})

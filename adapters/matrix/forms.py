@@ -18,10 +18,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot.core.types import FormSpec
 from bot.i18n import t
 from bot.settings import Settings
 from bot.tickets import form as ticket_form
-from bot.types import FormSpec
 from storage import platform_state as kv
 
 FORM_KEY = "matrix:form:{user}"

@@ -21,10 +21,10 @@ from nio import AsyncClient, JoinedMembersResponse
 from adapters.matrix.client import MatrixError, check
 from adapters.matrix.spaces import Rooms
 from bot.access import groups as access_groups
-from bot.clock import Clock
-from bot.outbox import DeliveryError
+from bot.core.clock import Clock
+from bot.core.types import Platform
+from bot.infra.outbox import DeliveryError
 from bot.settings import Settings
-from bot.types import Platform
 
 log = logging.getLogger(__name__)
 

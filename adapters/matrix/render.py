@@ -12,8 +12,8 @@ import html
 import re
 from typing import Any
 
+from bot.core.types import Button, OutboundMessage
 from bot.i18n import t
-from bot.types import Button, OutboundMessage
 
 MAX_BODY = 30_000            # well below the homeserver's 64 KiB event limit, HTML included
 NUMBERS = ("1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣")

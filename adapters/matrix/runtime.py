@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING
 from adapters.matrix.adapter import MatrixAdapter
 from adapters.matrix.client import login, make_client
 from adapters.matrix.sync import MatrixIngress
-from bot import ops
-from bot.leader import LeaderLease, timing
-from bot.outbox import DeliveryError
+from bot.core.types import Platform
+from bot.infra import ops
+from bot.infra.leader import LeaderLease, timing
+from bot.infra.outbox import DeliveryError
 from bot.settings import ConfigError
-from bot.types import Platform
 
 if TYPE_CHECKING:
     from bot.app import Bot
-    from bot.clock import Clock
+    from bot.core.clock import Clock
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)

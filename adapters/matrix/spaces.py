@@ -31,10 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.common import configured_channels, ticket_member_ids
 from adapters.matrix.client import MatrixError, check, delivery_error, q, raw, server_of
+from bot.core.types import Platform
 from bot.i18n import t
-from bot.outbox import DeliveryError
+from bot.infra.outbox import DeliveryError
 from bot.settings import Settings
-from bot.types import Platform
 from storage import platform_state as kv
 
 log = logging.getLogger(__name__)

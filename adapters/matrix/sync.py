@@ -47,13 +47,13 @@ from adapters.matrix.adapter import MatrixAdapter
 from adapters.matrix.client import MatrixError, check, reread_store, server_of, share_keys
 from adapters.matrix.forms import Forms
 from adapters.matrix.groups import MatrixGroups
-from bot import ops
+from bot.core.types import ChannelRef, InboundEvent, ThreadMessage
 from bot.i18n import t
+from bot.infra import ops
 from bot.privacy.move import MOVE_ACTION
 from bot.privacy.route import TICKET_REACTIONS
 from bot.settings import E2E_INSTALL
 from bot.tickets import form as ticket_form
-from bot.types import ChannelRef, InboundEvent, ThreadMessage
 from storage import platform_state as kv
 from storage.models import ProcessedEvent
 

@@ -33,10 +33,10 @@ from adapters.slack.directory import Directory, configured_channels
 from adapters.slack.errors import delivery_error, error_code
 from adapters.slack.ratelimit import ChannelRateLimiter
 from adapters.slack.spaces import TicketSpaces
-from bot.clock import Clock
-from bot.outbox import DeliveryError
+from bot.core.clock import Clock
+from bot.core.types import Capability, OutboundMessage, Platform
+from bot.infra.outbox import DeliveryError
 from bot.settings import ConfigError, Settings
-from bot.types import Capability, OutboundMessage, Platform
 
 log = logging.getLogger(__name__)
 

@@ -29,12 +29,12 @@ from adapters.slack import convert, render
 from adapters.slack.adapter import SlackAdapter
 from adapters.slack.errors import error_code
 from adapters.slack.groups import SlackGroups
-from bot.format import duration
+from bot.core.types import ChannelRef, InboundEvent, Platform, ThreadMessage
 from bot.i18n import t
+from bot.i18n.format import duration
 from bot.privacy.move import MOVE_ACTION
 from bot.tickets import form as ticket_form
 from bot.tickets.service import open_tickets_of
-from bot.types import ChannelRef, InboundEvent, Platform, ThreadMessage
 from storage.models import Identity, Person
 
 if TYPE_CHECKING:

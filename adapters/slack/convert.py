@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.types import Attachment, ChannelRef, InboundEvent, Platform, ThreadMessage, UserRef
+from bot.core.types import Attachment, ChannelRef, InboundEvent, Platform, ThreadMessage, UserRef
 
 MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
 MARKUP = re.compile(r"<([^<>]*)>")

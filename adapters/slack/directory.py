@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.errors import delivery_error
-from bot.outbox import DeliveryError
+from bot.infra.outbox import DeliveryError
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)

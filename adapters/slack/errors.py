@@ -11,7 +11,7 @@ import asyncio
 import aiohttp
 from slack_sdk.errors import SlackApiError
 
-from bot.outbox import DeliveryError
+from bot.infra.outbox import DeliveryError
 
 TOKEN_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive",
                           "team_access_not_granted", "no_permission", "ekm_access_denied"})

@@ -19,9 +19,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.errors import error_code, hint
 from bot.access import groups as access_groups
-from bot.clock import Clock
+from bot.core.clock import Clock
+from bot.core.types import Platform
 from bot.settings import ConfigError, Settings
-from bot.types import Platform
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bot.types import Button, FormField, FormSpec, OutboundMessage
+from bot.core.types import Button, FormField, FormSpec, OutboundMessage
 
 MAX_TEXT = 39_000          # chat.postMessage truncates at 40 000 characters
 MAX_SECTION = 2_900        # a section block's text: at most 3 000

@@ -22,12 +22,12 @@ from slack_sdk.errors import SlackApiError
 from adapters.slack.adapter import SlackAdapter
 from adapters.slack.app import SlackIngress, create_app
 from adapters.slack.errors import error_code, hint
-from bot import ops
+from bot.infra import ops
 from bot.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
     from bot.app import Bot
-    from bot.clock import Clock
+    from bot.core.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class SlackRuntime:
 
     def web_app(self, path: str) -> web.Application:
         """The HTTP endpoint: POST ``path`` (events, commands, interactivity), GET /healthz and /metrics
-        (bot/ops.py, the same as on the [ops] port)."""
+        (bot/infra/ops.py, the same as on the [ops] port)."""
 
         async def slack(request: web.Request) -> web.Response:
             response = await self.app.async_dispatch(await to_bolt_request(request))
@@ -140,7 +140,7 @@ async def connect(settings: Settings, clock: Clock) -> SlackAdapter:
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
     """`dutydesk run` with Slack: returns when SIGTERM or SIGINT arrives (or ``stop`` is set)."""
     from bot.app import build
-    from bot.clock import SystemClock
+    from bot.core.clock import SystemClock
 
     clock = SystemClock()
     adapter = await connect(settings, clock)

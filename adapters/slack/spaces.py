@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.common import ticket_member_ids
 from adapters.slack.errors import delivery_error, error_code
-from bot.types import Platform
+from bot.core.types import Platform
 from storage.models import KeyValue
 
 log = logging.getLogger(__name__)

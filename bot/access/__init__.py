@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.context import Actor
+    from bot.core.context import Actor
 
 ROLES = ("requester", "agent", "lead", "coordinator", "admin")
 STAFF_ROLES = ("agent", "lead", "coordinator", "admin")

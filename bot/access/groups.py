@@ -30,9 +30,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access import STAFF_ROLES
-from bot.context import Actor
+from bot.core.context import Actor
+from bot.core.types import Platform, UserRef
 from bot.settings import Settings
-from bot.types import Platform, UserRef
 from storage.models import GroupMember, Identity, Person
 
 

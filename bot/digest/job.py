@@ -6,11 +6,11 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.desk import Desk
+from bot.core.desk import Desk
 from bot.digest.prio1 import post_digest
+from bot.duty.escalation import duty_roles
 from bot.duty.notify import name_of
 from bot.duty.store import holder
-from bot.escalation import duty_roles
 
 
 async def digest_job(session: AsyncSession, desk: Desk, slot: datetime) -> None:

@@ -10,12 +10,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.desk import Desk
-from bot.format import duration
+from bot.core.desk import Desk
+from bot.core.types import Visibility
 from bot.i18n import t
-from bot.outbox import enqueue
+from bot.i18n.format import duration
+from bot.infra.outbox import enqueue
 from bot.sla.service import clocks_of
-from bot.types import Visibility
 from storage.models import Person, Ticket, ticket_is_open
 
 DIGEST_LIMIT = 20

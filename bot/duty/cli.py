@@ -88,9 +88,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 async def _open(settings: Settings, url: str | None):
     from bot.app import prepare_storage
-    from bot.clock import SystemClock
-    from bot.desk import Desk
-    from bot.registry import Registry
+    from bot.core.clock import SystemClock
+    from bot.core.desk import Desk
+    from bot.core.registry import Registry
     from storage.db import make_engine, make_sessionmaker
 
     engine = make_engine(url or settings.storage.url)

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.desk import Desk
+from bot.core.desk import Desk
 from storage.models import DutyAbsence
 
 AbsenceHook = Callable[[AsyncSession, Desk, DutyAbsence], Awaitable[None]]

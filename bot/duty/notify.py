@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.desk import Desk
+from bot.access.people import identity_of, person_by_key
+from bot.core.desk import Desk
+from bot.core.types import Button, Capability, Target, Visibility
 from bot.i18n import t
-from bot.outbox import enqueue
-from bot.people import identity_of, person_by_key
-from bot.types import Button, Capability, Target, Visibility
+from bot.infra.outbox import enqueue
 
 
 def language_of(desk: Desk, key: str | None) -> str:

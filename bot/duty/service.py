@@ -20,14 +20,14 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.desk import Desk
+from bot.core.desk import Desk
+from bot.core.types import Button
 from bot.duty.hooks import absence_recorded
 from bot.duty.ledger import served_counts
 from bot.duty.notify import day_text, hours_text, name_of, post_duty, role_name, tell
 from bot.duty.resolve import absence_of
 from bot.duty.rotation import rotation_holder
 from bot.duty.store import DutyState, load_state, today, week_of, window_of
-from bot.types import Button
 from storage.models import DutyAbsence, DutyOverride, DutyPlan, DutySwap, Timer
 
 # vacation without a substitute: reminders to the person, then the coordinator, at 09:00 (duty zone)

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.desk import Desk
+from bot.core.desk import Desk
 from bot.duty.model import ALWAYS, Absence, Assignment, DutyFacts, Override, RotaHistory, RotaVersion
 from bot.duty.resolve import assignment_on, assignments_on, planned_holder
 from bot.duty.window import DutyWindow

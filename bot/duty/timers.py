@@ -1,4 +1,4 @@
-"""The ``duty:…`` timers: one handler for the ``duty`` prefix of :mod:`bot.timers`, which hands each
+"""The ``duty:…`` timers: one handler for the ``duty`` prefix of :mod:`bot.infra.timers`, which hands each
 timer to the function registered for its full kind (``duty:away-self``), so several duty features
 can keep timers without replacing each other's handler."""
 
@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.desk import Desk
-from bot.timers import TimerHandler, handles
+from bot.core.desk import Desk
+from bot.infra.timers import TimerHandler, handles
 from storage.models import Timer
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from bot.calendar.walltime import ensure_aware
 from bot.settings import DutyConfig
 
 if TYPE_CHECKING:
-    from bot.desk import Desk
+    from bot.core.desk import Desk
 
 Window = tuple[datetime, datetime]
 

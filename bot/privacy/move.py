@@ -16,13 +16,13 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.context import Context
-from bot.format import instant
+from bot.access.people import actor_for, resolve
+from bot.core.context import Context
+from bot.core.types import Button, Capability, ChannelRef, Reply, Target, ThreadMessage, UserRef, Visibility
 from bot.i18n import t
-from bot.outbox import enqueue
-from bot.people import actor_for, resolve
+from bot.i18n.format import instant
+from bot.infra.outbox import enqueue
 from bot.tickets import service
-from bot.types import Button, Capability, ChannelRef, Reply, Target, ThreadMessage, UserRef, Visibility
 from storage.models import MovedThread, Person, Ticket
 
 log = logging.getLogger(__name__)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot.context import Context
+from bot.core.context import Context
+from bot.core.registry import Parsed
+from bot.core.types import Reply, ThreadMessage
 from bot.privacy.move import MOVE_ACTION, follow_reply, may_move, move_thread, moved_ticket, nudge
-from bot.registry import Parsed
-from bot.types import Reply, ThreadMessage
 
 TICKET_REACTIONS = frozenset({"ticket", "admission_tickets", "🎫", "🎟", "🎟️"})
 

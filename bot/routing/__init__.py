@@ -20,10 +20,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.desk import Desk
+from bot.access.people import person_by_key
+from bot.core.desk import Desk
 from bot.duty.notify import name_of, post_duty, tell
 from bot.i18n import t
-from bot.people import person_by_key
 from bot.settings import RoutingRule, Settings
 from bot.tickets import service
 from bot.workflow.config import CategoryConfig

@@ -28,15 +28,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.desk import Desk
+from bot.access.people import person_by_key
+from bot.core.desk import Desk
 from bot.duty.hooks import on_absence
 from bot.duty.notify import day_text, name_of, post_duty, tell
-from bot.people import person_by_key
+from bot.infra.timers import handles
 from bot.routing import ROUTED, pick, today
 from bot.sla import service as sla_service
 from bot.tickets import service
 from bot.tickets.states import OPEN_STATES, State
-from bot.timers import handles
 from storage.models import DutyAbsence, Ticket, Timer
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.desk import Desk
+from bot.core.desk import Desk
 from bot.routing import assign_key, pick
 from bot.tickets import service
 from storage.models import Person, Ticket

@@ -11,17 +11,17 @@ from __future__ import annotations
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import metrics
-from bot.desk import Desk
-from bot.format import instant
+from bot.access.people import identity_of
+from bot.core.desk import Desk
+from bot.core.types import Platform, Target, Visibility
 from bot.i18n import t
-from bot.outbox import enqueue
-from bot.people import identity_of
+from bot.i18n.format import instant
+from bot.infra import metrics
+from bot.infra.outbox import enqueue
+from bot.infra.timers import handles
 from bot.sla.tickets import TicketClock, derive
 from bot.tickets.service import CREATED, TOUCHED
 from bot.tickets.states import OPEN_STATES
-from bot.timers import handles
-from bot.types import Platform, Target, Visibility
 from storage.models import Person, Ticket, TicketEvent, Timer
 
 

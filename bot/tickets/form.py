@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from bot.context import Context
+from bot.core.context import Context
+from bot.core.types import FormField, FormSpec, Reply
 from bot.i18n import t
 from bot.settings import Settings
 from bot.tickets import service
-from bot.types import FormField, FormSpec, Reply
 from bot.workflow import rules
 from bot.workflow.config import DOC_FIELDS as INTAKE_FIELDS
 

@@ -10,12 +10,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.desk import Desk
+from bot.access.people import identity_of
+from bot.core.desk import Desk
+from bot.core.types import ChannelRef, Platform, Target, Visibility
 from bot.i18n import t
-from bot.outbox import enqueue
-from bot.people import identity_of
+from bot.infra.outbox import enqueue
 from bot.tickets.states import OPEN_STATES, State, check
-from bot.types import ChannelRef, Platform, Target, Visibility
 from bot.workflow import rules
 from storage.models import DeskCounter, Person, Ticket, TicketEvent
 

@@ -11,10 +11,10 @@ import mimetypes
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.desk import Desk
+from bot.core.desk import Desk
+from bot.core.types import Attachment
 from bot.i18n import t
 from bot.tickets import service
-from bot.types import Attachment
 from bot.workflow import intake, rules
 from storage.models import Attachment as AttachmentRow
 from storage.models import Person, Ticket

@@ -16,13 +16,13 @@ from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import kb
-from bot.desk import Desk
+from bot.core.desk import Desk
+from bot.core.types import Button, Capability, Platform, Visibility
 from bot.duty.notify import tell
 from bot.i18n import t
-from bot.outbox import enqueue
+from bot.infra.outbox import enqueue
 from bot.tickets import service
 from bot.tickets.states import State, check
-from bot.types import Button, Capability, Platform, Visibility
 from bot.workflow.config import wall_span
 from storage.models import Person, Solution, Ticket, Timer
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.desk import Desk
+from bot.core.desk import Desk
 from bot.duty.notify import tell
 from bot.tickets import service
 from bot.tickets.states import State, check

@@ -6,10 +6,10 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import routing
-from bot.context import Context
-from bot.desk import Desk
+from bot.core.context import Context
+from bot.core.desk import Desk
+from bot.core.types import Reply
 from bot.tickets.service import NEW
-from bot.types import Reply
 from bot.workflow import attachments, intake, rules
 from storage.models import Ticket
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.desk import Desk
+from bot.core.desk import Desk
+from bot.core.types import Platform
 from bot.i18n import t
 from bot.tickets import service
 from bot.tickets.states import State
-from bot.types import Platform
 from bot.workflow.rules import URGENCY_PRIORITY, asking, labels, missing, normalise
 from storage.models import Person, Ticket
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.desk import Desk
+from bot.core.desk import Desk
+from bot.infra.timers import handles
 from bot.sla import service as sla_service
-from bot.timers import handles
 from bot.workflow.closing import FEEDBACK_TIMER, feedback_timeout
 from bot.workflow.defer import REVIEW_TIMER, review_due
 from bot.workflow.vendor import VENDOR_TIMER, opening

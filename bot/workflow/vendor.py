@@ -19,9 +19,9 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.desk import Desk
+from bot.access.people import person_by_key
+from bot.core.desk import Desk
 from bot.duty.notify import name_of, tell
-from bot.people import person_by_key
 from bot.tickets import service
 from bot.tickets.states import DONE_STATES, State, TransitionRefused, check
 from bot.workflow import rules, triage

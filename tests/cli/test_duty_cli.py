@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.clock import VirtualClock
-from bot.desk import Desk
+from bot.core.clock import VirtualClock
+from bot.core.desk import Desk
+from bot.core.registry import Registry
 from bot.duty.ledger import record_shift
-from bot.registry import Registry
 from bot.settings import load_settings
 from storage import migrate
 from storage.db import make_engine, make_sessionmaker

@@ -37,12 +37,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from adapters.sim import PROFILES  # noqa: E402
-from bot import timers  # noqa: E402
 from bot.app import build  # noqa: E402
-from bot.clock import VirtualClock  # noqa: E402
-from bot.outbox import DeliveryError  # noqa: E402
+from bot.core.clock import VirtualClock  # noqa: E402
+from bot.core.types import ChannelRef, InboundEvent, OutboundMessage, Platform, UserRef  # noqa: E402
+from bot.infra import timers  # noqa: E402
+from bot.infra.outbox import DeliveryError  # noqa: E402
 from bot.settings import Settings, settings_from_data  # noqa: E402
-from bot.types import ChannelRef, InboundEvent, OutboundMessage, Platform, UserRef  # noqa: E402
 
 START = datetime(2026, 11, 24, 6, 30, tzinfo=UTC)  # a Tuesday, 07:30 in Berlin; duty runs 08:00-20:00
 TAIL = timedelta(hours=3)  # after the last event the clock runs on this long (retries, last slots)

@@ -12,8 +12,8 @@ import itertools
 
 import pytest
 
+from bot.core.registry import Parsed
 from bot.i18n import t
-from bot.registry import Parsed
 from commands import build_registry
 from storage.models import ProcessedEvent
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from adapters.console import ConsoleAdapter
 from bot.app import build
-from bot.clock import VirtualClock
+from bot.core.clock import VirtualClock
 from bot.i18n import t
 from storage.models import Ticket, TicketEvent
 

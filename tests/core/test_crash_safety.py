@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from bot.scheduler import Job
+from bot.infra.scheduler import Job
 from storage.db import make_engine, make_sessionmaker
 from storage.models import JobRun, OutboxMessage, ProcessedEvent, Ticket
 
@@ -157,8 +157,8 @@ async def test_a_job_that_dies_before_its_commit_runs_again_and_only_once(make_h
 
     async def job(session, desk_, at):
         calls.append(at)
-        from bot.outbox import enqueue
-        from bot.types import Visibility
+        from bot.core.types import Visibility
+        from bot.infra.outbox import enqueue
 
         for target in desk_.duty_targets():
             enqueue(session, at, target, f"digest {len(calls)}", kind="digest", visibility=Visibility.PRIVATE)

@@ -26,7 +26,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import Pool
 
-from bot.dispatcher import reference
+from bot.core.dispatcher import reference
 from bot.i18n import t
 from storage.errors import StorageUnavailable, unavailable
 from storage.models import OutboxMessage, ProcessedEvent, Ticket

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from adapters.sim import SimAdapter
 from bot.app import build
-from bot.clock import VirtualClock, as_utc
+from bot.core.clock import VirtualClock, as_utc
 from bot.settings import load_settings
 from bot.simulate import simulate
 from storage.models import JobRun, OutboxMessage
@@ -112,11 +112,11 @@ async def test_digest_keeps_its_wall_time_across_the_dst_change(tmp_path: Path) 
 
 async def test_two_replicas_on_one_database_send_every_digest_once(db_url: str, monkeypatch) -> None:
     """Two bots (two schedulers) on one database run the same day: each slot is claimed once."""
-    import bot.outbox
+    import bot.infra.outbox
 
     # a virtual clock can jump hours while the other replica is between claiming a row and marking it
     # sent; real time cannot, so the claim lease is made longer than any jump of this test
-    monkeypatch.setattr(bot.outbox, "CLAIM_TTL", timedelta(days=30))
+    monkeypatch.setattr(bot.infra.outbox, "CLAIM_TTL", timedelta(days=30))
     settings = load_settings(AGENCY)
     bots, outs = [], []
     start = "2026-11-24T08:00:00+01:00"

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.clock import VirtualClock
+from bot.core.clock import VirtualClock
 from bot.duty import service
 from bot.duty.ledger import ledger_month, record_shift, record_shifts, served_counts
 from bot.duty.model import ALWAYS

@@ -20,8 +20,8 @@ import yaml
 
 from adapters.matrix import render as matrix_render
 from adapters.slack import render as slack_render
+from bot.core.types import Button, OutboundMessage, Platform, Target, Visibility
 from bot.simulate import simulate
-from bot.types import Button, OutboundMessage, Platform, Target, Visibility
 
 HOSTILE = ("@channel @here @everyone @Room <!everyone> <!channel> <!here|here> <@U0ANNA> <#C123> "
            "<!subteam^S1|@team> <https://evil.example|click me> <b>bold</b> <script>alert(1)</script> "

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from adapters.sim import PROFILES
 from bot.app import Bot, build
-from bot.clock import VirtualClock
-from bot.types import ChannelRef, InboundEvent, Platform, ThreadMessage, UserRef
+from bot.core.clock import VirtualClock
+from bot.core.types import ChannelRef, InboundEvent, Platform, ThreadMessage, UserRef
 from commands import build_registry
 from storage.models import ProcessedEvent
 from tests.conftest import START, FakeAdapter, desk_settings

@@ -1,5 +1,5 @@
-"""Operations: ``/healthz`` and Prometheus ``/metrics`` (bot/ops.py) on a real aiohttp server, started
-by ``dutydesk run``; structured logs (bot/logs.py); and no message content in the logs at INFO."""
+"""Operations: ``/healthz`` and Prometheus ``/metrics`` (bot/infra/ops.py) on a real aiohttp server, started
+by ``dutydesk run``; structured logs (bot/infra/logs.py); and no message content in the logs at INFO."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ import aiohttp
 import pytest
 import yaml
 
-from bot import logs, timers
-from bot.ops import OpsServer
-from bot.outbox import DeliveryError
+from bot.infra import logs, timers
+from bot.infra.ops import OpsServer
+from bot.infra.outbox import DeliveryError
 
 MARKER = "Zebra-7731-secret"
 SLA = {
@@ -89,7 +89,7 @@ async def test_healthz_and_metrics_follow_the_work(make_harness) -> None:
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 async def test_a_rolled_back_ticket_is_not_counted(make_harness, monkeypatch) -> None:
-    from bot import metrics
+    from bot.infra import metrics
     from bot.tickets import service
 
     desk = await make_harness()

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot import ops
+from bot.infra import ops
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

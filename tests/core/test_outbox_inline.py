@@ -1,4 +1,4 @@
-"""Inline delivery (bot/outbox.py): a unit of work's messages are sent by the process that committed it,
+"""Inline delivery (bot/infra/outbox.py): a unit of work's messages are sent by the process that committed it,
 right after the commit, with the outbox's guarantees — each row once, order per target, claim leases,
 retries — and a crash between the commit and the send is covered by the sender's loop. Both backends.
 """
@@ -10,9 +10,9 @@ from collections import Counter
 
 import pytest
 
-import bot.outbox as outbox
-from bot.outbox import DeliveryError, OutboxSender, enqueue
-from bot.types import Platform, Target, Visibility
+import bot.infra.outbox as outbox
+from bot.core.types import Platform, Target, Visibility
+from bot.infra.outbox import DeliveryError, OutboxSender, enqueue
 from storage.models import OutboxMessage
 
 

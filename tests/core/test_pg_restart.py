@@ -31,14 +31,14 @@ from pg_cluster import PgCluster, pg_cluster  # noqa: F401  (the fixture)
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import ops
 from bot.app import Bot
-from bot.desk import Desk
-from bot.dispatcher import reference
+from bot.core.desk import Desk
+from bot.core.dispatcher import reference
+from bot.core.types import InboundEvent, Visibility
 from bot.i18n import t
-from bot.outbox import enqueue
-from bot.scheduler import Job
-from bot.types import InboundEvent, Visibility
+from bot.infra import ops
+from bot.infra.outbox import enqueue
+from bot.infra.scheduler import Job
 from storage import migrate
 from storage.db import make_engine
 from storage.models import JobRun, OutboxMessage, ProcessedEvent, Ticket

@@ -8,9 +8,9 @@ from collections import Counter
 import pytest
 from pydantic import BaseModel
 
-from bot.dispatcher import reference
+from bot.core.dispatcher import reference
+from bot.core.registry import Arg, Command
 from bot.i18n import t
-from bot.registry import Arg, Command
 from bot.tickets import service
 from storage.errors import StorageUnavailable
 from storage.models import DeskCounter, OutboxMessage, Person, ProcessedEvent, Ticket, TicketEvent

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from adapters.sim import SimAdapter
 from bot.app import build
-from bot.clock import VirtualClock
+from bot.core.clock import VirtualClock
+from bot.core.types import ChannelRef, InboundEvent, Platform, UserRef
 from bot.settings import settings_from_data
-from bot.types import ChannelRef, InboundEvent, Platform, UserRef
 from storage.models import Ticket
 
 

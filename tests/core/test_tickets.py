@@ -8,10 +8,10 @@ import pytest
 from pydantic import BaseModel
 
 from adapters.sim import PROFILES
+from bot.core.registry import Arg, Command
+from bot.core.types import Reply
 from bot.i18n import t
-from bot.registry import Arg, Command
 from bot.tickets.queue import snapshot
-from bot.types import Reply
 from storage.models import OutboxMessage, Person, Ticket, TicketEvent
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from bot.access.groups import add_member, group_roles, remove_member, set_members, watched_groups
+from bot.core.types import Attachment, Platform
 from bot.i18n import t
-from bot.types import Attachment, Platform
 from storage.models import Attachment as AttachmentRow
 from storage.models import GroupMember, Person, Ticket
 

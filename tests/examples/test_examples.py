@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from bot.cli import main as cli_main
-from bot.registry import Parsed
+from bot.core.registry import Parsed
 from bot.settings import load_settings
 from bot.simulate import load_scenario, simulate
 from commands import build_registry

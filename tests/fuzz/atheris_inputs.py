@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 with atheris.instrument_imports(include=["bot", "commands"]):
-    from bot.registry import Parsed, ParseError
+    from bot.core.registry import Parsed, ParseError
     from bot.settings import ConfigError, settings_from_data
     from bot.simulate import ScenarioError, load_scenario
     from commands import build_registry

@@ -60,7 +60,7 @@ class Replica:
 
     @property
     def holder(self) -> str:
-        """Its name in ``leases.holder`` and ``job_runs.claimed_by`` (bot/leader.py, ``replica_name``)."""
+        """Its name in ``leases.holder`` and ``job_runs.claimed_by`` (bot/infra/leader.py, ``replica_name``)."""
         return f"{socket.gethostname()}-{self.pid}"[:64]
 
     @property

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.clock import SystemClock, as_utc
+from bot.core.clock import SystemClock, as_utc
 from bot.settings import ConfigError, settings_from_data
 from storage.models import JobRun, Lease, OutboxMessage, ProcessedEvent, Ticket
 from tests.conftest import BotFactory

@@ -24,7 +24,7 @@ from matrix_harness import PASSWORD, Person, suffix
 from replicas import Database, Replica, duty_now
 from synapse_server import Synapse
 
-from bot.types import ChannelRef, InboundEvent, Platform, UserRef
+from bot.core.types import ChannelRef, InboundEvent, Platform, UserRef
 from storage.models import JobRun, Lease, OutboxMessage, ProcessedEvent, Ticket
 
 pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("backend", ["postgresql"])]
@@ -125,7 +125,7 @@ async def test_killing_the_leader_moves_sync_and_scheduler(db_url: str, synapse:
         await db.until("A answered", lambda: answers(rita, dm, bot, "HA-1"))
 
         # the kill lands between two sends: a row A had claimed would wait for its claim to run out
-        # (bot/outbox.py, CLAIM_TTL, two minutes) before B sends it, longer than this test should take
+        # (bot/infra/outbox.py, CLAIM_TTL, two minutes) before B sends it, longer than this test should take
         await db.until("a moment with nothing to send", lambda: _quiet(db))
         # an event A accepted just before it died (too recently for any sweep): its inbox row is all that is left
         orphan = InboundEvent(kind="command", event_id="$orphan-" + sfx, text="ticket the badge reader is dead",

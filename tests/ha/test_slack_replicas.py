@@ -30,7 +30,7 @@ from replicas import Database, Replica, duty_now
 from slack_fake import FakeSlack, sign
 
 from adapters.slack import render
-from bot.outbox import to_message
+from bot.infra.outbox import to_message
 from storage.models import JobRun, Lease, OutboxMessage, ProcessedEvent, Ticket, Timer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("backend", ["postgresql"])]

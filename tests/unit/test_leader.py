@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.clock import VirtualClock
-from bot.leader import LeaderLease
+from bot.core.clock import VirtualClock
+from bot.infra.leader import LeaderLease
 from storage.db import make_sessionmaker
 from storage.models import Lease
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.outbox import MAX_ATTEMPTS, MAX_BACKOFF, DeliveryError, backoff, enqueue
-from bot.types import Button, Platform, Target, Visibility
+from bot.core.types import Button, Platform, Target, Visibility
+from bot.infra.outbox import MAX_ATTEMPTS, MAX_BACKOFF, DeliveryError, backoff, enqueue
 from storage.models import OutboxMessage
 
 LONGER_THAN_ANY_BACKOFF = MAX_BACKOFF * 1.25 + timedelta(seconds=1)

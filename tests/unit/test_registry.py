@@ -1,4 +1,4 @@
-"""The command parser (bot/registry.py) on the real command set, plus a small registry of its own."""
+"""The command parser (bot/core/registry.py) on the real command set, plus a small registry of its own."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, field_validator
 
-from bot.registry import Arg, Command, Parsed, ParseError, Registry
+from bot.core.registry import Arg, Command, Parsed, ParseError, Registry
 from commands import build_registry
 
 REGISTRY = build_registry()

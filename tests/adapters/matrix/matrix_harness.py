@@ -33,7 +33,7 @@ from adapters.matrix.adapter import MatrixAdapter
 from adapters.matrix.client import login, make_client
 from adapters.matrix.runtime import MatrixRuntime
 from bot.app import Bot, build
-from bot.clock import VirtualClock
+from bot.core.clock import VirtualClock
 from bot.settings import Settings, settings_from_data
 from storage.models import ProcessedEvent
 

@@ -20,7 +20,7 @@ from synapse_server import Synapse
 from adapters.matrix import client as matrix_client
 from adapters.matrix.client import login, make_client, open_store, share_keys
 from bot import settings as settings_module
-from bot.outbox import DeliveryError
+from bot.infra.outbox import DeliveryError
 from bot.settings import ConfigError, Settings, settings_from_data
 from storage.models import ProcessedEvent, Ticket
 

@@ -4,7 +4,7 @@ captions, encrypted files, and what is not a file."""
 from __future__ import annotations
 
 from adapters.matrix import convert
-from bot.types import Attachment
+from bot.core.types import Attachment
 
 
 def image(**content: object) -> dict:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.matrix import convert, render
-from bot.types import Button, OutboundMessage, Platform, Target, Visibility
+from bot.core.types import Button, OutboundMessage, Platform, Target, Visibility
 
 
 def test_reply_fallback_is_stripped_and_edits_are_not_messages() -> None:

@@ -29,9 +29,9 @@ from sqlalchemy import select
 from synapse_server import Synapse, SynapseUnavailable, start_synapse
 
 from adapters.matrix import sync as matrix_sync
-from bot import ops
-from bot.outbox import enqueue
-from bot.types import Platform, Target, Visibility
+from bot.core.types import Platform, Target, Visibility
+from bot.infra import ops
+from bot.infra.outbox import enqueue
 from storage.models import KeyValue, OutboxMessage, ProcessedEvent, Ticket
 
 WAIT = 60.0  # a guard against a hang, never an assertion on how long something took

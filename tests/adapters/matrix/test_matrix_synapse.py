@@ -11,8 +11,8 @@ from matrix_harness import MatrixHarness
 from sqlalchemy import select
 
 from adapters.matrix.sync import MatrixIngress
-from bot.outbox import enqueue
-from bot.types import Button, OutboundMessage, Platform, Target, Visibility
+from bot.core.types import Button, OutboundMessage, Platform, Target, Visibility
+from bot.infra.outbox import enqueue
 from storage.models import KeyValue, OutboxMessage, ProcessedEvent, Ticket
 
 

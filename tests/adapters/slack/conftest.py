@@ -21,7 +21,7 @@ from adapters.slack.adapter import SlackAdapter
 from adapters.slack.ratelimit import ChannelRateLimiter
 from adapters.slack.runtime import SlackRuntime
 from bot.app import Bot, build
-from bot.clock import VirtualClock
+from bot.core.clock import VirtualClock
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from adapters.slack.adapter import SlackAdapter
 from adapters.slack.runtime import SlackRuntime
 from bot.app import Bot
-from bot.clock import VirtualClock
+from bot.core.clock import VirtualClock
 from bot.settings import Settings, settings_from_data
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

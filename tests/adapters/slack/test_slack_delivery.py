@@ -11,8 +11,8 @@ from slack_harness import SlackHarness
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack import app as slack_app
-from bot.outbox import DeliveryError, enqueue
-from bot.types import Button, OutboundMessage, Platform, Target, Visibility
+from bot.core.types import Button, OutboundMessage, Platform, Target, Visibility
+from bot.infra.outbox import DeliveryError, enqueue
 from storage.models import OutboxMessage, ProcessedEvent, Ticket
 
 

@@ -17,7 +17,7 @@ import pytest
 from slack_fake import FakeSlack, sign
 from slack_harness import BOT_TOKEN, SECRET, SlackHarness
 
-from bot.types import ChannelRef, InboundEvent, Platform, UserRef
+from bot.core.types import ChannelRef, InboundEvent, Platform, UserRef
 from storage.models import ProcessedEvent, Ticket
 
 ROOT = Path(__file__).resolve().parents[3]

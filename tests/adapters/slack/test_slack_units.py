@@ -12,8 +12,8 @@ from adapters.slack import convert, render
 from adapters.slack.app import MOVE_SHORTCUT
 from adapters.slack.ratelimit import ChannelRateLimiter
 from adapters.slack.spaces import channel_name
+from bot.core.types import Button, OutboundMessage, Platform, Target, Visibility
 from bot.tickets.form import ticket_form
-from bot.types import Button, OutboundMessage, Platform, Target, Visibility
 from commands import build_registry
 
 ROOT = Path(__file__).resolve().parents[3]

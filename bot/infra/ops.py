@@ -20,7 +20,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
 
-from bot import metrics
+from bot.infra import metrics
 from storage.models import OutboxMessage, ProcessedEvent
 
 if TYPE_CHECKING:

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.types import InboundEvent
 from bot.i18n import t
-from bot.types import InboundEvent
 
 if TYPE_CHECKING:
-    from bot.desk import Desk
+    from bot.core.desk import Desk
     from storage.models import Person
 
 

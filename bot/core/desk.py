@@ -8,12 +8,12 @@ from functools import cached_property
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.calendar import BusinessCalendar, build_calendars
-from bot.clock import Clock
+from bot.core.clock import Clock
+from bot.core.registry import Registry
+from bot.core.types import Capability, Platform, Target
 from bot.privacy.detector import ProblemDetector
-from bot.registry import Registry
 from bot.settings import Settings
 from bot.sla import SlaPolicy, build_policies
-from bot.types import Capability, Platform, Target
 
 COMMAND_PREFIX = {Platform.SLACK: "/", Platform.MATRIX: "!", Platform.CONSOLE: "/", Platform.SIM: "/"}
 

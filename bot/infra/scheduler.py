@@ -8,7 +8,7 @@ after a crash and a restart that catches up the slot, each slot is committed exa
 crash before the commit leaves it unclaimed, so the catch-up runs it; one after it leaves it done).
 
 With several replicas APScheduler runs only on the one that holds the ``scheduler`` lease
-(bot/leader.py, ``[ha] lease_ttl``/``lease_renew``), as DESIGN.md ("Scale") has it; the others
+(bot/infra/leader.py, ``[ha] lease_ttl``/``lease_renew``), as DESIGN.md ("Scale") has it; the others
 wait for it. Why a lease on top of the per-slot claim: the claim alone keeps every slot once, but
 then every replica wakes for every slot and all but one queue on the claim's row lock; with the
 lease one replica runs the jobs and the claim is the guard for the seconds in which two might
@@ -34,8 +34,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.desk import Desk
-from bot.leader import LeaderLease, timing
+from bot.core.desk import Desk
+from bot.infra.leader import LeaderLease, timing
 from storage.models import JobRun
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.groups import group_staff_ids
-from bot.context import Actor
+from bot.core.context import Actor
+from bot.core.types import Platform, UserRef
 from bot.settings import Settings
-from bot.types import Platform, UserRef
 from storage.models import Identity, Person
 
 # replicas that start together sync the staff one after the other (a PostgreSQL advisory lock)

@@ -16,15 +16,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.desk import Desk
+from bot.core.desk import Desk
+from bot.core.types import Button, Platform
 from bot.duty.notify import name_of, post_duty, tell
 from bot.duty.store import holder, window_of
-from bot.format import instant
 from bot.i18n import t
+from bot.i18n.format import instant
+from bot.infra.timers import handles
 from bot.sla.durations import parse_duration
 from bot.tickets.service import NEW, PRIO1, log, tell_requester
-from bot.timers import handles
-from bot.types import Button, Platform
 from storage.models import Ticket, TicketEvent, Timer
 
 ACK = "ack"

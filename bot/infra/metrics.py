@@ -1,9 +1,9 @@
-"""Prometheus metrics of one bot process (served by bot/ops.py on ``/metrics``).
+"""Prometheus metrics of one bot process (served by bot/infra/ops.py on ``/metrics``).
 
 Counters that describe committed work (tickets created, events handled, SLA breaches) are counted
 when their unit of work commits: ``after_commit(session, fn)`` keeps ``fn`` in the session until
 the commit, and a rollback forgets it, so a rolled-back ticket is never counted. Gauges of the
-database (outbox depth, unhandled events) are read at scrape time by bot/ops.py.
+database (outbox depth, unhandled events) are read at scrape time by bot/infra/ops.py.
 """
 
 from __future__ import annotations

@@ -33,9 +33,9 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import metrics
-from bot.clock import Clock
-from bot.types import Button, OutboundMessage, Platform, Target, Visibility
+from bot.core.clock import Clock
+from bot.core.types import Button, OutboundMessage, Platform, Target, Visibility
+from bot.infra import metrics
 from storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)

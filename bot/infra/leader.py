@@ -10,7 +10,7 @@ A replica without the lease tries again every ``renew_every``, so after the hold
 moves within ``ttl + renew_every`` of the holder's last renewal: the new row's ``expires_at - ttl``
 (when it was taken) lies in ``[old expires_at, old expires_at + renew_every]``. Both come from
 ``[ha] lease_ttl`` / ``lease_renew`` (:func:`timing`); the leases are ``matrix:<user id>`` (the
-sync, adapters/matrix/runtime.py) and ``scheduler`` (bot/scheduler.py).
+sync, adapters/matrix/runtime.py) and ``scheduler`` (bot/infra/scheduler.py).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import Clock
+from bot.core.clock import Clock
 from storage.models import Lease
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.desk import Desk
+from bot.core.desk import Desk
 from storage.models import Timer
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ValidationError
 
 if TYPE_CHECKING:
-    from bot.context import Context
-    from bot.types import Reply
+    from bot.core.context import Context
+    from bot.core.types import Reply
 
 # who may run a command (bot/access): anyone; staff (any staff role); agent (agents, leads, admins);
 # or one role (admins may do everything)

@@ -17,19 +17,21 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import access, escalation, metrics
+from bot import access
 from bot.access.groups import with_group_roles
-from bot.context import Actor, Context
-from bot.desk import Desk
+from bot.access.people import actor_for, resolve
+from bot.core.context import Actor, Context
+from bot.core.desk import Desk
+from bot.core.registry import Parsed, ParseError
+from bot.core.types import Capability, InboundEvent, Reply, Target, Visibility
+from bot.duty import escalation
 from bot.i18n import t
-from bot.outbox import InlinePlan, OutboxSender, claim_inline, enqueue
-from bot.people import actor_for, resolve
+from bot.infra import metrics
+from bot.infra.outbox import InlinePlan, OutboxSender, claim_inline, enqueue
 from bot.privacy import route as privacy
-from bot.registry import Parsed, ParseError
 from bot.sla import service as sla_service
 from bot.tickets import form as ticket_form
 from bot.tickets import service
-from bot.types import Capability, InboundEvent, Reply, Target, Visibility
 from bot.workflow import hooks as workflow
 from storage.errors import StorageUnavailable, unavailable
 from storage.models import ProcessedEvent
@@ -50,7 +52,7 @@ class Dispatcher:
         self.desk = desk
         self.on_commit = on_commit or (lambda: None)
         # set (bot.app.build, on Slack and Matrix): a unit of work's outbox rows are enqueued claimed
-        # by this process and sent by it right after the commit (bot/outbox.py, inline delivery)
+        # by this process and sent by it right after the commit (bot/infra/outbox.py, inline delivery)
         self.inline = inline
 
     async def handle(self, event: InboundEvent) -> bool:

@@ -9,16 +9,16 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.desk import Desk
+from bot.core.desk import Desk
+from bot.core.types import Button
+from bot.duty.escalation import duty_roles, span
 from bot.duty.ledger import record_shifts
 from bot.duty.notify import name_of, post_duty, tell
 from bot.duty.store import window_of
-from bot.escalation import duty_roles, span
-from bot.format import instant
+from bot.i18n.format import instant
+from bot.infra.timers import handles
 from bot.sla.service import clocks_of
 from bot.tickets.states import OPEN_STATES
-from bot.timers import handles
-from bot.types import Button
 from storage.models import Ticket, Timer
 
 ACTION = "handover-ack"

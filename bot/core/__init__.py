@@ -1,0 +1,1 @@
+"""The core framework: types, clock, registry, context, dispatcher, the desk."""

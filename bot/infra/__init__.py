@@ -1,0 +1,1 @@
+"""Infrastructure: outbox, scheduler and job slots, timers, leases, metrics, logging, the ops server."""
