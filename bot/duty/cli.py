@@ -1,8 +1,7 @@
 """``dutydesk export-ical --role ROLE`` and ``dutydesk duty ledger --month YYYY-MM``.
 
 ``export-ical`` writes an iCalendar (RFC 5545) of who holds one role, from the rota, the plans and
-the overrides (days already served: from the ledger, who really served). It is written by hand:
-a handful of fixed properties, UTC times, escaped and folded lines, CRLF.
+the overrides (days already served: from the ledger, who really served); bot/duty/ical.py builds it.
 
 ``duty ledger`` prints one month of the duty ledger as CSV (for pay and fairness reviews).
 """
@@ -14,12 +13,11 @@ import asyncio
 import csv
 import re
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import TextIO
 
 from bot.settings import Settings
 
-ICAL_LINE = 75  # octets per line before folding (RFC 5545, 3.1)
 MAX_WEEKS = 104
 
 
@@ -103,101 +101,17 @@ async def _open(settings: Settings, url: str | None):
     return engine, desk
 
 
-# --------------------------------------------------------------------------- iCalendar
-
-
-def escape(text: str) -> str:
-    return (text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-            .replace("\r\n", "\\n").replace("\n", "\\n"))
-
-
-def fold(line: str) -> str:
-    """Splits a content line into lines of at most 75 octets, continued with a leading space."""
-    raw = line.encode("utf-8")
-    if len(raw) <= ICAL_LINE:
-        return line
-    parts: list[str] = []
-    current = b""
-    limit = ICAL_LINE
-    for char in line:
-        encoded = char.encode("utf-8")
-        if len(current) + len(encoded) > limit:
-            parts.append(current.decode("utf-8"))
-            current = b""
-            limit = ICAL_LINE - 1  # continuation lines start with a space
-        current += encoded
-    parts.append(current.decode("utf-8"))
-    return "\r\n ".join(parts)
-
-
-def _utc(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
-def render_ical(name: str, zone: str, events: list[dict[str, str]]) -> str:
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//dutydesk//duty rota//EN", "CALSCALE:GREGORIAN",
-             "METHOD:PUBLISH", f"X-WR-CALNAME:{escape(name)}", f"X-WR-TIMEZONE:{zone}"]
-    for event in events:
-        lines.append("BEGIN:VEVENT")
-        lines += [f"{key}:{value}" for key, value in event.items()]
-        lines.append("END:VEVENT")
-    lines.append("END:VCALENDAR")
-    return "".join(fold(line) + "\r\n" for line in lines)
-
-
 async def _export(settings: Settings, url: str | None, role: str, weeks: int, start: date | None) -> str:
-    from sqlalchemy import select
-
-    from bot.duty.notify import name_of, role_name
-    from bot.duty.store import load_state, today, window_of
-    from storage.models import DutyLedgerEntry
+    from bot.duty.ical import as_text, rota_calendar
+    from bot.duty.store import today, window_of
 
     engine, desk = await _open(settings, url)
     try:
         window = window_of(desk)
         assert window is not None
-        now = desk.clock.now()
         first = start or (today(desk, window) - timedelta(days=today(desk, window).weekday()))
-        last = first + timedelta(days=7 * weeks - 1)
-        lang = desk.language
-        label = role_name(lang, role)
-        events: list[dict[str, str]] = []
-        async with desk.sessions.begin() as session:
-            state = await load_state(session, desk, first, last)
-            assert state is not None
-            served = {row.day: row for row in (await session.scalars(select(DutyLedgerEntry).where(
-                DutyLedgerEntry.role == role, DutyLedgerEntry.day >= first, DutyLedgerEntry.day <= last))).all()}
-            for day in window.duty_days(first, last):
-                if role not in state.roles(day):
-                    continue
-                entry = served.get(day)
-                assignment = state.assignment(role, day)
-                person = entry.person if entry is not None else assignment.person
-                note = ""
-                if entry is not None:
-                    note = f"served ({entry.source})"
-                elif assignment.person is None:
-                    note = "uncovered"
-                elif assignment.planned and assignment.person != assignment.planned:
-                    note = f"for {name_of(desk, assignment.planned)} ({assignment.source})"
-                elif assignment.override is not None and assignment.override.replaced:
-                    note = f"for {name_of(desk, assignment.override.replaced)} ({assignment.override.reason})"
-                else:
-                    note = assignment.source
-                who = name_of(desk, person, lang) if person else "nobody"
-                for index, (begin, end) in enumerate(window.windows_on(day)):
-                    events.append({
-                        "UID": f"{day:%Y%m%d}-{role}-{index}-{settings.desk.ticket_prefix.lower()}@dutydesk",
-                        "DTSTAMP": _utc(now),
-                        "DTSTART": _utc(begin),
-                        "DTEND": _utc(end),
-                        "SUMMARY": escape(f"{label}: {who}"),
-                        "DESCRIPTION": escape(f"{settings.desk.name}, {label}: {who} ({note})"),
-                        "CATEGORIES": escape(role),
-                        "STATUS": "CONFIRMED" if person else "TENTATIVE",
-                        "TRANSP": "OPAQUE",
-                    })
-        return render_ical(f"{settings.desk.name}: {label}", window.zone.key, events)
+        calendar = await rota_calendar(desk, first, first + timedelta(days=7 * weeks - 1), role=role)
+        return as_text(calendar)
     finally:
         await engine.dispose()
 

@@ -7,13 +7,16 @@ import csv
 import io
 from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from icalendar import Calendar
 
 from bot.cli import main
 from bot.core.clock import VirtualClock
 from bot.core.desk import Desk
 from bot.core.registry import Registry
+from bot.duty.ical import rota_calendar
 from bot.duty.ledger import record_shift
 from bot.settings import load_settings
 from storage import migrate
@@ -85,13 +88,12 @@ def unfold(text: str) -> list[str]:
 
 
 def events(text: str) -> list[dict[str, str]]:
-    found: list[dict[str, str]] = []
-    for line in unfold(text):
-        if line == "BEGIN:VEVENT":
-            found.append({})
-        elif found and ":" in line and line != "END:VEVENT" and not line.startswith("END:VCALENDAR"):
-            key, _, value = line.partition(":")
-            found[-1][key] = value
+    """The events' properties as text, the start instants in UTC (as the export wrote them before it had zones)."""
+    found = []
+    for event in Calendar.from_ical(text).walk("VEVENT"):
+        props = {key: str(value) for key, value in event.property_items(recursive=False, sorted=False)}
+        props["DTSTART"] = f"{event.decoded('DTSTART').astimezone(UTC):%Y%m%dT%H%M%SZ}"
+        found.append(props)
     return found
 
 
@@ -116,6 +118,34 @@ def test_export_ical_over_the_autumn_clock_change(seeded, capsys) -> None:
     assert "served (rotation)" in found[0]["DESCRIPTION"]
     assert "for Jonas (swap)" in found[7]["DESCRIPTION"]
     assert len({e["UID"] for e in found}) == 10
+    # wall times of the duty calendar's zone, with its VTIMEZONE (both sides of the change), not UTC only
+    lines = unfold(out)
+    assert "DTSTART;TZID=Europe/Berlin:20261019T160000" in lines
+    assert "DTSTART;TZID=Europe/Berlin:20261026T160000" in lines
+    (zone,) = Calendar.from_ical(out).walk("VTIMEZONE")
+    assert zone["TZID"] == "Europe/Berlin"
+    assert {part.name for part in zone.subcomponents} == {"STANDARD", "DAYLIGHT"}
+
+
+async def _person_calendar(config: str, url: str, lang: str) -> Calendar:
+    engine = make_engine(url)
+    desk = Desk(settings=load_settings(config), clock=VirtualClock(datetime(2026, 10, 20, 12, tzinfo=UTC)),
+                sessions=make_sessionmaker(engine), registry=Registry())
+    try:
+        return await rota_calendar(desk, date(2026, 10, 26), date(2026, 10, 30), person="mira", lang=lang)
+    finally:
+        await engine.dispose()
+
+
+def test_a_persons_calendar_has_their_shifts_of_every_role_in_the_readers_language(seeded) -> None:
+    """The builder a subscribable feed uses: Mira has only the swapped phone duty on the 28th."""
+    calendar = asyncio.run(_person_calendar(*seeded, lang="de"))
+    (event,) = calendar.walk("VEVENT")
+    assert event.decoded("DTSTART") == datetime(2026, 10, 28, 16, tzinfo=ZoneInfo("Europe/Berlin"))
+    assert str(event["SUMMARY"]) == "Telefondienst: Mira"
+    assert str(event["DESCRIPTION"]).startswith("Telefondienst: Mira — für Jonas (Tausch)\n")
+    assert str(calendar["X-WR-CALNAME"]).endswith(": Mira")
+    assert [zone["TZID"] for zone in calendar.walk("VTIMEZONE")] == ["Europe/Berlin"]
 
 
 def test_export_ical_bad_input_is_one_line_and_exit_2(seeded, capsys, tmp_path) -> None:
