@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from bot import version
 from bot.settings import ConfigError, Settings, load_settings, settings_from_data
 
 DEFAULT_CONFIG_FILE = "dutydesk.toml"
@@ -50,6 +51,7 @@ def build_parser() -> Parser:
     from bot.sla import cli as sla_cli
 
     parser = Parser(prog="dutydesk", description="Support-desk bot for teams that work in chat.")
+    parser.add_argument("--version", action="version", version=f"dutydesk {version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     run = sub.add_parser("run", help="run the bot on every configured platform (the console when none is)")
