@@ -50,8 +50,6 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import Table, bindparam, func, insert, select, update  # noqa: E402
-from sqlalchemy.dialects.postgresql import insert as pg_insert  # noqa: E402
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
 from adapters.sim import PROFILES  # noqa: E402
@@ -61,6 +59,7 @@ from bot.core.clock import VirtualClock  # noqa: E402
 from bot.core.types import ChannelRef, InboundEvent, OutboundMessage, Platform, UserRef  # noqa: E402
 from bot.settings import settings_from_data  # noqa: E402
 from storage.models import DeskCounter, OutboxMessage, ProcessedEvent, Ticket, TicketEvent, Timer  # noqa: E402
+from storage.upsert import upsert  # noqa: E402
 
 TARGET = 0.5  # the dispatcher should reach at least half the raw insert rate
 START = datetime(2026, 11, 24, 14, 50, tzinfo=UTC)  # a Tuesday, 15:50 in Berlin: inside office hours
@@ -160,12 +159,8 @@ class RawWriter:
         self.engine = engine
         self.tpl = template
         self.inbox_first = inbox_first
-        upsert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-        self.counter = (
-            upsert(DeskCounter).values(prefix=RAW_PREFIX, last_number=1)
-            .on_conflict_do_update(index_elements=["prefix"], set_={"last_number": DeskCounter.last_number + 1})
-            .returning(DeskCounter.last_number)
-        )
+        self.counter = upsert(engine, DeskCounter, {"prefix": RAW_PREFIX, "last_number": 1}, key=["prefix"],
+                              update={"last_number": DeskCounter.last_number + 1}).returning(DeskCounter.last_number)
         inbox = ProcessedEvent.__table__
         self.inbox = insert(inbox)
         self.inbox_done = update(inbox).where(inbox.c.key == bindparam("event_key"))

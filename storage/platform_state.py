@@ -7,15 +7,10 @@ Repository functions in the style of ``storage/``: they take a session and never
 from __future__ import annotations
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import KeyValue
-
-
-def _insert(session: AsyncSession):
-    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+from storage.upsert import upsert
 
 
 async def get(session: AsyncSession, key: str) -> str | None:
@@ -31,14 +26,13 @@ async def get_many(session: AsyncSession, keys: list[str]) -> dict[str, str]:
 
 async def put(session: AsyncSession, key: str, value: str) -> None:
     """Sets ``key`` (insert or overwrite)."""
-    stmt = _insert(session)(KeyValue).values(key=key, value=value)
-    await session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value}))
+    await session.execute(upsert(session, KeyValue, {"key": key, "value": value}, key=["key"],
+                                 update={"value": value}))
 
 
 async def put_new(session: AsyncSession, key: str, value: str) -> str:
     """Sets ``key`` unless it is set already; returns the value that is stored now (the first writer wins)."""
-    stmt = _insert(session)(KeyValue).values(key=key, value=value)
-    await session.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
+    await session.execute(upsert(session, KeyValue, {"key": key, "value": value}, key=["key"]))
     stored = await get(session, key)
     return stored if stored is not None else value
 

@@ -15,14 +15,13 @@ from collections import OrderedDict
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.common import ticket_member_ids
 from adapters.slack.errors import delivery_error, error_code
 from bot.core.types import Platform
 from storage.models import KeyValue
+from storage.upsert import upsert
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +100,12 @@ class TicketSpaces:
         """Saves the mapping; when another replica was faster, its channel wins."""
         assert self.sessions is not None
         async with self.sessions.begin() as session:
-            insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-            await session.execute(insert(KeyValue).values(key=SPACE_KEY.format(ticket=ticket_key), value=channel)
-                                  .on_conflict_do_nothing(index_elements=["key"]))
+            await session.execute(upsert(session, KeyValue, {"key": SPACE_KEY.format(ticket=ticket_key),
+                                                             "value": channel}, key=["key"]))
             winner = await session.scalar(select(KeyValue.value).where(
                 KeyValue.key == SPACE_KEY.format(ticket=ticket_key)))
-            await session.execute(insert(KeyValue).values(key=CHANNEL_KEY.format(channel=channel), value=ticket_key)
-                                  .on_conflict_do_nothing(index_elements=["key"]))
+            await session.execute(upsert(session, KeyValue, {"key": CHANNEL_KEY.format(channel=channel),
+                                                             "value": ticket_key}, key=["key"]))
         if winner != channel:
             log.warning("slack: %s got two private channels; using the first, the other stays empty", ticket_key)
         return str(winner)

@@ -25,8 +25,6 @@ from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access import STAFF_ROLES
@@ -34,6 +32,7 @@ from bot.core.context import Actor
 from bot.core.types import Platform, UserRef
 from bot.settings import Settings
 from storage.models import GroupMember, Identity, Person
+from storage.upsert import upsert
 
 
 def _platform(platform: Platform | str) -> str:
@@ -78,10 +77,9 @@ async def remove_member(session: AsyncSession, settings: Settings, platform: Pla
 
 
 async def _insert(session: AsyncSession, platform: str, group_id: str, user_id: str, now: datetime) -> None:
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    await session.execute(
-        insert(GroupMember).values(platform=platform, group_id=group_id, user_id=user_id, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["platform", "group_id", "user_id"]))
+    await session.execute(upsert(session, GroupMember, {"platform": platform, "group_id": group_id,
+                                                        "user_id": user_id, "updated_at": now},
+                                 key=["platform", "group_id", "user_id"]))
 
 
 async def group_roles(session: AsyncSession, settings: Settings, platform: Platform | str,

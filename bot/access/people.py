@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.groups import group_staff_ids
@@ -14,6 +12,7 @@ from bot.core.context import Actor
 from bot.core.types import Platform, UserRef
 from bot.settings import Settings
 from storage.models import Identity, Person
+from storage.upsert import upsert
 
 # replicas that start together sync the staff one after the other (a PostgreSQL advisory lock)
 STAFF_SYNC_LOCK = 0x64757479  # "duty"
@@ -76,18 +75,11 @@ async def resolve(session: AsyncSession, user: UserRef, now: datetime) -> Person
         return person
     key = user.user_id if user.platform in KEYED_PLATFORMS else f"{user.platform.value}:{user.user_id}"
     # two first events of one person can be handled at once: insert-or-keep, never a unique violation
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    await session.execute(
-        insert(Person)
-        .values(key=key, display_name=user.display_name or user.user_id, is_staff=False, created_at=now)
-        .on_conflict_do_nothing(index_elements=["key"])
-    )
+    await session.execute(upsert(session, Person, {"key": key, "display_name": user.display_name or user.user_id,
+                                                   "is_staff": False, "created_at": now}, key=["key"]))
     person = (await session.scalars(select(Person).where(Person.key == key))).one()
-    await session.execute(
-        insert(Identity)
-        .values(person_id=person.id, platform=user.platform.value, user_id=user.user_id)
-        .on_conflict_do_nothing(index_elements=["platform", "user_id"])
-    )
+    await session.execute(upsert(session, Identity, {"person_id": person.id, "platform": user.platform.value,
+                                                     "user_id": user.user_id}, key=["platform", "user_id"]))
     return person
 
 

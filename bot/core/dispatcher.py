@@ -13,8 +13,6 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import access
@@ -35,6 +33,7 @@ from bot.tickets import service
 from bot.workflow import hooks as workflow
 from storage.errors import StorageUnavailable, unavailable
 from storage.models import ProcessedEvent
+from storage.upsert import upsert
 
 log = logging.getLogger(__name__)
 
@@ -119,13 +118,12 @@ class Dispatcher:
         """Inserts the inbox rows in ``session``; the keys that were new."""
         now = self.desk.clock.now()
         rows = {event.idempotency_key: event for event in reversed(events)}  # the first of a key wins
-        insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
         # one cached statement with a parameter list (SQLAlchemy sends it as multi-row INSERTs); a
         # literal multi-row .values([...]) would be compiled anew for every batch
         connection = await session.connection()
+        table = ProcessedEvent.__table__
         result = await connection.execute(
-            insert(ProcessedEvent.__table__).on_conflict_do_nothing(index_elements=["key"])
-            .returning(ProcessedEvent.__table__.c.key),
+            upsert(connection, table, None, key=["key"]).returning(table.c.key),
             [{"key": key, "received_at": now, "status": status, "handled_at": handled_at,
               "payload": event.model_dump(mode="json")} for key, event in reversed(rows.items())],
         )

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.desk import Desk
 from bot.duty.model import Assignment
 from bot.duty.store import load_state, window_of
 from storage.models import DutyLedgerEntry
+from storage.upsert import upsert
 
 
 def _source(assignment: Assignment) -> str:
@@ -57,13 +56,9 @@ async def record_shift(
             return None
         person, source = assignment.person, source or _source(assignment)
     now = desk.clock.now()
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    await session.execute(
-        insert(DutyLedgerEntry)
-        .values(day=day, role=role, person=person, start=start or windows[0][0], end=end or windows[-1][1],
-                source=source or "manual", recorded_at=now)
-        .on_conflict_do_nothing(index_elements=["day", "role"])
-    )
+    await session.execute(upsert(session, DutyLedgerEntry, {
+        "day": day, "role": role, "person": person, "start": start or windows[0][0], "end": end or windows[-1][1],
+        "source": source or "manual", "recorded_at": now}, key=["day", "role"]))
     return await session.scalar(select(DutyLedgerEntry).where(DutyLedgerEntry.day == day,
                                                               DutyLedgerEntry.role == role))
 

@@ -25,12 +25,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import Clock
 from storage.models import Lease
+from storage.upsert import upsert
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -68,11 +67,10 @@ class LeaderLease:
         now = self.clock.now()
         expires = now + self.ttl
         async with self.sessions.begin() as session:
-            insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
             # a lease nobody ever held: the insert claims it; otherwise the conditional update below decides
             inserted = await session.execute(
-                insert(Lease).values(name=self.name, holder=self.holder, expires_at=expires)
-                .on_conflict_do_nothing(index_elements=["name"]).returning(Lease.name))
+                upsert(session, Lease, {"name": self.name, "holder": self.holder, "expires_at": expires},
+                       key=["name"]).returning(Lease.name))
             if inserted.first() is not None:
                 return True
             taken = await session.execute(

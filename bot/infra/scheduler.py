@@ -30,13 +30,12 @@ from typing import Literal
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.desk import Desk
 from bot.infra.leader import LeaderLease, timing
 from storage.models import JobRun
+from storage.upsert import upsert
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +90,10 @@ class Scheduler:
     async def claim(self, session: AsyncSession, job: Job, slot: datetime) -> bool:
         """Inserts the slot's claim in ``session``; False when a replica has it (on PostgreSQL a
         concurrent claim waits here until the other unit of work commits or rolls back)."""
-        insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
         now = self.desk.clock.now()
         result = await session.execute(
-            insert(JobRun)
-            .values(job=job.id, slot=slot.astimezone(UTC), claimed_by=self.replica, claimed_at=now, done_at=now)
-            .on_conflict_do_nothing(index_elements=["job", "slot"])
-            .returning(JobRun.job)
+            upsert(session, JobRun, {"job": job.id, "slot": slot.astimezone(UTC), "claimed_by": self.replica,
+                                     "claimed_at": now, "done_at": now}, key=["job", "slot"]).returning(JobRun.job)
         )
         # not rowcount: it is -1 for an INSERT on psycopg, which let both replicas run the slot
         return result.first() is not None

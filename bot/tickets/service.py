@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.people import identity_of
@@ -18,6 +16,7 @@ from bot.infra.outbox import enqueue
 from bot.tickets.states import OPEN_STATES, State, check
 from bot.workflow import rules
 from storage.models import DeskCounter, Person, Ticket, TicketEvent
+from storage.upsert import upsert
 
 TITLE_LENGTH = 80
 # tickets changed in a unit of work; their SLA timers are refreshed before it commits
@@ -51,14 +50,8 @@ async def next_number(session: AsyncSession, prefix: str) -> int:
     commit, so concurrent creators queue up, and a rollback hands the number back: no gaps,
     no duplicates.
     """
-    dialect = session.bind.dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = (
-        insert(DeskCounter)
-        .values(prefix=prefix, last_number=1)
-        .on_conflict_do_update(index_elements=["prefix"], set_={"last_number": DeskCounter.last_number + 1})
-        .returning(DeskCounter.last_number)
-    )
+    stmt = upsert(session, DeskCounter, {"prefix": prefix, "last_number": 1}, key=["prefix"],
+                  update={"last_number": DeskCounter.last_number + 1}).returning(DeskCounter.last_number)
     return int((await session.execute(stmt)).scalar_one())
 
 
