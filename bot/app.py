@@ -22,7 +22,6 @@ from bot.core.desk import Desk
 from bot.core.dispatcher import Dispatcher, reference
 from bot.core.types import InboundEvent, OutboundMessage, Platform, Visibility
 from bot.digest.job import digest_job
-from bot.duty.escalation import span
 from bot.duty.handover import post_handover
 from bot.duty.store import window_of
 from bot.duty.trigger import DutyWindowTrigger
@@ -247,10 +246,9 @@ def declare_jobs(desk: Desk) -> list[Job]:
     duty = desk.settings.duty
     if window is None or duty is None:
         return []
-    every = span(duty.digest.every)
     return [
         Job("handover", DutyWindowTrigger(window), post_handover),
-        Job("digest-prio1", DutyWindowTrigger(window, every), digest_job),
+        Job("digest-prio1", DutyWindowTrigger(window, duty.digest.every), digest_job),
     ]
 
 

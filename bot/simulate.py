@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import json
 import mimetypes
-import re
 import tempfile
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -23,27 +22,18 @@ from bot.app import Bot, build
 from bot.core.clock import VirtualClock
 from bot.core.types import Attachment, ChannelRef, InboundEvent, Platform, ThreadMessage, UserRef
 from bot.settings import Settings, load_settings, settings_from_data
-
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
-_UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+from bot.sla.durations import WallDuration
 
 
 class ScenarioError(Exception):
     """A scenario that cannot run; the message names the step."""
 
 
-def wall_duration(text: str) -> timedelta:
-    match = _DURATION.match(str(text))
-    if not match:
-        raise ValueError(f"\"{text}\" is not a duration; use 30s, 10m, 2h or 1d")
-    return timedelta(**{_UNIT[match.group(2)]: int(match.group(1))})
-
-
 class Step(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     at: datetime | None = None
-    after: str | None = None
+    after: WallDuration | None = None
     until: datetime | None = None
     user: str | None = None
     channel: str | None = None
@@ -78,13 +68,6 @@ class Step(BaseModel):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("needs an offset, e.g. 2026-11-24T16:05:00+01:00")
-        return value
-
-    @field_validator("after")
-    @classmethod
-    def _after(cls, value: str | None) -> str | None:
-        if value is not None:
-            wall_duration(value)
         return value
 
     @model_validator(mode="after")
@@ -196,7 +179,7 @@ class Runner:
         instants = []
         names: set[str] = set()
         for number, step in enumerate(self.scenario.steps, 1):
-            when = step.at or step.until or (now + wall_duration(step.after) if step.after else now)
+            when = step.at or step.until or (now + step.after if step.after else now)
             if when < now:
                 raise ScenarioError(f"step {number}: {when.isoformat()} is before the previous step; "
                                     "the clock never goes back")

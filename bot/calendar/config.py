@@ -3,39 +3,22 @@
 from __future__ import annotations
 
 from datetime import date
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from bot.calendar.holiday_source import parse_holiday_spec
 from bot.calendar.hours import parse_ranges, parse_weekly_hours
+from bot.core.config import Section, TimeZoneName
 
 
-def check_zone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f'unknown time zone {name!r}: use an IANA zone name, e.g. "Europe/Berlin" or "Europe/Moscow"'
-        ) from None
-    return name
-
-
-class CalendarConfig(BaseModel):
+class CalendarConfig(Section):
     """A business calendar: zone, weekly hours, public holidays and per-date exceptions."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    timezone: str
+    timezone: TimeZoneName
     hours: list[str]
     holidays: str | None = None
-    closed: list[date] = []
-    open: dict[date, str] = {}
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        return check_zone(value)
+    closed: list[date] = Field(default_factory=list)
+    open: dict[date, str] = Field(default_factory=dict)
 
     @field_validator("hours")
     @classmethod

@@ -11,7 +11,7 @@ in the same transaction as the ticket change.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +23,6 @@ from bot.duty.store import holder, window_of
 from bot.i18n import t
 from bot.i18n.format import instant
 from bot.infra.timers import handles
-from bot.sla.durations import parse_duration
 from bot.tickets.service import NEW, PRIO1, log, tell_requester
 from storage.models import Ticket, TicketEvent, Timer
 
@@ -37,11 +36,6 @@ def duty_roles(desk: Desk) -> tuple[str | None, str | None]:
     phone = "phone" if "phone" in roles else (roles[0] if roles else None)
     standby = "standby" if "standby" in roles else (roles[1] if len(roles) > 1 else None)
     return phone, standby
-
-
-def span(text: str) -> timedelta:
-    """A config duration such as "15m" or "1h" as wall time (the settings check the format)."""
-    return parse_duration(text).business_time
 
 
 async def escalate_marked(session: AsyncSession, desk: Desk) -> None:
@@ -101,9 +95,9 @@ async def ping_standby(session: AsyncSession, desk: Desk, ticket: Ticket) -> Non
     log(session, ticket, "ping", now, None, new=standby)
     duty = desk.settings.duty
     assert duty is not None
-    session.add(Timer(ticket_id=ticket.id, kind="ping:repeat", due_at=now + span(duty.escalate.repeat),
+    session.add(Timer(ticket_id=ticket.id, kind="ping:repeat", due_at=now + duty.escalate.repeat,
                       data={"standby": standby, "since": now.isoformat()}))
-    session.add(Timer(ticket_id=ticket.id, kind="ping:coordinator", due_at=now + span(duty.escalate.coordinator),
+    session.add(Timer(ticket_id=ticket.id, kind="ping:coordinator", due_at=now + duty.escalate.coordinator,
                       data={"standby": standby, "since": now.isoformat()}))
 
 

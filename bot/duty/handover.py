@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.desk import Desk
 from bot.core.types import Button
-from bot.duty.escalation import duty_roles, span
+from bot.duty.escalation import duty_roles
 from bot.duty.ledger import record_shifts
 from bot.duty.notify import name_of, post_duty, tell
 from bot.duty.store import window_of
@@ -59,7 +59,7 @@ async def post_handover(session: AsyncSession, desk: Desk, slot: datetime) -> No
               phone=name_of(desk, phone.person if phone else None),
               standby=name_of(desk, standby.person if standby else None),
               prio1=", ".join(prio1) or none, due=", ".join(due) or none)
-    session.add(Timer(ticket_id=None, kind="handover:ack", due_at=slot + span(duty.handover_ack),
+    session.add(Timer(ticket_id=None, kind="handover:ack", due_at=slot + duty.handover_ack,
                       data={"slot": slot.isoformat()}))
 
 

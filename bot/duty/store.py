@@ -15,10 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.desk import Desk
+from bot.duty.config import DutyConfig
 from bot.duty.model import ALWAYS, Absence, Assignment, DutyFacts, Override, RotaHistory, RotaVersion
 from bot.duty.resolve import assignment_on, assignments_on, planned_holder
 from bot.duty.window import DutyWindow
-from bot.settings import DutyConfig
 from storage.models import DutyAbsence, DutyOverride, DutyPlan, DutyRota
 
 _WINDOW = "duty_window"

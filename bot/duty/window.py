@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from bot.calendar import BusinessCalendar
 from bot.calendar.hours import parse_weekly_hours
 from bot.calendar.walltime import ensure_aware
-from bot.settings import DutyConfig
+from bot.duty.config import DutyConfig
 
 if TYPE_CHECKING:
     from bot.core.desk import Desk

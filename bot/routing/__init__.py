@@ -24,9 +24,9 @@ from bot.access.people import person_by_key
 from bot.core.desk import Desk
 from bot.duty.notify import name_of, post_duty, tell
 from bot.i18n import t
-from bot.settings import RoutingRule, Settings
+from bot.settings import Settings
 from bot.tickets import service
-from bot.workflow.config import CategoryConfig
+from bot.workflow.config import CategoryConfig, RoutingRule
 from storage.models import DutyAbsence, Ticket
 
 

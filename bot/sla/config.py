@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from bot.calendar.hours import parse_clock_time
+from bot.core.config import CalendarName
 from bot.sla.durations import parse_duration
 
 
@@ -40,7 +41,7 @@ class SlaPolicyConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    calendar: str
+    calendar: CalendarName
     working_day: Literal["hours", "closing"] = "hours"
     targets: dict[str, SlaTargetConfig]
 

@@ -1,10 +1,19 @@
-"""SLA target durations: ``"30m"``, ``"4h"``, ``"1h30m"`` (business time) or ``"2d"`` (working days)."""
+"""Durations of the config: one parser, :func:`parse_duration`, for every duration dutydesk reads.
+
+SLA targets: ``"30m"``, ``"4h"``, ``"1h30m"`` (business time) or ``"2d"`` (working days: what a day is
+worth depends on the policy). Everything else is wall-clock time, the pydantic type :data:`WallDuration`
+(a timedelta): ``"30s"``, ``"15m"``, ``"1h30m"``, and ``"3d"`` = 72 hours; :func:`wall_duration` makes
+variants that refuse days or word the problem their own way.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer
 
 _EXAMPLE = 'e.g. "30m", "4h", "1h30m" (business time) or "2d" (working days)'
 _PART_RE = re.compile(r"(\d+)([a-z]+)")
@@ -79,3 +88,37 @@ def parse_duration(text: str) -> Duration:
     if days == 0 and seconds == 0:
         raise ValueError(f"bad duration {text!r}: a target must be longer than zero; {_EXAMPLE}")
     return Duration(working_days=days, business_time=timedelta(seconds=seconds))
+
+
+def duration_text(span: timedelta) -> str:
+    """``timedelta(minutes=90)`` → ``"1h30m"`` (how the config writes it)."""
+    return str(Duration(business_time=span))
+
+
+WALL_BAD = '"{text}" is not a duration; write e.g. "30m", "2h" or "3d"'
+NO_DAYS = 'give seconds, minutes or hours (e.g. "30s"), not working days'
+
+
+def wall_duration(*, days: bool = True, bad: str = WALL_BAD) -> Any:
+    """The pydantic type of a wall-clock duration in the config: text parsed by :func:`parse_duration` into a
+    positive timedelta, a day being 24 hours; ``days=False`` refuses days (a lease is never meant in days).
+    ``bad`` words a value that is no duration (``{text}`` is the value)."""
+
+    def parse(value: Any) -> timedelta:
+        if isinstance(value, timedelta):
+            if value <= timedelta(0):
+                raise ValueError("a duration must be longer than zero")
+            return value
+        try:
+            duration = parse_duration(value)
+        except ValueError:
+            raise ValueError(bad.format(text=value)) from None
+        if duration.is_days and not days:
+            raise ValueError(NO_DAYS)
+        return timedelta(days=duration.working_days) + duration.business_time
+
+    return Annotated[timedelta, BeforeValidator(parse), PlainSerializer(duration_text, return_type=str,
+                                                                        when_used="json")]
+
+
+WallDuration = wall_duration()

@@ -23,7 +23,6 @@ from bot.i18n import t
 from bot.infra.outbox import enqueue
 from bot.tickets import service
 from bot.tickets.states import State, check
-from bot.workflow.config import wall_span
 from storage.models import Person, Solution, Ticket, Timer
 
 FEEDBACK_TIMER = "workflow:feedback"
@@ -77,7 +76,7 @@ async def ask_feedback(session: AsyncSession, desk: Desk, ticket: Ticket, text: 
     ticket.data = {**(ticket.data or {}), "asked_at": now.isoformat()}
     _question(session, desk, ticket, text)
     await _cancel_timer(session, ticket)
-    session.add(Timer(ticket_id=ticket.id, kind=FEEDBACK_TIMER, due_at=now + wall_span(resolution.feedback_wait),
+    session.add(Timer(ticket_id=ticket.id, kind=FEEDBACK_TIMER, due_at=now + resolution.feedback_wait,
                       data={"asked_at": now.isoformat()}))
     return True
 

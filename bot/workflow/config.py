@@ -1,9 +1,18 @@
-"""The config sections of the handbooks' processes (issue 9) and their cross-checks.
+"""The config sections of the handbooks' processes (issue 9), with the checks that reach other sections.
 
 ```toml
-[access]                          # desk roles from platform groups, on top of [people.*] roles
-slack_groups = { agent = "S0123", lead = ["S0456"] }
-matrix_rooms = { agent = "!team:example.org" }
+[[routing]]                       # topic by keyword or channel, and who gets it (substitutes in order)
+topic = "blog2social"
+keywords = ["blog2social", "b2s"]
+channels = ["#b2s"]
+assignees = ["severin", "dennis"]
+
+[vendor]                          # reporting to the vendor (/ticket vendor ID)
+name = "Hosting vendor"
+authorised = ["dave", "erin"]
+sla = "vendor"                    # the vendor clock's [sla] policy
+phone = "+49 30 999"
+emergency_phone = "+49 171 999"   # offered outside the vendor's hours (default: phone)
 
 [[intake]]                        # the documentation a ticket of a topic needs ("*": every ticket)
 topic = "technical"
@@ -42,14 +51,22 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
-if TYPE_CHECKING:
-    from bot.settings import Settings
-
-STAFF = ("agent", "lead", "coordinator", "admin")
+from bot.core.config import (
+    PersonKeys,
+    PolicyName,
+    Section,
+    defined,
+    did_you_mean,
+    is_loading,
+    keys_of,
+    refuse,
+    unknown,
+)
+from bot.sla.durations import WallDuration
 
 # the documentation fields of the handbooks (000 step 4, 003 2.2/2.4, 004 "Technische Probleme")
 DOC_FIELDS = (
@@ -68,64 +85,77 @@ DOC_FIELDS = (
     "login",         # the login or e-mail of the account (003 2.5)
 )
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
-_UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 _KEY = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
-def wall_span(text: str) -> timedelta:
-    """``30m``, ``2h``, ``3d``: wall-clock time."""
-    match = _DURATION.match(str(text))
-    if not match:
-        raise ValueError(f"\"{text}\" is not a duration; use e.g. 30m, 2h or 3d")
-    return timedelta(**{_UNIT[match.group(2)]: int(match.group(1))})
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class AccessConfig(_Section):
-    # role → platform group id(s): a Slack user group ("S0123") or a Matrix room ("!room:server")
-    slack_groups: dict[str, str | list[str]] = Field(default_factory=dict)
-    matrix_rooms: dict[str, str | list[str]] = Field(default_factory=dict)
-
-    @field_validator("slack_groups", "matrix_rooms")
-    @classmethod
-    def _roles(cls, value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
-        for role in value:
-            if role not in STAFF:
-                raise ValueError(f"unknown role \"{role}\"; roles are {', '.join(STAFF)} "
-                                 "(anyone else is a requester)")
-        return value
-
-    def groups(self, platform: str) -> dict[str, list[str]]:
-        """role → group ids for a platform; the simulator and the console see both kinds."""
-        tables = {"slack": [self.slack_groups], "matrix": [self.matrix_rooms]}.get(
-            platform, [self.slack_groups, self.matrix_rooms])
-        out: dict[str, list[str]] = {}
-        for table in tables:
-            for role, ids in table.items():
-                out.setdefault(role, []).extend([ids] if isinstance(ids, str) else ids)
-        return out
-
-
-class IntakeRule(_Section):
+class RoutingRule(Section):
     topic: str
+    keywords: list[str] = Field(default_factory=list)
+    channels: list[str] = Field(default_factory=list)
+    assignees: PersonKeys = Field(default_factory=list)
+
+
+class VendorConfig(Section):
+    name: str = "vendor"
+    authorised: PersonKeys = Field(default_factory=list)
+    sla: PolicyName | None = None
+    phone: str | None = None
+    # offered outside the vendor's hours for emergencies (default: phone)
+    emergency_phone: str | None = None
+
+
+def known_topics() -> frozenset[str] | None:
+    """The topics the config being loaded names: [[routing]] topics, [categories.*], the [deletion] topic."""
+    if not is_loading():
+        return None
+    routing = defined("routing")
+    topics = {rule["topic"] for rule in routing if isinstance(rule, dict) and isinstance(rule.get("topic"), str)} \
+        if isinstance(routing, list) else set()
+    topics |= keys_of("categories") or set()
+    deletion = defined("deletion")
+    if isinstance(deletion, dict):
+        topic = deletion.get("topic", "deletion")
+        topics |= {topic} if isinstance(topic, str) else set()
+    return frozenset(topics)
+
+
+class IntakeRule(Section):
+    topic: str  # "*": every ticket
     required: list[str]
+
+    @field_validator("topic")
+    @classmethod
+    def _known_topic(cls, value: str) -> str:
+        """Where the desk names its topics, an intake rule is for one of them (a misspelt one never applies)."""
+        known = known_topics()
+        if known and value != "*" and value not in known:
+            refuse(("", unknown("topic", value, known, "topics") + "; or \"*\" for every ticket"))
+        return value
 
     @field_validator("required")
     @classmethod
     def _fields(cls, value: list[str]) -> list[str]:
-        unknown = [name for name in value if name not in DOC_FIELDS]
-        if unknown:
-            raise ValueError(f"unknown field(s) {', '.join(unknown)}; known: {', '.join(DOC_FIELDS)}")
+        strange = [name for name in value if name not in DOC_FIELDS]
+        if strange:
+            guesses = [f"\"{guess}\"" for name in strange if (guess := did_you_mean(name, DOC_FIELDS))]
+            hint = f"; did you mean {', '.join(guesses)}?" if guesses else ""
+            raise ValueError(f"unknown field(s) {', '.join(strange)}{hint}; known: {', '.join(DOC_FIELDS)}")
         if len(set(value)) != len(value):
             raise ValueError("a field is listed twice")
         return value
 
 
-class ChecklistItem(_Section):
+def _one_rule_per_topic(rules: list[IntakeRule]) -> list[IntakeRule]:
+    topics = [rule.topic for rule in rules]
+    if len(set(topics)) != len(topics):
+        raise ValueError("a topic has two [[intake]] entries; merge them")
+    return rules
+
+
+Intake = Annotated[list[IntakeRule], AfterValidator(_one_rule_per_topic)]
+
+
+class ChecklistItem(Section):
     key: str
     label: str
 
@@ -137,7 +167,7 @@ class ChecklistItem(_Section):
         return value
 
 
-class TriageConfig(_Section):
+class TriageConfig(Section):
     checklist: list[ChecklistItem]
     before_vendor: bool = True
 
@@ -152,11 +182,11 @@ class TriageConfig(_Section):
         return value
 
 
-class CategoryConfig(_Section):
+class CategoryConfig(Section):
     label: str | None = None
     priority: int | None = None
-    response: str | None = None
-    resolve: str | None = None
+    response: str | None = None  # a target of the desk's [sla] policy (first response)
+    resolve: str | None = None   # … and of the resolution clock
 
     @field_validator("priority")
     @classmethod
@@ -165,13 +195,26 @@ class CategoryConfig(_Section):
             raise ValueError("priority is 1 (high), 2 (normal) or 3 (low)")
         return value
 
+    @field_validator("response", "resolve")
+    @classmethod
+    def _target_of_the_desk_policy(cls, value: str | None) -> str | None:
+        if value is None or not is_loading():
+            return value
+        policy = defined("desk", "sla")
+        if policy is None:
+            raise ValueError("the desk has no SLA policy; set [desk] sla")
+        targets = keys_of("sla", str(policy), "targets")
+        if targets and value not in targets:  # none: the policy is unknown or broken, a problem of its own
+            raise ValueError(unknown("target", value, targets, "targets", of=f"policy \"{policy}\""))
+        return value
 
-class FaqEntry(_Section):
+
+class FaqEntry(Section):
     title: str
     url: str
 
 
-class DeferralConfig(_Section):
+class DeferralConfig(Section):
     reasons: dict[str, str]
     review_at: str = "09:00"
 
@@ -193,54 +236,21 @@ class DeferralConfig(_Section):
         return value
 
 
-class DeletionConfig(_Section):
-    accounting: list[str]
+class DeletionConfig(Section):
+    accounting: PersonKeys
     topic: str = "deletion"
     keywords: list[str] = Field(default_factory=list)
     urgent_reasons: list[str] = Field(default_factory=list)
 
-
-class ResolutionConfig(_Section):
-    require_solution: bool = True
-    ask_feedback: bool = True
-    feedback_wait: str = "3d"
-
-    @field_validator("feedback_wait")
+    @field_validator("accounting")
     @classmethod
-    def _wait(cls, value: str) -> str:
-        wall_span(value)
+    def _someone(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("name who gets a deletion once the order is in")
         return value
 
 
-def check(settings: Settings) -> list[str]:
-    """Cross-section checks of the process sections (one line per problem)."""
-    src = settings.source
-    problems: list[str] = []
-    people = settings.people
-
-    def need_person(key: str, where: str) -> None:
-        if key not in people:
-            known = ", ".join(sorted(people)) or "none defined"
-            problems.append(f"{src}: {where}: unknown person \"{key}\" (people: {known}); add [people.{key}]")
-
-    policy = settings.sla.get(settings.desk.sla) if settings.desk.sla else None
-    for name, category in settings.categories.items():
-        for clock in ("response", "resolve"):
-            target = getattr(category, clock)
-            if target is None:
-                continue
-            if policy is None:
-                problems.append(f"{src}: categories.{name}.{clock}: the desk has no SLA policy; set [desk] sla")
-            elif target not in policy.targets:
-                known = ", ".join(sorted(policy.targets))
-                problems.append(f"{src}: categories.{name}.{clock}: unknown target \"{target}\" of policy "
-                                f"\"{settings.desk.sla}\" (targets: {known})")
-    topics = [rule.topic for rule in settings.intake]
-    if len(set(topics)) != len(topics):
-        problems.append(f"{src}: intake: a topic has two [[intake]] entries; merge them")
-    if settings.deletion is not None:
-        if not settings.deletion.accounting:
-            problems.append(f"{src}: deletion.accounting: name who gets a deletion once the order is in")
-        for i, key in enumerate(settings.deletion.accounting):
-            need_person(key, f"deletion.accounting[{i}]")
-    return problems
+class ResolutionConfig(Section):
+    require_solution: bool = True
+    ask_feedback: bool = True
+    feedback_wait: WallDuration = timedelta(days=3)

@@ -255,3 +255,64 @@ def test_check_config_cli_subprocess(tmp_path: Path) -> None:
                          env=env, cwd=tmp_path, timeout=60)
     assert (run.returncode, run.stdout, len(run.stderr.splitlines())) == (2, "", 1)
     assert "not valid TOML" in run.stderr
+
+
+# --------------------------------------------------------------------------- one run, did you mean
+
+
+def test_problems_of_every_kind_in_one_run_with_did_you_mean(tmp_path: Path) -> None:
+    """A misspelt key, a misspelt calendar and a misspelt member: one run names all three (each section
+    checks its references to the others even while another section has problems of its own)."""
+    text = (GOOD.replace('language = "en"', 'langauge = "en"')
+            .replace('calendar = "office"\n\n[calendars', 'calendar = "ofice"\n\n[calendars')
+            .replace('members = ["anna", "ben"]', 'members = ["anna", "bne"]')
+            .replace('"fri 08:00-14:00"', '"fri 14:00-08:00"'))
+    text += '\n[dutty]\nwindow = "x"\n'
+    path = write(tmp_path, text)
+    found = {p.removeprefix(f"{path}: ").split(": ")[0]: p for p in problems(path, env={})}
+    assert sorted(found) == ["calendars.office.hours", "desk.calendar", "desk.langauge", "dutty",
+                             "duty.members[1]"]
+    assert found["desk.langauge"].endswith('unknown key; did you mean "language"?')
+    assert 'unknown calendar "ofice"; did you mean "office"?' in found["desk.calendar"]
+    assert 'unknown person "bne"; did you mean "ben"?' in found["duty.members[1]"]
+    assert found["dutty"].endswith('unknown key; did you mean "duty"?')
+
+
+def test_did_you_mean_for_roles_choices_and_nested_keys(tmp_path: Path) -> None:
+    text = (GOOD.replace('roles = ["agent", "lead"]', 'roles = ["agent", "laed"]')
+            .replace('coordinator = "anna"', 'coordinator = "anna"\nescalate = { repaet = "15m" }'))
+    text += '\n[access]\nslack_groups = { agnet = "S1" }\n'
+    path = write(tmp_path, text)
+    found = {p.removeprefix(f"{path}: ").split(": ")[0]: p for p in problems(path, env={})}
+    assert found["people.anna.roles.1"].endswith("did you mean 'lead'?")
+    assert found["duty.escalate.repaet"].endswith('unknown key; did you mean "repeat"?')
+    assert 'unknown role "agnet"; did you mean "agent"?' in found["access.slack_groups"]
+
+
+def test_an_unknown_name_without_a_close_one_lists_the_names_and_what_to_add(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace('coordinator = "anna"', 'coordinator = "zed"'))
+    (problem,) = problems(path, env={})
+    assert problem == f'{path}: duty.coordinator: unknown person "zed" (people: anna, ben); add [people.zed]'
+
+
+def test_an_intake_rule_for_a_misspelt_topic(tmp_path: Path) -> None:
+    text = GOOD + ('\n[[routing]]\ntopic = "technik"\nkeywords = ["drucker"]\n'
+                   '\n[[intake]]\ntopic = "tecnik"\nrequired = ["steps"]\n'
+                   '\n[[intake]]\ntopic = "*"\nrequired = ["brwoser"]\n')
+    path = write(tmp_path, text)
+    found = {p.removeprefix(f"{path}: ").split(": ")[0]: p for p in problems(path, env={})}
+    assert 'unknown topic "tecnik"; did you mean "technik"?' in found["intake[0].topic"]
+    assert 'did you mean "browser"?' in found["intake.1.required"]
+
+
+def test_references_are_checked_against_the_environment_too(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace('coordinator = "anna"', 'coordinator = "carla"'))
+    settings = load_settings(path, env={"DUTYDESK_PEOPLE__CARLA__NAME": "Carla"})
+    assert settings.duty is not None and settings.duty.coordinator == "carla"
+
+
+def test_secrets_are_the_secret_fields_of_every_section() -> None:
+    from bot.settings import secret_keys
+
+    assert secret_keys() == {"slack": ("bot_token", "app_token", "signing_secret", "user_token"),
+                             "matrix": ("password", "access_token")}

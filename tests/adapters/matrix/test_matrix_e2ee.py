@@ -19,7 +19,7 @@ from synapse_server import Synapse
 
 from adapters.matrix import client as matrix_client
 from adapters.matrix.client import login, make_client, open_store, share_keys
-from bot import settings as settings_module
+from bot.infra import platforms as platforms_module
 from bot.infra.outbox import DeliveryError
 from bot.settings import ConfigError, Settings, settings_from_data
 from storage.models import ProcessedEvent, Ticket
@@ -267,7 +267,7 @@ def test_e2ee_on_without_a_place_for_the_keys_is_one_clear_line() -> None:
 
 def test_e2ee_on_without_the_extra_names_the_pip_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # the extra is installed here (the test extra pulls it in): only its absence is simulated
-    monkeypatch.setattr(settings_module, "e2e_installed", lambda: False)
+    monkeypatch.setattr(platforms_module, "e2e_installed", lambda: False)
     monkeypatch.setattr(matrix_client, "e2e_installed", lambda: False)
     with pytest.raises(ConfigError) as caught:
         config(e2ee="on", store_path=str(tmp_path))

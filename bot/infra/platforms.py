@@ -1,0 +1,122 @@
+"""``[slack]`` and ``[matrix]``: how the adapters connect. The core owns these sections (``bot/`` imports no
+adapter); the adapters read them. Secrets (``SecretStr`` fields) come only from the environment."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from bot.core.config import ENV_PREFIX, Section, defined, refuse
+from bot.infra.config import DEFAULT_DB_URL, sqlite_file
+
+E2E_INSTALL = "pip install 'dutydesk[e2e]'"   # matrix-nio[e2e]: vodozemac and the peewee key store
+
+
+def e2e_installed() -> bool:
+    """Whether matrix-nio's E2EE extra is importable (nio itself only looks for vodozemac; its store needs peewee)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("vodozemac", "peewee"))
+
+
+class SlackConfig(Section):
+    """Enabled when ``DUTYDESK_SLACK__BOT_TOKEN`` is set."""
+
+    mode: Literal["socket", "http"] = "socket"
+    host: str = "0.0.0.0"
+    port: int = 3000
+    path: str = "/slack/events"
+    api_base_url: str = "https://slack.com/api/"
+    bot_token: SecretStr | None = None
+    app_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    user_token: SecretStr | None = None
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @property
+    def enabled(self) -> bool:
+        return self.bot_token is not None
+
+    @model_validator(mode="after")
+    def _tokens_for_the_mode(self) -> SlackConfig:
+        if self.enabled and self.mode == "socket" and self.app_token is None:
+            refuse(("mode", f"socket mode needs the app-level token; set {ENV_PREFIX}SLACK__APP_TOKEN or use "
+                            "mode = \"http\""))
+        if self.enabled and self.mode == "http" and self.signing_secret is None:
+            refuse(("mode", f"http mode needs the signing secret; set {ENV_PREFIX}SLACK__SIGNING_SECRET"))
+        return self
+
+
+class MatrixConfig(Section):
+    """Enabled when ``DUTYDESK_MATRIX__PASSWORD`` or ``DUTYDESK_MATRIX__ACCESS_TOKEN`` is set."""
+
+    homeserver: str | None = None
+    user_id: str | None = None
+    device_id: str = "DUTYDESK"
+    command_prefix: str = "!"
+    # servers whose users may invite the bot into rooms; empty: the bot's own server only
+    allowed_servers: list[str] = Field(default_factory=list)
+    # end-to-end encryption: "auto" is on when the e2e extra is installed and store_path is set; "on" insists
+    # (store_path defaults to a directory beside a SQLite database); "off" only tells encrypted rooms it cannot read
+    e2ee: Literal["auto", "on", "off"] = "auto"
+    # directory of nio's crypto store (the device's keys): on a persistent volume, owned by one process only
+    store_path: str | None = None
+    password: SecretStr | None = None
+    access_token: SecretStr | None = None
+
+    @field_validator("e2ee", mode="before")
+    @classmethod
+    def _switch(cls, value: Any) -> Any:
+        # TOML `e2ee = true` and DUTYDESK_MATRIX__E2EE=false read as the switch they look like
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no", "1", "0"):
+            return "on" if value.strip().lower() in ("true", "yes", "1") else "off"
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return self.password is not None or self.access_token is not None
+
+    @model_validator(mode="after")
+    def _can_connect(self) -> MatrixConfig:
+        problems = []
+        if self.enabled and (self.homeserver is None or self.user_id is None):
+            problems.append(("", "set matrix.homeserver and matrix.user_id to connect to Matrix"))
+        storage = defined("storage", "url")
+        problems += self._e2ee_problems(storage if isinstance(storage, str) else DEFAULT_DB_URL)
+        if problems:
+            refuse(*problems)
+        return self
+
+    def e2ee_store(self, storage_url: str) -> Path | None:
+        """The crypto store directory when E2EE is on, None when it is off (see :meth:`e2ee_problems`)."""
+        if self.e2ee == "off" or not e2e_installed():
+            return None
+        if self.store_path:
+            return Path(self.store_path).expanduser()
+        if self.e2ee == "auto":
+            return None
+        database = sqlite_file(storage_url)
+        return database.with_name(f"{database.stem}-matrix-store") if database is not None else None
+
+    def _e2ee_problems(self, storage_url: str) -> list[tuple[str, str]]:
+        if self.e2ee != "on":
+            return []
+        if not e2e_installed():
+            return [("e2ee", "end-to-end encryption needs matrix-nio's e2e extra; install it with "
+                             f"{E2E_INSTALL} (or set e2ee = \"off\")")]
+        if self.e2ee_store(storage_url) is None:
+            return [("store_path", "e2ee = \"on\" needs a directory for the encryption keys; set "
+                                   "matrix.store_path (it defaults to one beside the database only with a SQLite "
+                                   "file)")]
+        return []
+
+    def e2ee_problems(self, src: str, storage_url: str) -> list[str]:
+        """One line per reason ``e2ee = "on"`` cannot work (nothing for "auto": it falls back to off)."""
+        return [f"{src}: matrix.{at}: {message}" for at, message in self._e2ee_problems(storage_url)]
