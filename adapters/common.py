@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.types import Platform
-from bot.privacy.config import ChannelsConfig
+from bot.settings import ChannelsConfig
 from storage.models import Identity, Ticket
 
 

@@ -26,7 +26,7 @@ from bot.calendar.config import CalendarConfig
 from bot.core.config import ENV_PREFIX, PROBLEMS, DeskConfig, did_you_mean, loading
 from bot.duty.config import DutyConfig
 from bot.infra.config import HaConfig, OpsConfig, StorageConfig
-from bot.infra.platforms import MatrixConfig, SlackConfig
+from bot.infra.platforms import E2E_INSTALL, MatrixConfig, SlackConfig, e2e_installed
 from bot.privacy.config import ChannelsConfig
 from bot.sla.config import SlaPolicyConfig
 from bot.workflow.config import (
@@ -42,6 +42,10 @@ from bot.workflow.config import (
 )
 
 CONTRACT = "docs/configuration.md"
+
+# the adapters reach the configuration through this module only (the import contracts in pyproject.toml)
+__all__ = ["E2E_INSTALL", "ChannelsConfig", "ConfigError", "Settings", "e2e_installed", "load_settings",
+           "settings_from_data"]
 
 
 class ConfigError(Exception):

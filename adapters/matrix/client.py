@@ -35,8 +35,7 @@ from nio import (
 )
 
 from bot.infra.outbox import DeliveryError
-from bot.infra.platforms import E2E_INSTALL, e2e_installed
-from bot.settings import ConfigError, Settings
+from bot.settings import E2E_INSTALL, ConfigError, Settings, e2e_installed
 
 log = logging.getLogger(__name__)
 

@@ -50,9 +50,9 @@ from adapters.matrix.groups import MatrixGroups
 from bot.core.types import ChannelRef, InboundEvent, ThreadMessage
 from bot.i18n import t
 from bot.infra import ops
-from bot.infra.platforms import E2E_INSTALL
 from bot.privacy.move import MOVE_ACTION
 from bot.privacy.route import TICKET_REACTIONS
+from bot.settings import E2E_INSTALL
 from bot.tickets import form as ticket_form
 from storage import platform_state as kv
 from storage.models import ProcessedEvent
