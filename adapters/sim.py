@@ -8,7 +8,7 @@ from datetime import UTC
 from typing import TextIO
 
 from bot.core.clock import Clock
-from bot.core.types import Capability, OutboundMessage, Platform, Visibility
+from bot.core.types import Capability, OutboundMessage, Platform, Removal, Visibility
 from bot.infra.outbox import DeliveryError
 
 PROFILES: dict[str, frozenset[Capability]] = {
@@ -52,8 +52,6 @@ class SimAdapter:
             self.closed = True
 
     async def send(self, message: OutboundMessage) -> str | None:
-        if message.kind == "remove":
-            return self.remove(message)
         target = message.target
         extra: dict[str, object] = {}
         if target.kind == "ephemeral":
@@ -80,10 +78,9 @@ class SimAdapter:
         self.emit(line)
         return f"sim-{message.id}"
 
-    def remove(self, message: OutboundMessage) -> str:
+    async def remove(self, removal: Removal) -> str:
         """Removes a person's public message, unless the scenario took that right away."""
-        message_id = str(message.meta.get("message_id"))
         if not self.can_remove:
             raise DeliveryError("the bot may not remove other people's messages here", permanent=True)
-        self.emit({"at": iso_utc(self.clock), "removed": message_id, "from": message.target.channel_id})
-        return message_id
+        self.emit({"at": iso_utc(self.clock), "removed": removal.message_id, "from": removal.target.channel_id})
+        return removal.message_id

@@ -45,7 +45,7 @@ from adapters.sim import PROFILES  # noqa: E402
 from benchmarks.common import PgUnavailable, pg_database, print_table  # noqa: E402
 from bot.app import build  # noqa: E402
 from bot.core.clock import SystemClock  # noqa: E402
-from bot.core.types import ChannelRef, InboundEvent, OutboundMessage, Platform, UserRef  # noqa: E402
+from bot.core.types import ChannelRef, InboundEvent, OutboundMessage, Platform, Removal, UserRef  # noqa: E402
 from bot.settings import settings_from_data  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import make_engine  # noqa: E402
@@ -80,6 +80,9 @@ class Recorder:
     async def send(self, message: OutboundMessage) -> str | None:
         self.sent += 1
         return f"ok-{message.id}"
+
+    async def remove(self, removal: Removal) -> str | None:
+        return removal.message_id
 
 
 @dataclass

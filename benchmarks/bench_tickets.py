@@ -56,7 +56,7 @@ from adapters.sim import PROFILES  # noqa: E402
 from benchmarks.common import PgUnavailable, pg_database, print_table  # noqa: E402
 from bot.app import build  # noqa: E402
 from bot.core.clock import VirtualClock  # noqa: E402
-from bot.core.types import ChannelRef, InboundEvent, OutboundMessage, Platform, UserRef  # noqa: E402
+from bot.core.types import ChannelRef, InboundEvent, OutboundMessage, Platform, Removal, UserRef  # noqa: E402
 from bot.settings import settings_from_data  # noqa: E402
 from storage.models import DeskCounter, OutboxMessage, ProcessedEvent, Ticket, TicketEvent, Timer  # noqa: E402
 from storage.upsert import upsert  # noqa: E402
@@ -89,6 +89,9 @@ class NullAdapter:
     capabilities = PROFILES["slack"]
 
     async def send(self, message: OutboundMessage) -> str | None:  # pragma: no cover - never called
+        raise AssertionError("the benchmark does not deliver the outbox")
+
+    async def remove(self, removal: Removal) -> str | None:  # pragma: no cover - never called
         raise AssertionError("the benchmark does not deliver the outbox")
 
 

@@ -20,7 +20,7 @@ from bot.access.people import sync_staff
 from bot.core.clock import Clock, VirtualClock
 from bot.core.desk import Desk
 from bot.core.dispatcher import Dispatcher, reference
-from bot.core.types import InboundEvent, OutboundMessage, Platform, Visibility
+from bot.core.types import Capability, InboundEvent, MessageKind, OutboundMessage, Platform, Visibility
 from bot.digest.job import digest_job
 from bot.duty.handover import post_handover
 from bot.duty.store import window_of
@@ -28,7 +28,7 @@ from bot.duty.trigger import DutyWindowTrigger
 from bot.i18n import t
 from bot.infra import metrics, timers
 from bot.infra.ops import OpsServer
-from bot.infra.outbox import OutboxSender, enqueue
+from bot.infra.outbox import Operation, OutboxSender, enqueue
 from bot.infra.scheduler import Job, Scheduler
 from bot.settings import Settings
 from bot.sla import service as sla_service
@@ -91,7 +91,7 @@ class Bot:
         message = OutboundMessage(
             # not an outbox row: a negative id, the same for the same event, is its idempotency key
             id=-int(digest[:12], 16), target=self.dispatcher._dm_or_ephemeral(event),
-            text=t(self.desk.language, key, ref=reference(event.idempotency_key)), kind="error",
+            text=t(self.desk.language, key, ref=reference(event.idempotency_key)), kind=MessageKind.ERROR,
             visibility=Visibility.EPHEMERAL,
         )
         try:
@@ -222,7 +222,8 @@ async def build(
     await sla_service.refresh_open(desk)
     # chat platforms are served several targets at a time; the console and the simulator keep one order
     chat = any(a.platform in (Platform.SLACK, Platform.MATRIX) for a in adapters)
-    sender = OutboxSender(sessions, clock, {a.platform: a.send for a in adapters}, concurrency=8 if chat else 1)
+    sender = OutboxSender(sessions, clock, {a.platform: a.send for a in adapters}, concurrency=8 if chat else 1,
+                          removers={a.platform: a.remove for a in adapters if Capability.DELETE in a.capabilities})
     replica = f"{socket.gethostname()}-{os.getpid()}"
     scheduler = Scheduler(desk, declare_jobs(desk), replica, after_run=sender.drain)
     # chat platforms: a unit of work's messages are sent right after its commit (bot/infra/outbox.py, inline)
@@ -254,11 +255,11 @@ def declare_jobs(desk: Desk) -> list[Job]:
 
 async def report_dead(bot: Bot, row: OutboxMessage) -> None:
     """A message that could not be delivered is reported to the duty channels (never its content)."""
-    if row.kind == "error" and row.target_kind == "channel":
+    if row.kind == MessageKind.ERROR and row.target_kind == "channel":
         return  # a failing duty channel cannot be told about itself
     desk = bot.desk
     async with desk.sessions.begin() as session:
-        if row.kind == "remove" and row.ticket_key:
+        if row.operation == Operation.REMOVE and row.ticket_key:
             ticket = await ticket_service.get(session, row.ticket_key)
             if ticket is not None:
                 ticket_service.tell_requester(session, desk, ticket, "privacy.could_not_remove",
@@ -267,4 +268,4 @@ async def report_dead(bot: Bot, row: OutboxMessage) -> None:
         for target in desk.duty_targets():
             enqueue(session, desk.clock.now(), target,
                     t(desk.language, "error.undelivered", id=row.id, kind=row.kind, reason=row.last_error or "?"),
-                    kind="error", visibility=Visibility.PRIVATE, ticket=row.ticket_key)
+                    kind=MessageKind.ERROR, visibility=Visibility.PRIVATE, ticket=row.ticket_key)

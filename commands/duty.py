@@ -11,7 +11,7 @@ from pydantic import BaseModel, field_validator
 import bot.duty.timers  # noqa: F401  (registers the duty timer handler)
 from bot.core.context import Context
 from bot.core.registry import Arg, Command, Registry
-from bot.core.types import Reply
+from bot.core.types import MessageKind, Reply
 from bot.duty import service
 from bot.duty.model import Assignment
 from bot.duty.notify import day_text, hours_text, name_of, role_name
@@ -73,7 +73,7 @@ def parse_day(text: str, now_day: date) -> date:
 def _refused(ctx: Context, exc: DutyRefused) -> list[Reply]:
     lang = ctx.actor.language
     values = {k: (v(lang) if callable(v) else v) for k, v in exc.values.items()}
-    return [Reply(text=ctx.t(exc.key, **values), kind="error")]
+    return [Reply(text=ctx.t(exc.key, **values), kind=MessageKind.ERROR)]
 
 
 def _zone(ctx: Context) -> ZoneInfo:
@@ -100,7 +100,7 @@ def _roles_line(ctx: Context, state: DutyState, day: date) -> str:
 async def show(ctx: Context, _args: NoArgs) -> list[Reply]:
     window = window_of(ctx.desk)
     if window is None:
-        return [Reply(text=ctx.t("duty.not_configured"), kind="error")]
+        return [Reply(text=ctx.t("duty.not_configured"), kind=MessageKind.ERROR)]
     lang, zone, now = ctx.actor.language, _zone(ctx), ctx.now
     day = today(ctx.desk, window)
     monday, sunday = week_of(day)
@@ -137,7 +137,7 @@ async def show(ctx: Context, _args: NoArgs) -> list[Reply]:
 async def swap(ctx: Context, args: SwapArgs) -> list[Reply]:
     window = window_of(ctx.desk)
     if window is None:
-        return [Reply(text=ctx.t("duty.not_configured"), kind="error")]
+        return [Reply(text=ctx.t("duty.not_configured"), kind=MessageKind.ERROR)]
     try:
         day = parse_day(args.day, today(ctx.desk, window))
         request = await service.request_swap(ctx.session, ctx.desk, ctx.actor.person.key, day, role=args.role,
@@ -185,7 +185,7 @@ def _when(value: datetime, zone: ZoneInfo) -> str:
 async def away(ctx: Context, args: AwayArgs) -> list[Reply]:
     window = window_of(ctx.desk)
     if window is None:
-        return [Reply(text=ctx.t("duty.not_configured"), kind="error")]
+        return [Reply(text=ctx.t("duty.not_configured"), kind=MessageKind.ERROR)]
     try:
         now_day = today(ctx.desk, window)
         first, last = parse_day(args.first, now_day), parse_day(args.last, now_day)

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from bot import access, kb
 from bot.core.context import Context
 from bot.core.registry import Arg, Command, Registry
-from bot.core.types import Reply
+from bot.core.types import MessageKind, Reply
 from bot.i18n.format import instant
 from bot.tickets.states import TransitionRefused
 from bot.workflow import closing
@@ -30,7 +30,7 @@ async def solve(ctx: Context, args: TextArgs) -> list[Reply]:
     try:
         asked = await closing.solve(ctx.session, ctx.desk, ticket, ctx.actor.person, args.text)
     except closing.ClosingRefused as exc:
-        return reply(ctx, exc.key, kind="error", **exc.values)
+        return reply(ctx, exc.key, kind=MessageKind.ERROR, **exc.values)
     except TransitionRefused as exc:
         return refused(ctx, exc)
     return reply(ctx, "closing.solved_asked" if asked else "closing.solved", key=ticket.key, ticket=ticket.key)
@@ -42,7 +42,7 @@ async def _requester_only(ctx: Context, key: str):
     if isinstance(ticket, list):
         return ticket
     if ticket.requester_id != ctx.actor.person.id:
-        return reply(ctx, "closing.requester_only", kind="error", key=ticket.key)
+        return reply(ctx, "closing.requester_only", kind=MessageKind.ERROR, key=ticket.key)
     return ticket
 
 
@@ -74,7 +74,7 @@ def _no_question(ctx: Context, exc: closing.ClosingRefused) -> list[Reply]:
     values = dict(exc.values)
     if "state" in values:
         values["state"] = ctx.t(f"state.{values['state']}")
-    return reply(ctx, exc.key, kind="error", **values)
+    return reply(ctx, exc.key, kind=MessageKind.ERROR, **values)
 
 
 async def search(ctx: Context, args: SearchArgs) -> list[Reply]:

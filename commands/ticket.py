@@ -11,7 +11,7 @@ from bot import access, routing
 from bot.access.people import person_by_key
 from bot.core.context import Context
 from bot.core.registry import Arg, Command, Registry
-from bot.core.types import Reply, Visibility
+from bot.core.types import MessageKind, Reply, Visibility
 from bot.i18n import catalogue
 from bot.i18n.format import duration, instant
 from bot.tickets import service
@@ -88,14 +88,14 @@ KEY_ARG = Arg("key", "positional", metavar="ID")
 
 
 def reply(
-    ctx: Context, key: str, /, *, kind: str = "reply", ticket: str | None = None, **values: object
+    ctx: Context, key: str, /, *, kind: MessageKind = MessageKind.REPLY, ticket: str | None = None, **values: object
 ) -> list[Reply]:
     return [Reply(text=ctx.t(key, **values), kind=kind, ticket=ticket)]
 
 
 def refused(ctx: Context, exc: TransitionRefused) -> list[Reply]:
     """The state machine's (or a process guard's) refusal, states and fields named in the reader's language."""
-    return [Reply(text=rules.refusal_text(ctx.actor.language, exc), kind="error")]
+    return [Reply(text=rules.refusal_text(ctx.actor.language, exc), kind=MessageKind.ERROR)]
 
 
 def follows(ctx: Context, ticket: Ticket) -> bool:
@@ -117,7 +117,7 @@ async def load(ctx: Context, key: str, *, write: bool = False, follow: bool = Fa
     if write and not ctx.actor.is_staff:
         return reply(ctx, "ticket.staff_only")
     if watching and not follow:
-        return reply(ctx, "ticket.follower_only", kind="error", key=ticket.key)
+        return reply(ctx, "ticket.follower_only", kind=MessageKind.ERROR, key=ticket.key)
     return ticket
 
 
@@ -147,9 +147,9 @@ async def create(ctx: Context, args: CreateArgs) -> list[Reply]:
     return [Reply(
         text=ctx.t("ticket.receipt", key=ticket.key, priority=priority,
                    priority_name=ctx.t(f"priority.{priority}"), next=ctx.t(next_key, key=ticket.key)),
-        kind="receipt",
+        kind=MessageKind.RECEIPT,
         ticket=ticket.key,
-    ), *(Reply(text=text, kind="error", ticket=ticket.key) for text in refusals)]
+    ), *(Reply(text=text, kind=MessageKind.ERROR, ticket=ticket.key) for text in refusals)]
 
 
 async def show(ctx: Context, args: KeyArgs) -> list[Reply]:

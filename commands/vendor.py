@@ -7,7 +7,7 @@ from pydantic import field_validator
 
 from bot.core.context import Context
 from bot.core.registry import Arg, Command, Registry
-from bot.core.types import Reply
+from bot.core.types import MessageKind, Reply
 from bot.i18n.format import instant
 from bot.tickets.states import TransitionRefused
 from bot.workflow import vendor
@@ -32,7 +32,7 @@ async def report(ctx: Context, args: VendorArgs) -> list[Reply]:
     try:
         done = await vendor.report(ctx.session, ctx.desk, ticket, ctx.actor.person, args.vendor_ticket)
     except vendor.VendorRefused as exc:
-        return reply(ctx, exc.key, kind="error", prefix=ctx.prefix, **exc.values)
+        return reply(ctx, exc.key, kind=MessageKind.ERROR, prefix=ctx.prefix, **exc.values)
     except TransitionRefused as exc:
         return refused(ctx, exc)
     config = ctx.desk.settings.vendor

@@ -13,7 +13,7 @@ import bot.workflow.timers  # noqa: F401  (registers the process timers)
 from bot import access, kb, routing
 from bot.core.context import Context
 from bot.core.registry import Arg, Command, Registry
-from bot.core.types import Reply
+from bot.core.types import MessageKind, Reply
 from bot.duty.notify import name_of
 from bot.i18n import t
 from bot.i18n.format import instant
@@ -149,7 +149,7 @@ async def doc(ctx: Context, args: DocArgs) -> list[Reply]:
     if args.field is None or not (args.value or "").strip():
         missing = rules.missing(ctx.desk.settings, ticket)
         if args.field is not None:
-            return reply(ctx, "intake.needs_value", kind="error", key=ticket.key, field=args.field,
+            return reply(ctx, "intake.needs_value", kind=MessageKind.ERROR, key=ticket.key, field=args.field,
                          prefix=ctx.prefix)
         if not missing:
             return reply(ctx, "intake.nothing_missing", key=ticket.key, ticket=ticket.key)
@@ -157,12 +157,12 @@ async def doc(ctx: Context, args: DocArgs) -> list[Reply]:
                      fields=", ".join(f"{f} ({rules.label(lang, f)})" for f in missing), prefix=ctx.prefix,
                      example=missing[0])
     if args.field == "screenshot":
-        return reply(ctx, "intake.screenshot_as_file", kind="error", key=ticket.key)
+        return reply(ctx, "intake.screenshot_as_file", kind=MessageKind.ERROR, key=ticket.key)
     try:
         left = await intake.fill(ctx.session, ctx.desk, ticket, args.field, args.value or "", ctx.actor.person)
     except rules.IntakeRefused as exc:
         values = {k: v for k, v in exc.values.items() if k != "field"}
-        return reply(ctx, exc.key, kind="error", field=rules.label(lang, args.field), **values)
+        return reply(ctx, exc.key, kind=MessageKind.ERROR, field=rules.label(lang, args.field), **values)
     except TransitionRefused as exc:
         return refused(ctx, exc)
     if left:
@@ -192,14 +192,14 @@ async def check(ctx: Context, args: CheckArgs) -> list[Reply]:
         return ticket
     settings = ctx.desk.settings
     if settings.triage is None:
-        return reply(ctx, "triage.not_configured", kind="error")
+        return reply(ctx, "triage.not_configured", kind=MessageKind.ERROR)
     if args.item is None:
         return [Reply(text=_checklist_text(ctx, ticket), ticket=ticket.key)]
     found = []
     for word in (w for w in args.item.split(",") if w.strip()):
         item = triage.find(settings, word)
         if item is None:
-            return reply(ctx, "triage.unknown_item", kind="error", item=word.strip()[:40],
+            return reply(ctx, "triage.unknown_item", kind=MessageKind.ERROR, item=word.strip()[:40],
                          items=", ".join(f"{n}. {i.key}" for n, i in enumerate(triage.items(settings), 1)))
         found.append(item)
     for item in found:
@@ -219,10 +219,10 @@ async def uncheck(ctx: Context, args: CheckArgs) -> list[Reply]:
         return ticket
     item = triage.find(ctx.desk.settings, args.item or "") if ctx.desk.settings.triage else None
     if item is None:
-        return reply(ctx, "triage.unknown_item", kind="error", item=(args.item or "")[:40],
+        return reply(ctx, "triage.unknown_item", kind=MessageKind.ERROR, item=(args.item or "")[:40],
                      items=", ".join(i.key for i in triage.items(ctx.desk.settings)) or "—")
     if not triage.untick(ctx.session, ctx.desk, ticket, item, ctx.actor.person):
-        return reply(ctx, "triage.not_ticked", kind="error", key=ticket.key, item=item.key)
+        return reply(ctx, "triage.not_ticked", kind=MessageKind.ERROR, key=ticket.key, item=item.key)
     return reply(ctx, "triage.unticked", key=ticket.key, item=item.key, ticket=ticket.key)
 
 
@@ -237,7 +237,7 @@ async def route(ctx: Context, args: RouteArgs) -> list[Reply]:
     deletion_topic = ctx.desk.settings.deletion.topic if ctx.desk.settings.deletion else None
     if args.topic is not None and args.topic not in topics and args.topic not in ctx.desk.settings.categories \
             and args.topic != deletion_topic:
-        return reply(ctx, "routing.unknown_topic", kind="error", topic=args.topic[:40],
+        return reply(ctx, "routing.unknown_topic", kind=MessageKind.ERROR, topic=args.topic[:40],
                      topics=", ".join(topics) or "—")
     chosen = await routing.route(ctx.session, ctx.desk, ticket, topic=args.topic, reassign=True)
     if chosen is None:
@@ -255,7 +255,7 @@ async def answer(ctx: Context, args: AnswerArgs) -> list[Reply]:
         return ticket
     found = kb.faq_entry(ctx.desk.settings, args.ref)
     if found is None:
-        return reply(ctx, "faq.unknown", kind="error", ref=args.ref[:40],
+        return reply(ctx, "faq.unknown", kind=MessageKind.ERROR, ref=args.ref[:40],
                      keys=", ".join(f"faq:{k}" for k in ctx.desk.settings.faq) or "—")
     key, entry = found
     text = t(ticket.language, "faq.answer", title=entry.title, url=entry.url)
@@ -285,12 +285,12 @@ async def defer(ctx: Context, args: DeferArgs) -> list[Reply]:
         return ticket
     day = _review_day(ctx, args.day)
     if day is None:
-        return reply(ctx, "defer.bad_date", kind="error", text=args.day[:40])
+        return reply(ctx, "defer.bad_date", kind=MessageKind.ERROR, text=args.day[:40])
     try:
         label, review = await deferral.defer(ctx.session, ctx.desk, ticket, ctx.actor.person, args.reason, day,
                                              args.note)
     except deferral.DeferRefused as exc:
-        return reply(ctx, exc.key, kind="error", **exc.values)
+        return reply(ctx, exc.key, kind=MessageKind.ERROR, **exc.values)
     except TransitionRefused as exc:
         return refused(ctx, exc)
     return reply(ctx, "defer.done", key=ticket.key, ticket=ticket.key, reason=label,
@@ -307,7 +307,7 @@ async def merge(ctx: Context, args: MergeArgs) -> list[Reply]:
     try:
         await deferral.merge(ctx.session, ctx.desk, keep, duplicate, ctx.actor.person)
     except deferral.DeferRefused as exc:
-        return reply(ctx, exc.key, kind="error", **exc.values)
+        return reply(ctx, exc.key, kind=MessageKind.ERROR, **exc.values)
     except TransitionRefused as exc:
         return refused(ctx, exc)
     return reply(ctx, "merge.done", key=keep.key, duplicate=duplicate.key, ticket=keep.key)
@@ -321,7 +321,7 @@ async def deletion_step(ctx: Context, args: DeletionArgs) -> list[Reply]:
     if isinstance(ticket, list):
         return ticket
     if ctx.desk.settings.deletion is None:
-        return reply(ctx, "deletion.not_configured", kind="error")
+        return reply(ctx, "deletion.not_configured", kind=MessageKind.ERROR)
     if args.step is None:
         started = deletion.begin(ctx.session, ctx.desk, ticket, ctx.actor.person)
         following = deletion.next_step(ticket)
@@ -336,7 +336,7 @@ async def deletion_step(ctx: Context, args: DeletionArgs) -> list[Reply]:
         values = dict(exc.values)
         if exc.key == "deletion.out_of_order":
             values["prefix"] = ctx.prefix
-        return reply(ctx, exc.key, kind="error", **values)
+        return reply(ctx, exc.key, kind=MessageKind.ERROR, **values)
     lines = [ctx.t("deletion.recorded", key=ticket.key, step=done.step)]
     if done.urgent:
         lines.append(ctx.t("deletion.urgent"))

@@ -185,13 +185,15 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     created_at: Mapped[datetime]
+    # send (a message) | remove (a person's message off a public channel): bot.infra.outbox.Operation
+    operation: Mapped[str] = mapped_column(String(16), default="send", server_default="send")
     platform: Mapped[str] = mapped_column(String(16))
     target_kind: Mapped[str] = mapped_column(String(16))
     channel_id: Mapped[str | None] = mapped_column(String(255))
     thread_id: Mapped[str | None] = mapped_column(String(255))
     user_id: Mapped[str | None] = mapped_column(String(255))
     ticket_key: Mapped[str | None] = mapped_column(String(32))
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str | None] = mapped_column(String(32))  # a message's bot.core.types.MessageKind; None for a removal
     visibility: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
     buttons: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
@@ -201,7 +203,7 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
     platform_ref: Mapped[str | None] = mapped_column(String(255))
-    # per-operation details, e.g. the id of a public message to remove (kind "remove")
+    # per-operation details: the id of the public message a removal takes off
     meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 

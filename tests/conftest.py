@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.sim import PROFILES
 from bot.app import Bot, build
 from bot.core.clock import VirtualClock
-from bot.core.types import Capability, ChannelRef, InboundEvent, OutboundMessage, Platform, UserRef
+from bot.core.types import Capability, ChannelRef, InboundEvent, OutboundMessage, Platform, Removal, UserRef
 from bot.settings import Settings, settings_from_data
 from storage import migrate
 from storage.db import make_engine
@@ -190,6 +190,7 @@ class FakeAdapter:
     platform: Platform = Platform.SIM
     capabilities: frozenset[Capability] = PROFILES["slack"]
     sent: list[OutboundMessage] = field(default_factory=list)
+    removed: list[Removal] = field(default_factory=list)
     attempts: list[int] = field(default_factory=list)
     fail: Callable[[OutboundMessage], BaseException | None] | None = None
 
@@ -201,6 +202,10 @@ class FakeAdapter:
                 raise exc
         self.sent.append(message)
         return f"fake-{message.id}"
+
+    async def remove(self, removal: Removal) -> str | None:
+        self.removed.append(removal)
+        return removal.message_id
 
 
 @functools.cache

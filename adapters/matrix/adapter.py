@@ -23,7 +23,7 @@ from adapters.matrix import render
 from adapters.matrix.client import MatrixError, check, delivery_error
 from adapters.matrix.spaces import Rooms
 from bot.core.clock import Clock
-from bot.core.types import Button, Capability, OutboundMessage, Platform
+from bot.core.types import Button, Capability, MessageKind, OutboundMessage, Platform, Removal
 from bot.infra.outbox import DeliveryError
 from bot.settings import Settings
 from storage import platform_state as kv
@@ -76,7 +76,13 @@ class MatrixAdapter:
         except Exception as exc:
             raise delivery_error(exc, where=self._where(message), user_id=self.user_id) from exc
 
-    def _where(self, message: OutboundMessage) -> str:
+    async def remove(self, removal: Removal) -> str | None:
+        try:
+            return await self._redact(removal)
+        except Exception as exc:
+            raise delivery_error(exc, where=self._where(removal), user_id=self.user_id) from exc
+
+    def _where(self, message: OutboundMessage | Removal) -> str:
         target = message.target
         if target.kind == "ticket":
             return f"the private room of {target.ticket}"
@@ -99,15 +105,13 @@ class MatrixAdapter:
         return await self.rooms.id_of(target.channel_id)
 
     async def _send(self, message: OutboundMessage) -> str | None:
-        if message.kind == "remove":
-            return await self._redact(message)
         setup: list[Awaitable[None]] = []
         if message.target.kind == "ticket" and message.target.ticket:
             room, setup = await self.rooms.prepare_ticket_room(message.target.ticket)
         else:
             room = await self.room_for(message)
         thread = message.target.thread_id if message.target.kind == "channel" else None
-        mention = message.target.user_id if message.kind == "ping" else None
+        mention = message.target.user_id if message.kind == MessageKind.PING else None
         lang = self.language_of(message.target.user_id)
         content = render.content(message, lang, thread_root=thread, mention=mention)
         # a ticket room's invites (and a spare room's name) go out together with the message: they are
@@ -156,19 +160,19 @@ class MatrixAdapter:
         answer = await self.client.room_get_state_event(room, "m.room.encryption")
         return isinstance(answer, RoomGetStateEventResponse) and bool(answer.content.get("algorithm"))
 
-    async def _redact(self, message: OutboundMessage) -> str | None:
+    async def _redact(self, removal: Removal) -> str | None:
         """Removes a person's public message (the privacy move) by redacting it."""
-        event_id = str(message.meta.get("message_id") or "")
-        if not message.target.channel_id or not event_id:
+        event_id = removal.message_id
+        if not removal.target.channel_id or not event_id:
             raise DeliveryError("a removal without a room or message", permanent=True)
-        room = await self.rooms.id_of(message.target.channel_id)
+        room = await self.rooms.id_of(removal.target.channel_id)
         answer = await self.client.room_redact(room, event_id, reason="moved into a private ticket",
-                                               tx_id=f"{self.txn_prefix}.{message.id}")
+                                               tx_id=f"{self.txn_prefix}.{removal.id}")
         try:
             check(answer, RoomRedactResponse, "redact")
         except MatrixError as exc:
             if exc.errcode == "M_FORBIDDEN":
-                raise DeliveryError(self._no_redact_reason(room, message.target.channel_id),
+                raise DeliveryError(self._no_redact_reason(room, removal.target.channel_id),
                                     permanent=True) from None
             if exc.errcode == "M_NOT_FOUND":  # already gone
                 return event_id

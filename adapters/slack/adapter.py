@@ -34,7 +34,7 @@ from adapters.slack.errors import delivery_error, error_code
 from adapters.slack.ratelimit import ChannelRateLimiter
 from adapters.slack.spaces import TicketSpaces
 from bot.core.clock import Clock
-from bot.core.types import Capability, OutboundMessage, Platform
+from bot.core.types import Capability, OutboundMessage, Platform, Removal
 from bot.infra.outbox import DeliveryError
 from bot.settings import ConfigError, Settings
 
@@ -206,7 +206,15 @@ class SlackAdapter:
                 await self._tell_asker(message, error_code(exc), error.reason)
             raise error from exc
 
-    def _where(self, message: OutboundMessage) -> str | None:
+    async def remove(self, removal: Removal) -> str | None:
+        if self.pace is not None:
+            await self.pace()
+        try:
+            return await self._remove(removal)
+        except Exception as exc:
+            raise delivery_error(exc, channel=self._where(removal), bot=self.directory.bot_name) from exc
+
+    def _where(self, message: OutboundMessage | Removal) -> str | None:
         target = message.target
         if target.kind == "ticket":
             return f"the private channel of {target.ticket}"
@@ -215,8 +223,6 @@ class SlackAdapter:
         return target.channel_id
 
     async def _send(self, message: OutboundMessage) -> str | None:
-        if message.kind == "remove":
-            return await self._remove(message)
         target = message.target
         if target.kind == "ephemeral":
             return await self._ephemeral(message)
@@ -262,13 +268,13 @@ class SlackAdapter:
         dm = await self.directory.dm_channel(target.user_id)
         return await self._post(dm, message)
 
-    async def _remove(self, message: OutboundMessage) -> str | None:
+    async def _remove(self, removal: Removal) -> str | None:
         """Removes a person's public message (the privacy move) with the admin's user token."""
         if self.user_client is None:
             raise DeliveryError("Slack: removing other people's messages needs a workspace admin's user token: set "
                                 "DUTYDESK_SLACK__USER_TOKEN (user scope chat:write)", permanent=True)
-        ts = str(message.meta.get("message_id") or "")
-        channel = await self.directory.id_of(message.target.channel_id or "")
+        ts = removal.message_id
+        channel = await self.directory.id_of(removal.target.channel_id or "")
         try:
             await self.user_client.chat_delete(channel=channel, ts=ts)
         except SlackApiError as exc:

@@ -21,7 +21,7 @@ from bot.access.people import actor_for, resolve
 from bot.core.context import Actor, Context
 from bot.core.desk import Desk
 from bot.core.registry import Parsed, ParseError
-from bot.core.types import Capability, InboundEvent, Reply, Target, Visibility
+from bot.core.types import Capability, InboundEvent, MessageKind, Reply, Target, Visibility
 from bot.duty import escalation
 from bot.i18n import t
 from bot.infra import metrics
@@ -212,10 +212,10 @@ class Dispatcher:
             metrics.after_commit(session, metrics.EVENTS.labels(event.kind, "failed").inc)
             now = self.desk.clock.now()
             enqueue(session, now, self._dm_or_ephemeral(event), t(lang, "error.internal", ref=ref),
-                    kind="error", visibility=Visibility.EPHEMERAL)
+                    kind=MessageKind.ERROR, visibility=Visibility.EPHEMERAL)
             for target in self.desk.duty_targets():
                 enqueue(session, now, target, t(lang, "error.internal_duty", ref=ref, kind=event.kind),
-                        kind="error", visibility=Visibility.PRIVATE)
+                        kind=MessageKind.ERROR, visibility=Visibility.PRIVATE)
 
     async def _work(self, session: AsyncSession, event: InboundEvent) -> None:
         now = self.desk.clock.now()
@@ -264,10 +264,11 @@ class Dispatcher:
     async def run_command(self, ctx: Context, text: str) -> list[Reply]:
         parsed = self.desk.registry.parse(text)
         if isinstance(parsed, ParseError):
-            return [Reply(text=self._parse_error(ctx, parsed), kind="error")]
+            return [Reply(text=self._parse_error(ctx, parsed), kind=MessageKind.ERROR)]
         refusal = self._refuse(ctx.actor, parsed)
         if refusal is not None:
-            return [Reply(text=ctx.t(refusal, prefix=ctx.prefix, roles=access.role_names(ctx.actor)), kind="error")]
+            return [Reply(text=ctx.t(refusal, prefix=ctx.prefix, roles=access.role_names(ctx.actor)),
+                          kind=MessageKind.ERROR)]
         return await parsed.command.handler(ctx, parsed.args)
 
     @staticmethod

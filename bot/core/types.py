@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +31,28 @@ class Visibility(StrEnum):
     PUBLIC = "public"
     PRIVATE = "private"
     EPHEMERAL = "ephemeral"
+
+
+class MessageKind(StrEnum):
+    """What a message the bot sends is (the transcript's ``kind``; DESIGN.md "Scenario and transcript")."""
+
+    RECEIPT = "receipt"            # a new ticket's confirmation to its requester
+    REPLY = "reply"                # the answer to a command, or an agent's answer in the ticket's space
+    NOTICE = "notice"              # a state change, an assignment, a note to the duty channel
+    ERROR = "error"                # a refusal, a parse error, a failure
+    PING = "ping"                  # Prio-1 escalation and unacknowledged handovers: someone must act
+    DIGEST = "digest"              # the hourly Prio-1 digest only
+    HANDOVER = "handover"
+    REMINDER = "reminder"
+    SLA_WARNING = "sla_warning"
+    AUTO_ANSWER = "auto_answer"    # outside the duty window and the office hours
+    INTAKE = "intake"              # the questions of the documentation checklist
+    SOLUTION = "solution"
+    FEEDBACK = "feedback"          # "are you satisfied?"
+    MOVED = "moved"                # a public thread's messages copied into a ticket's space
+    NUDGE = "nudge"                # the privacy suggestion with its button
+    SWAP_REQUEST = "swap_request"
+    COVER_REQUEST = "cover_request"
 
 
 class Frozen(BaseModel):
@@ -110,7 +132,7 @@ class Reply(Frozen):
     """What a command answers; the dispatcher turns it into outbox rows."""
 
     text: str
-    kind: str = "reply"
+    kind: MessageKind = MessageKind.REPLY
     visibility: Visibility = Visibility.EPHEMERAL
     ticket: str | None = None
     buttons: tuple[Button, ...] = ()
@@ -136,11 +158,20 @@ class OutboundMessage(Frozen):
     id: int
     target: Target
     text: str
-    kind: str
+    kind: MessageKind
     visibility: Visibility
     ticket: str | None = None
     buttons: tuple[Button, ...] = ()
-    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class Removal(Frozen):
+    """The outbox's other operation: taking a person's message off a public channel (a privacy move).
+    ``id`` is the outbox row's, the idempotency key as for a message (the Matrix transaction id)."""
+
+    id: int
+    target: Target
+    message_id: str
+    ticket: str | None = None
 
 
 class FormField(Frozen):

@@ -11,7 +11,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.desk import Desk
-from bot.core.types import Visibility
+from bot.core.types import MessageKind, Visibility
 from bot.i18n import t
 from bot.i18n.format import duration
 from bot.infra.outbox import enqueue
@@ -82,5 +82,5 @@ async def post_digest(session: AsyncSession, desk: Desk, slot: datetime, mention
         return False
     text = render(desk, lines, mention, duty.digest.priorities)
     for target in desk.duty_targets():
-        enqueue(session, slot, target, text, kind="digest", visibility=Visibility.PRIVATE)
+        enqueue(session, slot, target, text, kind=MessageKind.DIGEST, visibility=Visibility.PRIVATE)
     return True

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.desk import Desk
-from bot.core.types import Button, Platform
+from bot.core.types import Button, MessageKind, Platform
 from bot.duty.notify import name_of, post_duty, tell
 from bot.duty.store import holder, window_of
 from bot.i18n import t
@@ -69,7 +69,7 @@ async def answer_when_closed(session: AsyncSession, desk: Desk, ticket: Ticket) 
     platform = Platform(ticket.origin_platform)
     emergency = t(ticket.language, "closed.emergency_phone" if phone else "closed.emergency_p1", phone=phone or "",
                   prefix=desk.prefixes.get(platform, "/"))
-    tell_requester(session, desk, ticket, "closed.auto_answer", kind="auto_answer",
+    tell_requester(session, desk, ticket, "closed.auto_answer", kind=MessageKind.AUTO_ANSWER,
                    opens=instant(opens, desk.settings.desk.timezone), emergency=emergency)
 
 
@@ -84,13 +84,13 @@ async def ping_standby(session: AsyncSession, desk: Desk, ticket: Ticket) -> Non
     ack = Button(action=ACK, label="ack", value=ticket.key)
     if standby is None:
         # no duty running: the team channel gets it, and the coordinator when there is one
-        post_duty(desk, session, "escalation.no_standby", kind="ping", ticket=ticket.key, key=ticket.key,
+        post_duty(desk, session, "escalation.no_standby", kind=MessageKind.PING, ticket=ticket.key, key=ticket.key,
                   title=ticket.title)
         return
-    await tell(session, desk, standby, "escalation.ping", kind="ping", buttons=(ack,), key=ticket.key,
+    await tell(session, desk, standby, "escalation.ping", kind=MessageKind.PING, buttons=(ack,), key=ticket.key,
                title=ticket.title, ticket=ticket.key)
     if phone is not None and phone != standby:
-        await tell(session, desk, phone, "escalation.phone_told", kind="notice", key=ticket.key,
+        await tell(session, desk, phone, "escalation.phone_told", kind=MessageKind.NOTICE, key=ticket.key,
                    who=name_of(desk, standby), ticket=ticket.key)
     log(session, ticket, "ping", now, None, new=standby)
     duty = desk.settings.duty
@@ -128,13 +128,13 @@ async def ping_timer(session: AsyncSession, desk: Desk, timer: Timer) -> None:
     standby = data.get("standby")
     ack = Button(action=ACK, label="ack", value=ticket.key)
     if timer.kind == "ping:repeat" and standby:
-        await tell(session, desk, standby, "escalation.ping_again", kind="ping", buttons=(ack,), key=ticket.key,
-                   title=ticket.title, ticket=ticket.key)
+        await tell(session, desk, standby, "escalation.ping_again", kind=MessageKind.PING, buttons=(ack,),
+                   key=ticket.key, title=ticket.title, ticket=ticket.key)
         return
     duty = desk.settings.duty
     coordinator = duty.coordinator if duty is not None else None
-    if coordinator and await tell(session, desk, coordinator, "escalation.coordinator", kind="ping",
+    if coordinator and await tell(session, desk, coordinator, "escalation.coordinator", kind=MessageKind.PING,
                                   buttons=(ack,), key=ticket.key, who=name_of(desk, standby), ticket=ticket.key):
         return
-    post_duty(desk, session, "escalation.unacknowledged", kind="ping", ticket=ticket.key, key=ticket.key,
+    post_duty(desk, session, "escalation.unacknowledged", kind=MessageKind.PING, ticket=ticket.key, key=ticket.key,
               who=name_of(desk, standby))

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.desk import Desk
-from bot.core.types import Button
+from bot.core.types import Button, MessageKind
 from bot.duty.escalation import duty_roles
 from bot.duty.ledger import record_shifts
 from bot.duty.notify import name_of, post_duty, tell
@@ -52,7 +52,7 @@ async def post_handover(session: AsyncSession, desk: Desk, slot: datetime) -> No
     standby = served.get(standby_role) if standby_role else None
     prio1, due = await _open(session, desk, shift[1])
     none = "—"
-    post_duty(desk, session, "handover.post" if duty.mailbox else "handover.post_plain", kind="handover",
+    post_duty(desk, session, "handover.post" if duty.mailbox else "handover.post_plain", kind=MessageKind.HANDOVER,
               buttons=(Button(action=ACTION, label="taken over", value=slot.isoformat()),),
               start=instant(shift[0], desk.settings.desk.timezone),
               mailbox=name_of(desk, duty.mailbox),
@@ -68,7 +68,7 @@ async def acknowledge(session: AsyncSession, desk: Desk, who: str) -> bool:
     result = await session.execute(update(Timer).where(Timer.kind == "handover:ack", Timer.fired_at.is_(None),
                                                        Timer.cancelled.is_(False)).values(cancelled=True))
     if result.rowcount:
-        post_duty(desk, session, "handover.taken", kind="handover", who=name_of(desk, who))
+        post_duty(desk, session, "handover.taken", kind=MessageKind.HANDOVER, who=name_of(desk, who))
     return bool(result.rowcount)
 
 
@@ -77,6 +77,6 @@ async def unacknowledged(session: AsyncSession, desk: Desk, timer: Timer) -> Non
     duty = desk.settings.duty
     start = instant(datetime.fromisoformat(timer.data["slot"]), desk.settings.desk.timezone)
     if duty is not None and duty.coordinator and await tell(session, desk, duty.coordinator,
-                                                            "handover.coordinator", kind="ping", start=start):
+                                                            "handover.coordinator", kind=MessageKind.PING, start=start):
         return
-    post_duty(desk, session, "handover.unacknowledged", kind="ping", start=start)
+    post_duty(desk, session, "handover.unacknowledged", kind=MessageKind.PING, start=start)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.people import identity_of, person_by_key
 from bot.core.desk import Desk
-from bot.core.types import Button, Capability, Target, Visibility
+from bot.core.types import Button, Capability, MessageKind, Target, Visibility
 from bot.i18n import t
 from bot.infra.outbox import enqueue
 
@@ -56,7 +56,7 @@ def hours_text(windows: Iterable[tuple[datetime, datetime]], zone: ZoneInfo) -> 
     return ", ".join(parts)
 
 
-async def tell(session: AsyncSession, desk: Desk, key: str, text_key: str, /, *, kind: str = "notice",
+async def tell(session: AsyncSession, desk: Desk, key: str, text_key: str, /, *, kind: MessageKind = MessageKind.NOTICE,
                buttons: Iterable[Button] = (), ticket: str | None = None, **values: object) -> bool:
     """A direct message to the person ``key`` on the first running platform where they have an account.
 
@@ -79,7 +79,7 @@ async def tell(session: AsyncSession, desk: Desk, key: str, text_key: str, /, *,
     return False
 
 
-def post_duty(desk: Desk, session: AsyncSession, text_key: str, /, *, kind: str = "notice",
+def post_duty(desk: Desk, session: AsyncSession, text_key: str, /, *, kind: MessageKind = MessageKind.NOTICE,
               buttons: Iterable[Button] = (), ticket: str | None = None, **values: object) -> None:
     """A message to the duty channels (private), in the desk's language."""
     lang = desk.language

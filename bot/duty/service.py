@@ -21,7 +21,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.desk import Desk
-from bot.core.types import Button
+from bot.core.types import Button, MessageKind
 from bot.duty.hooks import absence_recorded
 from bot.duty.ledger import served_counts
 from bot.duty.notify import day_text, hours_text, name_of, post_duty, role_name, tell
@@ -127,11 +127,11 @@ async def request_swap(session: AsyncSession, desk: Desk, requester: str, day: d
     hours = hours_text(state.window.windows_on(day), state.window.zone)
     values = dict(id=swap.id, who=name_of(desk, requester), role=_role(role), day=_day(day), hours=hours)
     if colleague is not None:
-        await tell(session, desk, colleague, "duty.swap_asked", kind="swap_request",
+        await tell(session, desk, colleague, "duty.swap_asked", kind=MessageKind.SWAP_REQUEST,
                    buttons=_request_buttons(desk, swap), **values)
     else:
-        post_duty(desk, session, "duty.swap_asked_all", kind="swap_request", buttons=_request_buttons(desk, swap),
-                  **values)
+        post_duty(desk, session, "duty.swap_asked_all", kind=MessageKind.SWAP_REQUEST,
+                  buttons=_request_buttons(desk, swap), **values)
     return swap
 
 
@@ -144,7 +144,7 @@ class Accepted:
 
 async def _stale(session: AsyncSession, desk: Desk, swap: DutySwap, holder: str | None, now: datetime) -> None:
     swap.state, swap.decided_at = "stale", now
-    await tell(session, desk, swap.requester, "duty.request_stale_requester", kind="notice", id=swap.id,
+    await tell(session, desk, swap.requester, "duty.request_stale_requester", kind=MessageKind.NOTICE, id=swap.id,
                role=_role(swap.role), day=_day(swap.day), person=name_of(desk, holder))
 
 
@@ -335,10 +335,10 @@ async def report_sick(session: AsyncSession, desk: Desk, person: str) -> Sick:
         requests.append(swap)
         values = dict(id=swap.id, who=name_of(desk, person), role=_role(role), day=_day(day), hours=hours)
         for key in asked:
-            await tell(session, desk, key, "duty.cover_asked", kind="cover_request",
+            await tell(session, desk, key, "duty.cover_asked", kind=MessageKind.COVER_REQUEST,
                        buttons=_request_buttons(desk, swap), **values)
-        post_duty(desk, session, "duty.cover_asked_all", kind="cover_request", buttons=_request_buttons(desk, swap),
-                  **values)
+        post_duty(desk, session, "duty.cover_asked_all", kind=MessageKind.COVER_REQUEST,
+                  buttons=_request_buttons(desk, swap), **values)
     if not roles and coordinator and coordinator != person:
         await tell(session, desk, coordinator, "duty.sick_fyi", who=name_of(desk, person), day=_day(day))
     # who covers meanwhile, by the fallback rule
@@ -368,11 +368,11 @@ async def away_reminder(session: AsyncSession, desk: Desk, timer: Timer) -> None
     values = dict(who=name_of(desk, absence.person), first=_day(absence.first_day), last=_day(absence.last_day),
                   shifts=_days(open_shifts), count=len(open_shifts))
     if timer.kind == "duty:away-self":
-        await tell(session, desk, absence.person, "duty.away_reminder", kind="reminder", **values)
+        await tell(session, desk, absence.person, "duty.away_reminder", kind=MessageKind.REMINDER, **values)
     else:
         coordinator = desk.settings.duty.coordinator if desk.settings.duty else None
         if coordinator:
-            await tell(session, desk, coordinator, "duty.away_coordinator", kind="reminder", **values)
+            await tell(session, desk, coordinator, "duty.away_coordinator", kind=MessageKind.REMINDER, **values)
 
 
 # --------------------------------------------------------------------------- weekly plan

@@ -28,13 +28,14 @@ import sys
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import Clock
-from bot.core.types import Button, OutboundMessage, Platform, Target, Visibility
+from bot.core.types import Button, MessageKind, OutboundMessage, Platform, Removal, Target, Visibility
 from bot.infra import metrics
 from storage.models import OutboxMessage
 
@@ -47,6 +48,13 @@ CLAIM_TTL = timedelta(minutes=2)
 # session.info key: the rows a unit of work enqueued claimed for inline delivery
 INLINE_KEY = "outbox.inline"
 TargetKey = tuple[str, str, str | None, str | None]
+
+
+class Operation(StrEnum):
+    """What the outbox does with a row: send a message, or remove a person's message (a privacy move)."""
+
+    SEND = "send"
+    REMOVE = "remove"
 
 
 class DeliveryError(Exception):
@@ -65,25 +73,41 @@ def enqueue(
     target: Target,
     text: str,
     *,
-    kind: str,
+    kind: MessageKind,
     visibility: Visibility,
     ticket: str | None = None,
     buttons: Iterable[Button] = (),
-    meta: dict[str, Any] | None = None,
 ) -> OutboxMessage:
+    """Queues a message in the caller's unit of work."""
+    return _add(session, now, target, Operation.SEND, kind=kind, visibility=visibility, text=text, ticket=ticket,
+                buttons=[b.model_dump() for b in buttons])
+
+
+def enqueue_removal(session: AsyncSession, now: datetime, target: Target, message_id: str, *,
+                    ticket: str | None = None) -> OutboxMessage:
+    """Queues the removal of a person's message from ``target`` (a channel) in the caller's unit of work.
+    It is delivered like a message (claims, order per target, retries, the dead report)."""
+    return _add(session, now, target, Operation.REMOVE, kind=None, visibility=Visibility.PUBLIC, text="",
+                ticket=ticket, buttons=[], meta={"message_id": message_id})
+
+
+def _add(session: AsyncSession, now: datetime, target: Target, operation: Operation, *, kind: MessageKind | None,
+         visibility: Visibility, text: str, ticket: str | None, buttons: list[dict[str, str]],
+         meta: dict[str, Any] | None = None) -> OutboxMessage:
     inline: list[OutboxMessage] | None = session.info.get(INLINE_KEY)
     row = OutboxMessage(
         created_at=now,
+        operation=operation.value,
         platform=target.platform.value,
         target_kind=target.kind,
         channel_id=target.channel_id,
         thread_id=target.thread_id,
         user_id=target.user_id,
         ticket_key=target.ticket or ticket,
-        kind=kind,
+        kind=MessageKind(kind).value if kind is not None else None,
         visibility=visibility.value,
         text=text,
-        buttons=[b.model_dump() for b in buttons],
+        buttons=buttons,
         meta=meta,
         status="pending",
         attempts=0,
@@ -111,8 +135,8 @@ def target_key(row: OutboxMessage) -> TargetKey:
     return (row.platform, row.target_kind, row.channel_id or row.ticket_key, row.user_id)
 
 
-def to_message(row: OutboxMessage) -> OutboundMessage:
-    target = Target(
+def _target(row: OutboxMessage) -> Target:
+    return Target(
         kind=row.target_kind,  # type: ignore[arg-type]
         platform=Platform(row.platform),
         channel_id=row.channel_id,
@@ -120,16 +144,23 @@ def to_message(row: OutboxMessage) -> OutboundMessage:
         user_id=row.user_id,
         ticket=row.ticket_key if row.target_kind == "ticket" else None,
     )
+
+
+def to_message(row: OutboxMessage) -> OutboundMessage:
     return OutboundMessage(
         id=row.id,
-        target=target,
+        target=_target(row),
         text=row.text,
-        kind=row.kind,
+        kind=MessageKind(row.kind),
         visibility=Visibility(row.visibility),
         ticket=row.ticket_key,
         buttons=tuple(Button(**b) for b in row.buttons or ()),
-        meta=row.meta or {},
     )
+
+
+def to_removal(row: OutboxMessage) -> Removal:
+    return Removal(id=row.id, target=_target(row), message_id=str((row.meta or {}).get("message_id") or ""),
+                   ticket=row.ticket_key)
 
 
 def backoff(attempts: int, retry_after: float | None) -> timedelta:
@@ -140,6 +171,7 @@ def backoff(attempts: int, retry_after: float | None) -> timedelta:
 
 
 Sender = Callable[[OutboundMessage], Awaitable[str | None]]
+Remover = Callable[[Removal], Awaitable[str | None]]
 
 
 @dataclass
@@ -164,10 +196,13 @@ class OutboxSender:
         on_dead: Callable[[OutboxMessage], Awaitable[None]] | None = None,
         batch: int = 100,
         concurrency: int = 1,
+        removers: dict[Platform, Remover] | None = None,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
         self.senders = senders
+        # the platforms that can take a person's message off a channel (Capability.DELETE)
+        self.removers = removers or {}
         self.on_dead = on_dead
         self.batch = batch
         self.wakeup = asyncio.Event()
@@ -310,9 +345,8 @@ class OutboxSender:
 
     async def _attempt(self, row: OutboxMessage, now: datetime) -> str:
         """Sends one claimed row: ``sent``, ``retry`` (still pending, later) or ``dead`` (given up)."""
-        sender = self.senders[Platform(row.platform)]
         try:
-            ref = await sender(to_message(row))
+            ref = await self._deliver(row)
         except DeliveryError as exc:
             return await self._failed(row, exc, now)
         except Exception as exc:  # a bug in an adapter must not stop delivery of everything else
@@ -323,6 +357,15 @@ class OutboxSender:
         await self._mark_sent(row, ref, now)
         metrics.DELIVERIES.labels(row.platform).inc()
         return "sent"
+
+    async def _deliver(self, row: OutboxMessage) -> str | None:
+        platform = Platform(row.platform)
+        if row.operation == Operation.REMOVE:
+            remover = self.removers.get(platform)
+            if remover is None:
+                raise DeliveryError(f"{platform.value} cannot remove messages", permanent=True)
+            return await remover(to_removal(row))
+        return await self.senders[platform](to_message(row))
 
     async def _mark_sent(self, row: OutboxMessage, ref: str | None, now: datetime) -> None:
         """Marks a row sent together with the others sent meanwhile (one UPDATE, one commit)."""

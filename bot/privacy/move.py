@@ -18,10 +18,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.people import actor_for, resolve
 from bot.core.context import Context
-from bot.core.types import Button, Capability, ChannelRef, Reply, Target, ThreadMessage, UserRef, Visibility
+from bot.core.types import (
+    Button,
+    Capability,
+    ChannelRef,
+    MessageKind,
+    Reply,
+    Target,
+    ThreadMessage,
+    UserRef,
+    Visibility,
+)
 from bot.i18n import t
 from bot.i18n.format import instant
-from bot.infra.outbox import enqueue
+from bot.infra.outbox import enqueue, enqueue_removal
 from bot.tickets import service
 from storage.models import MovedThread, Person, Ticket
 
@@ -46,11 +56,10 @@ def _remove(ctx: Context, channel: ChannelRef, message: ThreadMessage, ticket: T
     """Queues the removal of a public message; the outbox reports into the ticket when it can't."""
     target = Target(kind="channel", platform=channel.platform, channel_id=channel.channel_id,
                     thread_id=channel.thread_id)
-    enqueue(ctx.session, ctx.now, target, "", kind="remove", visibility=Visibility.PUBLIC, ticket=ticket.key,
-            meta={"message_id": message.message_id})
+    enqueue_removal(ctx.session, ctx.now, target, message.message_id, ticket=ticket.key)
 
 
-def _tell(ctx: Context, user: UserRef, channel: ChannelRef, text: str, *, kind: str, ticket: str) -> None:
+def _tell(ctx: Context, user: UserRef, channel: ChannelRef, text: str, *, kind: MessageKind, ticket: str) -> None:
     """An ephemeral note in the channel where the platform has them, else a direct message."""
     if ctx.desk.can(user.platform, Capability.EPHEMERAL):
         target = Target(kind="ephemeral", platform=user.platform, channel_id=channel.channel_id,
@@ -71,7 +80,7 @@ async def move_thread(ctx: Context, channel: ChannelRef, thread: tuple[ThreadMes
                       priority: int = 2) -> list[Reply]:
     """Moves ``thread`` (root first) from ``channel`` into a private ticket; idempotent per thread."""
     if not thread:
-        return [Reply(text=ctx.t("privacy.nothing_to_move"), kind="error")]
+        return [Reply(text=ctx.t("privacy.nothing_to_move"), kind=MessageKind.ERROR)]
     root = thread[0]
     root_channel = channel.model_copy(update={"thread_id": root.message_id})
     existing = await moved_ticket(ctx.session, channel, root.message_id)
@@ -102,21 +111,21 @@ async def move_thread(ctx: Context, channel: ChannelRef, thread: tuple[ThreadMes
             enqueue(ctx.session, ctx.now, Target(kind="dm", platform=message.author.platform,
                                                  user_id=message.author.user_id),
                     t(lang, "privacy.reply_moved_other", channel=channel.channel_id, key=ticket.key),
-                    kind="notice", visibility=Visibility.PRIVATE, ticket=ticket.key)
+                    kind=MessageKind.NOTICE, visibility=Visibility.PRIVATE, ticket=ticket.key)
     ticket.data = {**(ticket.data or {}), "members": sorted(members), "moved_from": channel.channel_id}
-    enqueue(ctx.session, ctx.now, service.space_target(ticket), "\n".join(lines), kind="moved",
+    enqueue(ctx.session, ctx.now, service.space_target(ticket), "\n".join(lines), kind=MessageKind.MOVED,
             visibility=Visibility.PRIVATE, ticket=ticket.key)
     # the public notice: the ticket id and nothing of the content
     enqueue(ctx.session, ctx.now, Target(kind="channel", platform=channel.platform, channel_id=channel.channel_id),
             t(ctx.desk.language, "privacy.public_notice", key=ticket.key, prefix=ctx.prefix),
-            kind="notice", visibility=Visibility.PUBLIC, ticket=ticket.key)
+            kind=MessageKind.NOTICE, visibility=Visibility.PUBLIC, ticket=ticket.key)
     if ctx.desk.can(channel.platform, Capability.DELETE):
         for message in thread:
             _remove(ctx, root_channel, message, ticket)
     else:
         service.tell_requester(ctx.session, ctx.desk, ticket, "privacy.cannot_remove", channel=channel.channel_id)
     _tell(ctx, root.author, channel, t(requester_actor.language, "privacy.moved_receipt", key=ticket.key,
-                                       channel=channel.channel_id), kind="receipt", ticket=ticket.key)
+                                       channel=channel.channel_id), kind=MessageKind.RECEIPT, ticket=ticket.key)
     log.info("moved a thread of %d messages into %s", len(thread), ticket.key)
     if ctx.event.actor.user_id == root.author.user_id:
         return []
@@ -131,7 +140,7 @@ async def follow_reply(ctx: Context, ticket: Ticket, channel: ChannelRef) -> lis
     author = ctx.actor.person
     await service.record_space_message(ctx.session, ctx.desk, ticket, author, event.text,
                                        author_is_staff=ctx.actor.is_staff)
-    enqueue(ctx.session, ctx.now, service.space_target(ticket), _line(ctx, message, author), kind="moved",
+    enqueue(ctx.session, ctx.now, service.space_target(ticket), _line(ctx, message, author), kind=MessageKind.MOVED,
             visibility=Visibility.PRIVATE, ticket=ticket.key)
     if ctx.desk.can(channel.platform, Capability.DELETE):
         _remove(ctx, channel, message, ticket)
@@ -139,7 +148,7 @@ async def follow_reply(ctx: Context, ticket: Ticket, channel: ChannelRef) -> lis
     key = "privacy.late_reply_member" if member else "privacy.late_reply_other"
     if ctx.actor.is_staff and author.id not in (ticket.data or {}).get("members", []):
         ticket.data = {**ticket.data, "members": sorted({*ticket.data.get("members", []), author.id})}
-    _tell(ctx, event.actor, channel, ctx.t(key, key=ticket.key, channel=channel.channel_id), kind="notice",
+    _tell(ctx, event.actor, channel, ctx.t(key, key=ticket.key, channel=channel.channel_id), kind=MessageKind.NOTICE,
           ticket=ticket.key)
     return []
 
@@ -150,4 +159,4 @@ def nudge(ctx: Context, message_id: str) -> list[Reply]:
     button = Button(action=MOVE_ACTION, label=ctx.t("privacy.nudge_button"), value=message_id)
     if not ctx.desk.can(ctx.event.actor.platform, Capability.BUTTONS):
         text += "\n" + ctx.t("privacy.nudge_no_buttons", prefix=ctx.prefix)
-    return [Reply(text=text, kind="nudge", buttons=(button,))]
+    return [Reply(text=text, kind=MessageKind.NUDGE, buttons=(button,))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.core.context import Context
 from bot.core.registry import Parsed
-from bot.core.types import Reply, ThreadMessage
+from bot.core.types import MessageKind, Reply, ThreadMessage
 from bot.privacy.move import MOVE_ACTION, follow_reply, may_move, move_thread, moved_ticket, nudge
 
 TICKET_REACTIONS = frozenset({"ticket", "admission_tickets", "🎫", "🎟", "🎟️"})
@@ -34,7 +34,7 @@ async def route(ctx: Context) -> list[Reply] | None:
 async def _explicit_move(ctx: Context, priority: int = 2) -> list[Reply]:
     thread = ctx.event.thread
     if not await may_move(ctx, thread):
-        return [Reply(text=ctx.t("privacy.not_allowed"), kind="error")]
+        return [Reply(text=ctx.t("privacy.not_allowed"), kind=MessageKind.ERROR)]
     channel = ctx.event.channel.model_copy(update={"thread_id": None})
     return await move_thread(ctx, channel, thread, priority=priority)
 

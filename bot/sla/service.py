@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.people import identity_of
 from bot.core.desk import Desk
-from bot.core.types import Platform, Target, Visibility
+from bot.core.types import MessageKind, Platform, Target, Visibility
 from bot.i18n import t
 from bot.i18n.format import instant
 from bot.infra import metrics
@@ -126,11 +126,11 @@ async def send_warning(session: AsyncSession, desk: Desk, timer: Timer) -> None:
     text = t(lang, f"sla.{level}", key=ticket.key, priority=ticket.priority, clock=t(lang, f"sla.clock_{clock_name}"),
              due=instant(due, zone))
     if user_id is not None:
-        enqueue(session, now, Target(kind="dm", platform=platform, user_id=user_id), text, kind="sla_warning",
+        enqueue(session, now, Target(kind="dm", platform=platform, user_id=user_id), text, kind=MessageKind.SLA_WARNING,
                 visibility=Visibility.PRIVATE, ticket=ticket.key)
         return
     for target in desk.duty_targets():
         enqueue(session, now, target, t(desk.language, f"sla.{level}", key=ticket.key, priority=ticket.priority,
                                         clock=t(desk.language, f"sla.clock_{clock_name}"),
                                         due=instant(due, desk.settings.desk.timezone)),
-                kind="sla_warning", visibility=Visibility.PRIVATE, ticket=ticket.key)
+                kind=MessageKind.SLA_WARNING, visibility=Visibility.PRIVATE, ticket=ticket.key)

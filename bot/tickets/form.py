@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from bot.core.context import Context
-from bot.core.types import FormField, FormSpec, Reply
+from bot.core.types import FormField, FormSpec, MessageKind, Reply
 from bot.i18n import t
 from bot.settings import Settings
 from bot.tickets import service
@@ -145,7 +145,7 @@ async def create_from_form(ctx: Context) -> list[Reply]:
     if errors:
         lines = [t(lang, "form.ticket.invalid")]
         lines += [f"{label(lang, name)}: {problem}" for name, problem in errors.items()]
-        return [Reply(text="\n".join(lines), kind="error")]
+        return [Reply(text="\n".join(lines), kind=MessageKind.ERROR)]
     priority = priority_of(values)
     ticket = await service.create(
         ctx.session,
@@ -162,6 +162,6 @@ async def create_from_form(ctx: Context) -> list[Reply]:
     return [Reply(
         text=ctx.t("ticket.receipt", key=ticket.key, priority=priority, priority_name=ctx.t(f"priority.{priority}"),
                    next=ctx.t(next_key, key=ticket.key)),
-        kind="receipt",
+        kind=MessageKind.RECEIPT,
         ticket=ticket.key,
     )]

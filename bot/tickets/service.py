@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.people import identity_of
 from bot.core.desk import Desk
-from bot.core.types import ChannelRef, Platform, Target, Visibility
+from bot.core.types import ChannelRef, MessageKind, Platform, Target, Visibility
 from bot.i18n import t
 from bot.infra.outbox import enqueue
 from bot.tickets.states import OPEN_STATES, State, check
@@ -142,7 +142,7 @@ async def create(
         space_target(ticket),
         t(language, "ticket.space_opened", key=ticket.key, priority=priority, who=requester.display_name,
           text=ticket.description),
-        kind="notice",
+        kind=MessageKind.NOTICE,
         visibility=Visibility.PRIVATE,
         ticket=ticket.key,
     )
@@ -151,7 +151,7 @@ async def create(
         desk,
         "ticket.duty_new",
         ticket,
-        kind="notice",
+        kind=MessageKind.NOTICE,
         priority=priority,
         who=requester.display_name,
         title=ticket.title,
@@ -160,7 +160,7 @@ async def create(
 
 
 def notify_duty(
-    session: AsyncSession, desk: Desk, key: str, ticket: Ticket | None, *, kind: str, **values: object
+    session: AsyncSession, desk: Desk, key: str, ticket: Ticket | None, *, kind: MessageKind, **values: object
 ) -> None:
     """Tells the duty channels, which are private: ticket titles may appear there and nowhere public."""
     now = desk.clock.now()
@@ -170,8 +170,8 @@ def notify_duty(
                 ticket=ticket.key if ticket else None)
 
 
-def tell_requester(session: AsyncSession, desk: Desk, ticket: Ticket, key: str, *, kind: str = "notice",
-                   **values: object) -> None:
+def tell_requester(session: AsyncSession, desk: Desk, ticket: Ticket, key: str, *,
+                   kind: MessageKind = MessageKind.NOTICE, **values: object) -> None:
     """A message to the requester in the ticket's private space, in the requester's language."""
     enqueue(
         session,
@@ -223,7 +223,7 @@ async def assign(session: AsyncSession, desk: Desk, ticket: Ticket, assignee: Pe
             enqueue(session, now, Target(kind="dm", platform=Platform(ticket.origin_platform), user_id=user_id),
                     t(assignee.language or desk.language, "ticket.assigned_to_you", key=ticket.key,
                       who=actor.display_name, priority=ticket.priority),
-                    kind="notice", visibility=Visibility.PRIVATE, ticket=ticket.key)
+                    kind=MessageKind.NOTICE, visibility=Visibility.PRIVATE, ticket=ticket.key)
 
 
 async def set_priority(session: AsyncSession, desk: Desk, ticket: Ticket, priority: int,
@@ -249,7 +249,7 @@ def add_reply(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person, 
         desk.clock.now(),
         space_target(ticket),
         t(ticket.language, "ticket.reply_from", who=actor.display_name, text=text),
-        kind="reply",
+        kind=MessageKind.REPLY,
         visibility=Visibility.PRIVATE,
         ticket=ticket.key,
     )

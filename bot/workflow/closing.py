@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import kb
 from bot.core.desk import Desk
-from bot.core.types import Button, Capability, Platform, Visibility
+from bot.core.types import Button, Capability, MessageKind, Platform, Visibility
 from bot.duty.notify import tell
 from bot.i18n import t
 from bot.infra.outbox import enqueue
@@ -54,12 +54,12 @@ async def solve(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person
     service.log(session, ticket, "reply", now, actor, new="solution", body=text, public=True)
     ask = await ask_feedback(session, desk, ticket, text)
     if not ask:
-        service.tell_requester(session, desk, ticket, "closing.solution", kind="solution", who=actor.display_name,
-                               text=text)
+        service.tell_requester(session, desk, ticket, "closing.solution", kind=MessageKind.SOLUTION,
+                               who=actor.display_name, text=text)
     for key in (ticket.data or {}).get("merged") or []:
         duplicate = await service.get(session, key)
         if duplicate is not None:
-            service.tell_requester(session, desk, duplicate, "closing.solution_of_merged", kind="solution",
+            service.tell_requester(session, desk, duplicate, "closing.solution_of_merged", kind=MessageKind.SOLUTION,
                                    into=ticket.key, text=text)
     return ask
 
@@ -92,7 +92,7 @@ def _question(session: AsyncSession, desk: Desk, ticket: Ticket, text: str | Non
     enqueue(session, desk.clock.now(), service.space_target(ticket),
             t(lang, "closing.question", key=ticket.key, text=text, prefix=prefix) if text is not None
             else t(lang, "closing.question_plain", key=ticket.key, prefix=prefix),
-            kind="feedback", visibility=Visibility.PRIVATE, ticket=ticket.key, buttons=buttons)
+            kind=MessageKind.FEEDBACK, visibility=Visibility.PRIVATE, ticket=ticket.key, buttons=buttons)
 
 
 async def _cancel_timer(session: AsyncSession, ticket: Ticket) -> None:
@@ -140,7 +140,7 @@ async def not_fixed(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Pe
         await tell(session, desk, assignee.key, "closing.not_fixed_agent", key=ticket.key,
                    who=actor.display_name, text=text or "—", ticket=ticket.key)
     else:
-        service.notify_duty(session, desk, "closing.not_fixed_agent", ticket, kind="notice",
+        service.notify_duty(session, desk, "closing.not_fixed_agent", ticket, kind=MessageKind.NOTICE,
                             who=actor.display_name, text=text or "—")
 
 

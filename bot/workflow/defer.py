@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.desk import Desk
+from bot.core.types import MessageKind
 from bot.duty.notify import tell
 from bot.tickets import service
 from bot.tickets.states import State, check
@@ -88,9 +89,9 @@ async def review_due(session: AsyncSession, desk: Desk, timer: Timer) -> None:
         return  # deferred again since, with another date
     values = dict(key=ticket.key, reason=deferral.get("label", "?"), title=ticket.title)
     assignee = await session.get(Person, ticket.assignee_id) if ticket.assignee_id else None
-    if assignee is None or not await tell(session, desk, assignee.key, "defer.review_due", kind="reminder",
+    if assignee is None or not await tell(session, desk, assignee.key, "defer.review_due", kind=MessageKind.REMINDER,
                                           ticket=ticket.key, **values):
-        service.notify_duty(session, desk, "defer.review_due", ticket, kind="reminder",
+        service.notify_duty(session, desk, "defer.review_due", ticket, kind=MessageKind.REMINDER,
                             reason=values["reason"], title=ticket.title)
 
 
@@ -120,5 +121,5 @@ async def merge(session: AsyncSession, desk: Desk, keep: Ticket, duplicate: Tick
     solution = (keep.data or {}).get("solution")
     if solution and keep.state in (State.RESOLVED.value, State.FEEDBACK.value):
         # solved already: the duplicate's requester would otherwise never hear the solution
-        service.tell_requester(session, desk, duplicate, "closing.solution_of_merged", kind="solution",
+        service.tell_requester(session, desk, duplicate, "closing.solution_of_merged", kind=MessageKind.SOLUTION,
                                into=keep.key, text=solution.get("text", ""))

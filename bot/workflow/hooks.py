@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import routing
 from bot.core.context import Context
 from bot.core.desk import Desk
-from bot.core.types import Reply
+from bot.core.types import MessageKind, Reply
 from bot.tickets.service import NEW
 from bot.workflow import attachments, intake, rules
 from storage.models import Ticket
@@ -39,7 +39,7 @@ async def space_message(ctx: Context, ticket: Ticket) -> list[Reply]:
     if event.attachments:
         for text in await attachments.receive(ctx.session, ctx.desk, ticket, person, event.attachments,
                                               ctx.actor.language):
-            replies.append(Reply(text=text, kind="error", ticket=ticket.key))
+            replies.append(Reply(text=text, kind=MessageKind.ERROR, ticket=ticket.key))
     field = rules.asking(ticket)
     text = event.text.strip()
     if field and text and field != "screenshot" and person.id == ticket.requester_id \
@@ -49,5 +49,5 @@ async def space_message(ctx: Context, ticket: Ticket) -> list[Reply]:
         except rules.IntakeRefused as exc:
             replies.append(Reply(text=ctx.t(exc.key, field=rules.label(ctx.actor.language, field),
                                             **{k: v for k, v in exc.values.items() if k != "field"}),
-                                 kind="error", ticket=ticket.key))
+                                 kind=MessageKind.ERROR, ticket=ticket.key))
     return replies

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.desk import Desk
-from bot.core.types import Platform
+from bot.core.types import MessageKind, Platform
 from bot.i18n import t
 from bot.tickets import service
 from bot.tickets.states import State
@@ -43,14 +43,14 @@ async def start(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:
         return
     lang = ticket.language
     prefix = desk.prefixes.get(Platform(ticket.origin_platform), "/")
-    service.tell_requester(session, desk, ticket, "intake.needed", kind="intake", fields=labels(lang, fields),
+    service.tell_requester(session, desk, ticket, "intake.needed", kind=MessageKind.INTAKE, fields=labels(lang, fields),
                    prefix=prefix, example=fields[0])
     _ask(session, desk, ticket, fields[0])
 
 
 def _ask(session: AsyncSession, desk: Desk, ticket: Ticket, field: str) -> None:
     _set_asking(ticket, field)
-    service.tell_requester(session, desk, ticket, "intake.question", kind="intake",
+    service.tell_requester(session, desk, ticket, "intake.question", kind=MessageKind.INTAKE,
                    question=t(ticket.language, f"intake.ask.{field}"))
 
 
@@ -90,7 +90,7 @@ async def _urgency_priority(session: AsyncSession, desk: Desk, ticket: Ticket, u
 
 async def _complete(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:
     """The documentation became complete: say so, and start an assigned ticket that was waiting for it."""
-    service.tell_requester(session, desk, ticket, "intake.complete", kind="intake")
+    service.tell_requester(session, desk, ticket, "intake.complete", kind=MessageKind.INTAKE)
     if ticket.assignee_id is not None and ticket.state in (State.NEW.value, State.TRIAGE.value):
         # the bot starts it (the requester did not): actor None
         await service.change_state(session, desk, ticket, State.IN_PROGRESS, None, reason="documentation complete")

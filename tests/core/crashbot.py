@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
 from adapters.sim import PROFILES  # noqa: E402
 from bot.app import build  # noqa: E402
 from bot.core.clock import VirtualClock  # noqa: E402
-from bot.core.types import ChannelRef, InboundEvent, OutboundMessage, Platform, UserRef  # noqa: E402
+from bot.core.types import ChannelRef, InboundEvent, OutboundMessage, Platform, Removal, UserRef  # noqa: E402
 from bot.infra import timers  # noqa: E402
 from bot.infra.outbox import DeliveryError  # noqa: E402
 from bot.settings import Settings, settings_from_data  # noqa: E402
@@ -114,6 +114,9 @@ class FileAdapter:
         self.out.write(json.dumps(line, ensure_ascii=False) + "\n")
         self.out.flush()  # in the kernel's hands: a SIGKILL cannot take it back
         return f"file-{message.id}"
+
+    async def remove(self, removal: Removal) -> str | None:
+        return removal.message_id
 
 
 def acknowledged(path: Path) -> set[int]:

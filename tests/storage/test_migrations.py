@@ -102,3 +102,46 @@ def test_db_upgrade_cli(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     out, err = capsys.readouterr()
     assert out.strip() == f"database is at schema revision {migrate.head_revision()}"
     assert err == ""
+
+
+async def _removal_rows_after_0006(engine: AsyncEngine) -> list[tuple]:
+    await migrate.upgrade(engine, "0005")
+    columns = ("created_at, platform, target_kind, channel_id, kind, visibility, text, buttons, status, attempts, "
+               "next_attempt_at, meta")
+    async with engine.begin() as conn:
+        for kind, meta in (("remove", '{"message_id": "m1"}'), ("notice", None)):
+            await conn.execute(text(
+                f"INSERT INTO outbox ({columns}) VALUES (:at, 'slack', 'channel', '#general', :kind, 'public', '', "
+                "'[]', 'pending', 0, :at, :meta)"), {"at": "2026-11-24 10:00:00", "kind": kind, "meta": meta})
+    await migrate.upgrade(engine)
+    async with engine.connect() as conn:
+        return list((await conn.execute(text("SELECT operation, kind, meta FROM outbox ORDER BY id"))).all())
+
+
+async def test_0006_turns_stored_removal_rows_into_the_remove_operation(tmp_path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
+    try:
+        rows = await _removal_rows_after_0006(engine)
+        assert [(op, kind) for op, kind, _ in rows] == [("remove", None), ("send", "notice")]
+        assert "m1" in str(rows[0][2])
+        assert await schema_diff(engine) == []
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_0006_on_postgres(pg_server_url: str) -> None:
+    schema = f"old_{secrets.token_hex(4)}"
+    admin = make_engine(pg_server_url)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = make_engine(pg_server_url, connect_args={"options": f"-c search_path={schema}"})
+    try:
+        rows = await _removal_rows_after_0006(engine)
+        assert [(op, kind) for op, kind, _ in rows] == [("remove", None), ("send", "notice")]
+        assert await schema_diff(engine) == []
+    finally:
+        await engine.dispose()
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from datetime import timedelta
 
 import pytest
 
-from bot.core.types import Button, Platform, Target, Visibility
-from bot.infra.outbox import MAX_ATTEMPTS, MAX_BACKOFF, DeliveryError, backoff, enqueue
+from adapters.sim import PROFILES
+from bot.core.types import Button, Capability, MessageKind, OutboundMessage, Platform, Target, Visibility
+from bot.infra.outbox import MAX_ATTEMPTS, MAX_BACKOFF, DeliveryError, Operation, backoff, enqueue, enqueue_removal
 from storage.models import OutboxMessage
 
 LONGER_THAN_ANY_BACKOFF = MAX_BACKOFF * 1.25 + timedelta(seconds=1)
@@ -202,3 +204,38 @@ async def test_small_batches_still_deliver_everything_in_order(desk, batch: int)
     await put(desk, channel("#a"), *[f"m{i}" for i in range(7)])
     assert await desk.bot.outbox.drain() == 7
     assert sent_texts(desk) == [f"m{i}" for i in range(7)]
+
+
+# --------------------------------------------------------------------------- removal: an operation, not a kind
+
+
+async def test_a_removal_goes_to_the_remover_in_its_channels_order(desk) -> None:
+    async with desk.sessions.begin() as session:
+        now = desk.clock.now()
+        enqueue(session, now, channel("#general"), "moved into a ticket", kind=MessageKind.NOTICE,
+                visibility=Visibility.PUBLIC, ticket="HW-1")
+        enqueue_removal(session, now, channel("#general"), "m1", ticket="HW-1")
+    await desk.bot.outbox.drain()
+    assert [m.text for m in desk.adapter.sent] == ["moved into a ticket"]  # the removal is no message
+    (removal,) = desk.adapter.removed
+    assert (removal.message_id, removal.target.channel_id, removal.ticket) == ("m1", "#general", "HW-1")
+    stored = await desk.rows(OutboxMessage, order=OutboxMessage.id)
+    assert [(r.operation, r.kind, r.status) for r in stored] == [("send", "notice", "sent"), ("remove", None, "sent")]
+    assert stored[1].platform_ref == "m1" and stored[0].id < stored[1].id
+
+
+async def test_a_platform_that_cannot_remove_gives_the_removal_up_and_the_ticket_hears_of_it(make_harness) -> None:
+    desk = await make_harness(capabilities=PROFILES["slack"] - {Capability.DELETE})
+    async with desk.sessions.begin() as session:
+        enqueue_removal(session, desk.clock.now(), channel("#general"), "m1", ticket="HW-9")
+    await desk.bot.outbox.drain()
+    (stored,) = await desk.rows(OutboxMessage, OutboxMessage.operation == Operation.REMOVE)
+    assert (stored.status, stored.attempts, stored.last_error) == ("dead", 1, "sim cannot remove messages")
+    assert desk.adapter.removed == [] and desk.adapter.sent == []  # no ticket HW-9: nobody to tell
+
+
+def test_message_kinds_are_the_transcripts_strings() -> None:
+    assert MessageKind.SLA_WARNING == "sla_warning" and json.dumps({"kind": MessageKind.DIGEST}) == '{"kind": "digest"}'
+    assert "remove" not in {kind.value for kind in MessageKind}
+    with pytest.raises(ValueError):
+        OutboundMessage(id=1, target=channel("#a"), text="", kind="remove", visibility=Visibility.PUBLIC)

@@ -142,7 +142,7 @@ async def test_ticket_reaction_moves_the_public_thread(matrix: MatrixHarness) ->
         assert event["content"] == {} and "redacted_because" in event["unsigned"]
     public = bodies(await anna.from_bot(general, matrix.bot_id))
     assert len(public) == 1 and ticket.key in public[0] and "500" not in public[0]
-    removes = await rows(matrix, OutboxMessage, OutboxMessage.kind == "remove")
+    removes = await rows(matrix, OutboxMessage, OutboxMessage.operation == "remove")
     assert {r.status for r in removes} == {"sent"} and len(removes) == 2
 
 
@@ -154,7 +154,7 @@ async def test_without_redact_power_the_ticket_says_so(matrix: MatrixHarness) ->
     reaction = await rita.react(general, root, "🎫")      # the author may move her own thread
     await matrix.settle(reaction)
 
-    [remove] = await rows(matrix, OutboxMessage, OutboxMessage.kind == "remove")
+    [remove] = await rows(matrix, OutboxMessage, OutboxMessage.operation == "remove")
     assert remove.status == "dead" and "power level of at least 50" in (remove.last_error or "")
     await matrix.bot.outbox.drain()
     space = (await rows(matrix, KeyValue, KeyValue.key == "matrix:space:HW-1"))[0].value

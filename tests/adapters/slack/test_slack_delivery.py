@@ -11,7 +11,7 @@ from slack_harness import SlackHarness
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack import app as slack_app
-from bot.core.types import Button, OutboundMessage, Platform, Target, Visibility
+from bot.core.types import Button, OutboundMessage, Platform, Removal, Target, Visibility
 from bot.infra.outbox import DeliveryError, enqueue
 from storage.models import OutboxMessage, ProcessedEvent, Ticket
 
@@ -151,18 +151,18 @@ async def test_buttons_become_block_kit_actions(slack: SlackHarness) -> None:
 
 async def test_removing_a_public_message_uses_the_admin_user_token(make_slack) -> None:
     slack = await make_slack(user_token=True)
-    msg = OutboundMessage(id=7, target=Target(kind="channel", platform=Platform.SLACK, channel_id="#general"),
-                          text="", kind="remove", visibility=Visibility.PUBLIC, meta={"message_id": "1700.1"})
-    assert await slack.adapter.send(msg) == "1700.1"
+    removal = Removal(id=7, target=Target(kind="channel", platform=Platform.SLACK, channel_id="#general"),
+                      message_id="1700.1")
+    assert await slack.adapter.remove(removal) == "1700.1"
     [call] = [c for c in slack.fake.calls if c.method == "chat.delete"]
     assert (call.params["channel"], call.params["ts"], call.token) == ("C0GEN", "1700.1", "xoxp-admin-token")
 
 
 async def test_without_a_user_token_removal_is_refused_with_the_variable_to_set(slack: SlackHarness) -> None:
-    msg = OutboundMessage(id=7, target=Target(kind="channel", platform=Platform.SLACK, channel_id="#general"),
-                          text="", kind="remove", visibility=Visibility.PUBLIC, meta={"message_id": "1700.1"})
+    removal = Removal(id=7, target=Target(kind="channel", platform=Platform.SLACK, channel_id="#general"),
+                      message_id="1700.1")
     with pytest.raises(DeliveryError) as caught:
-        await slack.adapter.send(msg)
+        await slack.adapter.remove(removal)
     assert caught.value.permanent and "DUTYDESK_SLACK__USER_TOKEN" in caught.value.reason
 
 
