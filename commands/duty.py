@@ -10,12 +10,12 @@ from pydantic import BaseModel, field_validator
 
 import bot.duty.timers  # noqa: F401  (registers the duty timer handler)
 from bot.core.context import Context
+from bot.core.errors import Refused
 from bot.core.registry import Arg, Command, Registry
-from bot.core.types import MessageKind, Reply
+from bot.core.types import Reply
 from bot.duty import service
 from bot.duty.model import Assignment
 from bot.duty.notify import day_text, hours_text, name_of, role_name
-from bot.duty.service import DutyRefused
 from bot.duty.store import DutyState, load_state, today, week_of, window_of
 from bot.routing import away as _away  # noqa: F401  (registers the absence hook and its timer)
 from commands.ticket import NoArgs
@@ -67,13 +67,7 @@ def parse_day(text: str, now_day: date) -> date:
     try:
         return date.fromisoformat(word)
     except ValueError:
-        raise DutyRefused("duty.bad_date", text=text) from None
-
-
-def _refused(ctx: Context, exc: DutyRefused) -> list[Reply]:
-    lang = ctx.actor.language
-    values = {k: (v(lang) if callable(v) else v) for k, v in exc.values.items()}
-    return [Reply(text=ctx.t(exc.key, **values), kind=MessageKind.ERROR)]
+        raise Refused("duty.bad_date", text=text) from None
 
 
 def _zone(ctx: Context) -> ZoneInfo:
@@ -100,7 +94,7 @@ def _roles_line(ctx: Context, state: DutyState, day: date) -> str:
 async def show(ctx: Context, _args: NoArgs) -> list[Reply]:
     window = window_of(ctx.desk)
     if window is None:
-        return [Reply(text=ctx.t("duty.not_configured"), kind=MessageKind.ERROR)]
+        raise Refused("duty.not_configured")
     lang, zone, now = ctx.actor.language, _zone(ctx), ctx.now
     day = today(ctx.desk, window)
     monday, sunday = week_of(day)
@@ -137,13 +131,10 @@ async def show(ctx: Context, _args: NoArgs) -> list[Reply]:
 async def swap(ctx: Context, args: SwapArgs) -> list[Reply]:
     window = window_of(ctx.desk)
     if window is None:
-        return [Reply(text=ctx.t("duty.not_configured"), kind=MessageKind.ERROR)]
-    try:
-        day = parse_day(args.day, today(ctx.desk, window))
-        request = await service.request_swap(ctx.session, ctx.desk, ctx.actor.person.key, day, role=args.role,
-                                             colleague=args.person)
-    except DutyRefused as exc:
-        return _refused(ctx, exc)
+        raise Refused("duty.not_configured")
+    day = parse_day(args.day, today(ctx.desk, window))
+    request = await service.request_swap(ctx.session, ctx.desk, ctx.actor.person.key, day, role=args.role,
+                                         colleague=args.person)
     lang = ctx.actor.language
     values = dict(id=request.id, role=role_name(lang, request.role), day=day_text(lang, request.day))
     if request.colleague is None:
@@ -152,10 +143,7 @@ async def swap(ctx: Context, args: SwapArgs) -> list[Reply]:
 
 
 async def accept(ctx: Context, args: IdArgs) -> list[Reply]:
-    try:
-        done = await service.accept(ctx.session, ctx.desk, ctx.actor.person.key, args.id)
-    except DutyRefused as exc:
-        return _refused(ctx, exc)
+    done = await service.accept(ctx.session, ctx.desk, ctx.actor.person.key, args.id)
     lang = ctx.actor.language
     request = done.swap
     values = dict(id=request.id, role=role_name(lang, request.role), day=day_text(lang, request.day),
@@ -166,10 +154,7 @@ async def accept(ctx: Context, args: IdArgs) -> list[Reply]:
 
 
 async def decline(ctx: Context, args: IdArgs) -> list[Reply]:
-    try:
-        request = await service.decline(ctx.session, ctx.desk, ctx.actor.person.key, args.id)
-    except DutyRefused as exc:
-        return _refused(ctx, exc)
+    request = await service.decline(ctx.session, ctx.desk, ctx.actor.person.key, args.id)
     return [Reply(text=ctx.t("duty.declined", id=request.id, requester=name_of(ctx.desk, request.requester)))]
 
 
@@ -185,13 +170,10 @@ def _when(value: datetime, zone: ZoneInfo) -> str:
 async def away(ctx: Context, args: AwayArgs) -> list[Reply]:
     window = window_of(ctx.desk)
     if window is None:
-        return [Reply(text=ctx.t("duty.not_configured"), kind=MessageKind.ERROR)]
-    try:
-        now_day = today(ctx.desk, window)
-        first, last = parse_day(args.first, now_day), parse_day(args.last, now_day)
-        done = await service.go_away(ctx.session, ctx.desk, ctx.actor.person.key, first, last, args.substitute)
-    except DutyRefused as exc:
-        return _refused(ctx, exc)
+        raise Refused("duty.not_configured")
+    now_day = today(ctx.desk, window)
+    first, last = parse_day(args.first, now_day), parse_day(args.last, now_day)
+    done = await service.go_away(ctx.session, ctx.desk, ctx.actor.person.key, first, last, args.substitute)
     lang = ctx.actor.language
     values = dict(first=day_text(lang, first), last=day_text(lang, last), count=len(done.shifts),
                   shifts=_shifts(lang, done.shifts))
@@ -207,10 +189,7 @@ async def away(ctx: Context, args: AwayArgs) -> list[Reply]:
 
 
 async def sick(ctx: Context, _args: NoArgs) -> list[Reply]:
-    try:
-        done = await service.report_sick(ctx.session, ctx.desk, ctx.actor.person.key)
-    except DutyRefused as exc:
-        return _refused(ctx, exc)
+    done = await service.report_sick(ctx.session, ctx.desk, ctx.actor.person.key)
     lang = ctx.actor.language
     day = day_text(lang, done.absence.first_day)
     if not done.requests:
@@ -224,10 +203,7 @@ async def sick(ctx: Context, _args: NoArgs) -> list[Reply]:
 
 
 async def plan(ctx: Context, _args: NoArgs) -> list[Reply]:
-    try:
-        proposal = await service.propose_plan(ctx.session, ctx.desk, ctx.actor.person.key)
-    except DutyRefused as exc:
-        return _refused(ctx, exc)
+    proposal = await service.propose_plan(ctx.session, ctx.desk, ctx.actor.person.key)
     lang = ctx.actor.language
     served = " · ".join(f"{name_of(ctx.desk, p)} {n}" for p, n in sorted(proposal.served.items())) \
         or ctx.t("duty.plan_no_ledger")
@@ -246,10 +222,7 @@ async def plan(ctx: Context, _args: NoArgs) -> list[Reply]:
 
 
 async def plan_confirm(ctx: Context, _args: NoArgs) -> list[Reply]:
-    try:
-        rows = await service.confirm_plan(ctx.session, ctx.desk, ctx.actor.person.key)
-    except DutyRefused as exc:
-        return _refused(ctx, exc)
+    rows = await service.confirm_plan(ctx.session, ctx.desk, ctx.actor.person.key)
     return [Reply(text=ctx.t("duty.plan_confirmed", week=day_text(ctx.actor.language, rows[0].week),
                              count=len(rows)))]
 

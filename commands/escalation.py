@@ -17,8 +17,6 @@ class SlotArgs(BaseModel):
 
 async def ack(ctx: Context, args: KeyArgs) -> list[Reply]:
     ticket = await load(ctx, args.key, write=True)
-    if isinstance(ticket, list):
-        return ticket
     pending = await escalation.acknowledge(ctx.session, ctx.desk, ticket, ctx.actor.person.key)
     return reply(ctx, "escalation.acked" if pending else "escalation.acked_nothing_pending", key=ticket.key,
                  ticket=ticket.key)

@@ -7,12 +7,13 @@ from pydantic import BaseModel
 
 from bot import access, kb
 from bot.core.context import Context
+from bot.core.errors import Refused
 from bot.core.registry import Arg, Command, Registry
-from bot.core.types import MessageKind, Reply
+from bot.core.types import Reply
 from bot.i18n.format import instant
-from bot.tickets.states import TransitionRefused
 from bot.workflow import closing
-from commands.ticket import KEY_ARG, KeyArgs, TextArgs, load, refused, reply
+from commands.ticket import KEY_ARG, KeyArgs, TextArgs, load, reply
+from storage.models import Ticket
 
 
 class FeedbackArgs(KeyArgs):
@@ -25,56 +26,28 @@ class SearchArgs(BaseModel):
 
 async def solve(ctx: Context, args: TextArgs) -> list[Reply]:
     ticket = await load(ctx, args.key, write=True)
-    if isinstance(ticket, list):
-        return ticket
-    try:
-        asked = await closing.solve(ctx.session, ctx.desk, ticket, ctx.actor.person, args.text)
-    except closing.ClosingRefused as exc:
-        return reply(ctx, exc.key, kind=MessageKind.ERROR, **exc.values)
-    except TransitionRefused as exc:
-        return refused(ctx, exc)
+    asked = await closing.solve(ctx.session, ctx.desk, ticket, ctx.actor.person, args.text)
     return reply(ctx, "closing.solved_asked" if asked else "closing.solved", key=ticket.key, ticket=ticket.key)
 
 
-async def _requester_only(ctx: Context, key: str):
+async def _requester_only(ctx: Context, key: str) -> Ticket:
     # a follower (whose duplicate was merged in) is told the question is the requester's
     ticket = await load(ctx, key, follow=True)
-    if isinstance(ticket, list):
-        return ticket
     if ticket.requester_id != ctx.actor.person.id:
-        return reply(ctx, "closing.requester_only", kind=MessageKind.ERROR, key=ticket.key)
+        raise Refused("closing.requester_only", key=ticket.key)
     return ticket
 
 
 async def satisfied(ctx: Context, args: FeedbackArgs) -> list[Reply]:
     ticket = await _requester_only(ctx, args.key)
-    if isinstance(ticket, list):
-        return ticket
-    try:
-        await closing.satisfied(ctx.session, ctx.desk, ticket, ctx.actor.person)
-    except closing.ClosingRefused as exc:
-        return _no_question(ctx, exc)
+    await closing.satisfied(ctx.session, ctx.desk, ticket, ctx.actor.person)
     return reply(ctx, "closing.satisfied_ok", key=ticket.key, ticket=ticket.key)
 
 
 async def not_fixed(ctx: Context, args: FeedbackArgs) -> list[Reply]:
     ticket = await _requester_only(ctx, args.key)
-    if isinstance(ticket, list):
-        return ticket
-    try:
-        await closing.not_fixed(ctx.session, ctx.desk, ticket, ctx.actor.person, args.text)
-    except closing.ClosingRefused as exc:
-        return _no_question(ctx, exc)
-    except TransitionRefused as exc:
-        return refused(ctx, exc)
+    await closing.not_fixed(ctx.session, ctx.desk, ticket, ctx.actor.person, args.text)
     return reply(ctx, "closing.not_fixed_ok", key=ticket.key, ticket=ticket.key)
-
-
-def _no_question(ctx: Context, exc: closing.ClosingRefused) -> list[Reply]:
-    values = dict(exc.values)
-    if "state" in values:
-        values["state"] = ctx.t(f"state.{values['state']}")
-    return reply(ctx, exc.key, kind=MessageKind.ERROR, **values)
 
 
 async def search(ctx: Context, args: SearchArgs) -> list[Reply]:

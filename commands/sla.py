@@ -19,8 +19,6 @@ def _when(ctx: Context, value, calendar_zone: str) -> str:
 
 async def sla(ctx: Context, args: KeyArgs) -> list[Reply]:
     ticket = await load(ctx, args.key, follow=True)
-    if isinstance(ticket, list):
-        return ticket
     clocks = await clocks_of(ctx.session, ctx.desk, ticket)
     if not clocks:
         return [Reply(text=ctx.t("sla.none", key=ticket.key), ticket=ticket.key)]

@@ -10,12 +10,13 @@ from sqlalchemy import select
 from bot import access, routing
 from bot.access.people import person_by_key
 from bot.core.context import Context
+from bot.core.errors import Refused
 from bot.core.registry import Arg, Command, Registry
 from bot.core.types import MessageKind, Reply, Visibility
 from bot.i18n import catalogue
 from bot.i18n.format import duration, instant
 from bot.tickets import service
-from bot.tickets.states import SETTABLE, State, TransitionRefused
+from bot.tickets.states import SETTABLE, State
 from bot.workflow import attachments, closing, rules
 from storage.models import Person, Ticket
 
@@ -93,11 +94,6 @@ def reply(
     return [Reply(text=ctx.t(key, **values), kind=kind, ticket=ticket)]
 
 
-def refused(ctx: Context, exc: TransitionRefused) -> list[Reply]:
-    """The state machine's (or a process guard's) refusal, states and fields named in the reader's language."""
-    return [Reply(text=rules.refusal_text(ctx.actor.language, exc), kind=MessageKind.ERROR)]
-
-
 def follows(ctx: Context, ticket: Ticket) -> bool:
     """The actor only follows ``ticket``: not its requester, not staff, but a duplicate of theirs was merged
     into it. They see its state and its solution, not the other requester's report or conversation."""
@@ -105,19 +101,19 @@ def follows(ctx: Context, ticket: Ticket) -> bool:
             and ctx.actor.person.id in ((ticket.data or {}).get("watchers") or []))
 
 
-async def load(ctx: Context, key: str, *, write: bool = False, follow: bool = False) -> Ticket | list[Reply]:
-    """The ticket if the actor may see it; requesters see only their own, and nobody learns
+async def load(ctx: Context, key: str, *, write: bool = False, follow: bool = False) -> Ticket:
+    """The ticket if the actor may see it, else Refused; requesters see only their own, and nobody learns
     whether someone else's ticket exists. ``follow``: a read that followers may do too (show, sla);
     anything else on a followed ticket is its requester's or the team's."""
     ticket = await service.get(ctx.session, key)
     # a requester also follows the tickets their duplicates were merged into
     watching = ticket is not None and follows(ctx, ticket)
     if ticket is None or (not ctx.actor.is_staff and ticket.requester_id != ctx.actor.person.id and not watching):
-        return reply(ctx, "ticket.not_found", key=key)
+        raise Refused("ticket.not_found", key=key)
     if write and not ctx.actor.is_staff:
-        return reply(ctx, "ticket.staff_only")
+        raise Refused("ticket.staff_only")
     if watching and not follow:
-        return reply(ctx, "ticket.follower_only", kind=MessageKind.ERROR, key=ticket.key)
+        raise Refused("ticket.follower_only", key=ticket.key)
     return ticket
 
 
@@ -154,8 +150,6 @@ async def create(ctx: Context, args: CreateArgs) -> list[Reply]:
 
 async def show(ctx: Context, args: KeyArgs) -> list[Reply]:
     ticket = await load(ctx, args.key, follow=True)
-    if isinstance(ticket, list):
-        return ticket
     if follows(ctx, ticket):
         return await _followed(ctx, ticket)
     requester = await ctx.session.get(Person, ticket.requester_id)
@@ -205,22 +199,20 @@ async def _followed(ctx: Context, ticket: Ticket) -> list[Reply]:
 
 async def take(ctx: Context, args: KeyArgs) -> list[Reply]:
     ticket = await load(ctx, args.key, write=True)
-    if isinstance(ticket, list):
-        return ticket
     if ticket.assignee_id != ctx.actor.person.id:
         await service.assign(ctx.session, ctx.desk, ticket, ctx.actor.person, ctx.actor.person)
     if ticket.state != State.IN_PROGRESS.value:
         was = State(ticket.state)
         try:
             await service.change_state(ctx.session, ctx.desk, ticket, State.IN_PROGRESS, ctx.actor.person)
-        except TransitionRefused as exc:
-            if exc.key == "intake.incomplete":
-                # yours, but it starts only once the documentation is complete
-                if ticket.state == State.NEW.value:
-                    await service.change_state(ctx.session, ctx.desk, ticket, State.TRIAGE, ctx.actor.person)
-                return reply(ctx, "intake.taken_waiting", key=ticket.key, ticket=ticket.key,
-                             fields=rules.labels(ctx.actor.language, rules.missing(ctx.desk.settings, ticket)))
-            return refused(ctx, exc)
+        except Refused as refusal:
+            if refusal.key != "intake.incomplete":
+                raise
+            # yours, but it starts only once the documentation is complete
+            if ticket.state == State.NEW.value:
+                await service.change_state(ctx.session, ctx.desk, ticket, State.TRIAGE, ctx.actor.person)
+            return reply(ctx, "intake.taken_waiting", key=ticket.key, ticket=ticket.key,
+                         fields=rules.labels(ctx.actor.language, rules.missing(ctx.desk.settings, ticket)))
         if was in rules.SOLVED_STATES:
             await closing.set_aside(ctx.session, ticket)  # taken back to work: a new solution is needed
     return reply(ctx, "ticket.taken", key=ticket.key, ticket=ticket.key)
@@ -228,8 +220,6 @@ async def take(ctx: Context, args: KeyArgs) -> list[Reply]:
 
 async def assign(ctx: Context, args: AssignArgs) -> list[Reply]:
     ticket = await load(ctx, args.key, write=True)
-    if isinstance(ticket, list):
-        return ticket
     person = await person_by_key(ctx.session, args.person)
     if person is None or not person.is_staff:
         staff = ", ".join(sorted(ctx.desk.settings.people)) or "—"
@@ -240,8 +230,6 @@ async def assign(ctx: Context, args: AssignArgs) -> list[Reply]:
 
 async def priority(ctx: Context, args: PriorityArgs) -> list[Reply]:
     ticket = await load(ctx, args.key, write=True)
-    if isinstance(ticket, list):
-        return ticket
     if ticket.priority == args.level:
         return reply(ctx, "ticket.priority_same", key=ticket.key, priority=args.level)
     await service.set_priority(ctx.session, ctx.desk, ticket, args.level, ctx.actor.person)
@@ -250,34 +238,25 @@ async def priority(ctx: Context, args: PriorityArgs) -> list[Reply]:
 
 async def note(ctx: Context, args: TextArgs) -> list[Reply]:
     ticket = await load(ctx, args.key, write=True)
-    if isinstance(ticket, list):
-        return ticket
     service.add_note(ctx.session, ctx.desk, ticket, ctx.actor.person, args.text)
     return reply(ctx, "ticket.noted", key=ticket.key, ticket=ticket.key)
 
 
 async def answer(ctx: Context, args: TextArgs) -> list[Reply]:
     ticket = await load(ctx, args.key, write=True)
-    if isinstance(ticket, list):
-        return ticket
     service.add_reply(ctx.session, ctx.desk, ticket, ctx.actor.person, args.text)
     return reply(ctx, "ticket.replied", key=ticket.key, ticket=ticket.key)
 
 
 async def _transition(ctx: Context, key: str, target: State, done_key: str, *, requester_may: bool) -> list[Reply]:
     ticket = await load(ctx, key, write=not requester_may)
-    if isinstance(ticket, list):
-        return ticket
     was = State(ticket.state)
-    try:
-        if target == State.CLOSED:
-            rules.close_guard(ctx.desk.settings, ticket, by_requester=ticket.requester_id == ctx.actor.person.id)
-        if target == State.TRIAGE and was in {State.CLOSED, State.RESOLVED, State.FEEDBACK}:
-            target = await service.reopen(ctx.session, ctx.desk, ticket, ctx.actor.person)
-        else:
-            await service.change_state(ctx.session, ctx.desk, ticket, target, ctx.actor.person)
-    except TransitionRefused as exc:
-        return refused(ctx, exc)
+    if target == State.CLOSED:
+        rules.close_guard(ctx.desk.settings, ticket, by_requester=ticket.requester_id == ctx.actor.person.id)
+    if target == State.TRIAGE and was in {State.CLOSED, State.RESOLVED, State.FEEDBACK}:
+        target = await service.reopen(ctx.session, ctx.desk, ticket, ctx.actor.person)
+    else:
+        await service.change_state(ctx.session, ctx.desk, ticket, target, ctx.actor.person)
     if was in rules.SOLVED_STATES and target not in rules.SOLVED_STATES:
         # back to work: the next "resolved" needs a solution written up (and asked about) again
         await closing.set_aside(ctx.session, ticket)
@@ -297,8 +276,6 @@ async def close(ctx: Context, args: KeyArgs) -> list[Reply]:
 
 async def reopen(ctx: Context, args: KeyArgs) -> list[Reply]:
     ticket = await load(ctx, args.key)
-    if isinstance(ticket, list):
-        return ticket
     if State(ticket.state) not in {State.CLOSED, State.RESOLVED, State.FEEDBACK}:
         return reply(ctx, "ticket.not_closed", key=ticket.key, state=ctx.t(f"state.{ticket.state}"))
     return await _transition(ctx, args.key, State.TRIAGE, "ticket.reopened", requester_may=True)

@@ -7,11 +7,10 @@ from pydantic import field_validator
 
 from bot.core.context import Context
 from bot.core.registry import Arg, Command, Registry
-from bot.core.types import MessageKind, Reply
+from bot.core.types import Reply
 from bot.i18n.format import instant
-from bot.tickets.states import TransitionRefused
 from bot.workflow import vendor
-from commands.ticket import KEY_ARG, KeyArgs, load, refused, reply
+from commands.ticket import KEY_ARG, KeyArgs, load, reply
 
 
 class VendorArgs(KeyArgs):
@@ -27,14 +26,7 @@ class VendorArgs(KeyArgs):
 
 async def report(ctx: Context, args: VendorArgs) -> list[Reply]:
     ticket = await load(ctx, args.key, write=True)
-    if isinstance(ticket, list):
-        return ticket
-    try:
-        done = await vendor.report(ctx.session, ctx.desk, ticket, ctx.actor.person, args.vendor_ticket)
-    except vendor.VendorRefused as exc:
-        return reply(ctx, exc.key, kind=MessageKind.ERROR, prefix=ctx.prefix, **exc.values)
-    except TransitionRefused as exc:
-        return refused(ctx, exc)
+    done = await vendor.report(ctx.session, ctx.desk, ticket, ctx.actor.person, args.vendor_ticket)
     config = ctx.desk.settings.vendor
     name = config.name if config else "vendor"
     if done.outcome == "id_recorded":

@@ -12,19 +12,19 @@ from pydantic import BaseModel, field_validator
 import bot.workflow.timers  # noqa: F401  (registers the process timers)
 from bot import access, kb, routing
 from bot.core.context import Context
+from bot.core.errors import Refused
 from bot.core.registry import Arg, Command, Registry
-from bot.core.types import MessageKind, Reply
+from bot.core.types import Reply
 from bot.duty.notify import name_of
 from bot.i18n import t
 from bot.i18n.format import instant
 from bot.routing import away as _away  # noqa: F401  (registers the absence hook and its timer)
 from bot.routing import deletion
 from bot.tickets import service
-from bot.tickets.states import TransitionRefused
 from bot.workflow import defer as deferral
 from bot.workflow import intake, rules, triage
 from bot.workflow.config import DOC_FIELDS
-from commands.ticket import KEY_ARG, KeyArgs, _key, load, refused, reply
+from commands.ticket import KEY_ARG, KeyArgs, _key, load, reply
 from storage.models import Ticket
 
 CHECK, OPEN = "✓", "☐"
@@ -143,28 +143,19 @@ def _parse(text: str) -> datetime:
 
 async def doc(ctx: Context, args: DocArgs) -> list[Reply]:
     ticket = await load(ctx, args.key)
-    if isinstance(ticket, list):
-        return ticket
     lang = ctx.actor.language
     if args.field is None or not (args.value or "").strip():
         missing = rules.missing(ctx.desk.settings, ticket)
         if args.field is not None:
-            return reply(ctx, "intake.needs_value", kind=MessageKind.ERROR, key=ticket.key, field=args.field,
-                         prefix=ctx.prefix)
+            raise Refused("intake.needs_value", key=ticket.key, field=args.field)
         if not missing:
             return reply(ctx, "intake.nothing_missing", key=ticket.key, ticket=ticket.key)
         return reply(ctx, "intake.missing_list", key=ticket.key, ticket=ticket.key,
                      fields=", ".join(f"{f} ({rules.label(lang, f)})" for f in missing), prefix=ctx.prefix,
                      example=missing[0])
     if args.field == "screenshot":
-        return reply(ctx, "intake.screenshot_as_file", kind=MessageKind.ERROR, key=ticket.key)
-    try:
-        left = await intake.fill(ctx.session, ctx.desk, ticket, args.field, args.value or "", ctx.actor.person)
-    except rules.IntakeRefused as exc:
-        values = {k: v for k, v in exc.values.items() if k != "field"}
-        return reply(ctx, exc.key, kind=MessageKind.ERROR, field=rules.label(lang, args.field), **values)
-    except TransitionRefused as exc:
-        return refused(ctx, exc)
+        raise Refused("intake.screenshot_as_file", key=ticket.key)
+    left = await intake.fill(ctx.session, ctx.desk, ticket, args.field, args.value or "", ctx.actor.person)
     if left:
         return reply(ctx, "intake.saved", key=ticket.key, ticket=ticket.key, field=rules.label(lang, args.field),
                      fields=rules.labels(lang, left))
@@ -188,19 +179,17 @@ def _checklist_text(ctx: Context, ticket: Ticket) -> str:
 
 async def check(ctx: Context, args: CheckArgs) -> list[Reply]:
     ticket = await load(ctx, args.key, write=True)
-    if isinstance(ticket, list):
-        return ticket
     settings = ctx.desk.settings
     if settings.triage is None:
-        return reply(ctx, "triage.not_configured", kind=MessageKind.ERROR)
+        raise Refused("triage.not_configured")
     if args.item is None:
         return [Reply(text=_checklist_text(ctx, ticket), ticket=ticket.key)]
     found = []
     for word in (w for w in args.item.split(",") if w.strip()):
         item = triage.find(settings, word)
         if item is None:
-            return reply(ctx, "triage.unknown_item", kind=MessageKind.ERROR, item=word.strip()[:40],
-                         items=", ".join(f"{n}. {i.key}" for n, i in enumerate(triage.items(settings), 1)))
+            raise Refused("triage.unknown_item", item=word.strip()[:40],
+                          items=", ".join(f"{n}. {i.key}" for n, i in enumerate(triage.items(settings), 1)))
         found.append(item)
     for item in found:
         triage.tick(ctx.session, ctx.desk, ticket, item, ctx.actor.person, args.note)
@@ -215,14 +204,12 @@ async def check(ctx: Context, args: CheckArgs) -> list[Reply]:
 
 async def uncheck(ctx: Context, args: CheckArgs) -> list[Reply]:
     ticket = await load(ctx, args.key, write=True)
-    if isinstance(ticket, list):
-        return ticket
     item = triage.find(ctx.desk.settings, args.item or "") if ctx.desk.settings.triage else None
     if item is None:
-        return reply(ctx, "triage.unknown_item", kind=MessageKind.ERROR, item=(args.item or "")[:40],
-                     items=", ".join(i.key for i in triage.items(ctx.desk.settings)) or "—")
+        raise Refused("triage.unknown_item", item=(args.item or "")[:40],
+                      items=", ".join(i.key for i in triage.items(ctx.desk.settings)) or "—")
     if not triage.untick(ctx.session, ctx.desk, ticket, item, ctx.actor.person):
-        return reply(ctx, "triage.not_ticked", kind=MessageKind.ERROR, key=ticket.key, item=item.key)
+        raise Refused("triage.not_ticked", key=ticket.key, item=item.key)
     return reply(ctx, "triage.unticked", key=ticket.key, item=item.key, ticket=ticket.key)
 
 
@@ -231,14 +218,11 @@ async def uncheck(ctx: Context, args: CheckArgs) -> list[Reply]:
 
 async def route(ctx: Context, args: RouteArgs) -> list[Reply]:
     ticket = await load(ctx, args.key, write=True)
-    if isinstance(ticket, list):
-        return ticket
     topics = [rule.topic for rule in ctx.desk.settings.routing]
     deletion_topic = ctx.desk.settings.deletion.topic if ctx.desk.settings.deletion else None
     if args.topic is not None and args.topic not in topics and args.topic not in ctx.desk.settings.categories \
             and args.topic != deletion_topic:
-        return reply(ctx, "routing.unknown_topic", kind=MessageKind.ERROR, topic=args.topic[:40],
-                     topics=", ".join(topics) or "—")
+        raise Refused("routing.unknown_topic", topic=args.topic[:40], topics=", ".join(topics) or "—")
     chosen = await routing.route(ctx.session, ctx.desk, ticket, topic=args.topic, reassign=True)
     if chosen is None:
         return reply(ctx, "routing.not_routed", key=ticket.key, ticket=ticket.key, topic=ticket.topic or "—")
@@ -251,12 +235,10 @@ async def route(ctx: Context, args: RouteArgs) -> list[Reply]:
 
 async def answer(ctx: Context, args: AnswerArgs) -> list[Reply]:
     ticket = await load(ctx, args.key, write=True)
-    if isinstance(ticket, list):
-        return ticket
     found = kb.faq_entry(ctx.desk.settings, args.ref)
     if found is None:
-        return reply(ctx, "faq.unknown", kind=MessageKind.ERROR, ref=args.ref[:40],
-                     keys=", ".join(f"faq:{k}" for k in ctx.desk.settings.faq) or "—")
+        raise Refused("faq.unknown", ref=args.ref[:40],
+                      keys=", ".join(f"faq:{k}" for k in ctx.desk.settings.faq) or "—")
     key, entry = found
     text = t(ticket.language, "faq.answer", title=entry.title, url=entry.url)
     if args.text:
@@ -281,35 +263,18 @@ def _review_day(ctx: Context, text: str) -> date | None:
 
 async def defer(ctx: Context, args: DeferArgs) -> list[Reply]:
     ticket = await load(ctx, args.key, write=True)
-    if isinstance(ticket, list):
-        return ticket
     day = _review_day(ctx, args.day)
     if day is None:
-        return reply(ctx, "defer.bad_date", kind=MessageKind.ERROR, text=args.day[:40])
-    try:
-        label, review = await deferral.defer(ctx.session, ctx.desk, ticket, ctx.actor.person, args.reason, day,
-                                             args.note)
-    except deferral.DeferRefused as exc:
-        return reply(ctx, exc.key, kind=MessageKind.ERROR, **exc.values)
-    except TransitionRefused as exc:
-        return refused(ctx, exc)
+        raise Refused("defer.bad_date", text=args.day[:40])
+    label, review = await deferral.defer(ctx.session, ctx.desk, ticket, ctx.actor.person, args.reason, day, args.note)
     return reply(ctx, "defer.done", key=ticket.key, ticket=ticket.key, reason=label,
                  review=instant(review, ctx.actor.timezone))
 
 
 async def merge(ctx: Context, args: MergeArgs) -> list[Reply]:
     keep = await load(ctx, args.keep, write=True)
-    if isinstance(keep, list):
-        return keep
     duplicate = await load(ctx, args.duplicate, write=True)
-    if isinstance(duplicate, list):
-        return duplicate
-    try:
-        await deferral.merge(ctx.session, ctx.desk, keep, duplicate, ctx.actor.person)
-    except deferral.DeferRefused as exc:
-        return reply(ctx, exc.key, kind=MessageKind.ERROR, **exc.values)
-    except TransitionRefused as exc:
-        return refused(ctx, exc)
+    await deferral.merge(ctx.session, ctx.desk, keep, duplicate, ctx.actor.person)
     return reply(ctx, "merge.done", key=keep.key, duplicate=duplicate.key, ticket=keep.key)
 
 
@@ -318,10 +283,8 @@ async def merge(ctx: Context, args: MergeArgs) -> list[Reply]:
 
 async def deletion_step(ctx: Context, args: DeletionArgs) -> list[Reply]:
     ticket = await load(ctx, args.key, write=True)
-    if isinstance(ticket, list):
-        return ticket
     if ctx.desk.settings.deletion is None:
-        return reply(ctx, "deletion.not_configured", kind=MessageKind.ERROR)
+        raise Refused("deletion.not_configured")
     if args.step is None:
         started = deletion.begin(ctx.session, ctx.desk, ticket, ctx.actor.person)
         following = deletion.next_step(ticket)
@@ -329,14 +292,8 @@ async def deletion_step(ctx: Context, args: DeletionArgs) -> list[Reply]:
             return reply(ctx, "deletion.finished", key=ticket.key, ticket=ticket.key)
         return reply(ctx, "deletion.started" if started else "deletion.status", key=ticket.key, ticket=ticket.key,
                      step=following, guide=ctx.t(f"deletion.guide_{following}"), prefix=ctx.prefix)
-    try:
-        done = await deletion.record(ctx.session, ctx.desk, ticket, args.step.lower(), args.text or "",
-                                     ctx.actor.person, may_except=ctx.actor.has("lead"))
-    except deletion.DeletionRefused as exc:
-        values = dict(exc.values)
-        if exc.key == "deletion.out_of_order":
-            values["prefix"] = ctx.prefix
-        return reply(ctx, exc.key, kind=MessageKind.ERROR, **values)
+    done = await deletion.record(ctx.session, ctx.desk, ticket, args.step.lower(), args.text or "",
+                                 ctx.actor.person, may_except=ctx.actor.has("lead"))
     lines = [ctx.t("deletion.recorded", key=ticket.key, step=done.step)]
     if done.urgent:
         lines.append(ctx.t("deletion.urgent"))

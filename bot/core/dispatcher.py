@@ -20,6 +20,7 @@ from bot.access.groups import with_group_roles
 from bot.access.people import actor_for, resolve
 from bot.core.context import Actor, Context
 from bot.core.desk import Desk
+from bot.core.errors import Refused
 from bot.core.registry import Parsed, ParseError
 from bot.core.types import Capability, InboundEvent, MessageKind, Reply, Target, Visibility
 from bot.duty import escalation
@@ -224,7 +225,11 @@ class Dispatcher:
         actor = await with_group_roles(session, self.desk.settings, actor, event.actor)
         ctx = Context(session=session, desk=self.desk, event=event, actor=actor,
                       prefix=self.desk.prefixes.get(event.actor.platform, "/"))
-        replies = await self._route(ctx)
+        try:
+            replies = await self._route(ctx)
+        except Refused as refusal:
+            # the one place where a refusal, raised wherever it was found out, becomes the error reply
+            replies = [Reply(text=refusal.text(ctx.actor.language, prefix=ctx.prefix), kind=MessageKind.ERROR)]
         await workflow.after_work(session, self.desk)
         await escalation.escalate_marked(session, self.desk)
         await sla_service.refresh_touched(session, self.desk)

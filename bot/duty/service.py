@@ -2,7 +2,7 @@
 
 Each function works in the caller's unit of work (no commit here): it writes its rows and the
 outbox rows that tell the people concerned. A request that cannot be done raises
-:class:`DutyRefused` with a catalogue key, before anything is written.
+:class:`~bot.core.errors.Refused` with a catalogue key, before anything is written.
 
 Swaps follow the handbook: find a replacement yourself, tell the coordinator. A request goes to one
 colleague (or, without one, to the duty channels for anyone); whoever accepts gets the shift, and the
@@ -13,7 +13,6 @@ exchange roles, so both roles stay covered by two people. A request whose shift 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -21,6 +20,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.desk import Desk
+from bot.core.errors import Refused, Worded
 from bot.core.types import Button, MessageKind
 from bot.duty.hooks import absence_recorded
 from bot.duty.ledger import served_counts
@@ -38,39 +38,30 @@ REMIND_AT = time(9, 0)
 FAIR_WEEKS = 8
 
 
-class DutyRefused(Exception):
-    """A rota request that cannot be done; ``key`` and ``values`` make the message for the asker.
-    A value may be a callable taking the language (names of roles and dates)."""
-
-    def __init__(self, key: str, **values: object) -> None:
-        super().__init__(key)
-        self.key = key
-        self.values = values
+def _role(role: str) -> Worded:
+    return Worded(role, lambda lang: role_name(lang, role))
 
 
-def _role(role: str) -> Callable[[str], str]:
-    return lambda lang: role_name(lang, role)
+def _day(day: date) -> Worded:
+    return Worded(day.isoformat(), lambda lang: day_text(lang, day))
 
 
-def _day(day: date) -> Callable[[str], str]:
-    return lambda lang: day_text(lang, day)
-
-
-def _days(days: list[tuple[date, str]]) -> Callable[[str], str]:
-    return lambda lang: ", ".join(f"{day_text(lang, d)} {role_name(lang, r)}" for d, r in days)
+def _days(days: list[tuple[date, str]]) -> Worded:
+    return Worded(", ".join(f"{d.isoformat()} {r}" for d, r in days),
+                  lambda lang: ", ".join(f"{day_text(lang, d)} {role_name(lang, r)}" for d, r in days))
 
 
 async def _state(session: AsyncSession, desk: Desk, first: date, last: date | None = None) -> DutyState:
     state = await load_state(session, desk, first, last)
     if state is None:
-        raise DutyRefused("duty.not_configured")
+        raise Refused("duty.not_configured")
     return state
 
 
 def _check_person(desk: Desk, key: str) -> str:
     key = key.removeprefix("@")
     if key not in desk.settings.people:
-        raise DutyRefused("duty.unknown_person", person=key, team=", ".join(sorted(desk.settings.people)))
+        raise Refused("duty.unknown_person", person=key, team=", ".join(sorted(desk.settings.people)))
     return key
 
 
@@ -95,31 +86,31 @@ async def request_swap(session: AsyncSession, desk: Desk, requester: str, day: d
     state = await _state(session, desk, day)
     now = desk.clock.now()
     if not state.window.is_duty_day(day):
-        raise DutyRefused("duty.no_duty_day", day=_day(day))
+        raise Refused("duty.no_duty_day", day=_day(day))
     if day < today(desk, state.window) or _day_over(state, day, now):
-        raise DutyRefused("duty.past", day=_day(day))
+        raise Refused("duty.past", day=_day(day))
     # the shifts the requester really has that day (also as a substitute or a fallback)
     held = [r for r in state.roles(day) if state.assignment(r, day).person == requester]
     if role is not None:
         if role not in state.roles(day):
-            raise DutyRefused("duty.unknown_role", role=role, roles=", ".join(state.roles(day)))
+            raise Refused("duty.unknown_role", role=role, roles=", ".join(state.roles(day)))
         if role not in held:
-            raise DutyRefused("duty.not_yours", role=_role(role), day=_day(day),
+            raise Refused("duty.not_yours", role=_role(role), day=_day(day),
                               person=name_of(desk, state.assignment(role, day).person))
     elif not held:
-        raise DutyRefused("duty.no_shift", day=_day(day))
+        raise Refused("duty.no_shift", day=_day(day))
     role = role or held[0]
     if colleague is not None:
         colleague = _check_person(desk, colleague)
         if colleague == requester:
-            raise DutyRefused("duty.swap_self")
+            raise Refused("duty.swap_self")
         if absence_of(state.facts, colleague, day) is not None:
-            raise DutyRefused("duty.colleague_away", person=name_of(desk, colleague), day=_day(day))
+            raise Refused("duty.colleague_away", person=name_of(desk, colleague), day=_day(day))
     existing = await session.scalar(select(DutySwap).where(
         DutySwap.state == "requested", DutySwap.requester == requester, DutySwap.day == day, DutySwap.role == role,
         DutySwap.kind == "swap"))
     if existing is not None and existing.colleague == colleague:
-        raise DutyRefused("duty.swap_exists", id=existing.id)
+        raise Refused("duty.swap_exists", id=existing.id)
     swap = DutySwap(kind="swap", requester=requester, day=day, role=role, colleague=colleague, owner=requester,
                     state="requested", created_at=now)
     session.add(swap)
@@ -152,13 +143,13 @@ async def accept(session: AsyncSession, desk: Desk, actor: str, swap_id: int) ->
     """``actor`` takes the shift of request ``swap_id`` (a swap or a cover request)."""
     swap = await session.get(DutySwap, swap_id)
     if swap is None:
-        raise DutyRefused("duty.unknown_request", id=swap_id)
+        raise Refused("duty.unknown_request", id=swap_id)
     if swap.state != "requested":
-        raise DutyRefused("duty.request_closed", id=swap.id, state=swap.state)
+        raise Refused("duty.request_closed", id=swap.id, state=swap.state)
     if actor == swap.requester:
-        raise DutyRefused("duty.own_request", id=swap.id)
+        raise Refused("duty.own_request", id=swap.id)
     if swap.colleague is not None and actor != swap.colleague:
-        raise DutyRefused("duty.not_for_you", id=swap.id, person=name_of(desk, swap.colleague))
+        raise Refused("duty.not_for_you", id=swap.id, person=name_of(desk, swap.colleague))
     state = await _state(session, desk, swap.day)
     now = desk.clock.now()
     # a swap is about who really has the shift; a cover request about the sick person's planned shift
@@ -168,10 +159,10 @@ async def accept(session: AsyncSession, desk: Desk, actor: str, swap_id: int) ->
         holder = state.assignment(swap.role, swap.day).person
     if _day_over(state, swap.day, now) or holder != swap.owner:
         await _stale(session, desk, swap, holder, now)
-        raise DutyRefused("duty.request_stale", id=swap.id, role=_role(swap.role), day=_day(swap.day),
+        raise Refused("duty.request_stale", id=swap.id, role=_role(swap.role), day=_day(swap.day),
                           person=name_of(desk, holder))
     if absence_of(state.facts, actor, swap.day) is not None:
-        raise DutyRefused("duty.you_are_away", day=_day(swap.day))
+        raise Refused("duty.you_are_away", day=_day(swap.day))
     exchanged = None
     if swap.kind == "swap":
         exchanged = next((r for r in state.roles(swap.day)
@@ -206,11 +197,11 @@ async def accept(session: AsyncSession, desk: Desk, actor: str, swap_id: int) ->
 async def decline(session: AsyncSession, desk: Desk, actor: str, swap_id: int) -> DutySwap:
     swap = await session.get(DutySwap, swap_id)
     if swap is None:
-        raise DutyRefused("duty.unknown_request", id=swap_id)
+        raise Refused("duty.unknown_request", id=swap_id)
     if swap.state != "requested":
-        raise DutyRefused("duty.request_closed", id=swap.id, state=swap.state)
+        raise Refused("duty.request_closed", id=swap.id, state=swap.state)
     if swap.colleague != actor:
-        raise DutyRefused("duty.decline_not_yours", id=swap.id)
+        raise Refused("duty.decline_not_yours", id=swap.id)
     swap.state, swap.decided_at, swap.decided_by = "declined", desk.clock.now(), actor
     await tell(session, desk, swap.requester, "duty.swap_declined_requester", id=swap.id, who=name_of(desk, actor),
                role=_role(swap.role), day=_day(swap.day))
@@ -250,19 +241,19 @@ async def go_away(session: AsyncSession, desk: Desk, person: str, first: date, l
                   substitute: str | None = None) -> Away:
     """Notes a vacation; with a substitute they stand in for all of it, without one reminders are set."""
     if last < first:
-        raise DutyRefused("duty.away_order", first=first.isoformat(), last=last.isoformat())
+        raise Refused("duty.away_order", first=first.isoformat(), last=last.isoformat())
     window = window_of(desk)
     if window is None:
-        raise DutyRefused("duty.not_configured")
+        raise Refused("duty.not_configured")
     if last < today(desk, window):
-        raise DutyRefused("duty.away_past", last=last.isoformat())
+        raise Refused("duty.away_past", last=last.isoformat())
     if substitute is not None:
         substitute = _check_person(desk, substitute)
         if substitute == person:
-            raise DutyRefused("duty.substitute_self")
+            raise Refused("duty.substitute_self")
     state = await _state(session, desk, first, last)
     if substitute is not None and absence_of(state.facts, substitute, first) is not None:
-        raise DutyRefused("duty.colleague_away", person=name_of(desk, substitute), day=_day(first))
+        raise Refused("duty.colleague_away", person=name_of(desk, substitute), day=_day(first))
     now = desk.clock.now()
     absence = await session.scalar(select(DutyAbsence).where(
         DutyAbsence.person == person, DutyAbsence.kind == "vacation", DutyAbsence.cancelled.is_(False),
@@ -310,13 +301,13 @@ async def report_sick(session: AsyncSession, desk: Desk, person: str) -> Sick:
     """Marks ``person`` absent today and asks the team and the coordinator, urgently, to cover."""
     window = window_of(desk)
     if window is None:
-        raise DutyRefused("duty.not_configured")
+        raise Refused("duty.not_configured")
     day = today(desk, window)
     now = desk.clock.now()
     state = await _state(session, desk, day)
     existing = absence_of(state.facts, person, day)
     if existing is not None and existing.kind == "sick":
-        raise DutyRefused("duty.sick_already", day=_day(day))
+        raise Refused("duty.sick_already", day=_day(day))
     absence = DutyAbsence(person=person, first_day=day, last_day=day, kind="sick", created_by=person, created_at=now)
     session.add(absence)
     await session.flush()
@@ -389,7 +380,7 @@ class Proposal:
 def next_week(desk: Desk) -> date:
     window = window_of(desk)
     if window is None:
-        raise DutyRefused("duty.not_configured")
+        raise Refused("duty.not_configured")
     monday, _ = week_of(today(desk, window))
     return monday + timedelta(days=7)
 
@@ -446,7 +437,7 @@ async def confirm_plan(session: AsyncSession, desk: Desk, actor: str, week: date
     rows = list((await session.scalars(select(DutyPlan).where(
         DutyPlan.week == monday, DutyPlan.status == "proposed").order_by(DutyPlan.day, DutyPlan.id))).all())
     if not rows:
-        raise DutyRefused("duty.plan_none", week=_day(monday))
+        raise Refused("duty.plan_none", week=_day(monday))
     await session.execute(update(DutyPlan).where(DutyPlan.id.in_([r.id for r in rows])).values(status="confirmed"))
 
     def lines(lang: str) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.desk import Desk
+from bot.core.errors import Refused
 from bot.routing import assign_key, pick
 from bot.tickets import service
 from storage.models import Person, Ticket
@@ -27,13 +28,6 @@ from storage.models import Person, Ticket
 STEPS = ("reason", "volume", "prepayment", "order")
 PAID_WORDS = {"paid", "bezahlt", "received", "eingegangen", "оплачено", "yes", "ja"}
 EXCEPTION_WORDS = {"exception", "ausnahme", "исключение"}
-
-
-class DeletionRefused(Exception):
-    def __init__(self, key: str, /, **values: object) -> None:
-        super().__init__(key)
-        self.key = key
-        self.values = values
 
 
 @dataclass(frozen=True)
@@ -72,22 +66,22 @@ def begin(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person) -> b
 
 async def record(session: AsyncSession, desk: Desk, ticket: Ticket, step: str, text: str, actor: Person,
                  *, may_except: bool) -> StepDone:
-    """Records one step; raises DeletionRefused when it is out of order or not allowed."""
+    """Records one step; raises Refused when it is out of order or not allowed."""
     config = desk.settings.deletion
     if config is None:
-        raise DeletionRefused("deletion.not_configured")
+        raise Refused("deletion.not_configured")
     begin(session, desk, ticket, actor)
     expected = next_step(ticket)
     if expected is None:
-        raise DeletionRefused("deletion.finished", key=ticket.key)
+        raise Refused("deletion.finished", key=ticket.key)
     if step not in STEPS:
-        raise DeletionRefused("deletion.unknown_step", step=step, steps=" → ".join(STEPS))
+        raise Refused("deletion.unknown_step", step=step, steps=" → ".join(STEPS))
     done = state_of(ticket)
     if step != expected and step not in done:
-        raise DeletionRefused("deletion.out_of_order", key=ticket.key, step=step, expected=expected)
+        raise Refused("deletion.out_of_order", key=ticket.key, step=step, expected=expected)
     text = " ".join(text.split())
     if not text:
-        raise DeletionRefused("deletion.needs_text", step=step)
+        raise Refused("deletion.needs_text", step=step)
     urgent = False
     if step == "prepayment":
         word, _, rest = text.partition(" ")
@@ -95,12 +89,12 @@ async def record(session: AsyncSession, desk: Desk, ticket: Ticket, step: str, t
             text = "paid"
         elif word.lower() in EXCEPTION_WORDS:
             if not may_except:
-                raise DeletionRefused("deletion.exception_needs_lead")
+                raise Refused("deletion.exception_needs_lead")
             if not rest.strip():
-                raise DeletionRefused("deletion.exception_needs_reason")
+                raise Refused("deletion.exception_needs_reason")
             text = f"exception: {rest.strip()}"
         else:
-            raise DeletionRefused("deletion.prepayment_required", key=ticket.key)
+            raise Refused("deletion.prepayment_required", key=ticket.key)
     if step == "reason":
         urgent = any(word.lower() in text.lower() for word in config.urgent_reasons)
     done[step] = text

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
+
+from bot.core.errors import Refused, Worded
+from bot.i18n import t
 
 
 class State(StrEnum):
@@ -45,21 +49,22 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 SETTABLE = (State.TRIAGE, State.IN_PROGRESS, State.WAITING_REQUESTER, State.RESOLVED)
 
 
-class TransitionRefused(Exception):
-    """A change the state machine does not allow; ``key`` and ``values`` make the user's message."""
+def state_word(state: State) -> Worded:
+    """A state in a refusal: its value for code, its name for the reader."""
+    return Worded(state.value, lambda lang: t(lang, f"state.{state.value}"))
 
-    def __init__(self, key: str, /, **values: str) -> None:
-        super().__init__(key)
-        self.key = key
-        self.values = values
+
+def states_word(states: Iterable[State]) -> Worded:
+    values = sorted(s.value for s in states)
+    return Worded(", ".join(values) or "—", lambda lang: ", ".join(t(lang, f"state.{v}") for v in values))
 
 
 def check(current: State, target: State, *, has_assignee: bool) -> None:
-    """Raises :class:`TransitionRefused` unless ``current → target`` is allowed."""
+    """Raises :class:`Refused` unless ``current → target`` is allowed."""
     if current == target:
-        raise TransitionRefused("ticket.already_in_state", state=current.value)
+        raise Refused("ticket.already_in_state", state=state_word(current))
     if target not in TRANSITIONS[current]:
-        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[current])) or "—"
-        raise TransitionRefused("ticket.bad_transition", old=current.value, new=target.value, allowed=allowed)
+        raise Refused("ticket.bad_transition", old=state_word(current), new=state_word(target),
+                      allowed=states_word(TRANSITIONS[current]))
     if target == State.IN_PROGRESS and not has_assignee:
-        raise TransitionRefused("ticket.needs_assignee")
+        raise Refused("ticket.needs_assignee")

@@ -17,30 +17,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import kb
 from bot.core.desk import Desk
+from bot.core.errors import Refused
 from bot.core.types import Button, Capability, MessageKind, Platform, Visibility
 from bot.duty.notify import tell
 from bot.i18n import t
 from bot.infra.outbox import enqueue
 from bot.tickets import service
-from bot.tickets.states import State, check
+from bot.tickets.states import State, check, state_word
 from storage.models import Person, Solution, Ticket, Timer
 
 FEEDBACK_TIMER = "workflow:feedback"
 SATISFIED, NOT_FIXED = "satisfied", "notfixed"
 
 
-class ClosingRefused(Exception):
-    def __init__(self, key: str, /, **values: object) -> None:
-        super().__init__(key)
-        self.key = key
-        self.values = values
-
-
 async def solve(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person, text: str) -> bool:
     """Documents the solution and resolves; returns whether the satisfaction question was asked."""
     text, url = kb.split_solution(text)
     if not text:
-        raise ClosingRefused("closing.empty_solution")
+        raise Refused("closing.empty_solution")
     check(State(ticket.state), State.RESOLVED, has_assignee=True)  # refused before anything changes
     now = desk.clock.now()
     if ticket.assignee_id is None:
@@ -117,7 +111,7 @@ def _pending(ticket: Ticket) -> bool:
 
 async def satisfied(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person) -> None:
     if not _pending(ticket):
-        raise ClosingRefused("closing.no_question", key=ticket.key, state=ticket.state)
+        raise Refused("closing.no_question", key=ticket.key, state=state_word(State(ticket.state)))
     ticket.data = {**(ticket.data or {}), "satisfaction": SATISFIED}
     service.log(session, ticket, "feedback", desk.clock.now(), actor, new=SATISFIED, public=True)
     await _cancel_timer(session, ticket)
@@ -127,7 +121,7 @@ async def satisfied(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Pe
 
 async def not_fixed(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person, text: str | None) -> None:
     if not _pending(ticket):
-        raise ClosingRefused("closing.no_question", key=ticket.key, state=ticket.state)
+        raise Refused("closing.no_question", key=ticket.key, state=state_word(State(ticket.state)))
     ticket.data = {k: v for k, v in {**(ticket.data or {}), "satisfaction": NOT_FIXED}.items() if k != "solution"}
     service.log(session, ticket, "feedback", desk.clock.now(), actor, new=NOT_FIXED, body=text, public=True)
     await _cancel_timer(session, ticket)

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.desk import Desk
+from bot.core.errors import Refused
 from bot.core.types import MessageKind
 from bot.duty.notify import tell
 from bot.tickets import service
@@ -26,20 +27,13 @@ from storage.models import Person, Ticket, Timer
 REVIEW_TIMER = "workflow:review"
 
 
-class DeferRefused(Exception):
-    def __init__(self, key: str, /, **values: object) -> None:
-        super().__init__(key)
-        self.key = key
-        self.values = values
-
-
 def reason_of(desk: Desk, text: str) -> tuple[str, str]:
     """(key, label) of a deferral reason: a key of ``[deferral] reasons`` or its number."""
     config = desk.settings.deferral
     word = text.strip()
     if config is None:
         if not word:
-            raise DeferRefused("defer.needs_reason")
+            raise Refused("defer.needs_reason")
         return word, word
     reasons = list(config.reasons.items())
     if word.isdigit() and 1 <= int(word) <= len(reasons):
@@ -47,7 +41,7 @@ def reason_of(desk: Desk, text: str) -> tuple[str, str]:
     if word.lower() in config.reasons:
         return word.lower(), config.reasons[word.lower()]
     listed = "; ".join(f"{n}. {key} — {label}" for n, (key, label) in enumerate(reasons, 1))
-    raise DeferRefused("defer.unknown_reason", reason=word[:40], reasons=listed)
+    raise Refused("defer.unknown_reason", reason=word[:40], reasons=listed)
 
 
 def review_instant(desk: Desk, day: date) -> datetime:
@@ -63,7 +57,7 @@ async def defer(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person
     zone = ZoneInfo(desk.settings.desk.timezone)
     today = desk.clock.now().astimezone(zone).date()
     if day <= today:
-        raise DeferRefused("defer.date_past", date=day.isoformat(), today=today.isoformat())
+        raise Refused("defer.date_past", date=day.isoformat(), today=today.isoformat())
     check(State(ticket.state), State.DEFERRED, has_assignee=ticket.assignee_id is not None)
     review = review_instant(desk, day)
     ticket.data = {**(ticket.data or {}), "deferral": {"reason": key, "label": label, "review": day.isoformat(),
@@ -98,14 +92,14 @@ async def review_due(session: AsyncSession, desk: Desk, timer: Timer) -> None:
 async def merge(session: AsyncSession, desk: Desk, keep: Ticket, duplicate: Ticket, actor: Person) -> None:
     """``duplicate`` becomes ``merged`` into ``keep``."""
     if keep.id == duplicate.id:
-        raise DeferRefused("merge.same", key=keep.key)
+        raise Refused("merge.same", key=keep.key)
     into = (keep.data or {}).get("merged_into")
     if keep.state == State.MERGED.value:
-        raise DeferRefused("merge.target_merged", key=keep.key, into=into or "?")
+        raise Refused("merge.target_merged", key=keep.key, into=into or "?")
     if duplicate.state == State.MERGED.value:
-        raise DeferRefused("merge.already", key=duplicate.key, into=(duplicate.data or {}).get("merged_into") or "?")
+        raise Refused("merge.already", key=duplicate.key, into=(duplicate.data or {}).get("merged_into") or "?")
     if keep.state == State.CLOSED.value:
-        raise DeferRefused("merge.target_closed", key=keep.key)
+        raise Refused("merge.target_closed", key=keep.key)
     check(State(duplicate.state), State.MERGED, has_assignee=duplicate.assignee_id is not None)
     duplicate.data = {**(duplicate.data or {}), "merged_into": keep.key}
     await service.change_state(session, desk, duplicate, State.MERGED, actor, reason=f"into {keep.key}", tell=False)

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import routing
 from bot.core.context import Context
 from bot.core.desk import Desk
+from bot.core.errors import Refused
 from bot.core.types import MessageKind, Reply
 from bot.tickets.service import NEW
 from bot.workflow import attachments, intake, rules
@@ -46,8 +47,7 @@ async def space_message(ctx: Context, ticket: Ticket) -> list[Reply]:
             and ticket.state in rules.ASKING_STATES:
         try:
             await intake.fill(ctx.session, ctx.desk, ticket, field, text, person)
-        except rules.IntakeRefused as exc:
-            replies.append(Reply(text=ctx.t(exc.key, field=rules.label(ctx.actor.language, field),
-                                            **{k: v for k, v in exc.values.items() if k != "field"}),
-                                 kind=MessageKind.ERROR, ticket=ticket.key))
+        except Refused as refusal:
+            # a message is no command: its files are kept, and the refused answer is one reply among them
+            replies.append(Reply(text=refusal.text(ctx.actor.language), kind=MessageKind.ERROR, ticket=ticket.key))
     return replies

@@ -58,7 +58,7 @@ async def fill(session: AsyncSession, desk: Desk, ticket: Ticket, field: str, va
                actor: Person | None) -> list[str]:
     """Stores one answer (normalised), logs it, and moves on; returns the fields still missing.
 
-    Raises IntakeRefused for a value that is not accepted."""
+    Raises Refused for a value that is not accepted."""
     value = normalise(field, value) if field != "screenshot" else value
     before = missing(desk.settings, ticket)
     _set_doc(ticket, field, value)

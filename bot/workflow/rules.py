@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.core.errors import Refused, Worded
 from bot.i18n import t
 from bot.settings import Settings
-from bot.tickets.states import State, TransitionRefused
+from bot.tickets.states import State
 from bot.workflow.config import IntakeRule
 
 if TYPE_CHECKING:
@@ -40,15 +41,6 @@ ASKING_STATES = frozenset({State.NEW.value, State.TRIAGE.value, State.WAITING_RE
 # the states a ticket is in once its solution is written up
 SOLVED_STATES = frozenset({State.RESOLVED, State.FEEDBACK, State.CLOSED})
 MAX_VALUE = 1000
-
-
-class IntakeRefused(Exception):
-    """A documentation value that is not accepted; ``key``/``values`` make the message."""
-
-    def __init__(self, key: str, /, **values: str) -> None:
-        super().__init__(key)
-        self.key = key
-        self.values = values
 
 
 def rule_for(settings: Settings, topic: str | None) -> IntakeRule | None:
@@ -90,8 +82,17 @@ def labels(lang: str, fields: list[str]) -> str:
     return ", ".join(label(lang, field) for field in fields)
 
 
+def field_word(field: str) -> Worded:
+    """A documentation field in a refusal: its key for code, its label for the reader."""
+    return Worded(field, lambda lang: label(lang, field))
+
+
+def fields_word(fields: list[str]) -> Worded:
+    return Worded(",".join(fields), lambda lang: labels(lang, fields))
+
+
 def guard(settings: Settings, ticket: Ticket, target: State) -> None:
-    """Raises TransitionRefused when ``ticket`` may not go to ``target`` yet:
+    """Raises Refused when ``ticket`` may not go to ``target`` yet:
 
     - to ``in_progress`` (from before work) or to ``vendor`` with incomplete documentation;
     - to ``resolved`` without a written solution, where ``[resolution] require_solution``.
@@ -100,11 +101,11 @@ def guard(settings: Settings, ticket: Ticket, target: State) -> None:
     if target == State.VENDOR or (target == State.IN_PROGRESS and current in BEFORE_WORK):
         fields = missing(settings, ticket)
         if fields:
-            raise TransitionRefused("intake.incomplete", key=ticket.key, fields=",".join(fields))
+            raise Refused("intake.incomplete", key=ticket.key, fields=fields_word(fields))
     resolution = settings.resolution
     if target == State.RESOLVED and resolution is not None and resolution.require_solution \
             and not (ticket.data or {}).get("solution"):
-        raise TransitionRefused("closing.needs_solution", key=ticket.key)
+        raise Refused("closing.needs_solution", key=ticket.key)
 
 
 def close_guard(settings: Settings, ticket: Ticket, *, by_requester: bool) -> None:
@@ -115,7 +116,7 @@ def close_guard(settings: Settings, ticket: Ticket, *, by_requester: bool) -> No
     if by_requester or resolution is None or not resolution.require_solution:
         return
     if State(ticket.state) not in (State.RESOLVED, State.FEEDBACK, State.CLOSED):
-        raise TransitionRefused("closing.close_needs_solution", key=ticket.key)
+        raise Refused("closing.close_needs_solution", key=ticket.key)
 
 
 def asking(ticket: Ticket) -> str | None:
@@ -124,31 +125,16 @@ def asking(ticket: Ticket) -> str | None:
 
 
 def normalise(field: str, value: str) -> str:
-    """The stored form of an answer; raises IntakeRefused for a value that cannot be right."""
+    """The stored form of an answer; raises Refused for a value that cannot be right."""
     text = " ".join(value.split())
     if not text:
-        raise IntakeRefused("intake.empty", field=field)
+        raise Refused("intake.empty", field=field_word(field))
     if len(text) > MAX_VALUE:
-        raise IntakeRefused("intake.too_long", field=field, max=str(MAX_VALUE))
+        raise Refused("intake.too_long", field=field_word(field), max=str(MAX_VALUE))
     if field == "urgency":
         compact = text.lower().replace("-", "").replace("_", "").replace(" ", "")
         for urgency, words in _URGENCY_WORDS.items():
             if compact in words or compact == urgency.lower().replace("-", "").replace(" ", ""):
                 return urgency
-        raise IntakeRefused("intake.bad_urgency", value=text[:40], choices=" / ".join(URGENCIES))
+        raise Refused("intake.bad_urgency", field=field_word(field), value=text[:40], choices=" / ".join(URGENCIES))
     return text
-
-
-def refusal_text(lang: str, exc: TransitionRefused) -> str:
-    """A state-machine or guard refusal in ``lang``: state names and documentation fields translated."""
-    values: dict[str, str] = {}
-    for name, value in exc.values.items():
-        if name in ("old", "new", "state"):
-            values[name] = t(lang, f"state.{value}")
-        elif name == "allowed":
-            values[name] = ", ".join(t(lang, f"state.{s}") for s in value.split(", ") if s != "—")
-        elif name == "fields":
-            values[name] = labels(lang, value.split(","))
-        else:
-            values[name] = value
-    return t(lang, exc.key, **values)

@@ -21,20 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.people import person_by_key
 from bot.core.desk import Desk
+from bot.core.errors import Refused
 from bot.duty.notify import name_of, tell
 from bot.tickets import service
-from bot.tickets.states import DONE_STATES, State, TransitionRefused, check
+from bot.tickets.states import DONE_STATES, State, check
 from bot.workflow import rules, triage
 from storage.models import Person, Ticket, Timer
 
 VENDOR_TIMER = "workflow:vendor"
-
-
-class VendorRefused(Exception):
-    def __init__(self, key: str, /, **values: object) -> None:
-        super().__init__(key)
-        self.key = key
-        self.values = values
 
 
 @dataclass(frozen=True)
@@ -62,15 +56,15 @@ async def report(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Perso
                  vendor_ticket: str | None) -> Reported:
     vendor = desk.settings.vendor
     if vendor is None:
-        raise VendorRefused("vendor.not_configured")
+        raise Refused("vendor.not_configured")
     allowed = authorised(desk)
     if actor.key not in allowed:
-        raise VendorRefused("vendor.not_authorised", vendor=vendor.name,
+        raise Refused("vendor.not_authorised", vendor=vendor.name,
                             who=", ".join(name_of(desk, key) for key in allowed) or "—")
     data = dict(ticket.data or {})
     if ticket.state == State.VENDOR.value:
         if not vendor_ticket:
-            raise VendorRefused("vendor.already", key=ticket.key, vendor=vendor.name,
+            raise Refused("vendor.already", key=ticket.key, vendor=vendor.name,
                                 id=(data.get("vendor") or {}).get("ticket") or "—")
         data["vendor"] = {**(data.get("vendor") or {}), "ticket": vendor_ticket}
         ticket.data = data
@@ -81,7 +75,7 @@ async def report(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Perso
     if desk.settings.triage is not None and desk.settings.triage.before_vendor:
         open_items = triage.unchecked(desk.settings, ticket)
         if open_items:
-            raise VendorRefused("vendor.checklist_open", key=ticket.key,
+            raise Refused("vendor.checklist_open", key=ticket.key,
                                 items=", ".join(item.key for item in open_items))
     now = desk.clock.now()
     phone = vendor.phone if ticket.priority == 1 else None
@@ -126,10 +120,10 @@ async def opening(session: AsyncSession, desk: Desk, timer: Timer) -> None:
     actor = await person_by_key(session, by) if by else None
     try:
         await _record(session, desk, ticket, actor, data.get("vendor_ticket"))
-    except TransitionRefused as exc:
+    except Refused as refusal:  # the ticket moved on while the report waited: its reporter is told why
         if by:
             await tell(session, desk, by, "vendor.queued_failed", key=ticket.key, ticket=ticket.key,
-                       reason=lambda lang, e=exc: rules.refusal_text(lang, e))
+                       reason=refusal.text)
         return
     if by:
         vendor = desk.settings.vendor

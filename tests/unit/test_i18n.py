@@ -25,10 +25,9 @@ KEY_ARGS: dict[str, tuple[int, str | None]] = {
     "reply": (1, None),
     "Command": (3, "summary"),
     "ParseError": (0, None),
-    "TransitionRefused": (0, None),
+    "Refused": (0, None),
     "tell_requester": (3, None),
     "notify_duty": (2, None),
-    "DutyRefused": (0, None),
     "tell": (3, None),
     "post_duty": (2, None),
 }

@@ -6,7 +6,8 @@ import itertools
 
 import pytest
 
-from bot.tickets.states import DONE_STATES, OPEN_STATES, SETTABLE, TRANSITIONS, State, TransitionRefused, check
+from bot.core.errors import Refused
+from bot.tickets.states import DONE_STATES, OPEN_STATES, SETTABLE, TRANSITIONS, State, check
 
 S = State
 # The table written out by hand from DESIGN.md: new → triage → in_progress ⇄ waiting_requester → resolved →
@@ -43,7 +44,7 @@ def test_allowed_transition(current: State, target: State) -> None:
                          ids=lambda s: s.value)
 def test_refused_transition(current: State, target: State) -> None:
     for has_assignee in (True, False):
-        with pytest.raises(TransitionRefused) as refused:
+        with pytest.raises(Refused) as refused:
             check(current, target, has_assignee=has_assignee)
         assert refused.value.key == "ticket.bad_transition"
         values = refused.value.values
@@ -53,21 +54,21 @@ def test_refused_transition(current: State, target: State) -> None:
 
 @pytest.mark.parametrize("state", list(State), ids=lambda s: s.value)
 def test_staying_in_a_state_is_refused(state: State) -> None:
-    with pytest.raises(TransitionRefused) as refused:
+    with pytest.raises(Refused) as refused:
         check(state, state, has_assignee=True)
     assert (refused.value.key, refused.value.values) == ("ticket.already_in_state", {"state": state.value})
 
 
 @pytest.mark.parametrize("current", [s for s in State if S.IN_PROGRESS in EXPECTED[s]], ids=lambda s: s.value)
 def test_in_progress_needs_an_assignee(current: State) -> None:
-    with pytest.raises(TransitionRefused) as refused:
+    with pytest.raises(Refused) as refused:
         check(current, State.IN_PROGRESS, has_assignee=False)
     assert refused.value.key == "ticket.needs_assignee"
 
 
 def test_merged_is_terminal() -> None:
     for target in State:
-        with pytest.raises(TransitionRefused):
+        with pytest.raises(Refused):
             check(State.MERGED, target, has_assignee=True)
     assert State.MERGED in DONE_STATES
 

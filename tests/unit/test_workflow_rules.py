@@ -8,10 +8,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from bot.core.errors import Refused
 from bot.routing import choose, initial_priority, topic_for
 from bot.settings import ConfigError, settings_from_data
-from bot.tickets.states import State, TransitionRefused
-from bot.workflow.rules import IntakeRefused, guard, missing, normalise, refusal_text
+from bot.tickets.states import State
+from bot.workflow.rules import guard, missing, normalise
 
 BASE = {
     "desk": {"ticket_prefix": "HW", "sla": "desk"},
@@ -54,7 +55,7 @@ def test_urgency_answers(answer: str, stored: str) -> None:
     ("os", "x" * 1001, "intake.too_long"),
 ])
 def test_answers_that_are_refused(field: str, value: str, key: str) -> None:
-    with pytest.raises(IntakeRefused) as refused:
+    with pytest.raises(Refused) as refused:
         normalise(field, value)
     assert refused.value.key == key
 
@@ -70,16 +71,16 @@ def test_what_is_missing_by_topic_and_what_covers_what() -> None:
 
 def test_the_guards() -> None:
     desk = settings()
-    with pytest.raises(TransitionRefused) as refused:
+    with pytest.raises(Refused) as refused:
         guard(desk, ticket(state="triage"), State.IN_PROGRESS)
     assert refused.value.values == {"key": "HW-1", "fields": "steps,os,browser"}
-    assert refusal_text("en", refused.value) == ("HW-1 cannot go on yet: its documentation is incomplete. "
+    assert refused.value.text("en") == ("HW-1 cannot go on yet: its documentation is incomplete. "
                                                  "Missing: steps to reproduce, operating system and version, "
                                                  "browser and version.")
-    with pytest.raises(TransitionRefused):
+    with pytest.raises(Refused):
         guard(desk, ticket(state="in_progress"), State.VENDOR)
     guard(desk, ticket(state="closed"), State.IN_PROGRESS)  # a reopen restores the work as it was
-    with pytest.raises(TransitionRefused) as refused:
+    with pytest.raises(Refused) as refused:
         guard(desk, ticket(state="in_progress"), State.RESOLVED)
     assert refused.value.key == "closing.needs_solution"
     guard(desk, ticket(state="in_progress", data={"solution": {"text": "done"}}), State.RESOLVED)
