@@ -21,30 +21,22 @@ from bot.core.clock import Clock, VirtualClock
 from bot.core.desk import Desk
 from bot.core.dispatcher import Dispatcher, reference
 from bot.core.types import Capability, InboundEvent, MessageKind, OutboundMessage, Platform, Visibility
-from bot.digest.job import digest_job
-from bot.duty.handover import post_handover
-from bot.duty.store import window_of
-from bot.duty.trigger import DutyWindowTrigger
+from bot.features import install
 from bot.i18n import t
 from bot.infra import metrics, timers
 from bot.infra.ops import OpsServer
 from bot.infra.outbox import Operation, OutboxSender, enqueue
-from bot.infra.scheduler import Job, Scheduler
+from bot.infra.scheduler import Scheduler
 from bot.settings import Settings
 from bot.sla import service as sla_service
 from bot.tickets import service as ticket_service
-from commands import build_registry
 from storage import maintenance, migrate
 from storage.db import is_sqlite, make_engine, make_sessionmaker
-from storage.errors import StorageUnavailable, unavailable
+from storage.errors import StorageNotReady, StorageUnavailable, unavailable
 from storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 assert metrics.REGISTRY  # imported for its listeners: counters follow commits
-
-
-class StorageNotReady(Exception):
-    """The database schema is behind the code; the message says what to run."""
 
 
 @dataclass
@@ -57,9 +49,10 @@ class Bot:
     outbox: OutboxSender
     scheduler: Scheduler
     adapters: dict[Platform, Adapter] = field(default_factory=dict)
-    # the simulator's high-water mark of job slots already run
-    jobs_done_until: datetime = field(default_factory=lambda: datetime.min.replace(tzinfo=UTC))
+    # when a virtual clock drives this bot (run_until), the scheduler counts as running from here
+    started_at: datetime = field(default_factory=lambda: datetime.min.replace(tzinfo=UTC))
     timers_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    _driven: bool = False
 
     async def handle(self, event: InboundEvent) -> bool:
         """Dispatches one event and delivers what is due (the simulator and the console wait for it).
@@ -120,34 +113,40 @@ class Bot:
                 log.warning("recovery pass failed (%s); trying again in %ss", type(exc).__name__, every)
 
     async def run_until(self, clock: VirtualClock, until: datetime) -> None:
-        """Lets a virtual clock run to ``until``, firing every job slot and timer at its own instant."""
+        """Lets a virtual clock run to ``until`` through the production code: at each instant where APScheduler
+        would fire a job, the scheduler's fire path (``Scheduler.fire``, as APScheduler calls it); at each
+        timer's due instant, a pass of the timer loop (``timer_pass``)."""
+        if not self._driven:
+            self.scheduler.running_since(self.started_at)
+            self._driven = True
         while True:
             timer_due = await timers.next_due(self.desk)
-            slots = self.scheduler.due_between(self.jobs_done_until, until)
-            job_due = slots[0][0] if slots else None
+            fire = self.scheduler.next_fire()
+            job_due = fire[0] if fire is not None and fire[0] <= until else None
             if (timer_due is None or timer_due > until) and job_due is None:
                 break
             if job_due is not None and (timer_due is None or job_due <= timer_due):
                 clock.set(max(job_due, clock.now()))
-                for slot, job in slots:
-                    if slot == job_due:
-                        await self.scheduler.run_slot(job, slot)
-                self.jobs_done_until = job_due
+                for job_id in fire[1]:  # type: ignore[index]
+                    await self.scheduler.fire(job_id, job_due)
             else:
                 clock.set(max(timer_due, clock.now()))  # type: ignore[arg-type]
-                await timers.fire_due(self.desk)
+                await self.timer_pass()
             await self.outbox.drain()
         clock.set(max(until, clock.now()))
-        self.jobs_done_until = max(self.jobs_done_until, until)
         await self.outbox.drain()
+
+    async def timer_pass(self) -> datetime | None:
+        """One pass of the timer loop: fires the timers due now, delivers, and says when the next one is due."""
+        await timers.fire_due(self.desk)
+        await self.outbox.drain()
+        return await timers.next_due(self.desk)
 
     async def timer_loop(self, poll: float = 30.0) -> None:
         """Production: fires per-ticket timers at their due instants (woken early by new commits)."""
         while True:
             try:
-                await timers.fire_due(self.desk)
-                await self.outbox.drain()
-                due = await timers.next_due(self.desk)
+                due = await self.timer_pass()
             except Exception:
                 log.warning("timer pass failed (%s); retrying", sys.exc_info()[0].__name__)  # type: ignore[union-attr]
                 log.debug("timer pass", exc_info=True)
@@ -215,8 +214,14 @@ async def build(
         await engine.dispose()
         raise
     sessions = make_sessionmaker(engine)
-    desk = Desk(settings=settings, clock=clock, sessions=sessions, registry=build_registry(),
+    features = install()
+    desk = Desk(settings=settings, clock=clock, sessions=sessions, registry=features.commands, features=features,
                 platforms={a.platform: a.capabilities for a in adapters})
+    try:
+        await timers.check_handled(desk)
+    except Exception:
+        await engine.dispose()
+        raise
     async with sessions.begin() as session:
         await sync_staff(session, settings, clock.now())
     await sla_service.refresh_open(desk)
@@ -225,12 +230,11 @@ async def build(
     sender = OutboxSender(sessions, clock, {a.platform: a.send for a in adapters}, concurrency=8 if chat else 1,
                           removers={a.platform: a.remove for a in adapters if Capability.DELETE in a.capabilities})
     replica = f"{socket.gethostname()}-{os.getpid()}"
-    scheduler = Scheduler(desk, declare_jobs(desk), replica, after_run=sender.drain)
+    scheduler = Scheduler(desk, features.jobs_for(desk), replica, after_run=sender.drain)
     # chat platforms: a unit of work's messages are sent right after its commit (bot/infra/outbox.py, inline)
     dispatcher = Dispatcher(desk, inline=sender if chat else None)
     bot = Bot(settings, clock, engine, desk, dispatcher, sender, scheduler,
-              {a.platform: a for a in adapters},
-              jobs_done_until=clock.now() - timedelta(microseconds=1))
+              {a.platform: a for a in adapters}, started_at=clock.now())
 
     def committed() -> None:
         sender.wakeup.set()
@@ -239,18 +243,6 @@ async def build(
     bot.dispatcher.on_commit = committed
     sender.on_dead = lambda row: report_dead(bot, row)
     return bot
-
-
-def declare_jobs(desk: Desk) -> list[Job]:
-    """Every scheduled job of the enabled features."""
-    window = window_of(desk)
-    duty = desk.settings.duty
-    if window is None or duty is None:
-        return []
-    return [
-        Job("handover", DutyWindowTrigger(window), post_handover),
-        Job("digest-prio1", DutyWindowTrigger(window, duty.digest.every), digest_job),
-    ]
 
 
 async def report_dead(bot: Bot, row: OutboxMessage) -> None:

@@ -294,4 +294,5 @@ async def simulate(path: Path, out: IO[str], *, config: str | None = None, db_ur
                         await set_members(session, settings, Platform.SIM, group_id, members, clock.now())
             await Runner(scenario, bot, adapter, clock).run()
         finally:
+            await bot.scheduler.stop()  # a slot's retry still waiting ends with the rehearsal
             await bot.close()

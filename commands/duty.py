@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, field_validator
 
-import bot.duty.timers  # noqa: F401  (registers the duty timer handler)
 from bot.core.context import Context
 from bot.core.errors import Refused
 from bot.core.registry import Arg, Command, Registry
@@ -17,7 +16,6 @@ from bot.duty import service
 from bot.duty.model import Assignment
 from bot.duty.notify import day_text, hours_text, name_of, role_name
 from bot.duty.store import DutyState, load_state, today, week_of, window_of
-from bot.routing import away as _away  # noqa: F401  (registers the absence hook and its timer)
 from commands.ticket import NoArgs
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, field_validator
 
-import bot.workflow.timers  # noqa: F401  (registers the process timers)
 from bot import access, kb, routing
 from bot.core.context import Context
 from bot.core.errors import Refused
@@ -18,7 +17,6 @@ from bot.core.types import Reply
 from bot.duty.notify import name_of
 from bot.i18n import t
 from bot.i18n.format import instant
-from bot.routing import away as _away  # noqa: F401  (registers the absence hook and its timer)
 from bot.routing import deletion
 from bot.tickets import service
 from bot.workflow import defer as deferral

@@ -10,6 +10,11 @@ from sqlalchemy import exc as sa_exc
 _SQLITE_TRANSIENT = ("full", "locked", "busy", "disk i/o", "unable to open", "readonly", "read-only")
 
 
+class StorageNotReady(Exception):
+    """The database cannot be served by this code as it is (its schema is behind, or it holds work no feature
+    of this version does); the message says what to run or do."""
+
+
 class StorageUnavailable(Exception):
     """The database could not be reached or written; ``accepted`` tells whether the event was
     already stored in the inbox (then a recovery pass finishes it, nobody needs to send it again)."""

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.calendar import BusinessCalendar, build_calendars
 from bot.core.clock import Clock
+from bot.core.features import Features
 from bot.core.registry import Registry
 from bot.core.types import Capability, Platform, Target
 from bot.privacy.detector import ProblemDetector
@@ -24,6 +25,8 @@ class Desk:
     clock: Clock
     sessions: async_sessionmaker[AsyncSession]
     registry: Registry
+    # the timer handlers, jobs, unit-of-work steps and hooks of the installed features (bot/features.py)
+    features: Features = field(default_factory=Features)
     # capabilities of each running adapter, by platform
     platforms: dict[Platform, frozenset[Capability]] = field(default_factory=dict)
     prefixes: dict[Platform, str] = field(default_factory=lambda: dict(COMMAND_PREFIX))

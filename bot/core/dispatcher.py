@@ -23,12 +23,11 @@ from bot.core.desk import Desk
 from bot.core.errors import Refused
 from bot.core.registry import Parsed, ParseError
 from bot.core.types import Capability, InboundEvent, MessageKind, Reply, Target, Visibility
-from bot.duty import escalation
+from bot.core.uow import UnitOfWork, unit_of_work
 from bot.i18n import t
 from bot.infra import metrics
 from bot.infra.outbox import InlinePlan, OutboxSender, claim_inline, enqueue
 from bot.privacy import route as privacy
-from bot.sla import service as sla_service
 from bot.tickets import form as ticket_form
 from bot.tickets import service
 from bot.workflow import hooks as workflow
@@ -79,10 +78,10 @@ class Dispatcher:
         key = event.idempotency_key
         plan: InlinePlan | None = None
         try:
-            async with self.desk.sessions.begin() as session:
-                new = bool(await self._store(session, [event], status="done", handled_at=self.desk.clock.now()))
+            async with unit_of_work(self.desk) as unit:
+                new = bool(await self._store(unit.session, [event], status="done", handled_at=self.desk.clock.now()))
                 if new:
-                    plan = await self._unit(session, event)
+                    plan = await self._unit(unit, event)
         except Exception as exc:
             if unavailable(exc):
                 log.warning("event %s not stored (ref %s): the database is unavailable: %s",
@@ -135,14 +134,15 @@ class Dispatcher:
         key = event.idempotency_key
         plan: InlinePlan | None = None
         try:
-            async with self.desk.sessions.begin() as session:
+            async with unit_of_work(self.desk) as unit:
+                session = unit.session
                 stmt = select(ProcessedEvent).where(ProcessedEvent.key == key, ProcessedEvent.status == "received")
                 if session.bind.dialect.name == "postgresql":
                     stmt = stmt.with_for_update(skip_locked=True)
                 row = await session.scalar(stmt)
                 if row is None:
                     return  # done already, or another replica has it right now
-                plan = await self._unit(session, event)
+                plan = await self._unit(unit, event)
                 row.status, row.handled_at = "done", self.desk.clock.now()
         except Exception as exc:
             if unavailable(exc):
@@ -177,13 +177,15 @@ class Dispatcher:
         if plan is not None and self.inline is not None:
             self.inline.deliver_now(plan)
 
-    async def _unit(self, session: AsyncSession, event: InboundEvent) -> InlinePlan | None:
-        """The event's work in ``session``; with inline delivery, the plan to send its messages after the commit."""
-        inline = claim_inline(session) if self.inline is not None else []
-        await self._work(session, event)
-        metrics.handled(session, event.kind, event.received_at, self.desk.clock.now())
+    async def _unit(self, unit: UnitOfWork, event: InboundEvent) -> InlinePlan | None:
+        """The event's work in ``unit``, finished (the features' steps after it); with inline delivery, the
+        plan to send its messages after the commit."""
+        inline = claim_inline(unit) if self.inline is not None else []
+        await self._work(unit.session, event)
+        await unit.finish()
+        metrics.handled(unit.session, event.kind, event.received_at, self.desk.clock.now())
         if inline and self.inline is not None:
-            return await self.inline.plan_inline(session, inline)
+            return await self.inline.plan_inline(unit.session, inline)
         return None
 
     async def recover(self, *, older_than: timedelta | None = None, skip: Collection[str] = ()) -> int:
@@ -230,9 +232,6 @@ class Dispatcher:
         except Refused as refusal:
             # the one place where a refusal, raised wherever it was found out, becomes the error reply
             replies = [Reply(text=refusal.text(ctx.actor.language, prefix=ctx.prefix), kind=MessageKind.ERROR)]
-        await workflow.after_work(session, self.desk)
-        await escalation.escalate_marked(session, self.desk)
-        await sla_service.refresh_touched(session, self.desk)
         for reply in replies:
             enqueue(session, now, self._target(event, reply), reply.text, kind=reply.kind,
                     visibility=self._visibility(event, reply), ticket=reply.ticket, buttons=reply.buttons)

@@ -4,9 +4,9 @@ duty is told, and an unacknowledged ping is repeated, then the coordinator is pi
 Outside the duty window and the office hours the requester gets an automatic answer that says
 when the desk opens and what to do in an emergency.
 
-The ticket service marks new and raised tickets in the unit of work (``NEW``, ``PRIO1``);
-the dispatcher calls :func:`escalate_marked` before commit, so pings and their timers are written
-in the same transaction as the ticket change.
+The ticket service marks new and raised tickets on the unit of work (``opened``, ``raised``);
+:func:`escalate` is its finishing step (``Stage.ESCALATION``), so pings and their timers are written
+in the same transaction as the ticket change, whether a command, a timer or a job changed it.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.desk import Desk
 from bot.core.types import Button, MessageKind, Platform
+from bot.core.uow import UnitOfWork
 from bot.duty.notify import name_of, post_duty, tell
 from bot.duty.store import holder, window_of
 from bot.i18n import t
 from bot.i18n.format import instant
-from bot.infra.timers import handles
-from bot.tickets.service import NEW, PRIO1, log, tell_requester
+from bot.tickets.service import log, tell_requester
 from storage.models import Ticket, TicketEvent, Timer
 
 ACK = "ack"
@@ -38,12 +38,13 @@ def duty_roles(desk: Desk) -> tuple[str | None, str | None]:
     return phone, standby
 
 
-async def escalate_marked(session: AsyncSession, desk: Desk) -> None:
-    for ticket_id in sorted(session.info.pop(NEW, set())):
+async def escalate(unit: UnitOfWork) -> None:
+    session, desk = unit.session, unit.desk
+    for ticket_id in sorted(unit.opened):
         ticket = await session.get(Ticket, ticket_id)
         if ticket is not None:
             await answer_when_closed(session, desk, ticket)
-    for ticket_id in sorted(session.info.pop(PRIO1, set())):
+    for ticket_id in sorted(unit.raised):
         ticket = await session.get(Ticket, ticket_id)
         if ticket is not None and ticket.priority == 1:
             await ping_standby(session, desk, ticket)
@@ -116,7 +117,6 @@ async def acknowledge(session: AsyncSession, desk: Desk, ticket: Ticket, who: st
     return bool(pending.rowcount)
 
 
-@handles("ping")
 async def ping_timer(session: AsyncSession, desk: Desk, timer: Timer) -> None:
     ticket = await session.get(Ticket, timer.ticket_id)
     if ticket is None or ticket.priority != 1 or ticket.state in ("resolved", "feedback", "closed", "merged"):

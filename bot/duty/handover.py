@@ -16,7 +16,6 @@ from bot.duty.ledger import record_shifts
 from bot.duty.notify import name_of, post_duty, tell
 from bot.duty.store import window_of
 from bot.i18n.format import instant
-from bot.infra.timers import handles
 from bot.sla.service import clocks_of
 from bot.tickets.states import OPEN_STATES
 from storage.models import Ticket, Timer
@@ -72,7 +71,6 @@ async def acknowledge(session: AsyncSession, desk: Desk, who: str) -> bool:
     return bool(result.rowcount)
 
 
-@handles("handover")
 async def unacknowledged(session: AsyncSession, desk: Desk, timer: Timer) -> None:
     duty = desk.settings.duty
     start = instant(datetime.fromisoformat(timer.data["slot"]), desk.settings.desk.timezone)

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import Clock
 from bot.core.types import Button, MessageKind, OutboundMessage, Platform, Removal, Target, Visibility
+from bot.core.uow import UnitOfWork
 from bot.infra import metrics
 from storage.models import OutboxMessage
 
@@ -45,8 +46,6 @@ MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(minutes=10)
 # how long a claimed row is left to the replica sending it before another may try again
 CLAIM_TTL = timedelta(minutes=2)
-# session.info key: the rows a unit of work enqueued claimed for inline delivery
-INLINE_KEY = "outbox.inline"
 TargetKey = tuple[str, str, str | None, str | None]
 
 
@@ -94,7 +93,8 @@ def enqueue_removal(session: AsyncSession, now: datetime, target: Target, messag
 def _add(session: AsyncSession, now: datetime, target: Target, operation: Operation, *, kind: MessageKind | None,
          visibility: Visibility, text: str, ticket: str | None, buttons: list[dict[str, str]],
          meta: dict[str, Any] | None = None) -> OutboxMessage:
-    inline: list[OutboxMessage] | None = session.info.get(INLINE_KEY)
+    unit = UnitOfWork.find(session)
+    inline = unit.inline if unit is not None else None
     row = OutboxMessage(
         created_at=now,
         operation=operation.value,
@@ -120,14 +120,13 @@ def _add(session: AsyncSession, now: datetime, target: Target, operation: Operat
     return row
 
 
-def claim_inline(session: AsyncSession) -> list[OutboxMessage]:
-    """From here on, the rows this unit of work enqueues are claimed by this process (the lease is
-    written with the INSERT: no claim transaction) and collected in the returned list. After the
-    commit, hand the list to :meth:`OutboxSender.deliver_now`; if the process dies first, the rows
-    fall due when the lease runs out and the sender's loop delivers them."""
-    rows: list[OutboxMessage] = []
-    session.info[INLINE_KEY] = rows
-    return rows
+def claim_inline(unit: UnitOfWork) -> list[OutboxMessage]:
+    """From here on, the rows ``unit`` enqueues are claimed by this process (the lease is written with
+    the INSERT: no claim transaction) and collected in the returned list. After the commit, hand the
+    list to :meth:`OutboxSender.deliver_now`; if the process dies first, the rows fall due when the
+    lease runs out and the sender's loop delivers them."""
+    unit.inline = []
+    return unit.inline
 
 
 def target_key(row: OutboxMessage) -> TargetKey:

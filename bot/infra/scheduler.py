@@ -1,11 +1,13 @@
-"""Scheduled jobs: declared once (id, APScheduler trigger, coroutine), run exactly once per slot.
+"""Scheduled jobs: declared once (id, APScheduler trigger, coroutine) by their features, run once per slot.
 
-In production APScheduler 3's ``AsyncIOScheduler`` fires them; the simulator asks the same
-triggers for their next fire times and runs due jobs in order as its virtual clock advances,
-so a rehearsal exercises the production job code. Every run claims its ``job_runs(job, slot)``
-row in the same unit of work as the job's own changes: with two replicas on one database, or
-after a crash and a restart that catches up the slot, each slot is committed exactly once (a
-crash before the commit leaves it unclaimed, so the catch-up runs it; one after it leaves it done).
+In production APScheduler 3's ``AsyncIOScheduler`` calls :meth:`Scheduler.fire` at each fire time of a
+job; a simulation's virtual clock asks the same triggers for the next fire time (:meth:`Scheduler.next_fire`)
+and calls the same :meth:`Scheduler.fire` at that instant (``Bot.run_until``), so a rehearsal runs the
+production fire path (the slots since the job's last fire, the claims, the retries) and the production job
+code. Every run claims its ``job_runs(job, slot)`` row in the same unit of work as the job's own changes:
+with two replicas on one database, or after a crash and a restart that catches up the slot, each slot is
+committed exactly once (a crash before the commit leaves it unclaimed, so the catch-up runs it; one after
+it leaves it done).
 
 With several replicas APScheduler runs only on the one that holds the ``scheduler`` lease
 (bot/infra/leader.py, ``[ha] lease_ttl``/``lease_renew``), as DESIGN.md ("Scale") has it; the others
@@ -33,6 +35,7 @@ from apscheduler.triggers.base import BaseTrigger
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.desk import Desk
+from bot.core.uow import unit_of_work
 from bot.infra.leader import LeaderLease, timing
 from storage.models import JobRun
 from storage.upsert import upsert
@@ -105,10 +108,10 @@ class Scheduler:
     async def _run(self, job: Job, slot: datetime) -> Literal["ran", "taken", "failed"]:
         """Claim and work commit together: a failed or interrupted run leaves the slot unclaimed."""
         try:
-            async with self.desk.sessions.begin() as session:
-                if not await self.claim(session, job, slot):
+            async with unit_of_work(self.desk) as unit:
+                if not await self.claim(unit.session, job, slot):
                     return "taken"
-                await job.run(session, self.desk, slot)
+                await job.run(unit.session, self.desk, slot)
         except Exception:
             # the type only: an exception's text may quote content; the traceback is for DEBUG
             log.error("job %s slot %s failed (%s); it is tried again within its grace time",
@@ -135,20 +138,41 @@ class Scheduler:
             self._through[job.id] = max(now, self._through.get(job.id, now))
         return ran
 
-    # production ---------------------------------------------------------------------------------
+    # the fire path: APScheduler in production, the virtual clock in a simulation ---------------------
 
-    async def _fire(self, job_id: str) -> None:
+    def running_since(self, instant: datetime) -> None:
+        """A simulation's start: the scheduler counts as running before ``instant`` (a rehearsal starts with
+        the desk live), so no slot before it is caught up; production starts with :meth:`catch_up` instead."""
+        for job in self.jobs.values():
+            self._through.setdefault(job.id, instant - timedelta(microseconds=1))
+
+    def next_fire(self) -> tuple[datetime, list[str]] | None:
+        """When APScheduler would fire next after each job's last fire here, and which jobs fire then (in id
+        order); None without jobs. Asks the triggers as APScheduler does (``get_next_fire_time``)."""
+        upcoming: dict[datetime, list[str]] = {}
+        for job in self.jobs.values():
+            after = self._through[job.id]
+            at = job.trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
+            if at is not None:
+                upcoming.setdefault(at.astimezone(UTC), []).append(job.id)
+        if not upcoming:
+            return None
+        first = min(upcoming)
+        return first, sorted(upcoming[first])
+
+    async def fire(self, job_id: str, at: datetime | None = None) -> None:
+        """What APScheduler calls at each fire time of a job; a simulation's virtual clock calls it too, with
+        ``at`` the trigger's fire time (other replicas on a shared virtual clock may move it meanwhile)."""
         try:
-            await self._fire_slots(job_id)
+            await self._fire_slots(job_id, at or self.desk.clock.now())
         except asyncio.CancelledError:
             # the replica stops in the middle of a fire (a digest waits for the outbox): APScheduler would
             # log the cancellation as a job failure with a traceback; an unfinished slot stays unclaimed
             # and the next holder of the lease catches it up
             log.info("scheduler: a run of %s was cancelled by the stop", job_id)
 
-    async def _fire_slots(self, job_id: str) -> None:
+    async def _fire_slots(self, job_id: str, now: datetime) -> None:
         job = self.jobs[job_id]
-        now = self.desk.clock.now()
         # APScheduler does not hand over the scheduled time, and it skips a fire while the job's last
         # run is still busy (max_instances=1: the outbox drain after a digest can take a while), so the
         # slot is not just the last fire time: every slot since this job's last fire here (within its
@@ -209,7 +233,7 @@ class Scheduler:
     def _start_aps(self) -> None:
         self._aps = AsyncIOScheduler(timezone=UTC)
         for job in self.jobs.values():
-            self._aps.add_job(self._fire, trigger=job.trigger, args=[job.id], id=job.id, coalesce=True,
+            self._aps.add_job(self.fire, trigger=job.trigger, args=[job.id], id=job.id, coalesce=True,
                               max_instances=1, misfire_grace_time=int(job.grace.total_seconds()),
                               replace_existing=True)
         self._aps.start()

@@ -1,37 +1,47 @@
 """Per-ticket timers: rows with a due instant (SLA warnings, ping repeats), so they survive restarts.
 
-Each timer fires once: the firing transaction marks it with a conditional UPDATE and writes its
-messages in the same commit, so two replicas or a retry after a crash never send it twice.
+Each timer fires once: the firing unit of work marks it with a conditional UPDATE and writes its
+messages in the same commit, so two replicas or a retry after a crash never send it twice. The handler of
+a kind is registered by its feature (``Features.timer``); a kind without one stops the start (:func:`check_handled`).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.desk import Desk
+from bot.core.uow import unit_of_work
+from storage.errors import StorageNotReady
 from storage.models import Timer
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER = timedelta(minutes=1)
-TimerHandler = Callable[[AsyncSession, Desk, Timer], Awaitable[None]]
-HANDLERS: dict[str, TimerHandler] = {}
 
 
-def handles(prefix: str) -> Callable[[TimerHandler], TimerHandler]:
-    """Registers the handler of every timer whose kind starts with ``prefix:``."""
+class UnknownTimers(StorageNotReady):
+    """Pending timers of a kind no feature handles: the start stops instead of consuming them unseen."""
 
-    def register(handler: TimerHandler) -> TimerHandler:
-        HANDLERS[prefix] = handler
-        return handler
 
-    return register
+async def check_handled(desk: Desk) -> None:
+    """Raises UnknownTimers when a pending timer's kind has no handler (a feature removed or renamed since it
+    was written, or a newer version's timers): firing would lose what it was meant to do."""
+    async with desk.sessions() as session:
+        rows = (await session.execute(
+            select(Timer.kind, func.count()).where(Timer.fired_at.is_(None), Timer.cancelled.is_(False))
+            .group_by(Timer.kind).order_by(Timer.kind)
+        )).all()
+    unknown = [(kind, count) for kind, count in rows if desk.features.handler_of(kind) is None]
+    if unknown:
+        listed = ", ".join(f"{kind} ({count})" for kind, count in unknown)
+        raise UnknownTimers(
+            f"the database holds pending timers that no feature of this version handles: {listed}. Start the "
+            "version that wrote them; if that feature is gone for good, cancel them (UPDATE timers SET "
+            "cancelled = true WHERE fired_at IS NULL AND kind = '…') and start again")
 
 
 async def next_due(desk: Desk) -> datetime | None:
@@ -60,7 +70,8 @@ async def fire_due(desk: Desk) -> int:
 
 async def _fire(desk: Desk, timer_id: int) -> bool:
     try:
-        async with desk.sessions.begin() as session:
+        async with unit_of_work(desk) as unit:
+            session = unit.session
             claimed = await session.execute(
                 update(Timer).where(Timer.id == timer_id, Timer.fired_at.is_(None))
                 .values(fired_at=desk.clock.now())
@@ -69,10 +80,9 @@ async def _fire(desk: Desk, timer_id: int) -> bool:
                 return False
             timer = await session.get(Timer, timer_id)
             assert timer is not None
-            handler = HANDLERS.get(timer.kind.partition(":")[0])
-            if handler is None:
-                log.error("timer %s has kind %s that nothing handles", timer_id, timer.kind)
-                return True
+            handler = desk.features.handler_of(timer.kind)
+            if handler is None:  # written by another replica's newer version since this one started
+                raise LookupError(f"no feature handles timers of kind {timer.kind}")
             await handler(session, desk, timer)
             return True
     except Exception:

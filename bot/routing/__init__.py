@@ -130,7 +130,7 @@ def apply_category(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:
             service.log(session, ticket, "priority", desk.clock.now(), None, old=str(old), new=str(cat.priority),
                         body=f"category {ticket.topic}")
             if cat.priority == 1:
-                service.mark(session, service.PRIO1, ticket)
+                service.raised(session, ticket)
             service.tell_requester(session, desk, ticket, "routing.category_priority", old=old, new=cat.priority,
                                    category=cat.label or ticket.topic)
     ticket.data = data

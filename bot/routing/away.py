@@ -20,7 +20,6 @@ gave them move on, as a new ticket for the same topic would.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
@@ -30,16 +29,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.people import person_by_key
 from bot.core.desk import Desk
-from bot.duty.hooks import on_absence
 from bot.duty.notify import day_text, name_of, post_duty, tell
-from bot.infra.timers import handles
 from bot.routing import ROUTED, pick, today
-from bot.sla import service as sla_service
 from bot.tickets import service
 from bot.tickets.states import OPEN_STATES, State
 from storage.models import DutyAbsence, Ticket, Timer
-
-log = logging.getLogger(__name__)
 
 ABSENCE_TIMER = "routing:absence"
 
@@ -71,7 +65,6 @@ def starts_at(desk: Desk, absence: DutyAbsence) -> datetime:
     return datetime.combine(absence.first_day, time(0), tzinfo=ZoneInfo(desk.settings.desk.timezone))
 
 
-@on_absence
 async def absence_recorded(session: AsyncSession, desk: Desk, absence: DutyAbsence) -> None:
     """Moves the tickets now if the absence covers today, else sets the timer for its first day."""
     day = today(desk)
@@ -86,18 +79,13 @@ async def absence_recorded(session: AsyncSession, desk: Desk, absence: DutyAbsen
         session.add(Timer(kind=ABSENCE_TIMER, due_at=starts_at(desk, absence), data={"absence": absence.id}))
 
 
-@handles("routing")
 async def absence_starts(session: AsyncSession, desk: Desk, timer: Timer) -> None:
-    if timer.kind != ABSENCE_TIMER:
-        log.error("timer %s has kind %s that routing does not handle", timer.id, timer.kind)
-        return
+    """The ``routing:absence`` timer: the absence begins today."""
     absence = await session.get(DutyAbsence, (timer.data or {}).get("absence"))
     # fired late (the bot was down past the whole absence) or called off: nothing to move
     if absence is None or absence.cancelled or not absence.first_day <= today(desk) <= absence.last_day:
         return
     await hand_over(session, desk, absence)
-    # the tickets changed outside the dispatcher: their SLA clocks follow in the same commit
-    await sla_service.refresh_touched(session, desk)
 
 
 async def hand_over(session: AsyncSession, desk: Desk, absence: DutyAbsence) -> list[Moved]:

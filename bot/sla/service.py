@@ -1,6 +1,6 @@
 """Keeps a ticket's SLA timers in step with its log, and sends the warnings when they fire.
 
-After every change to a ticket (the dispatcher calls :func:`refresh_touched` before commit) the
+After every change to a ticket (:func:`refresh_touched` is the unit of work's last finishing step) the
 clocks are derived again, the due instants stored on the ticket (so a closed ticket keeps the
 deadlines it had), and the pending warning timers replaced: one at 75 % of each running target
 and one at its breach. A warning that has fired for a clock and target never fires again.
@@ -14,13 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.access.people import identity_of
 from bot.core.desk import Desk
 from bot.core.types import MessageKind, Platform, Target, Visibility
+from bot.core.uow import UnitOfWork, unit_of_work
 from bot.i18n import t
 from bot.i18n.format import instant
 from bot.infra import metrics
 from bot.infra.outbox import enqueue
-from bot.infra.timers import handles
 from bot.sla.tickets import TicketClock, derive
-from bot.tickets.service import CREATED, TOUCHED
 from bot.tickets.states import OPEN_STATES
 from storage.models import Person, Ticket, TicketEvent, Timer
 
@@ -41,17 +40,17 @@ async def clocks_of(session: AsyncSession, desk: Desk, ticket: Ticket) -> list[T
     return derive(ticket, events, staff, desk_policy, vendor_policy)
 
 
-async def refresh_touched(session: AsyncSession, desk: Desk) -> None:
-    touched = session.info.pop(TOUCHED, set())
-    for ticket_id in sorted(touched):
-        ticket = await session.get(Ticket, ticket_id)
+async def refresh_touched(unit: UnitOfWork) -> None:
+    for ticket_id in sorted(unit.touched):
+        ticket = await unit.session.get(Ticket, ticket_id)
         if ticket is not None:
-            await refresh(session, desk, ticket)
+            await refresh(unit.session, unit.desk, ticket)
 
 
 async def refresh_open(desk: Desk) -> int:
     """Recomputes every open ticket (at start: calendars or policies may have been edited)."""
-    async with desk.sessions.begin() as session:
+    async with unit_of_work(desk) as unit:
+        session = unit.session
         tickets = (await session.scalars(
             select(Ticket).where(Ticket.state.in_([s.value for s in OPEN_STATES]))
         )).all()
@@ -67,10 +66,10 @@ async def refresh(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:
         c.name: {"target": c.target.name, "due": c.due.isoformat() if c.due else None, "state": c.state_at(now)}
         for c in clocks
     }}
-    created = session.info.get(CREATED, set())
-    if ticket.id in created:
+    unit = UnitOfWork.find(session)
+    if unit is not None and ticket.id in unit.untimed:
         # inserted in this unit of work and not refreshed before: there are no timer rows to replace or keep
-        created.discard(ticket.id)
+        unit.untimed.discard(ticket.id)
         fired: set[tuple[str, str | None]] = set()
     else:
         await session.execute(delete(Timer).where(Timer.ticket_id == ticket.id, Timer.kind.like("sla:%"),
@@ -101,7 +100,6 @@ async def refresh(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:
         await session.execute(insert(Timer.__table__), timers)
 
 
-@handles("sla")
 async def send_warning(session: AsyncSession, desk: Desk, timer: Timer) -> None:
     """To the assignee by DM, or to the duty channels when nobody has the ticket."""
     ticket = await session.get(Ticket, timer.ticket_id)

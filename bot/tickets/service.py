@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.access.people import identity_of
 from bot.core.desk import Desk
 from bot.core.types import ChannelRef, MessageKind, Platform, Target, Visibility
+from bot.core.uow import UnitOfWork
 from bot.i18n import t
 from bot.infra.outbox import enqueue
 from bot.tickets.states import OPEN_STATES, State, check
@@ -19,28 +20,21 @@ from storage.models import DeskCounter, Person, Ticket, TicketEvent
 from storage.upsert import upsert
 
 TITLE_LENGTH = 80
-# tickets changed in a unit of work; their SLA timers are refreshed before it commits
-TOUCHED = "touched_tickets"
-
 
 # events only agents see in a ticket's history (internal notes, the triage checklist, pings, routing)
 INTERNAL_KINDS = ("note", "check", "uncheck", "ping", "ack", "route", "vendor_queued", "deletion")
 
-# new tickets (automatic answer outside hours) and tickets that became Prio-1 (escalation)
-NEW = "escalate_new"
-PRIO1 = "escalate_prio1"
-
-
-# tickets inserted in this unit of work that have not had their SLA timers written yet (so they have none)
-CREATED = "created_tickets"
-
 
 def touch(session: AsyncSession, ticket: Ticket) -> None:
-    mark(session, TOUCHED, ticket)
+    """The ticket's log grew: its SLA clocks are derived again before the unit of work commits."""
+    unit = UnitOfWork.of(session)
+    unit.mark(unit.touched, ticket)
 
 
-def mark(session: AsyncSession, what: str, ticket: Ticket) -> None:
-    session.info.setdefault(what, set()).add(ticket.id)
+def raised(session: AsyncSession, ticket: Ticket) -> None:
+    """The ticket became Prio-1: the standby is pinged before the unit of work commits."""
+    unit = UnitOfWork.of(session)
+    unit.mark(unit.raised, ticket)
 
 
 async def next_number(session: AsyncSession, prefix: str) -> int:
@@ -132,10 +126,11 @@ async def create(
     session.add(ticket)
     await session.flush()
     log(session, ticket, "created", now, requester, new=State.NEW.value, body=ticket.description, public=True)
-    mark(session, NEW, ticket)
-    mark(session, CREATED, ticket)
+    unit = UnitOfWork.of(session)
+    unit.mark(unit.opened, ticket)
+    unit.mark(unit.untimed, ticket)
     if priority == 1:
-        mark(session, PRIO1, ticket)
+        raised(session, ticket)
     enqueue(
         session,
         now,
@@ -233,7 +228,7 @@ async def set_priority(session: AsyncSession, desk: Desk, ticket: Ticket, priori
     ticket.priority = priority
     log(session, ticket, "priority", now, actor, old=str(old), new=str(priority))
     if priority == 1:
-        mark(session, PRIO1, ticket)
+        raised(session, ticket)
     tell_requester(session, desk, ticket, "ticket.priority_changed", old=old, new=priority)
 
 

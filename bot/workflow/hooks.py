@@ -3,33 +3,26 @@ for their documentation) and for every message in a ticket's private space (file
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot import routing
 from bot.core.context import Context
-from bot.core.desk import Desk
 from bot.core.errors import Refused
 from bot.core.types import MessageKind, Reply
-from bot.tickets.service import NEW
+from bot.core.uow import UnitOfWork
 from bot.workflow import attachments, intake, rules
 from storage.models import Ticket
 
-_DONE = "workflow_new_done"
 
+async def after_work(unit: UnitOfWork) -> None:
+    """Routes every ticket opened in the unit of work and asks for what its documentation lacks.
 
-async def after_work(session: AsyncSession, desk: Desk) -> None:
-    """Routes every ticket opened in this unit of work and asks for what its documentation lacks.
-
-    Runs before the escalation (which takes the ``NEW`` marks), so a category that makes a ticket
+    A finishing step of ``Stage.NEW_TICKETS``, before the escalation, so a category that makes a ticket
     Prio-1 pings the standby in the same commit."""
-    done: set[int] = session.info.setdefault(_DONE, set())
-    for ticket_id in sorted(session.info.get(NEW, set()) - done):
-        done.add(ticket_id)
-        ticket = await session.get(Ticket, ticket_id)
+    for ticket_id in sorted(unit.opened):
+        ticket = await unit.session.get(Ticket, ticket_id)
         if ticket is None:
             continue
-        await routing.route(session, desk, ticket)
-        await intake.start(session, desk, ticket)
+        await routing.route(unit.session, unit.desk, ticket)
+        await intake.start(unit.session, unit.desk, ticket)
 
 
 async def space_message(ctx: Context, ticket: Ticket) -> list[Reply]:

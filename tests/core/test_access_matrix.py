@@ -13,8 +13,8 @@ import itertools
 import pytest
 
 from bot.core.registry import Parsed
+from bot.features import build_registry
 from bot.i18n import t
-from commands import build_registry
 from storage.models import ProcessedEvent
 
 PEOPLE = {

@@ -7,17 +7,19 @@ import asyncio
 import io
 import json
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select
 
 from adapters.sim import SimAdapter
 from bot.app import build
 from bot.core.clock import VirtualClock, as_utc
+from bot.infra.scheduler import Job
 from bot.settings import load_settings
 from bot.simulate import simulate
 from storage.models import JobRun, OutboxMessage
@@ -184,3 +186,54 @@ async def test_prio1_ping_follows_sickness_and_swaps(tmp_path: Path) -> None:
         {"after": "1m", "user": colleague, "channel": "#support-duty", "text": "/duty accept 1"},
         {"at": "2026-11-25T16:20:00+01:00", "user": "kim", "dm": True, "text": "/ticket -p1 broken again"}])
     assert next(p["to"] for p in kinds(swapped, "ping") if p["ticket"] == "HW-1") == f"@{colleague}"
+
+
+async def test_a_rehearsal_fires_the_jobs_through_the_production_fire_path(tmp_path: Path, monkeypatch) -> None:
+    """The virtual clock calls Scheduler.fire — the method APScheduler calls in production — at the triggers'
+    fire times; every digest and handover of the transcript comes out of one of those calls."""
+    from bot.infra.scheduler import Scheduler
+
+    fired: list[tuple[str, str]] = []
+    production_fire = Scheduler.fire
+
+    async def spy(self: Scheduler, job_id: str, at=None) -> None:
+        fired.append((job_id, f"{as_utc(at or self.desk.clock.now()):%H:%M}"))
+        await production_fire(self, job_id, at)
+
+    monkeypatch.setattr(Scheduler, "fire", spy)
+    lines = await run(tmp_path, "2026-11-24T15:50:00+01:00", [{"until": "2026-11-24T18:30:00+01:00"}])
+    assert fired == [("digest-prio1", "15:00"), ("handover", "15:00"), ("digest-prio1", "16:00")]
+    assert [d["at"][11:16] for d in kinds(lines, "digest")] == ["15:00", "16:00"]
+    assert [h["at"][11:16] for h in kinds(lines, "handover")] == ["15:00"]
+
+
+async def test_apscheduler_and_the_virtual_clock_call_the_same_fire(make_harness) -> None:
+    desk = await make_harness(load_settings(AGENCY))
+    scheduler = desk.bot.scheduler
+    scheduler._start_aps()
+    try:
+        assert {job.id: job.func for job in scheduler._aps.get_jobs()} == {  # type: ignore[union-attr]
+            "digest-prio1": scheduler.fire, "handover": scheduler.fire}
+    finally:
+        scheduler._shutdown_aps()
+
+
+async def test_a_slot_that_fails_in_a_rehearsal_is_retried_as_in_production(make_harness) -> None:
+    """The fire path's own retry (within the slot's grace time) runs in a rehearsal too; the simulator's old
+    loop ran each slot once and lost a failed one."""
+    desk = await make_harness(load_settings(AGENCY))
+    scheduler = desk.bot.scheduler
+    scheduler.retry_first = 0.01
+    attempts: list[str] = []
+
+    async def flaky(session, desk_, slot) -> None:
+        attempts.append(f"{as_utc(slot):%H:%M}")
+        if len(attempts) == 1:
+            raise ConnectionError("the database went away for a moment")
+
+    scheduler.jobs["flaky"] = Job("flaky", CronTrigger(minute=0, timezone=UTC), flaky)
+    await desk.bot.run_until(desk.clock, desk.clock.now() + timedelta(minutes=20))  # 14:50 → 15:10 UTC
+    await asyncio.gather(*scheduler._retries)
+    assert attempts == ["15:00", "15:00"]
+    (run,) = await desk.rows(JobRun, JobRun.job == "flaky")
+    assert f"{as_utc(run.slot):%H:%M}" == "15:00"

@@ -24,7 +24,7 @@ from adapters.sim import PROFILES
 from bot.app import Bot, build
 from bot.core.clock import VirtualClock
 from bot.core.types import ChannelRef, InboundEvent, Platform, ThreadMessage, UserRef
-from commands import build_registry
+from bot.features import build_registry
 from storage.models import ProcessedEvent
 from tests.conftest import START, FakeAdapter, desk_settings
 

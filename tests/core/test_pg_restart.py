@@ -177,7 +177,7 @@ async def test_postgres_restart_mid_stream(make_harness, pg_cluster: PgCluster, 
         desk.advance(minutes=40)
         slot = job.trigger.get_next_fire_time(None, desk.clock.now() - timedelta(minutes=10)).astimezone(UTC)
         assert not await bot.scheduler.run_slot(job, slot)
-        await bot.scheduler._fire(job.id)  # what APScheduler calls: no exception escapes either
+        await bot.scheduler.fire(job.id)  # what APScheduler calls: no exception escapes either
         # every loop meets the outage and keeps running
         async def every_loop_failed() -> bool:
             return all(failures(caplog, text) for text in

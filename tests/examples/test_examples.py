@@ -23,9 +23,9 @@ import yaml
 
 from bot.cli import main as cli_main
 from bot.core.registry import Parsed
+from bot.features import build_registry
 from bot.settings import load_settings
 from bot.simulate import load_scenario, simulate
-from commands import build_registry
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ORGS = ("party-desk", "agency", "portal", "pr-vendor")

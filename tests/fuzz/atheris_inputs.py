@@ -20,9 +20,9 @@ sys.path.insert(0, str(ROOT))
 
 with atheris.instrument_imports(include=["bot", "commands"]):
     from bot.core.registry import Parsed, ParseError
+    from bot.features import build_registry
     from bot.settings import ConfigError, settings_from_data
     from bot.simulate import ScenarioError, load_scenario
-    from commands import build_registry
 
 REGISTRY = build_registry()
 SCRATCH = Path(tempfile.mkdtemp(prefix="dutydesk-fuzz-")) / "scenario.yaml"

@@ -43,10 +43,10 @@ async def test_a_fire_runs_the_slot_apscheduler_skipped(make_harness: BotFactory
     assert await scheduler.catch_up() == 2  # the 14:40 and 14:50 slots (within the 15 min grace)
     # the 15:00 fire was skipped (APScheduler: the job's previous run still busy); the 15:10 one comes
     desk.clock.set(datetime(2026, 11, 24, 15, 10, 0, 300_000, tzinfo=UTC))
-    await scheduler._fire("digest-prio1")
+    await scheduler.fire("digest-prio1")
     runs = await desk.rows(JobRun, JobRun.job == "digest-prio1", order=JobRun.slot)
     assert [f"{as_utc(run.slot):%H:%M}" for run in runs] == ["14:40", "14:50", "15:00", "15:10"]
-    await scheduler._fire("digest-prio1")  # a second fire in the same slot: nothing more
+    await scheduler.fire("digest-prio1")  # a second fire in the same slot: nothing more
     assert len(await desk.rows(OutboxMessage, OutboxMessage.kind == "digest")) == 4
 
 
@@ -68,7 +68,7 @@ async def test_a_slot_that_fails_is_tried_again_within_its_grace(make_harness: B
     monkeypatch.setitem(scheduler.jobs, job.id, replace(job, run=flaky))
     monkeypatch.setattr(scheduler, "retry_first", 0.01)
     desk.clock.set(datetime(2026, 11, 24, 15, 0, 0, 300_000, tzinfo=UTC))
-    await scheduler._fire("digest-prio1")  # fails once; APScheduler's call returns, the retry goes on
+    await scheduler.fire("digest-prio1")  # fails once; APScheduler's call returns, the retry goes on
     assert len(calls) == 1 and scheduler._retries
     await asyncio.gather(*scheduler._retries)
     assert len(calls) == 3  # two failures, then the run
@@ -89,7 +89,7 @@ async def test_a_fire_cancelled_by_the_stop_ends_quietly(make_harness: BotFactor
 
     monkeypatch.setitem(scheduler.jobs, job.id, replace(job, run=slow))
     desk.clock.set(datetime(2026, 11, 24, 15, 0, 0, 300_000, tzinfo=UTC))
-    fire = asyncio.create_task(scheduler._fire("digest-prio1"))
+    fire = asyncio.create_task(scheduler.fire("digest-prio1"))
     await started.wait()
     fire.cancel()
     await fire  # no CancelledError reaches APScheduler's wrapper

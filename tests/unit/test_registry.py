@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, field_validator
 
 from bot.core.registry import Arg, Command, Parsed, ParseError, Registry
-from commands import build_registry
+from bot.features import build_registry
 
 REGISTRY = build_registry()
 

@@ -13,8 +13,8 @@ from adapters.slack.app import MOVE_SHORTCUT
 from adapters.slack.ratelimit import ChannelRateLimiter
 from adapters.slack.spaces import channel_name
 from bot.core.types import Button, OutboundMessage, Platform, Target, Visibility
+from bot.features import build_registry
 from bot.tickets.form import ticket_form
-from commands import build_registry
 
 ROOT = Path(__file__).resolve().parents[3]
 MANIFEST = yaml.safe_load((ROOT / "slack" / "manifest.yml").read_text(encoding="utf-8"))

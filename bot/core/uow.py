@@ -1,0 +1,94 @@
+"""The unit of work: one transaction of the desk — a command, a timer, a job slot — and what it changed that
+the features finish before the commit.
+
+Services mark on the unit what they changed (``UnitOfWork.of(session)``): the tickets opened, the tickets that
+became Prio-1, the tickets touched. :meth:`UnitOfWork.finish` then runs the features' finishing steps
+(registered with ``Features.finish``) stage by stage, in the order of :class:`Stage`, and the commit follows.
+The order is explicit here because it matters: a new ticket is routed first (its category may make it
+Prio-1), then the standby is pinged (which writes timers and logs the ping), and the SLA clocks come last,
+after every step that touched a ticket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+if TYPE_CHECKING:
+    from bot.core.desk import Desk
+    from storage.models import OutboxMessage, Ticket
+
+_KEY = "dutydesk.unit_of_work"  # the one session.info entry: the unit the session belongs to
+
+
+class Stage(IntEnum):
+    """When a finishing step runs; steps of one stage run in the order they were registered."""
+
+    NEW_TICKETS = 10  # what every new ticket gets first (routing, the documentation questions); may raise it to P1
+    ESCALATION = 20   # who must hear of it at once (the Prio-1 ping, the answer outside hours); logs and timers
+    CLOCKS = 30       # what is derived from a ticket's log (its SLA clocks and timers): after every step that logs
+
+
+@dataclass(eq=False)
+class UnitOfWork:
+    session: AsyncSession
+    desk: Desk
+    # tickets opened in this unit: routed, asked for their documentation, answered outside the hours
+    opened: set[int] = field(default_factory=set)
+    # tickets that became Prio-1 in this unit (opened so or raised): the standby is pinged
+    raised: set[int] = field(default_factory=set)
+    # tickets whose log grew: their SLA clocks and timers are derived again
+    touched: set[int] = field(default_factory=set)
+    # tickets inserted in this unit whose SLA timers are not written yet (there are none to replace)
+    untimed: set[int] = field(default_factory=set)
+    # with inline delivery (bot/infra/outbox.py): the rows this unit enqueued claimed for this process
+    inline: list[OutboxMessage] | None = None
+    finished: bool = False
+
+    def __post_init__(self) -> None:
+        self.session.info[_KEY] = self
+
+    @staticmethod
+    def find(session: AsyncSession) -> UnitOfWork | None:
+        unit = session.info.get(_KEY)
+        return unit if isinstance(unit, UnitOfWork) else None
+
+    @staticmethod
+    def of(session: AsyncSession) -> UnitOfWork:
+        """The unit ``session`` belongs to; a service that marks changes runs in one (``unit_of_work``)."""
+        unit = UnitOfWork.find(session)
+        if unit is None:
+            raise RuntimeError("ticket changes outside a unit of work: open it with bot.core.uow.unit_of_work")
+        return unit
+
+    def mark(self, marks: set[int], ticket: Ticket) -> None:
+        if self.finished:
+            raise RuntimeError("a ticket was marked after its unit of work finished")
+        marks.add(ticket.id)
+
+    async def finish(self) -> None:
+        """Runs the features' finishing steps, stage by stage; once (the commit of ``unit_of_work`` runs it
+        when the caller has not: the dispatcher does, to plan the delivery of what the steps wrote)."""
+        if self.finished:
+            return
+        for stage in sorted(Stage):
+            for step in self.desk.features.finishers.get(stage, ()):
+                await step(self)
+        self.finished = True
+
+
+@contextlib.asynccontextmanager
+async def unit_of_work(desk: Desk) -> AsyncIterator[UnitOfWork]:
+    """One transaction: the body's work, then :meth:`UnitOfWork.finish`, then the commit (a rollback on error)."""
+    async with desk.sessions.begin() as session:
+        unit = UnitOfWork(session, desk)
+        try:
+            yield unit
+            await unit.finish()
+        finally:
+            session.info.pop(_KEY, None)

@@ -1,0 +1,11 @@
+"""The tickets feature: `/ticket` (open, show, take, assign, …) and `/queue`."""
+
+from __future__ import annotations
+
+from bot.core.features import Features
+from commands import queue, ticket
+
+
+def register(features: Features) -> None:
+    ticket.register(features.commands)
+    queue.register(features.commands)
