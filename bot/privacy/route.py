@@ -42,8 +42,9 @@ async def _explicit_move(ctx: Context, priority: int = 2) -> list[Reply]:
 async def _ticket_in_thread(ctx: Context) -> list[Reply] | None:
     """`/ticket` written inside a thread moves the whole thread (the words become a reply in it)."""
     text = ctx.event.text.strip()
-    if text.split()[0].lower() != "ticket":
-        return None
+    first = text.split(maxsplit=1)[:1]
+    if [word.lower() for word in first] != ["ticket"]:
+        return None  # an empty command too: the registry answers it
     parsed = ctx.desk.registry.parse(text)
     if isinstance(parsed, Parsed) and parsed.command.default_for != ("ticket",):
         return None  # `/ticket show X` in a thread is just that command

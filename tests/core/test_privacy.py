@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
+from bot.i18n import t
 from bot.simulate import simulate
+from storage.models import ProcessedEvent
 
 CONFIG: dict[str, Any] = {
     "desk": {"name": "Party desk", "ticket_prefix": "SMV", "timezone": "Europe/Berlin"},
@@ -184,3 +186,15 @@ async def test_no_moved_content_in_any_public_line(tmp_path: Path, seed: int) ->
                                                  and line.get("to") in ("#general", "#talk")
                                                  and line.get("kind") == "reply"):
             assert MARKER not in line["text"], line
+
+
+async def test_an_empty_command_in_a_public_thread_is_answered_not_failed(desk) -> None:
+    """Found by the event fuzzer: `/` alone inside a thread of a public channel raised IndexError (the event
+    was stored as failed and the duty team paged); it is an empty command like any other."""
+    event = desk.event("anna", "/", kind="command")
+    event = event.model_copy(update={"channel": event.channel.model_copy(update={"thread_id": "1700.1"})})
+    await desk.bot.handle(event)
+    (row,) = await desk.rows(ProcessedEvent, ProcessedEvent.key == event.idempotency_key)
+    assert (row.status, row.error) == ("done", None)
+    (answer,) = desk.adapter.sent
+    assert answer.kind == "error" and answer.text.startswith(t("en", "parse.empty", prefix="/"))
