@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+from collections.abc import AsyncIterator
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -67,15 +69,27 @@ async def _assert_drift_is_noticed(engine: AsyncEngine) -> None:
     assert diff[0][1].name == "ix_outbox_status_due"
 
 
+@contextlib.asynccontextmanager
+async def pg_schema(url: str) -> AsyncIterator[tuple[AsyncEngine, str]]:
+    """An engine on a new, empty schema of the test database (dropped afterwards)."""
+    schema = f"fresh_{secrets.token_hex(4)}"
+    admin = make_engine(url)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = make_engine(url, connect_args={"options": f"-c search_path={schema}"})
+    try:
+        yield engine, schema
+    finally:
+        await engine.dispose()
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+
 @pytest.mark.postgres
 async def test_postgres_from_empty_schema_and_refusal_when_behind(pg_server_url: str) -> None:
     """A shared database is not upgraded behind the operator's back; `db upgrade` brings it to head."""
-    schema = f"fresh_{secrets.token_hex(4)}"
-    admin = make_engine(pg_server_url)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(pg_server_url, connect_args={"options": f"-c search_path={schema}"})
-    try:
+    async with pg_schema(pg_server_url) as (engine, schema):
         assert await migrate.current_revision(engine) is None
         with pytest.raises(StorageNotReady, match="dutydesk db upgrade"):
             await prepare_storage(engine, upgrade=False)
@@ -87,11 +101,6 @@ async def test_postgres_from_empty_schema_and_refusal_when_behind(pg_server_url:
         assert await schema_diff(engine) == []
         await prepare_storage(engine, upgrade=False)  # at head: accepted
         await _assert_drift_is_noticed(engine)
-    finally:
-        await engine.dispose()
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()
 
 
 def test_db_upgrade_cli(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -131,17 +140,7 @@ async def test_0006_turns_stored_removal_rows_into_the_remove_operation(tmp_path
 
 @pytest.mark.postgres
 async def test_0006_on_postgres(pg_server_url: str) -> None:
-    schema = f"old_{secrets.token_hex(4)}"
-    admin = make_engine(pg_server_url)
-    async with admin.begin() as conn:
-        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(pg_server_url, connect_args={"options": f"-c search_path={schema}"})
-    try:
+    async with pg_schema(pg_server_url) as (engine, _):
         rows = await _removal_rows_after_0006(engine)
         assert [(op, kind) for op, kind, _ in rows] == [("remove", None), ("send", "notice")]
         assert await schema_diff(engine) == []
-    finally:
-        await engine.dispose()
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        await admin.dispose()
