@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from importlib import metadata
 
+from bot.infra import logs as _logs  # noqa: F401  (structlog's events go through the standard logging module)
+
 
 def version() -> str:
     """The installed release (``pyproject.toml``'s ``version``), for ``dutydesk --version`` and bug reports."""

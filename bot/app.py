@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import logging
 import os
 import socket
 import sys
@@ -13,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.base import Adapter
@@ -35,7 +35,7 @@ from storage.db import is_sqlite, make_engine, make_sessionmaker
 from storage.errors import StorageNotReady, StorageUnavailable, unavailable
 from storage.models import OutboxMessage
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 assert metrics.REGISTRY  # imported for its listeners: counters follow commits
 
 
@@ -72,7 +72,7 @@ class Bot:
             if not unavailable(exc):
                 raise
             # what is due stays in the database; the timer loop and the outbox sender try again
-            log.warning("delivery deferred: the database is unavailable (%s)", type(exc).__name__)
+            log.warning("delivery: deferred, the database is unavailable", error=type(exc).__name__)
         return new
 
     async def tell_unavailable(self, event: InboundEvent, *, accepted: bool) -> None:
@@ -90,7 +90,7 @@ class Bot:
         try:
             await adapter.send(message)
         except Exception:
-            log.warning("could not tell %s that the database is unavailable", event.actor.platform.value)
+            log.warning("delivery: could not tell of the database outage", platform=event.actor.platform.value)
 
     async def maintenance_loop(self, every: float = 3600.0) -> None:
         """Planner statistics on SQLite (storage/maintenance.py), at start and then every hour."""
@@ -98,7 +98,7 @@ class Bot:
             try:
                 await maintenance.analyze(self.engine)
             except Exception as exc:
-                log.warning("database maintenance failed (%s); trying again later", type(exc).__name__)
+                log.warning("maintenance: failed, trying again later", error=type(exc).__name__)
             await asyncio.sleep(every)
 
     async def recover_loop(self, every: float = 30.0, older_than: timedelta = timedelta(minutes=1)) -> None:
@@ -108,9 +108,9 @@ class Bot:
             try:
                 count = await self.dispatcher.recover(older_than=older_than)
                 if count:
-                    log.warning("recovered %d stored but unhandled events", count)
+                    log.warning("inbox: recovered stored but unhandled events", count=count)
             except Exception as exc:
-                log.warning("recovery pass failed (%s); trying again in %ss", type(exc).__name__, every)
+                log.warning("inbox: recovery pass failed", error=type(exc).__name__, retry_in=every)
 
     async def run_until(self, clock: VirtualClock, until: datetime) -> None:
         """Lets a virtual clock run to ``until`` through the production code: at each instant where APScheduler
@@ -148,8 +148,8 @@ class Bot:
             try:
                 due = await self.timer_pass()
             except Exception:
-                log.warning("timer pass failed (%s); retrying", sys.exc_info()[0].__name__)  # type: ignore[union-attr]
-                log.debug("timer pass", exc_info=True)
+                log.warning("timers: timer pass failed", error=sys.exc_info()[0].__name__)  # type: ignore[union-attr]
+                log.debug("timers: timer pass failed", exc_info=True)
                 due = None
             wait = poll if due is None else min(poll, max((due - self.clock.now()).total_seconds(), 0.05))
             with contextlib.suppress(TimeoutError):

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import secrets
 from collections.abc import Awaitable
 from typing import Any
 
+import structlog
 from nio import AsyncClient, MatrixRoom, RoomGetStateEventResponse, RoomRedactResponse, RoomSendResponse
 
 from adapters.matrix import render
@@ -28,7 +28,7 @@ from bot.infra.outbox import DeliveryError
 from bot.settings import Settings
 from storage import platform_state as kv
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 # no ephemeral messages (the core sends a DM instead), no buttons (numbered choices instead), no modals
 CAPABILITIES = frozenset({Capability.THREADS, Capability.REACTIONS, Capability.DMS, Capability.PRIVATE_ROOMS,
@@ -120,8 +120,8 @@ class MatrixAdapter:
                                                *setup, return_exceptions=True)
         for outcome in prepared:
             if isinstance(outcome, BaseException):
-                log.warning("matrix: setting up a ticket room failed (%s); retried with its next message",
-                            getattr(outcome, "reason", outcome))
+                log.warning("matrix: setting up a ticket room failed, retried with its next message",
+                            error=str(getattr(outcome, "reason", outcome)))
         if isinstance(sent, BaseException):
             raise sent
         event_id = str(sent)

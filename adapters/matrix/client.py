@@ -16,12 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import structlog
 from nio import (
     AsyncClient,
     AsyncClientConfig,
@@ -37,7 +37,7 @@ from nio import (
 from bot.infra.outbox import DeliveryError
 from bot.settings import E2E_INSTALL, ConfigError, Settings, e2e_installed
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 MAX_LIMIT_EXCEEDED = 3        # 429s nio sleeps through per request before the outbox takes over
 MAX_TIMEOUTS = 3
@@ -90,8 +90,8 @@ def make_client(settings: Settings, *, max_limit_exceeded: int = MAX_LIMIT_EXCEE
     if problems:
         raise ConfigError(problems)
     if matrix.e2ee == "auto" and matrix.store_path and not e2e_installed():
-        log.warning("matrix: matrix.store_path is set, but end-to-end encryption is off: matrix-nio's e2e extra "
-                    "is not installed (%s)", E2E_INSTALL)
+        log.warning("matrix: matrix.store_path is set, but end-to-end encryption is off: the e2e extra is missing",
+                    install=E2E_INSTALL)
     config = AsyncClientConfig(
         max_limit_exceeded=max_limit_exceeded,
         max_timeouts=max_timeouts,
@@ -123,8 +123,8 @@ async def login(client: AsyncClient, settings: Settings) -> None:
                                    f"not {matrix.user_id}"])
             device = matrix.device_id
             if who.device_id and who.device_id != matrix.device_id:
-                log.warning("matrix: the access token is bound to device %s, not the configured %s; using %s",
-                            who.device_id, matrix.device_id, who.device_id)
+                log.warning("matrix: the access token is bound to another device than the configured one, using it",
+                            device=who.device_id, configured=matrix.device_id)
                 device = who.device_id
             # only now, with the token's real device: the crypto store belongs to exactly one device
             client.restore_login(matrix.user_id or "", device, token)
@@ -155,7 +155,7 @@ def open_store(client: AsyncClient, store: Path, src: str) -> None:
                            f"this bot's device {client.device_id}"]) from None
     if client.olm is None:
         raise ConfigError([f"{src}: matrix.store_path: the encryption key store in {store} did not load"])
-    log.info("matrix: end-to-end encryption is on for device %s (keys in %s)", client.device_id, store)
+    log.info("matrix: end-to-end encryption on", device=client.device_id, store=str(store))
 
 
 def reread_store(client: AsyncClient) -> None:
@@ -188,7 +188,7 @@ async def share_keys(client: AsyncClient) -> None:
             check(await client.keys_claim(client.get_users_for_key_claiming()), KeysClaimResponse, "keys claim")
     for answer in await client.send_to_device_messages():
         if isinstance(answer, ErrorResponse):
-            log.warning("matrix: sending a to-device message failed (%s)", answer.status_code or answer.message)
+            log.warning("matrix: sending a to-device message failed", error=answer.status_code or answer.message)
 
 
 async def raw(client: AsyncClient, method: str, path: str, body: dict[str, Any] | None = None

@@ -12,10 +12,10 @@ a watched room it is not in is logged as an error that says whom to invite where
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
+import structlog
 from nio import AsyncClient, JoinedMembersResponse
 
 from adapters.matrix.client import MatrixError, check
@@ -26,7 +26,7 @@ from bot.core.types import Platform
 from bot.infra.outbox import DeliveryError
 from bot.settings import Settings
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 JOINED = "join"
 GONE = frozenset({"leave", "ban"})
@@ -58,7 +58,8 @@ class MatrixGroups:
                 room_id = await self.rooms.id_of(name)
             except DeliveryError as exc:
                 self.problems[name] = exc.reason
-                log.error("matrix: access.matrix_rooms: %s (%s): %s", name, self.roles_of(name), exc.reason)
+                log.error("matrix: access.matrix_rooms, a room cannot be read", room=name, roles=self.roles_of(name),
+                          reason=exc.reason)
                 continue
             self._by_room.setdefault(room_id, set()).add(name)
 
@@ -97,7 +98,7 @@ class MatrixGroups:
                 await access_groups.set_members(session, self.settings, Platform.MATRIX, name, members, now)
         for name in names:
             self.problems.pop(name, None)
-        log.info("matrix: desk roles from %s: %d members", ", ".join(sorted(names)), len(members))
+        log.info("matrix: desk roles read", rooms=sorted(names), members=len(members))
         return True
 
     def _not_readable(self, room_id: str, names: set[str], exc: MatrixError) -> None:
@@ -109,7 +110,7 @@ class MatrixGroups:
             else:
                 reason = f"cannot read the members of {name} ({exc}); the members stored before are kept"
             self.problems[name] = reason
-            log.error("matrix: access.matrix_rooms: %s", reason)
+            log.error("matrix: access.matrix_rooms, a room cannot be read", reason=reason)
 
     async def on_member(self, room_id: str, raw: Mapping[str, Any]) -> None:
         """An ``m.room.member`` event in a watched room: join adds, leave / kick / ban removes."""
@@ -127,4 +128,4 @@ class MatrixGroups:
                     await access_groups.add_member(session, self.settings, Platform.MATRIX, name, user_id, now)
                 else:
                     await access_groups.remove_member(session, self.settings, Platform.MATRIX, name, user_id)
-        log.info("matrix: %s %s %s", user_id, "joined" if membership == JOINED else "left", ", ".join(sorted(names)))
+        log.info("matrix: desk room membership changed", user=user_id, joined=membership == JOINED, rooms=sorted(names))

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from typing import TYPE_CHECKING
+
+import structlog
 
 from adapters.matrix.adapter import MatrixAdapter
 from adapters.matrix.client import login, make_client
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from bot.core.clock import Clock
     from bot.settings import Settings
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 
 async def connect(settings: Settings, clock: Clock) -> MatrixAdapter:

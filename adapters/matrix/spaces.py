@@ -14,10 +14,10 @@ Mappings live in ``platform_state``: ``matrix:space:HW-1`` → room id, ``matrix
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import OrderedDict
 from collections.abc import Awaitable
 
+import structlog
 from nio import (
     AsyncClient,
     RoomCreateResponse,
@@ -37,7 +37,7 @@ from bot.infra.outbox import DeliveryError
 from bot.settings import Settings
 from storage import platform_state as kv
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 SPACE_KEY = "matrix:space:{ticket}"
 ROOM_KEY = "matrix:room:{room}"
@@ -83,7 +83,7 @@ class Rooms:
             try:
                 await self.id_of(name)
             except DeliveryError as exc:
-                log.warning("matrix: configured room %s: %s", name, exc.reason)
+                log.warning("matrix: configured room unusable", room=name, reason=exc.reason)
 
     def name_of(self, room_id: str) -> str:
         """The config's name for a room (``#general``), else the room id."""
@@ -164,7 +164,7 @@ class Rooms:
         name = t(self.settings.desk.language, "matrix.ticket_room", key=ticket_key)
         answer = await self.client.room_put_state(room, "m.room.name", {"name": name})
         if not isinstance(answer, RoomPutStateResponse):
-            log.info("matrix: could not name a ticket room (%s)", getattr(answer, "status_code", answer))
+            log.info("matrix: could not name a ticket room", error=str(getattr(answer, "status_code", answer)))
 
     async def _create_ticket_room(self, ticket_key: str, members: list[str]) -> str:
         name = t(self.settings.desk.language, "matrix.ticket_room", key=ticket_key)
@@ -188,7 +188,7 @@ class Rooms:
             winner = await kv.put_new(session, SPACE_KEY.format(ticket=ticket_key), room)
             await kv.put_new(session, ROOM_KEY.format(room=room), ticket_key)
         if winner != room:
-            log.warning("matrix: %s got two private rooms; using the first, the other stays empty", ticket_key)
+            log.warning("matrix: two private rooms for a ticket, using the first", ticket=ticket_key)
         return winner
 
     # ----------------------------------------------------------------- spare rooms
@@ -222,7 +222,7 @@ class Rooms:
                 async with self.sessions.begin() as session:
                     await kv.put(session, POOL_KEY.format(room=room), "1")
         except Exception as exc:  # spare rooms are an optimisation: tickets create their rooms themselves
-            log.info("matrix: could not create spare ticket rooms (%s)", getattr(exc, "reason", exc))
+            log.info("matrix: could not create spare ticket rooms", error=str(getattr(exc, "reason", exc)))
 
     async def close(self) -> None:
         if self._refill is not None:
@@ -243,7 +243,7 @@ class Rooms:
                     raise delivery_error(MatrixError("invite", code, message,
                                                      retry_after_ms=getattr(answer, "retry_after_ms", None)))
                 # already in the room, or a person the homeserver does not know: log it and go on
-                log.info("matrix: could not invite a member to a ticket room: %s %s", code, message)
+                log.info("matrix: could not invite a member to a ticket room", code=code, error=message)
             invited.add(user)
 
     # ----------------------------------------------------------------- direct rooms
@@ -286,7 +286,7 @@ class Rooms:
         try:
             await self.client.room_leave(room_id)
         except Exception as exc:  # the mapping is gone either way; an unleft room only costs a sync entry
-            log.info("matrix: could not leave a direct room the person left (%s)", type(exc).__name__)
+            log.info("matrix: could not leave a direct room the person left", error=type(exc).__name__)
         return user
 
     async def dm_room(self, user_id: str) -> str:
@@ -323,4 +323,4 @@ class Rooms:
                 direct[user_id] = [*rooms, room_id]
                 await raw(self.client, "PUT", path, direct)
         except Exception as exc:  # only a hint for clients; the database mapping is what counts
-            log.info("matrix: could not update m.direct (%s)", type(exc).__name__)
+            log.info("matrix: could not update m.direct", error=type(exc).__name__)

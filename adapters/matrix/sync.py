@@ -24,10 +24,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from nio import (
     AsyncClient,
     EncryptionError,
@@ -60,7 +60,7 @@ from storage.models import ProcessedEvent
 if TYPE_CHECKING:
     from bot.app import Bot
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 TOKEN_KEY = "matrix:sync:{user}"
 WARNED_KEY = "matrix:e2ee-warned:{room}"
@@ -128,7 +128,7 @@ class MatrixIngress:
         await self.handle_invites(answer)
         await self.store_token(answer.next_batch)
         self.resumed = True
-        log.warning("matrix: first start; the backlog before now is not handled")
+        log.warning("matrix: first start, the backlog before now is not handled")
 
     async def sync_once(self, timeout_ms: int = SYNC_TIMEOUT_MS) -> SyncResponse:
         """One ``/sync`` from the stored token: handle every event, then store the new token."""
@@ -166,7 +166,7 @@ class MatrixIngress:
                     wait = backoff
                     if isinstance(exc, MatrixError) and exc.retry_after_ms:
                         wait = max(wait, exc.retry_after_ms / 1000)
-                    log.warning("matrix: sync failed (%s); retrying in %.0f s", exc, wait)
+                    log.warning("matrix: sync failed", error=str(exc), retry_in=round(wait))
                     self.groups.synced = not self.groups.watched   # membership changes may have been missed
                     await asyncio.sleep(wait)
                     backoff = min(backoff * 2, BACKOFF_MAX)
@@ -215,7 +215,7 @@ class MatrixIngress:
             start = answer.end
         found.reverse()
         if found:
-            log.warning("matrix: filled a gap of %d events in a room timeline", len(found))
+            log.warning("matrix: filled a gap in a room timeline", events=len(found))
         return found
 
     async def handle_invites(self, answer: SyncResponse) -> None:
@@ -230,13 +230,14 @@ class MatrixIngress:
             if inviter is None:
                 continue
             if server_of(inviter) not in self.allowed:
-                log.warning("matrix: ignoring an invite from %s (server not in matrix.allowed_servers)", inviter)
+                log.warning("matrix: invite ignored, server not in matrix.allowed_servers", inviter=inviter)
                 with contextlib.suppress(Exception):
                     await self.client.room_leave(room_id)
                 continue
             joined = await self.client.join(room_id)
             if not isinstance(joined, JoinResponse):
-                log.warning("matrix: could not join a room I was invited to: %s", getattr(joined, "message", joined))
+                log.warning("matrix: could not join a room it was invited to",
+                            error=str(getattr(joined, "message", joined)))
                 continue
             if direct:
                 await self.rooms.remember_dm(room_id, inviter)
@@ -271,7 +272,7 @@ class MatrixIngress:
             await self.groups.on_member(room_id, raw)
             if (raw.get("state_key") == sender and (raw.get("content") or {}).get("membership") == "leave"
                     and await self.rooms.forget_dm(room_id) is not None):
-                log.info("matrix: a person left their direct room; the next direct message opens a new one")
+                log.info("matrix: a person left their direct room, the next direct message opens a new one")
             return
         if convert.is_file_message(raw):
             await self.on_file(room_id, raw)
@@ -429,7 +430,7 @@ class MatrixIngress:
         try:
             return await asyncio.wait_for(self._fetch_thread(room_id, event_id), THREAD_TIMEOUT)
         except (MatrixError, TimeoutError, OSError, AttributeError) as exc:
-            log.warning("matrix: could not read a thread to move (%s)", type(exc).__name__)
+            log.warning("matrix: could not read a thread to move", error=type(exc).__name__)
             return ()
 
     async def _get_event(self, room_id: str, event_id: str) -> dict[str, Any]:
@@ -479,22 +480,22 @@ class MatrixIngress:
             if await kv.get(session, WARNED_KEY.format(room=room_id)) is not None:
                 return
             await kv.put(session, WARNED_KEY.format(room=room_id), "1")
-        log.warning("matrix: room %s is end-to-end encrypted; the bot cannot read it without E2EE support "
-                    "(%s, set matrix.store_path and restart)", room_id, E2E_INSTALL)
+        log.warning("matrix: encrypted room, unreadable without E2EE support; set matrix.store_path and restart",
+                    room=room_id, install=E2E_INSTALL)
         lang = self.settings.desk.language
         try:
             await self._say(room_id, t(lang, "matrix.encrypted", prefix=self.prefix), f"e2ee.{room_id}")
         except Exception as exc:
-            log.warning("matrix: could not tell an encrypted room that the bot cannot read it (%s)", exc)
+            log.warning("matrix: could not tell an encrypted room that the bot cannot read it", error=str(exc))
 
     async def _undecryptable(self, room_id: str, raw: dict[str, Any]) -> None:
         """An encrypted event whose room key this device never got: a log line always; once per room,
         sender and key session a notice asking to send it again (or to let the app share keys with the bot)."""
         content = raw.get("content") or {}
         sender, session = str(raw["sender"]), str(content.get("session_id") or "")
-        log.warning("matrix: cannot decrypt event %s in room %s from %s (device %s, session %s): its sender's "
-                    "app did not share the room key with device %s", raw.get("event_id"), room_id, sender,
-                    content.get("device_id") or "?", session or "?", self.client.device_id)
+        log.warning("matrix: cannot decrypt an event, its sender's app did not share the room key",
+                    event_id=raw.get("event_id"), room=room_id, sender=sender, device=content.get("device_id"),
+                    session=session or None, bot_device=self.client.device_id)
         digest = hashlib.sha256(f"{room_id}\0{sender}\0{session}".encode()).hexdigest()[:40]
         event_id = str(raw["event_id"])
         async with self.bot.desk.sessions.begin() as db:
@@ -505,4 +506,4 @@ class MatrixIngress:
         try:
             await self._say(room_id, text, f"e2ee-undecryptable.{digest}", thread=convert.thread_root(content))
         except Exception as exc:
-            log.warning("matrix: could not ask for an undecryptable message to be sent again (%s)", exc)
+            log.warning("matrix: could not ask for an undecryptable message to be sent again", error=str(exc))

@@ -10,13 +10,13 @@ permanent ones whose reason says what to change.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -38,7 +38,7 @@ from bot.core.types import Capability, OutboundMessage, Platform, Removal
 from bot.infra.outbox import DeliveryError
 from bot.settings import ConfigError, Settings
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 CAPABILITIES = frozenset({Capability.EPHEMERAL, Capability.MODALS, Capability.BUTTONS, Capability.THREADS,
                           Capability.REACTIONS, Capability.DMS, Capability.PRIVATE_ROOMS})
@@ -189,7 +189,7 @@ class SlackAdapter:
         try:
             answer = await webhook.send(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            log.info("slack: response_url failed: %s", type(exc).__name__)
+            log.info("slack: response_url failed", error=type(exc).__name__)
             return False
         return answer.status_code == 200
 

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
@@ -40,7 +41,7 @@ from storage.models import Identity, Person
 if TYPE_CHECKING:
     from bot.app import Bot
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 MOVE_SHORTCUT = "move_to_ticket"
 THREAD_TIMEOUT = 1.5          # conversations.replies while an event waits for its ack
@@ -135,8 +136,8 @@ class SlackIngress:
             new = await self.acceptor.accept(event)
         except Exception as exc:
             # the exception's text may quote the event: its type here, the traceback at debug
-            log.error("slack: could not store an inbound %s: %s", event.kind, type(exc).__name__)
-            log.debug("slack: storing an inbound event failed", exc_info=True)
+            log.error("slack: could not store an inbound event", kind=event.kind, error=type(exc).__name__)
+            log.debug("slack: could not store an inbound event", exc_info=True)
             if ack is not None and answer_on_failure:
                 await ack(text=t(self.language_of(event.actor.user_id), "slack.unavailable"))
                 return False
@@ -227,9 +228,9 @@ class SlackIngress:
             await self.dispatcher.process(event)
         except Exception as exc:
             # the inbox row stays "received"; the recovery loop tries again
-            log.error("slack: processing an inbound %s failed (%s); it will be retried", event.kind,
-                      type(exc).__name__)
-            log.debug("slack: processing failed", exc_info=True)
+            log.error("slack: processing an inbound event failed, it will be retried", kind=event.kind,
+                      error=type(exc).__name__)
+            log.debug("slack: processing an inbound event failed", exc_info=True)
 
     async def idle(self) -> None:
         """Waits until every accepted event is processed and every side task is done (tests, benchmarks)."""
@@ -244,8 +245,8 @@ class SlackIngress:
         try:
             await asyncio.wait_for(self.idle(), timeout)
         except TimeoutError:
-            log.warning("slack: %d events not processed at shutdown; they resume after the restart",
-                        self._queue.qsize() + len(self.in_flight))
+            log.warning("slack: events not processed at shutdown, they resume after the restart",
+                        count=self._queue.qsize() + len(self.in_flight))
         for task in [*self._workers, *self.tasks]:
             task.cancel()
         await asyncio.gather(*self._workers, *self.tasks, return_exceptions=True)
@@ -258,9 +259,9 @@ class SlackIngress:
             try:
                 count = await self.dispatcher.recover(older_than=RECOVER_AFTER, skip=frozenset(self.in_flight))
                 if count:
-                    log.warning("slack: recovered %d stored but unprocessed events", count)
+                    log.warning("slack: recovered stored but unprocessed events", count=count)
             except Exception as exc:
-                log.error("slack: recovery pass failed (%s)", type(exc).__name__)
+                log.error("slack: recovery pass failed", error=type(exc).__name__)
                 log.debug("slack: recovery pass failed", exc_info=True)
 
     # ----------------------------------------------------------------- helpers
@@ -296,7 +297,7 @@ class SlackIngress:
                                                 THREAD_TIMEOUT)
                 messages = list(answer.get("messages") or [])
         except (SlackApiError, TimeoutError, OSError) as exc:
-            log.warning("slack: could not read a thread to move (%s)", type(exc).__name__)
+            log.warning("slack: could not read a thread to move", error=type(exc).__name__)
             return ()
         authors = sorted({str(m["user"]) for m in messages if m.get("user")})
         names = dict(zip(authors, await asyncio.gather(*(self.directory.display_name(a) for a in authors)),
@@ -353,7 +354,7 @@ class SlackIngress:
                                                                        topic))
         except SlackApiError as exc:
             # hash_conflict: the person changed the modal meanwhile; the submission is validated anyway
-            log.warning("slack: views.update failed: %s", error_code(exc))
+            log.warning("slack: views.update failed", error=error_code(exc))
 
     async def open_ticket_form(self, body: dict[str, Any]) -> None:
         user_id = str(body["user_id"])
@@ -362,7 +363,7 @@ class SlackIngress:
         try:
             await self.adapter.client.views_open(trigger_id=body["trigger_id"], view=view)
         except SlackApiError as exc:
-            log.warning("slack: views.open failed: %s", error_code(exc))
+            log.warning("slack: views.open failed", error=error_code(exc))
             await self.adapter.tell(str(body.get("channel_id") or ""), user_id, t(lang, "slack.form_failed"))
 
     async def on_form(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -468,7 +469,7 @@ class SlackIngress:
                                                     THREAD_TIMEOUT)
                     item = {**item, **(answer.get("file") or {})}
                 except (SlackApiError, TimeoutError, OSError) as exc:
-                    log.warning("slack: files.info failed (%s)", type(exc).__name__)
+                    log.warning("slack: files.info failed", error=type(exc).__name__)
             result.append(item)
         return result
 
@@ -517,8 +518,8 @@ class SlackIngress:
             await work
         except Exception as exc:
             # the next start (or Socket Mode reconnect) reads the groups in full again
-            log.error("slack: storing %s failed (%s)", what, type(exc).__name__)
-            log.debug("slack: storing %s failed", what, exc_info=True)
+            log.error("slack: storing failed", what=what, error=type(exc).__name__)
+            log.debug("slack: storing failed", what=what, exc_info=True)
 
     async def on_home(self, event: dict[str, Any]) -> None:
         if event.get("tab", "home") == "home" and event.get("user"):
@@ -549,7 +550,7 @@ class SlackIngress:
             await self.adapter.client.views_publish(user_id=user_id,
                                                     view=render.home_view(sections, hint=t(lang, "slack.home_hint")))
         except SlackApiError as exc:
-            log.warning("slack: views.publish failed: %s", error_code(exc))
+            log.warning("slack: views.publish failed", error=error_code(exc))
 
 
 def create_app(ingress: SlackIngress, *, signing_secret: str | None = None) -> AsyncApp:

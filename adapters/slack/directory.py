@@ -8,11 +8,11 @@ its ``#name`` and a message to ``#name`` goes to its id. Other channels keep the
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -20,7 +20,7 @@ from adapters.slack.errors import delivery_error
 from bot.infra.outbox import DeliveryError
 from bot.settings import Settings
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 REFRESH_EVERY = 60.0       # a lookup miss refreshes the channel list at most this often
 USER_CACHE = 5000
@@ -88,8 +88,8 @@ class Directory:
             self._refreshed_at = time.monotonic()
             missing = sorted(self.configured - set(by_name))
             if missing:
-                log.warning("slack: configured channels the bot cannot see: %s (create them, or invite the bot "
-                            "to the private ones)", ", ".join(missing))
+                log.warning("slack: configured channels the bot cannot see; create them, or invite the bot to the "
+                            "private ones", channels=sorted(missing))
 
     def name_of(self, channel_id: str) -> str:
         """``#name`` for a channel the config mentions, else the id itself."""
@@ -140,7 +140,7 @@ class Directory:
         try:
             answer = await asyncio.wait_for(self.client.users_info(user=user_id), LOOKUP_TIMEOUT)
         except (SlackApiError, TimeoutError, OSError) as exc:
-            log.info("slack: users.info for a user failed: %s", type(exc).__name__)
+            log.info("slack: users.info failed", error=type(exc).__name__)
             return None
         user = answer.get("user") or {}
         profile = user.get("profile") or {}

@@ -10,10 +10,10 @@ message that names the scope to add (a desk whose roles silently come from nowhe
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -23,7 +23,7 @@ from bot.core.clock import Clock
 from bot.core.types import Platform
 from bot.settings import ConfigError, Settings
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 # answers that no retry fixes: the app, the plan or the config must change (a start stops on them)
 PERMANENT = frozenset({"missing_scope", "no_such_subteam", "subteam_not_found", "paid_teams_only", "paid_only",
@@ -76,17 +76,16 @@ class SlackGroups:
                 problems.append(problem)
                 if error_code(exc) in PERMANENT:
                     permanent.append(f"{self.settings.source}: access.slack_groups: {problem}")
-                log.error("slack: cannot read the members of user group %s: %s", group_id, problem)
+                log.error("slack: cannot read the members of a user group", group=group_id, problem=problem)
             except OSError as exc:
                 problems.append(f"cannot reach the Slack API ({type(exc).__name__})")
-                log.warning("slack: cannot read user group %s (%s); keeping the members stored before", group_id,
-                            type(exc).__name__)
+                log.warning("slack: cannot read a user group, keeping the members stored before", group=group_id,
+                            error=type(exc).__name__)
         if strict and permanent:
             raise ConfigError(permanent)
         if found:
             await self.replace(found)
-            log.info("slack: desk roles from %d user group(s), %d members", len(found),
-                     sum(len(v) for v in found.values()))
+            log.info("slack: desk roles read", groups=len(found), members=sum(len(v) for v in found.values()))
         return problems
 
     async def replace(self, members: Mapping[str, Iterable[str]]) -> None:
@@ -109,7 +108,7 @@ class SlackGroups:
             for user_id in removed:
                 if user_id not in added:
                     await access_groups.remove_member(session, self.settings, Platform.SLACK, group_id, user_id)
-        log.info("slack: user group %s: %d joined, %d left", group_id, len(added), len(removed))
+        log.info("slack: user group changed", group=group_id, joined=len(added), left=len(removed))
         return True
 
     async def on_members_changed(self, event: Mapping[str, Any]) -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
 import sys
 from typing import TYPE_CHECKING
 
+import structlog
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from bot.app import Bot
     from bot.core.clock import Clock
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 SHUTDOWN_GRACE = 10.0
 
@@ -76,7 +76,7 @@ class SlackRuntime:
         await site.start()
         self._start_recovery()
         bound = self._runner.addresses[0][1] if self._runner.addresses else port
-        log.info("slack: HTTP mode, listening on %s:%s%s", host, bound, path)
+        log.info("slack: HTTP mode, listening", host=host, port=bound, path=path)
         return int(bound)
 
     async def start_socket(self, app_token: str) -> None:

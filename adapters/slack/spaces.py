@@ -8,10 +8,10 @@ time a message goes there, so a new assignee joins too). The mapping lives in
 
 from __future__ import annotations
 
-import logging
 import re
 from collections import OrderedDict
 
+import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
@@ -23,7 +23,7 @@ from bot.core.types import Platform
 from storage.models import KeyValue
 from storage.upsert import upsert
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 SPACE_KEY = "slack:space:{ticket}"
 CHANNEL_KEY = "slack:channel:{channel}"
@@ -107,7 +107,7 @@ class TicketSpaces:
             await session.execute(upsert(session, KeyValue, {"key": CHANNEL_KEY.format(channel=channel),
                                                              "value": ticket_key}, key=["key"]))
         if winner != channel:
-            log.warning("slack: %s got two private channels; using the first, the other stays empty", ticket_key)
+            log.warning("slack: two private channels for a ticket, using the first", ticket=ticket_key)
         return str(winner)
 
     async def _invite(self, channel: str, members: list[str]) -> None:
@@ -122,5 +122,5 @@ class TicketSpaces:
                 if code not in SKIPPABLE_INVITE:
                     raise delivery_error(exc, channel=channel, bot=self.bot_name) from exc
                 if code != "already_in_channel":
-                    log.info("slack: could not invite a member to a ticket channel: %s", code)
+                    log.info("slack: could not invite a member to a ticket channel", code=code)
             invited.add(user)

@@ -8,10 +8,10 @@ the row done. A crash between the two leaves a ``received`` row that ``recover``
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 
+import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +35,7 @@ from storage.errors import StorageUnavailable, unavailable
 from storage.models import ProcessedEvent
 from storage.upsert import upsert
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 ROLE_NEEDED = {"staff": None, "lead": "lead", "coordinator": "coordinator", "admin": "admin"}
 
@@ -61,8 +61,8 @@ class Dispatcher:
             new = await self.accept(event)
         except Exception as exc:
             if unavailable(exc):
-                log.warning("event %s not stored (ref %s): the database is unavailable: %s",
-                            event.idempotency_key, reference(event.idempotency_key), type(exc).__name__)
+                log.warning("inbox: event not stored, the database is unavailable", key=event.idempotency_key,
+                            ref=reference(event.idempotency_key), error=type(exc).__name__)
                 raise StorageUnavailable(accepted=False, cause=exc) from exc
             raise
         if not new:
@@ -84,8 +84,8 @@ class Dispatcher:
                     plan = await self._unit(unit, event)
         except Exception as exc:
             if unavailable(exc):
-                log.warning("event %s not stored (ref %s): the database is unavailable: %s",
-                            key, reference(key), type(exc).__name__)
+                log.warning("inbox: event not stored, the database is unavailable", key=key, ref=reference(key),
+                            error=type(exc).__name__)
                 raise StorageUnavailable(accepted=False, cause=exc) from exc
             await self._give_up(event, exc, accepted=False)
             return True
@@ -148,8 +148,8 @@ class Dispatcher:
             if unavailable(exc):
                 # the database is away (connection lost, disk full): nothing was committed, the event
                 # stays "received" in the inbox and a recovery pass finishes it when the database is back
-                log.warning("event %s left for recovery (ref %s): the database is unavailable: %s",
-                            key, reference(key), type(exc).__name__)
+                log.warning("inbox: event left for recovery, the database is unavailable", key=key,
+                            ref=reference(key), error=type(exc).__name__)
                 raise StorageUnavailable(accepted=True, cause=exc) from exc
             await self._give_up(event, exc, accepted=True)
             return
@@ -160,8 +160,8 @@ class Dispatcher:
         failed (stored now where it was not yet) and the person and the duty team are told."""
         key = event.idempotency_key
         # the traceback is for operators at debug level; content never reaches the log
-        log.error("event %s failed (ref %s): %s", key, reference(key), type(exc).__name__)
-        log.debug("event %s failed", key, exc_info=True)
+        log.error("inbox: event failed", key=key, ref=reference(key), error=type(exc).__name__)
+        log.debug("inbox: event failed", key=key, exc_info=True)
         try:
             if not accepted:
                 await self.accept(event)

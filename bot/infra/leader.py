@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,7 +34,7 @@ from storage.upsert import upsert
 if TYPE_CHECKING:
     from bot.settings import Settings
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 TTL = timedelta(seconds=30)
 RENEW_EVERY = 10.0
@@ -100,7 +100,7 @@ class LeaderLease:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.renew_every)
                 continue
-            log.info("lease %s: held by %s", self.name, self.holder)
+            log.info("lease: held", lease=self.name, holder=self.holder)
             task = asyncio.create_task(work(), name=f"lease:{self.name}")
             try:
                 while not task.done() and not stop.is_set():
@@ -111,7 +111,7 @@ class LeaderLease:
                     if task.done() or stop.is_set():
                         break
                     if not await self._claim_quietly():
-                        log.warning("lease %s: lost; stopping its work", self.name)
+                        log.warning("lease: lost, stopping its work", lease=self.name)
                         break
             finally:
                 if not task.done():
@@ -129,5 +129,5 @@ class LeaderLease:
         try:
             return await self.claim()
         except Exception as exc:  # the database is away: nobody can be sure to hold it
-            log.warning("lease %s: could not claim or renew (%s)", self.name, type(exc).__name__)
+            log.warning("lease: could not claim or renew", lease=self.name, error=type(exc).__name__)
             return False

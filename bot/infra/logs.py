@@ -1,10 +1,14 @@
-"""Logging for the whole process through structlog: ``DUTYDESK_LOG_FORMAT=json`` writes one JSON
-object a line (for a log shipper), ``console`` (the default) readable lines; ``DUTYDESK_LOG_LEVEL``
-sets the level (default WARNING). The code logs with the standard ``logging`` module; structlog
-renders every record, third-party ones included.
+"""Logging through structlog, as key–value events: ``log = structlog.stdlib.get_logger(__name__)``, then
+``log.warning("outbox: delivery pass failed", error="OperationalError")`` — an event name ("component:
+what happened") and fields, which a log shipper reads as they are.
 
-What is logged never holds message content: ids, references, counts and exception type names;
-tracebacks (whose text may quote content) only at DEBUG.
+``DUTYDESK_LOG_FORMAT=json`` writes one JSON object a line, ``console`` (the default) readable lines;
+``DUTYDESK_LOG_LEVEL`` sets the level (default WARNING). Events go through the standard ``logging``
+module (so pytest's caplog and the level apply), and :func:`configure` renders them and third-party
+records alike.
+
+What is logged never holds message content: ids, references, counts and exception type names
+(``error=type(exc).__name__``); tracebacks (whose text may quote content) only at DEBUG (``exc_info=True``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,20 @@ import structlog
 
 FORMATS = ("console", "json")
 
+_SHARED: list[structlog.types.Processor] = [
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+# events become standard log records (below the level they are dropped before any work); the handler that
+# configure() installs renders them. Importing the bot package runs this (bot/__init__.py).
+structlog.configure(
+    processors=[structlog.stdlib.filter_by_level, *_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+    logger_factory=structlog.stdlib.LoggerFactory(),
+    wrapper_class=structlog.stdlib.BoundLogger,
+    cache_logger_on_first_use=True,
+)
+
 
 def configure(fmt: str | None = None, level: str | None = None, stream: TextIO | None = None) -> None:
     fmt = (fmt or os.environ.get("DUTYDESK_LOG_FORMAT") or "console").lower()
@@ -27,17 +45,12 @@ def configure(fmt: str | None = None, level: str | None = None, stream: TextIO |
     numeric = logging.getLevelName(level_name)
     if not isinstance(numeric, int):
         numeric = logging.WARNING
-    base: list[structlog.types.Processor] = [
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
     rendering: list[structlog.types.Processor] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
     if fmt == "json":
         rendering += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     else:
         rendering.append(structlog.dev.ConsoleRenderer(colors=False))
-    formatter = structlog.stdlib.ProcessorFormatter(foreign_pre_chain=[*base, structlog.stdlib.ExtraAdder()],
+    formatter = structlog.stdlib.ProcessorFormatter(foreign_pre_chain=[*_SHARED, structlog.stdlib.ExtraAdder()],
                                                     processors=rendering)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
@@ -48,9 +61,3 @@ def configure(fmt: str | None = None, level: str | None = None, stream: TextIO |
     handler._dutydesk = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(numeric)
-    structlog.configure(
-        processors=[*base, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
-    )

@@ -11,11 +11,11 @@ synced (adapters report that through :func:`synced`), and which platforms' syncs
 
 from __future__ import annotations
 
-import logging
 import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
@@ -26,7 +26,7 @@ from storage.models import OutboxMessage, ProcessedEvent
 if TYPE_CHECKING:
     from bot.app import Bot
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 # platform → when its adapter last synced with the platform (a Matrix /sync, a Socket Mode ping)
 LAST_SYNC: dict[str, datetime] = {}
@@ -75,7 +75,7 @@ async def health(bot: Bot) -> tuple[int, dict[str, Any]]:
                 .order_by(ProcessedEvent.received_at.desc()).limit(1))
     except Exception as exc:
         metrics.DATABASE_UP.set(0)
-        log.warning("healthz: the database did not answer (%s)", type(exc).__name__)
+        log.warning("ops: healthz, the database did not answer", error=type(exc).__name__)
         body.update(status="down", database={"ok": False, "error": type(exc).__name__})
         return 503, body
     metrics.DATABASE_UP.set(1)
@@ -129,11 +129,11 @@ class OpsServer:
             await web.TCPSite(runner, host, port).start()
         except OSError as exc:
             await runner.cleanup()
-            log.warning("ops: cannot listen on %s:%s (%s); /healthz and /metrics are off", host, port, exc.strerror)
+            log.warning("ops: cannot listen, /healthz and /metrics are off", host=host, port=port, error=exc.strerror)
             return None
         self.runner = runner
         self.port = int(runner.addresses[0][1]) if runner.addresses else port
-        log.info("ops: /healthz and /metrics on http://%s:%s", host, self.port)
+        log.info("ops: serving /healthz and /metrics", host=host, port=self.port)
         return self.port
 
     async def stop(self) -> None:

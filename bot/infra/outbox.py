@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import random
 import sys
 from collections.abc import Awaitable, Callable, Iterable
@@ -31,6 +30,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+import structlog
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -40,7 +40,7 @@ from bot.core.uow import UnitOfWork
 from bot.infra import metrics
 from storage.models import OutboxMessage
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(minutes=10)
@@ -350,8 +350,8 @@ class OutboxSender:
             return await self._failed(row, exc, now)
         except Exception as exc:  # a bug in an adapter must not stop delivery of everything else
             # the exception's text may quote the message: its type at warning, the traceback at debug
-            log.warning("outbox: adapter raised %s while sending row %s", type(exc).__name__, row.id)
-            log.debug("outbox: row %s", row.id, exc_info=True)
+            log.warning("outbox: row send raised", row=row.id, error=type(exc).__name__)
+            log.debug("outbox: row send raised", row=row.id, exc_info=True)
             return await self._failed(row, DeliveryError(type(exc).__name__), now)
         await self._mark_sent(row, ref, now)
         metrics.DELIVERIES.labels(row.platform).inc()
@@ -405,7 +405,7 @@ class OutboxSender:
         attempts = row.attempts + 1
         dead = exc.permanent or attempts >= MAX_ATTEMPTS
         metrics.DELIVERY_ERRORS.labels(row.platform, "dead" if dead else "retry").inc()
-        log.warning("outbox: row %s attempt %s failed: %s", row.id, attempts, exc.reason)
+        log.warning("outbox: row attempt failed", row=row.id, attempt=attempts, reason=exc.reason)
         async with self.sessions.begin() as session:
             await session.execute(
                 update(OutboxMessage)
@@ -513,9 +513,9 @@ class OutboxSender:
                         return False
             return True
         except Exception as exc:  # e.g. the database went away: the leases run out, the sender's loop retries
-            log.warning("outbox: inline delivery failed (%s); the rows are retried after their lease",
-                        type(exc).__name__)
-            log.debug("outbox: inline delivery", exc_info=True)
+            log.warning("outbox: inline delivery failed, the rows are retried after their lease",
+                        error=type(exc).__name__)
+            log.debug("outbox: inline delivery failed", exc_info=True)
             return False
         finally:
             self._inflight.difference_update(row.id for row in rows)
@@ -525,9 +525,8 @@ class OutboxSender:
             try:
                 await self.drain()
             except Exception:
-                log.warning("outbox: delivery pass failed (%s); retrying",
-                            sys.exc_info()[0].__name__)  # type: ignore[union-attr]
-                log.debug("outbox: delivery pass", exc_info=True)
+                log.warning("outbox: delivery pass failed", error=sys.exc_info()[0].__name__)  # type: ignore[union-attr]
+                log.debug("outbox: delivery pass failed", exc_info=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), timeout=poll)
             self.wakeup.clear()

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,7 +40,7 @@ from bot.infra.leader import LeaderLease, timing
 from storage.models import JobRun
 from storage.upsert import upsert
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 LEASE = "scheduler"
 
@@ -114,9 +114,9 @@ class Scheduler:
                 await job.run(unit.session, self.desk, slot)
         except Exception:
             # the type only: an exception's text may quote content; the traceback is for DEBUG
-            log.error("job %s slot %s failed (%s); it is tried again within its grace time",
-                      job.id, slot.isoformat(), sys.exc_info()[0].__name__)  # type: ignore[union-attr]
-            log.debug("job %s slot %s", job.id, slot.isoformat(), exc_info=True)
+            log.error("scheduler: slot failed, tried again within its grace time", job=job.id, slot=slot.isoformat(),
+                      error=sys.exc_info()[0].__name__)  # type: ignore[union-attr]
+            log.debug("scheduler: slot failed", job=job.id, slot=slot.isoformat(), exc_info=True)
             return "failed"
         await self.after_run()
         return "ran"
@@ -169,7 +169,7 @@ class Scheduler:
             # the replica stops in the middle of a fire (a digest waits for the outbox): APScheduler would
             # log the cancellation as a job failure with a traceback; an unfinished slot stays unclaimed
             # and the next holder of the lease catches it up
-            log.info("scheduler: a run of %s was cancelled by the stop", job_id)
+            log.info("scheduler: a run was cancelled by the stop", job=job_id)
 
     async def _fire_slots(self, job_id: str, now: datetime) -> None:
         job = self.jobs[job_id]
@@ -197,7 +197,7 @@ class Scheduler:
             if await self._run(job, slot) != "failed":
                 return
             delay = min(delay * 2, RETRY_MAX)
-        log.error("job %s slot %s is given up: its grace time is over", job.id, slot.isoformat())
+        log.error("scheduler: slot given up, its grace time is over", job=job.id, slot=slot.isoformat())
 
     def start(self) -> None:
         """Production: runs the jobs whenever this replica holds the ``scheduler`` lease."""
@@ -210,11 +210,11 @@ class Scheduler:
     async def _lead(self) -> None:
         """While the lease is held: the slots a dead holder left (within their grace), then APScheduler
         until the lease is lost (this task is cancelled then) or the replica stops."""
-        log.info("scheduler: running on %s", self.replica)
+        log.info("scheduler: running", replica=self.replica)
         try:
             await self.catch_up()
         except Exception as exc:  # the database is away: the first fire runs the slots within their grace
-            log.warning("scheduler: catching up failed (%s)", type(exc).__name__)
+            log.warning("scheduler: catching up failed", error=type(exc).__name__)
         self._start_aps()
         try:
             await asyncio.Event().wait()

@@ -7,10 +7,10 @@ a kind is registered by its feature (``Features.timer``); a kind without one sto
 
 from __future__ import annotations
 
-import logging
 import sys
 from datetime import datetime, timedelta
 
+import structlog
 from sqlalchemy import func, select, update
 
 from bot.core.desk import Desk
@@ -18,7 +18,7 @@ from bot.core.uow import unit_of_work
 from storage.errors import StorageNotReady
 from storage.models import Timer
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 RETRY_AFTER = timedelta(minutes=1)
 
@@ -87,9 +87,9 @@ async def _fire(desk: Desk, timer_id: int) -> bool:
             return True
     except Exception:
         # the type only: an exception's text may quote content; the traceback is for DEBUG
-        log.error("timer %s failed (%s); it is tried again in a minute", timer_id,
-                  sys.exc_info()[0].__name__)  # type: ignore[union-attr]
-        log.debug("timer %s", timer_id, exc_info=True)
+        log.error("timers: timer failed, tried again in a minute", timer=timer_id,
+                  error=sys.exc_info()[0].__name__)  # type: ignore[union-attr]
+        log.debug("timers: timer failed", timer=timer_id, exc_info=True)
         async with desk.sessions.begin() as session:
             await session.execute(update(Timer).where(Timer.id == timer_id)
                                   .values(due_at=desk.clock.now() + RETRY_AFTER))

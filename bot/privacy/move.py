@@ -11,8 +11,7 @@ Nothing of a moved message's content is written to a public place or to the log.
 
 from __future__ import annotations
 
-import logging
-
+import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +34,7 @@ from bot.infra.outbox import enqueue, enqueue_removal
 from bot.tickets import service
 from storage.models import MovedThread, Person, Ticket
 
-log = logging.getLogger(__name__)
+log = structlog.stdlib.get_logger(__name__)
 
 MOVE_ACTION = "privacy-move"
 
@@ -126,7 +125,7 @@ async def move_thread(ctx: Context, channel: ChannelRef, thread: tuple[ThreadMes
         service.tell_requester(ctx.session, ctx.desk, ticket, "privacy.cannot_remove", channel=channel.channel_id)
     _tell(ctx, root.author, channel, t(requester_actor.language, "privacy.moved_receipt", key=ticket.key,
                                        channel=channel.channel_id), kind=MessageKind.RECEIPT, ticket=ticket.key)
-    log.info("moved a thread of %d messages into %s", len(thread), ticket.key)
+    log.info("privacy: thread moved into a ticket", messages=len(thread), ticket=ticket.key)
     if ctx.event.actor.user_id == root.author.user_id:
         return []
     return [Reply(text=ctx.t("privacy.moved_by_you", key=ticket.key), ticket=ticket.key)]

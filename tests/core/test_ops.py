@@ -15,6 +15,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import structlog
 import yaml
 
 from bot.infra import logs, timers
@@ -216,6 +217,27 @@ def test_log_formats(capsys) -> None:
             assert record["timestamp"].endswith("Z")
         else:
             assert "event sim:1 stored" in line and "info" in line
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_dutydesk", False)]:
+        root.removeHandler(handler)
+
+
+def test_events_are_key_value_in_both_formats() -> None:
+    import io
+
+    log = structlog.stdlib.get_logger("dutydesk.test")
+    for fmt in ("json", "console"):
+        stream = io.StringIO()
+        logs.configure(fmt, "INFO", stream)
+        log.info("outbox: row sent", row=7, platform="slack")
+        log.debug("outbox: below the level", row=8)
+        (line,) = stream.getvalue().strip().splitlines()
+        if fmt == "json":
+            record = json.loads(line)
+            assert {k: record[k] for k in ("event", "row", "platform", "level", "logger")} == {
+                "event": "outbox: row sent", "row": 7, "platform": "slack", "level": "info", "logger": "dutydesk.test"}
+        else:
+            assert "outbox: row sent" in line and "row=7" in line and "platform=slack" in line
     root = logging.getLogger()
     for handler in [h for h in root.handlers if getattr(h, "_dutydesk", False)]:
         root.removeHandler(handler)
