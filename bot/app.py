@@ -192,7 +192,7 @@ async def prepare_storage(engine: AsyncEngine, *, upgrade: bool) -> None:
         await migrate.upgrade(engine)
         return
     current, head = await migrate.current_revision(engine), migrate.head_revision()
-    if current != head:
+    if migrate.pending(current):  # SchemaAhead when a newer release upgraded it: that one must run
         raise StorageNotReady(
             f"the database is at schema revision {current or 'none'}, the code needs {head}; "
             "run `dutydesk db upgrade --config FILE` first"

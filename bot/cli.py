@@ -48,6 +48,7 @@ def settings_for(given: str | None) -> Settings:
 
 def build_parser() -> Parser:
     from bot.duty import cli as duty_cli
+    from bot.infra import backup_cli
     from bot.sla import cli as sla_cli
 
     parser = Parser(prog="dutydesk", description="Support-desk bot for teams that work in chat.")
@@ -72,8 +73,14 @@ def build_parser() -> Parser:
     check = sub.add_parser("check-config", help="load the config and report every problem")
     check.add_argument("--config")
 
+    desk = sub.add_parser("check", help="check the config; with --online also everything a start needs")
+    desk.add_argument("--config")
+    desk.add_argument("--online", action="store_true",
+                      help="also the database and every configured platform (reads only; exit 1 when one fails)")
+
     sla_cli.add_parser(sub)
     duty_cli.add_parsers(sub)
+    backup_cli.add_parsers(sub)
     return parser
 
 
@@ -116,7 +123,7 @@ async def _db_upgrade(args: argparse.Namespace) -> int:
     url = args.db or settings_for(args.config).storage.url
     engine = make_engine(url)
     try:
-        await migrate.upgrade(engine)
+        await migrate.upgrade(engine, progress=lambda line: print(line, flush=True))
         print(f"database is at schema revision {await migrate.current_revision(engine)}")
     finally:
         await engine.dispose()
@@ -130,6 +137,22 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_desk(args: argparse.Namespace) -> int:
+    """`dutydesk check [--online]`: the composition of every part's online checks (bot/infra/checks.py)."""
+    from bot.infra import checks
+
+    settings = settings_for(args.config)
+    counts = {"people": len(settings.people), "calendars": len(settings.calendars), "SLA policies": len(settings.sla)}
+    findings = [checks.passed("config", settings.source, ", ".join(f"{k}: {n}" for k, n in counts.items()))]
+    if args.online:
+        from adapters.matrix.check import MatrixProbe
+        from adapters.slack.check import SlackProbe
+
+        probes: list[checks.Probe] = [checks.DatabaseProbe(), SlackProbe(), MatrixProbe()]
+        findings += asyncio.run(checks.run_probes(settings, probes))
+    return checks.report(findings)
+
+
 def dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         return asyncio.run(_run(args))
@@ -139,6 +162,12 @@ def dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_db_upgrade(args))
     if args.command == "check-config":
         return _check(args)
+    if args.command == "check":
+        return _check_desk(args)
+    if args.command in ("backup", "restore"):
+        from bot.infra import backup_cli
+
+        return backup_cli.run(args)
     if args.command in ("export-ical", "duty"):
         from bot.duty import cli as duty_cli
 
@@ -149,9 +178,14 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sqlalchemy import exc as sa_exc
+
     from bot.app import StorageNotReady
     from bot.infra import logs
+    from bot.infra.backup import BackupError
+    from bot.infra.checks import describe
     from bot.simulate import ScenarioError
+    from storage.migrate import SchemaAhead
 
     logs.configure()  # DUTYDESK_LOG_FORMAT=json|console, DUTYDESK_LOG_LEVEL
     try:
@@ -164,9 +198,14 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 2
-    except (ScenarioError, StorageNotReady) as exc:
+    except (ScenarioError, StorageNotReady, SchemaAhead, BackupError) as exc:
         print(f"dutydesk: {exc}", file=sys.stderr)
         return 2
+    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+        # the database is away (or the URL names none): worth trying again later, unlike bad input
+        print(f"dutydesk: cannot reach the database: {describe(exc)}; check [storage] url (or --db) and that the "
+              "server runs", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -134,6 +134,20 @@ def pg_server_url() -> Iterator[str]:
         conn.close()
 
 
+@pytest.fixture
+def fresh_pg_url(pg_server_url: str) -> Iterator[str]:
+    """An empty PostgreSQL database of its own (no schema yet), dropped at the end."""
+    base = make_url(pg_server_url)
+    name = f"{PG_TEST_PREFIX}{int(time.time())}_{secrets.token_hex(4)}"
+    with _maintenance_connect(base) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with _maintenance_connect(base) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file migrated once with ``storage.migrate.upgrade``; each test gets a copy of it."""

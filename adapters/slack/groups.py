@@ -36,6 +36,18 @@ def _ids(value: Any) -> list[str]:
     return [str(item) for item in value if isinstance(item, str) and item] if isinstance(value, list) else []
 
 
+def group_problem(group_id: str, exc: SlackApiError) -> str:
+    """What to do when Slack refuses to list the members of a user group."""
+    code = error_code(exc)
+    if code in ("no_such_subteam", "subteam_not_found"):
+        return (f"Slack: there is no user group {group_id} (access.slack_groups): use the id of the group "
+                "(S…, from the group's page or usergroups.list), not its @handle")
+    if code in ("paid_teams_only", "paid_only", "plan_upgrade_required"):
+        return (f"Slack: user groups are not available on this workspace's plan ({code}); remove "
+                "access.slack_groups from the config and list the team under [people] instead")
+    return hint(code, exc)
+
+
 class SlackGroups:
     """Keeps the members of the watched user groups in the database."""
 
@@ -45,16 +57,6 @@ class SlackGroups:
         self.clock = clock
         self.sessions = sessions
         self.watched = access_groups.watched_groups(settings, Platform.SLACK)
-
-    def _problem(self, group_id: str, exc: SlackApiError) -> str:
-        code = error_code(exc)
-        if code in ("no_such_subteam", "subteam_not_found"):
-            return (f"Slack: there is no user group {group_id} (access.slack_groups): use the id of the group "
-                    "(S…, from the group's page or usergroups.list), not its @handle")
-        if code in ("paid_teams_only", "paid_only", "plan_upgrade_required"):
-            return (f"Slack: user groups are not available on this workspace's plan ({code}); remove "
-                    "access.slack_groups from the config and list the team under [people] instead")
-        return hint(code, exc)
 
     async def members(self, group_id: str) -> list[str]:
         answer = await self.client.usergroups_users_list(usergroup=group_id, include_disabled=False)
@@ -72,7 +74,7 @@ class SlackGroups:
             try:
                 found[group_id] = await self.members(group_id)
             except SlackApiError as exc:
-                problem = self._problem(group_id, exc)
+                problem = group_problem(group_id, exc)
                 problems.append(problem)
                 if error_code(exc) in PERMANENT:
                     permanent.append(f"{self.settings.source}: access.slack_groups: {problem}")

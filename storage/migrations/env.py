@@ -19,7 +19,10 @@ target_metadata = Base.metadata
 
 
 def _configure(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    # one transaction per migration: `db upgrade` reports each, and an autocommit block (CREATE INDEX CONCURRENTLY)
+    # commits only its own migration's work
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
+                      transaction_per_migration=True)
     with context.begin_transaction():
         context.run_migrations()
 

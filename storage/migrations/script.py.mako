@@ -5,6 +5,10 @@ Revises: ${down_revision | comma,n}
 Create Date: ${create_date}
 """
 
+# Rolling upgrades (docs/admin.md, "Upgrades"): replicas of the previous release run on this schema until they
+# are rolled. Only add here (tables, nullable columns or columns with a server default, indexes: CONCURRENTLY on
+# PostgreSQL); remove or rename what the previous release uses one release later.
+
 from collections.abc import Sequence
 
 import sqlalchemy as sa

@@ -109,8 +109,12 @@ def test_db_upgrade_cli(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     assert main(["db", "upgrade", "--db", url]) == 0
     out, err = capsys.readouterr()
-    assert out.strip() == f"database is at schema revision {migrate.head_revision()}"
+    every = [step.revision for step in migrate.pending(None)]
+    assert [line.split(":")[0] for line in out.splitlines()[:-1:2]] == [f"applying {rev}" for rev in every]
+    assert out.splitlines()[-1] == f"database is at schema revision {migrate.head_revision()}"
     assert err == ""
+    assert main(["db", "upgrade", "--db", url]) == 0   # nothing to do: only where it is
+    assert capsys.readouterr().out == f"database is at schema revision {migrate.head_revision()}\n"
 
 
 async def _removal_rows_after_0006(engine: AsyncEngine) -> list[tuple]:

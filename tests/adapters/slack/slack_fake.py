@@ -15,10 +15,15 @@ import time
 import urllib.parse
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import yaml
 from aiohttp import WSMsgType, web
 
+# the scopes of slack/manifest.yml, which an app installed from it is granted
+_MANIFEST = yaml.safe_load((Path(__file__).resolve().parents[3] / "slack" / "manifest.yml").read_text(encoding="utf-8"))
+MANIFEST_SCOPES = {kind: frozenset(scopes) for kind, scopes in _MANIFEST["oauth_config"]["scopes"].items()}
 BOT_USER = "U0BOT"
 BOT_NAME = "dutydesk"
 TEAM = "T0TEAM"
@@ -55,10 +60,13 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.responses: list[tuple[str, dict[str, Any]]] = []
         self.channels: list[dict[str, Any]] = [
-            {"id": "C0DUTY", "name": "support-duty", "is_private": True},
-            {"id": "C0GEN", "name": "general", "is_private": False},
-            {"id": "C0RANDOM", "name": "random", "is_private": False},
+            {"id": "C0DUTY", "name": "support-duty", "is_private": True, "is_member": True},
+            {"id": "C0GEN", "name": "general", "is_private": False, "is_member": True},
+            {"id": "C0RANDOM", "name": "random", "is_private": False, "is_member": True},
         ]
+        # token → the scopes Slack reports for it (X-OAuth-Scopes); None: no header. Default: the manifest's
+        # bot scopes for bot tokens, its user scopes for user tokens (xoxp-…)
+        self.scopes: dict[str, set[str] | frozenset[str] | None] = {}
         self.users: dict[str, str] = {}
         # file id → its object (files.info)
         self.files: dict[str, dict[str, Any]] = {}
@@ -173,7 +181,9 @@ class FakeSlack:
         answer = {"ok": True, **self._answer(method, params)}
         if not answer["ok"]:
             call.ok = False
-        return web.json_response(answer)
+        scopes = self.scopes.get(token or "", MANIFEST_SCOPES["user" if (token or "").startswith("xoxp-") else "bot"])
+        headers = {"X-OAuth-Scopes": ",".join(sorted(scopes))} if scopes is not None else {}
+        return web.json_response(answer, headers=headers)
 
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
@@ -186,7 +196,8 @@ class FakeSlack:
         if method == "conversations.open":
             return {"channel": {"id": "D" + str(params.get("users", "X")).removeprefix("U")}}
         if method == "conversations.create":
-            channel = {"id": f"C0T{next(self._ids):04d}", "name": params.get("name"), "is_private": True}
+            channel = {"id": f"C0T{next(self._ids):04d}", "name": params.get("name"), "is_private": True,
+                       "is_member": True}
             self.channels.append(channel)
             return {"channel": channel}
         if method == "conversations.list":
