@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.app import build
+from bot.app import build, prepare_storage
 from bot.cli import main
 from bot.core.clock import VirtualClock
 from bot.settings import settings_from_data
@@ -139,19 +139,23 @@ async def test_first_release_database_upgrades_and_the_bot_works_on_it(empty_url
         await bot.close()
 
 
-def test_an_unknown_newer_revision_is_named_not_a_traceback(tmp_path: Path, capsys) -> None:
-    """An older release started on a database that a newer one upgraded says so (exit 2, one line)."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'newer.db'}"
-    assert main(["db", "upgrade", "--db", url]) == 0
-    import sqlite3
-
-    with sqlite3.connect(tmp_path / "newer.db") as conn:
-        conn.execute("UPDATE alembic_version SET version_num = '0999'")
-    capsys.readouterr()
-    assert main(["db", "upgrade", "--db", url]) == 2
-    out, err = capsys.readouterr()
-    assert out == ""
-    assert err.count("\n") == 1 and "0999" in err and "newer release" in err
+async def test_an_unknown_newer_revision_is_named_not_a_traceback(empty_url: str, capsys) -> None:
+    """An older release started on a database that a newer one upgraded (a replica restarted during a rolling
+    upgrade, say) says so: `db upgrade` exits 2 with one line, and the bot does not start on it."""
+    db_url = empty_url
+    engine = make_engine(db_url)
+    try:
+        await migrate.upgrade(engine)
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE alembic_version SET version_num = '0999'"))
+        assert await asyncio.to_thread(main, ["db", "upgrade", "--db", db_url]) == 2
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert err.count("\n") == 1 and "0999" in err and "newer release" in err
+        with pytest.raises(migrate.SchemaAhead):
+            await prepare_storage(engine, upgrade=False)
+    finally:
+        await engine.dispose()
 
 
 def test_an_unreachable_database_is_one_line(capsys) -> None:
