@@ -7,8 +7,10 @@ from bot.core.context import Context
 from bot.core.registry import Command, Registry
 from bot.core.types import Reply
 from bot.i18n.format import duration, instant
-from bot.sla.service import clocks_of
+from bot.sla.service import clocks_of, vendor_due, vendor_policy_of
+from bot.workflow.vendor import queued_for
 from commands.ticket import KEY_ARG, KeyArgs, load
+from storage.models import Ticket
 
 
 def _when(ctx: Context, value, calendar_zone: str) -> str:
@@ -20,7 +22,11 @@ def _when(ctx: Context, value, calendar_zone: str) -> str:
 async def sla(ctx: Context, args: KeyArgs) -> list[Reply]:
     ticket = await load(ctx, args.key, follow=True)
     clocks = await clocks_of(ctx.session, ctx.desk, ticket)
-    if not clocks:
+    waiting = await _vendor_waiting(ctx, ticket) if not any(c.name == "vendor" for c in clocks) else None
+    if not clocks and waiting is None:
+        vendor = ctx.desk.settings.vendor
+        if vendor is not None and vendor_policy_of(ctx.desk) is not None:
+            return [Reply(text=ctx.t("sla.none_vendor", key=ticket.key, vendor=vendor.name), ticket=ticket.key)]
         return [Reply(text=ctx.t("sla.none", key=ticket.key), ticket=ticket.key)]
     lines = [ctx.t("sla.head", key=ticket.key, priority=ticket.priority)]
     now = ctx.now
@@ -40,7 +46,22 @@ async def sla(ctx: Context, args: KeyArgs) -> list[Reply]:
             detail = ctx.t("sla.detail_over", due=_when(ctx, due, zone), over=duration(ctx.actor.language, -left))
         lines.append(ctx.t("sla.line", clock=ctx.t(f"sla.clock_{clock.name}"), target=clock.target.name,
                            state=ctx.t(f"sla.state_{state}"), detail=detail))
+    if waiting is not None:
+        lines.append(waiting)
     return [Reply(text="\n".join(lines), ticket=ticket.key)]
+
+
+async def _vendor_waiting(ctx: Context, ticket: Ticket) -> str | None:
+    """The vendor clock of a report queued for the vendor's opening: when it starts, and its due then."""
+    opens = await queued_for(ctx.session, ticket)
+    vendor = ctx.desk.settings.vendor
+    if opens is None or vendor is None:
+        return None
+    due = vendor_due(ctx.desk, ticket.priority, opens)
+    values = dict(clock=ctx.t("sla.clock_vendor"), vendor=vendor.name, opens=instant(opens, ctx.actor.timezone))
+    if due is None:
+        return ctx.t("sla.vendor_queued_no_sla", **values)
+    return ctx.t("sla.vendor_queued", due=instant(due, ctx.actor.timezone), **values)
 
 
 def register(registry: Registry) -> None:

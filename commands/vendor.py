@@ -37,10 +37,17 @@ async def report(ctx: Context, args: VendorArgs) -> list[Reply]:
         lines.append(ctx.t("vendor.reported", key=ticket.key, vendor=name, id=args.vendor_ticket or "—"))
     else:
         assert done.opens is not None
-        lines.append(ctx.t("vendor.queued", key=ticket.key, vendor=name,
-                           opens=instant(done.opens, ctx.actor.timezone)))
-        if done.emergency:
-            lines.append(ctx.t("vendor.emergency", phone=done.emergency))
+        opens = instant(done.opens, ctx.actor.timezone)
+        if done.outcome == "queued_already":
+            lines.append(ctx.t("vendor.queued_id" if args.vendor_ticket else "vendor.queued_already", key=ticket.key,
+                               vendor=name, opens=opens, id=args.vendor_ticket or "—"))
+        else:
+            lines.append(ctx.t("vendor.queued", key=ticket.key, vendor=name, opens=opens))
+    if done.due is not None:
+        lines.append(ctx.t("vendor.due" if done.outcome == "reported" else "vendor.due_queued", vendor=name,
+                           due=instant(done.due, ctx.actor.timezone)))
+    if done.outcome != "reported" and done.emergency:
+        lines.append(ctx.t("vendor.emergency", phone=done.emergency))
     if done.phone:
         lines.append(ctx.t("vendor.phone_p1", phone=done.phone))
     return [Reply(text="\n".join(lines), ticket=ticket.key)]

@@ -8,6 +8,8 @@ and one at its breach. A warning that has fired for a clock and target never fir
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,15 +21,28 @@ from bot.i18n import t
 from bot.i18n.format import instant
 from bot.infra import metrics
 from bot.infra.outbox import enqueue
-from bot.sla.tickets import TicketClock, derive
+from bot.sla.policy import SlaPolicy
+from bot.sla.tickets import TicketClock, derive, vendor_target
 from bot.tickets.states import OPEN_STATES
 from storage.models import Person, Ticket, TicketEvent, Timer
 
 
+def vendor_policy_of(desk: Desk) -> SlaPolicy | None:
+    vendor = desk.settings.vendor
+    return desk.policies.get(vendor.sla) if vendor is not None and vendor.sla else None
+
+
+def vendor_due(desk: Desk, priority: int, reported: datetime) -> datetime | None:
+    """When the vendor must have answered a ticket of ``priority`` reported at ``reported`` (None without a
+    vendor policy or a target for that priority): the due of the vendor clock that report starts."""
+    policy = vendor_policy_of(desk)
+    target = vendor_target(policy, priority) if policy is not None else None
+    return policy.clock(target, reported).due if policy is not None and target is not None else None
+
+
 async def clocks_of(session: AsyncSession, desk: Desk, ticket: Ticket) -> list[TicketClock]:
     desk_policy = desk.policies.get(desk.settings.desk.sla) if desk.settings.desk.sla else None
-    vendor = desk.settings.vendor
-    vendor_policy = desk.policies.get(vendor.sla) if vendor is not None and vendor.sla else None
+    vendor_policy = vendor_policy_of(desk)
     if desk_policy is None and vendor_policy is None:
         return []
     # the log and each actor's staff flag in one query: derive() only asks whether an event's actor is staff
@@ -101,7 +116,7 @@ async def refresh(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:
 
 
 async def send_warning(session: AsyncSession, desk: Desk, timer: Timer) -> None:
-    """To the assignee by DM, or to the duty channels when nobody has the ticket."""
+    """To the assignee by DM and to the duty channels (the team sees every warning, also of a ticket someone has)."""
     ticket = await session.get(Ticket, timer.ticket_id)
     if ticket is None:
         return
@@ -116,19 +131,18 @@ async def send_warning(session: AsyncSession, desk: Desk, timer: Timer) -> None:
         return
     if level == "breach":
         metrics.after_commit(session, metrics.SLA_BREACHES.labels(clock_name).inc)
+
+    def text(lang: str, zone: str) -> str:
+        return t(lang, f"sla.{level}", key=ticket.key, priority=ticket.priority,
+                 clock=t(lang, f"sla.clock_{clock_name}"), due=instant(due, zone))
+
     platform = Platform(ticket.origin_platform)
     assignee = await session.get(Person, ticket.assignee_id) if ticket.assignee_id else None
     user_id = await identity_of(session, assignee.id, platform) if assignee else None
-    lang = (assignee.language if assignee else None) or desk.language
-    zone = (assignee.timezone if assignee else None) or desk.settings.desk.timezone
-    text = t(lang, f"sla.{level}", key=ticket.key, priority=ticket.priority, clock=t(lang, f"sla.clock_{clock_name}"),
-             due=instant(due, zone))
-    if user_id is not None:
-        enqueue(session, now, Target(kind="dm", platform=platform, user_id=user_id), text, kind=MessageKind.SLA_WARNING,
-                visibility=Visibility.PRIVATE, ticket=ticket.key)
-        return
+    if assignee is not None and user_id is not None:
+        enqueue(session, now, Target(kind="dm", platform=platform, user_id=user_id),
+                text(assignee.language or desk.language, assignee.timezone or desk.settings.desk.timezone),
+                kind=MessageKind.SLA_WARNING, visibility=Visibility.PRIVATE, ticket=ticket.key)
     for target in desk.duty_targets():
-        enqueue(session, now, target, t(desk.language, f"sla.{level}", key=ticket.key, priority=ticket.priority,
-                                        clock=t(desk.language, f"sla.clock_{clock_name}"),
-                                        due=instant(due, desk.settings.desk.timezone)),
+        enqueue(session, now, target, text(desk.language, desk.settings.desk.timezone),
                 kind=MessageKind.SLA_WARNING, visibility=Visibility.PRIVATE, ticket=ticket.key)

@@ -74,6 +74,11 @@ def _target(policy: SlaPolicy, clock: str, priority: int, *, bare: bool = False)
     return None
 
 
+def vendor_target(policy: SlaPolicy, priority: int) -> SlaTarget | None:
+    """The vendor policy's target for a ticket of ``priority`` (``P1``/``P2``/``P3``)."""
+    return _target(policy, "vendor", priority, bare=True)
+
+
 def _desk_target(policy: SlaPolicy, ticket: Ticket, clock: str) -> SlaTarget | None:
     """The target a ticket's category names (``ticket.data["targets"]``, from ``[categories]``), else by
     the priority convention."""
@@ -138,7 +143,7 @@ def derive(
             clocks.append(_resolution_clock(desk_policy, target, ticket, events))
     if vendor_policy is not None:
         reported_to_vendor = next((e for e in events if e.kind == "vendor"), None)
-        target = _target(vendor_policy, "vendor", ticket.priority, bare=True)
+        target = vendor_target(vendor_policy, ticket.priority)
         if reported_to_vendor is not None and target is not None:
             back = next((e.at for e in events if e.kind == "state" and e.old == "vendor"
                          and e.id > reported_to_vendor.id), None)

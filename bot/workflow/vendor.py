@@ -8,7 +8,9 @@
   SLA clock (bot/sla/tickets.py). A Prio-1 report shows the vendor's phone number (acute cases).
 - Outside them the bot says when the vendor opens, offers the emergency line, and queues the report
   for the opening (a ``workflow:vendor`` timer that reports it then and reminds the reporter).
-- ``/ticket vendor ID VENDOR-ID`` on a ticket that is with the vendor already records the vendor's id.
+- ``/ticket vendor ID VENDOR-ID`` on a ticket that is with the vendor already records the vendor's id; on
+  one whose report is queued, the id goes with the queued report.
+- The confirmation names the vendor's deadline (the due of the vendor clock the report starts).
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.people import person_by_key
 from bot.core.desk import Desk
 from bot.core.errors import Refused
 from bot.duty.notify import name_of, tell
+from bot.sla.service import vendor_due
 from bot.tickets import service
 from bot.tickets.states import DONE_STATES, State, check
 from bot.workflow import rules, triage
@@ -33,12 +36,14 @@ VENDOR_TIMER = "workflow:vendor"
 
 @dataclass(frozen=True)
 class Reported:
-    """What happened: reported now, queued for ``opens``, or only the vendor's id recorded."""
+    """What happened: reported now, queued for ``opens`` (now, or before: ``queued_already``), or only the
+    vendor's id recorded; ``due``: when the vendor must have answered (None without a vendor SLA)."""
 
-    outcome: str  # reported | queued | id_recorded
+    outcome: str  # reported | queued | queued_already | id_recorded
     opens: datetime | None = None
     phone: str | None = None
     emergency: str | None = None
+    due: datetime | None = None
 
 
 def authorised(desk: Desk) -> list[str]:
@@ -70,6 +75,9 @@ async def report(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Perso
         ticket.data = data
         service.log(session, ticket, "vendor_id", desk.clock.now(), actor, new=vendor_ticket[:255])
         return Reported("id_recorded")
+    waiting = await _queued_timer(session, ticket)
+    if waiting is not None:
+        return await _queued_again(session, desk, ticket, actor, vendor_ticket, waiting)
     check(State(ticket.state), State.VENDOR, has_assignee=ticket.assignee_id is not None)
     rules.guard(desk.settings, ticket, State.VENDOR)
     if desk.settings.triage is not None and desk.settings.triage.before_vendor:
@@ -82,15 +90,41 @@ async def report(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Perso
     calendar = _calendar(desk)
     if calendar is None or calendar.is_open(now):
         await _record(session, desk, ticket, actor, vendor_ticket)
-        return Reported("reported", phone=phone)
+        return Reported("reported", phone=phone, due=vendor_due(desk, ticket.priority, now))
     opens = calendar.next_opening(now)
-    await session.execute(update(Timer).where(Timer.ticket_id == ticket.id, Timer.kind == VENDOR_TIMER,
-                                              Timer.fired_at.is_(None)).values(cancelled=True))
     session.add(Timer(ticket_id=ticket.id, kind=VENDOR_TIMER, due_at=opens,
                       data={"by": actor.key, "vendor_ticket": vendor_ticket}))
     ticket.data = {**data, "vendor_queued": {"by": actor.key, "opens": opens.isoformat()}}
     service.log(session, ticket, "vendor_queued", now, actor, new=opens.isoformat())
-    return Reported("queued", opens=opens, phone=phone, emergency=vendor.emergency_phone or vendor.phone)
+    return Reported("queued", opens=opens, phone=phone, emergency=vendor.emergency_phone or vendor.phone,
+                    due=vendor_due(desk, ticket.priority, opens))
+
+
+async def _queued_timer(session: AsyncSession, ticket: Ticket) -> Timer | None:
+    """The pending timer of the ticket's report queued for the vendor's opening, if one waits."""
+    return await session.scalar(select(Timer).where(
+        Timer.ticket_id == ticket.id, Timer.kind == VENDOR_TIMER, Timer.fired_at.is_(None),
+        Timer.cancelled.is_(False)).order_by(Timer.id.desc()).limit(1))
+
+
+async def queued_for(session: AsyncSession, ticket: Ticket) -> datetime | None:
+    """When the ticket's queued report goes to the vendor (its opening), or None when none waits."""
+    waiting = await _queued_timer(session, ticket)
+    return waiting.due_at if waiting is not None else None
+
+
+async def _queued_again(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person, vendor_ticket: str | None,
+                        waiting: Timer) -> Reported:
+    """A report while the ticket's report waits for the vendor's opening: it stays queued (one timer, one
+    clock start); a vendor id given now goes out with it."""
+    vendor = desk.settings.vendor
+    assert vendor is not None
+    opens = waiting.due_at
+    if vendor_ticket:
+        waiting.data = {**(waiting.data or {}), "vendor_ticket": vendor_ticket}
+        service.log(session, ticket, "vendor_id", desk.clock.now(), actor, new=vendor_ticket[:255])
+    return Reported("queued_already", opens=opens, phone=vendor.phone if ticket.priority == 1 else None,
+                    emergency=vendor.emergency_phone or vendor.phone, due=vendor_due(desk, ticket.priority, opens))
 
 
 async def _record(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person | None,

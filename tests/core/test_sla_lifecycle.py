@@ -68,17 +68,19 @@ async def test_agent_answer_stops_first_response_and_warnings(tmp_path: Path) ->
     assert not [w for w in warnings(lines) if "first response" in w["text"]]
 
 
-async def test_warning_at_75_percent_goes_to_assignee_once(tmp_path: Path) -> None:
+async def test_warning_at_75_percent_goes_to_the_assignee_and_the_duty_channel_once(tmp_path: Path) -> None:
     lines = await run(tmp_path, [
         NEW,
         {"after": "5m", "user": "anna", "channel": "#support-duty", "text": "/ticket assign HW-1 anna"},
         {"until": "2026-11-26T18:00:00+01:00"},
     ])
     resolve = [w for w in warnings(lines) if "resolution" in w["text"]]
-    # 2 working days of 10 h from Tue 09:00: 75% after 15 h → Wed 14:00; breach Thu 09:00
-    assert [(w["at"], "75%" in w["text"]) for w in resolve] == [
-        ("2026-11-25T13:00:00Z", True), ("2026-11-26T08:00:00Z", False)]
-    assert all(w["to"] == "@anna" for w in resolve)
+    # 2 working days of 10 h from Tue 09:00: 75% after 15 h → Wed 14:00; breach Thu 09:00; each to the
+    # assignee and to the duty channel (DESIGN: "warnings … go to the assignee and the duty channel")
+    assert [(w["at"], "75%" in w["text"], w["to"]) for w in resolve] == [
+        ("2026-11-25T13:00:00Z", True, "@anna"), ("2026-11-25T13:00:00Z", True, "#support-duty"),
+        ("2026-11-26T08:00:00Z", False, "@anna"), ("2026-11-26T08:00:00Z", False, "#support-duty")]
+    assert all(w["visibility"] == "private" for w in resolve)
 
 
 async def test_pause_overnight_costs_nothing(tmp_path: Path) -> None:

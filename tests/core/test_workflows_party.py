@@ -68,8 +68,9 @@ async def test_from_intake_to_close(tmp_path) -> None:
                          who="SMV Berlin Support"), **space)
     # reported to the provider: the member is told, the Prio-1 shows the phone number
     assert result.has(de("vendor.requester", key="SMV-1", vendor="SMV-Dienstleister"), **space)
-    assert result.has(de("vendor.reported", key="SMV-1", vendor="SMV-Dienstleister", id="DL-1"))
-    assert result.has(de("vendor.phone_p1", phone="+49 30 5550 1600"))
+    assert result.has("\n".join([de("vendor.reported", key="SMV-1", vendor="SMV-Dienstleister", id="DL-1"),
+                                  de("vendor.due", vendor="SMV-Dienstleister", due="2026-11-24 13:07 CET"),
+                                  de("vendor.phone_p1", phone="+49 30 5550 1600")]))
     # the vendor clock runs from the report (09:07, before the 12:00 cut-off: 4 working hours)
     assert result.has(de("sla.clock_vendor")) and result.has("2026-11-24 13:07")
     # the solution and the satisfaction question with two buttons
@@ -124,6 +125,7 @@ async def test_outside_the_vendors_hours_the_report_waits_for_the_opening(tmp_pa
     (answer,) = [line for line in result.about(to=INTERN, kind="reply") if "Dienstleister" in line["text"]]
     assert answer["text"] == "\n".join([
         de("vendor.queued", key="SMV-1", vendor="SMV-Dienstleister", opens="2026-11-25 08:00 CET"),
+        de("vendor.due_queued", vendor="SMV-Dienstleister", due="2026-11-25 12:00 CET"),
         de("vendor.emergency", phone="+49 30 5550 1699"),
         de("vendor.phone_p1", phone="+49 30 5550 1600"),
     ])
@@ -137,6 +139,39 @@ async def test_outside_the_vendors_hours_the_report_waits_for_the_opening(tmp_pa
     assert ticket.state == "vendor"
     # the vendor clock runs from the opening: P1, 4 working hours
     assert datetime.fromisoformat(ticket.data["sla"]["vendor"]["due"]) == datetime(2026, 11, 25, 11, 0, tzinfo=UTC)
+
+
+async def test_a_second_report_while_queued_keeps_one_report_and_adds_the_vendors_id(tmp_path, db_url) -> None:
+    """The defect: a second /ticket vendor SMV-1 DL-1 while the report waited for the opening failed with
+    "something went wrong" (a second timer with the same due instant broke the timers' unique key)."""
+    late = "2026-11-24T17:30:00+01:00"
+    steps = [*report(), staff("jana", f"/ticket check SMV-1 {ITEMS}"),
+             {"at": late, "user": "denis", "channel": INTERN, "text": "/ticket vendor SMV-1"},
+             staff("denis", "/ticket vendor SMV-1 DL-1"),
+             staff("victor", "/ticket vendor SMV-1"),
+             staff("denis", "/ticket sla SMV-1"),
+             {"until": "2026-11-25T09:00:00+01:00"}]
+    result = await run(tmp_path, ORG, steps, start=TUESDAY, db_url=db_url)
+    assert result.errors() == []
+    values = dict(key="SMV-1", vendor="SMV-Dienstleister", opens="2026-11-25 08:00 CET")
+    assert result.has(de("vendor.queued_id", id="DL-1", **values), to=INTERN)
+    assert result.has(de("vendor.queued_already", **values), to=INTERN)
+    # /ticket sla: the vendor clock that starts at the opening, not "the desk has no SLA policy"
+    assert result.has(de("sla.vendor_queued", clock=de("sla.clock_vendor"), due="2026-11-25 12:00 CET", **{
+        k: v for k, v in values.items() if k != "key"}), to=INTERN)
+    assert not result.has(de("sla.none", key="SMV-1"))
+    # one queued report, reported once at the opening with the id given meanwhile
+    timers = await result.rows(Timer, Timer.kind == "workflow:vendor")
+    assert len(timers) == 1 and timers[0].fired_at is not None
+    (vendor,) = [e for e in await result.events("SMV-1") if e.kind == "vendor"]
+    assert vendor.new == "DL-1" and vendor.at == datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
+    assert (await result.ticket("SMV-1")).data["vendor"]["ticket"] == "DL-1"
+
+
+async def test_sla_before_the_report_names_the_vendors_clock_not_a_missing_policy(tmp_path) -> None:
+    steps = [*report(), staff("denis", "/ticket sla SMV-1")]
+    result = await run(tmp_path, ORG, steps, start=TUESDAY)
+    assert result.has(de("sla.none_vendor", key="SMV-1", vendor="SMV-Dienstleister"), to=INTERN)
 
 
 async def test_a_normal_priority_report_shows_no_phone_number(tmp_path) -> None:
