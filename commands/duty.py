@@ -178,26 +178,45 @@ async def away(ctx: Context, args: AwayArgs) -> list[Reply]:
     if not done.shifts:
         return [Reply(text=ctx.t("duty.away_ok_none", **values))]
     if done.absence.substitute:
-        return [Reply(text=ctx.t("duty.away_ok_substitute", person=name_of(ctx.desk, done.absence.substitute),
-                                 **values))]
-    coordinator = ctx.desk.settings.duty.coordinator if ctx.desk.settings.duty else None
-    reminders = ", ".join(_when(r, _zone(ctx)) for r in done.reminders)
-    return [Reply(text=ctx.t("duty.away_ok_remind", reminders=reminders,
-                             coordinator=name_of(ctx.desk, coordinator, lang), prefix=ctx.prefix, **values))]
+        lines = [ctx.t("duty.away_ok_substitute", person=name_of(ctx.desk, done.absence.substitute), **values)]
+    else:
+        lines = [ctx.t("duty.away_ok_remind", prefix=ctx.prefix, **values)]
+        if done.reminders:
+            when = ", ".join(_when(r, _zone(ctx)) for r in done.reminders)
+            lines.append(ctx.t("duty.away_reminders", reminders=when))
+    lines += _coordinator_lines(ctx, done.coordinator_told, done.coordinator_at)
+    return [Reply(text=" ".join(lines))]
+
+
+def _coordinator_lines(ctx: Context, told: str | None, later: datetime | None = None) -> list[str]:
+    """What the coordinator hears of an absence: only what was done (or is set up to be)."""
+    if told is not None:
+        return [ctx.t("duty.coordinator_told", coordinator=name_of(ctx.desk, told, ctx.actor.language))]
+    coordinator = service.coordinator_of(ctx.desk, ctx.actor.person.key)
+    if later is None or coordinator is None:
+        return []
+    who = name_of(ctx.desk, coordinator, ctx.actor.language)
+    if later <= ctx.now:
+        return [ctx.t("duty.away_coordinator_now", coordinator=who)]
+    return [ctx.t("duty.away_coordinator_later", coordinator=who, when=_when(later, _zone(ctx)))]
 
 
 async def sick(ctx: Context, _args: NoArgs) -> list[Reply]:
     done = await service.report_sick(ctx.session, ctx.desk, ctx.actor.person.key)
     lang = ctx.actor.language
     day = day_text(lang, done.absence.first_day)
+    told = _coordinator_lines(ctx, done.coordinator_told)
     if not done.requests:
-        return [Reply(text=ctx.t("duty.sick_ok_none", day=day))]
+        return [Reply(text=" ".join([ctx.t("duty.sick_ok_none", day=day), *told]))]
     roles = ", ".join(role_name(lang, r.role) for r in done.requests)
-    asked = ", ".join(name_of(ctx.desk, key) for key in done.asked) or ctx.t("duty.nobody")
     meanwhile = ", ".join(f"{role_name(lang, role)} {name_of(ctx.desk, person, lang)}"
                           for role, person in done.fallback.items())
-    return [Reply(text=ctx.t("duty.sick_ok_cover", day=day, roles=roles, asked=asked, meanwhile=meanwhile,
-                             ids=", ".join(f"#{r.id}" for r in done.requests)))]
+    values = dict(day=day, roles=roles, meanwhile=meanwhile, ids=", ".join(f"#{r.id}" for r in done.requests))
+    if done.asked:
+        text = ctx.t("duty.sick_ok_cover", asked=", ".join(name_of(ctx.desk, key) for key in done.asked), **values)
+    else:
+        text = ctx.t("duty.sick_ok_cover_channel", **values)
+    return [Reply(text=" ".join([text, *told]))]
 
 
 async def plan(ctx: Context, _args: NoArgs) -> list[Reply]:

@@ -229,12 +229,23 @@ def uncovered(state: DutyState, person: str, first: date, last: date) -> list[tu
 class Away:
     absence: DutyAbsence
     shifts: list[tuple[date, str]]
+    # when the person is reminded of shifts still uncovered
     reminders: list[datetime] = field(default_factory=list)
     updated: bool = False
+    # the coordinator, when one was told now (a substitute arranged) …
+    coordinator_told: str | None = None
+    # … or will be told at ``coordinator_at`` if shifts are still uncovered then
+    coordinator_at: datetime | None = None
 
 
 def _at_nine(state: DutyState, day: date) -> datetime:
     return datetime.combine(day, REMIND_AT, tzinfo=state.window.zone)
+
+
+def coordinator_of(desk: Desk, person: str | None = None) -> str | None:
+    """The desk's coordinator, unless that is ``person`` (nobody tells themselves)."""
+    coordinator = desk.settings.duty.coordinator if desk.settings.duty else None
+    return coordinator if coordinator != person else None
 
 
 async def go_away(session: AsyncSession, desk: Desk, person: str, first: date, last: date,
@@ -271,30 +282,34 @@ async def go_away(session: AsyncSession, desk: Desk, person: str, first: date, l
     values = dict(who=name_of(desk, person), first=_day(first), last=_day(last), shifts=_days(shifts),
                   count=len(shifts))
     reminders: list[datetime] = []
+    coordinator = coordinator_of(desk, person)
     if absence.substitute and shifts:
         await tell(session, desk, absence.substitute, "duty.away_substitute", **values)
-        coordinator = desk.settings.duty.coordinator if desk.settings.duty else None
-        if coordinator and coordinator not in (person, absence.substitute):
-            await tell(session, desk, coordinator, "duty.away_fyi", substitute=name_of(desk, absence.substitute),
-                       **values)
-    elif shifts and not absence.substitute:
+        told = coordinator is not None and coordinator != absence.substitute and await tell(
+            session, desk, coordinator, "duty.away_fyi", substitute=name_of(desk, absence.substitute), **values)
+        return Away(absence, shifts, updated=updated, coordinator_told=coordinator if told else None)
+    coordinator_at = None
+    if shifts:
         for days_before in REMIND_PERSON_DAYS:
             due = _at_nine(state, first - timedelta(days=days_before))
             if due > now:
                 reminders.append(due)
                 session.add(Timer(kind="duty:away-self", due_at=due, data={"absence": absence.id}))
-        due = max(_at_nine(state, first - timedelta(days=REMIND_COORDINATOR_DAYS)), now)
-        reminders.append(due)
-        session.add(Timer(kind="duty:away-coord", due_at=due, data={"absence": absence.id}))
-    return Away(absence, shifts, reminders, updated)
+        if coordinator is not None:
+            coordinator_at = max(_at_nine(state, first - timedelta(days=REMIND_COORDINATOR_DAYS)), now)
+            session.add(Timer(kind="duty:away-coord", due_at=coordinator_at, data={"absence": absence.id}))
+    return Away(absence, shifts, reminders, updated, coordinator_at=coordinator_at)
 
 
 @dataclass(frozen=True)
 class Sick:
     absence: DutyAbsence
     requests: list[DutySwap]
+    # the colleagues asked directly to cover (the duty channels are asked too)
     asked: list[str]
     fallback: dict[str, str | None]
+    # the coordinator, when one was told
+    coordinator_told: str | None = None
 
 
 async def report_sick(session: AsyncSession, desk: Desk, person: str) -> Sick:
@@ -313,9 +328,10 @@ async def report_sick(session: AsyncSession, desk: Desk, person: str) -> Sick:
     await session.flush()
     await absence_recorded(session, desk, absence)
     roles = [role for _, role in shifts_of(state, person, day, day)] if not _day_over(state, day, now) else []
-    coordinator = desk.settings.duty.coordinator if desk.settings.duty else None
+    coordinator = coordinator_of(desk, person)
     team = [m for m in state.members(day) if m != person and absence_of(state.facts, m, day) is None]
-    asked = [*team, *([coordinator] if coordinator and coordinator != person and coordinator not in team else [])]
+    asking = [*team, *([coordinator] if coordinator and coordinator not in team else [])]
+    told: set[str] = set()
     requests = []
     hours = hours_text(state.window.windows_on(day), state.window.zone)
     for role in roles:
@@ -325,17 +341,20 @@ async def report_sick(session: AsyncSession, desk: Desk, person: str) -> Sick:
         await session.flush()
         requests.append(swap)
         values = dict(id=swap.id, who=name_of(desk, person), role=_role(role), day=_day(day), hours=hours)
-        for key in asked:
-            await tell(session, desk, key, "duty.cover_asked", kind=MessageKind.COVER_REQUEST,
-                       buttons=_request_buttons(desk, swap), **values)
+        for key in asking:
+            if await tell(session, desk, key, "duty.cover_asked", kind=MessageKind.COVER_REQUEST,
+                          buttons=_request_buttons(desk, swap), **values):
+                told.add(key)
         post_duty(desk, session, "duty.cover_asked_all", kind=MessageKind.COVER_REQUEST,
                   buttons=_request_buttons(desk, swap), **values)
-    if not roles and coordinator and coordinator != person:
-        await tell(session, desk, coordinator, "duty.sick_fyi", who=name_of(desk, person), day=_day(day))
+    if not roles and coordinator and await tell(session, desk, coordinator, "duty.sick_fyi",
+                                                who=name_of(desk, person), day=_day(day)):
+        told.add(coordinator)
     # who covers meanwhile, by the fallback rule
     after = await _state(session, desk, day)
     fallback = {role: after.assignment(role, day).person for role in roles}
-    return Sick(absence, requests, asked, fallback)
+    asked = [key for key in team if key in told and key != coordinator]
+    return Sick(absence, requests, asked, fallback, coordinator if coordinator in told else None)
 
 
 # --------------------------------------------------------------------------- reminders

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import io
 import json
+import tomllib
 from pathlib import Path
+
+import yaml
 
 from bot.simulate import simulate
 
@@ -109,7 +112,10 @@ async def test_vacation_reminders_substitutes_and_the_coordinator() -> None:
     lea = to(lines, "@lea")
     first = one(lea, "but nobody stands in for you yet")
     assert "Mon 2026-12-07 emergency standby, Tue 2026-12-08 phone duty" in first["text"]
-    assert "Reminders: 2026-11-30 09:00 CET, 2026-12-04 09:00 CET, 2026-12-05 09:00 CET" in first["text"]
+    assert "Reminders: 2026-11-30 09:00 CET, 2026-12-04 09:00 CET." in first["text"]
+    # the coordinator is named with when they will be told, as the timer is set
+    assert first["text"].endswith(
+        "If nobody stands in for you by 2026-12-05 09:00 CET, Sarah, the coordinator, is told.")
     reminders = to(lines, "@lea", "reminder")
     assert [r["at"] for r in reminders] == ["2026-11-30T08:00:00Z"]  # the later ones found it arranged
     # the substitute arranged later: Mira and the coordinator are told, the coordinator reminder stays quiet
@@ -125,6 +131,11 @@ async def test_vacation_reminders_substitutes_and_the_coordinator() -> None:
     coordinator = one(to(lines, "@sarah", "reminder"), "Jonas's vacation starts Tue 2026-12-08")
     assert coordinator["at"] == "2026-12-06T11:00:00Z" and coordinator["visibility"] == "private"
     assert "Tue 2026-12-08 emergency standby" in coordinator["text"]
+    soon = one(to(lines, "@jonas", "reply"), "Tue 2026-12-08 to Tue 2026-12-08")["text"]
+    assert "Reminders" not in soon
+    assert soon.endswith("As your vacation starts soon, Sarah, the coordinator, is told now.")
+    arranged = one(to(lines, "@lea", "reply"), "Mira stands in for you")["text"]
+    assert arranged.endswith("Mira is told. Sarah, the coordinator, is told.")
     substitute = one(to(lines, "@paul"), "Jonas is on")["text"]
     assert "Thu 2026-12-17 phone duty, Fri 2026-12-18 emergency standby" in substitute
 
@@ -147,9 +158,34 @@ async def test_sick_report_asks_the_team_urgently_and_the_first_taker_covers() -
     assert "already" in texts(to(lines, "@jonas", "error"))[0]
     week = one(to(lines, "@lea", "reply"), "This week")["text"]
     assert "Tue 2026-11-24 16:00-18:00 CET: phone duty Lea · emergency standby Mira (for Jonas)" in week
+    assert answer.endswith("Sarah, the coordinator, is told.")
+    assert "the duty channel and Lea were asked urgently (#1)" in answer  # Sarah is named as the coordinator
     # no duty today: marked absent, the coordinator is told
-    assert "you have no duty today" in one(to(lines, "@paul", "reply"), "Get well soon")["text"]
+    paul = one(to(lines, "@paul", "reply"), "Get well soon")["text"]
+    assert "you have no duty today" in paul and paul.endswith("Sarah, the coordinator, is told.")
     assert "Paul reported sick for Tue 2026-11-24" in one(to(lines, "@sarah"), "Paul")["text"]
+
+
+async def test_without_a_coordinator_nobody_is_said_to_be_told(tmp_path: Path) -> None:
+    """The promise of the sick and away answers: the coordinator is named, and said to be told, only when the
+    desk has one and they were told (the answers said "the coordinator is told" on a desk without one)."""
+    config = tomllib.loads((SCENARIOS / "duty_desk.toml").read_text())
+    del config["duty"]["coordinator"]
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump({"config": config, "platform": "slack", "start": "2026-11-24T13:00:00+01:00",
+                                    "steps": [{"user": "jonas", "dm": True, "text": "/duty sick"},
+                                              {"user": "paul", "dm": True, "text": "/duty sick"},
+                                              {"user": "lea", "dm": True, "text": "/duty away 2026-12-07 2026-12-11"},
+                                              {"user": "mira", "dm": True,
+                                               "text": "/duty away 2026-11-26 2026-11-27 @paul"}]}))
+    out = io.StringIO()
+    await simulate(path, out)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    answers = [line["text"] for line in lines if line["kind"] == "reply"]
+    assert len(answers) == 4 and not [text for text in answers if "coordinator" in text]
+    assert not [line for line in lines if line["to"] == "@sarah"]
+    assert answers[1].endswith("you have no duty today.")
+    assert "the duty channel and Lea were asked urgently" in answers[0]
 
 
 async def test_weekly_plan_is_proposed_fairly_and_confirmed() -> None:
