@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.access.config import PersonConfig
 from bot.access.groups import group_staff_ids
 from bot.core.context import Actor
 from bot.core.types import Platform, UserRef
@@ -30,8 +31,21 @@ def _identities(key: str, slack: str | None, matrix: str | None) -> list[tuple[s
     return found
 
 
+async def _detach_stale(session: AsyncSession, person: Person, cfg: PersonConfig) -> None:
+    """Removes a staff member's Slack and Matrix accounts that the config does not name (any more)."""
+    for platform, configured in ((Platform.SLACK, cfg.slack), (Platform.MATRIX, cfg.matrix)):
+        stale = delete(Identity).where(Identity.person_id == person.id, Identity.platform == platform.value)
+        if configured:
+            stale = stale.where(Identity.user_id != configured)
+        await session.execute(stale)
+
+
 async def sync_staff(session: AsyncSession, settings: Settings, now: datetime) -> None:
-    """Makes the people table match ``[people.*]``: staff rows and their platform identities."""
+    """Makes the people table match ``[people.*]``: staff rows and their platform identities.
+
+    The config is the whole truth about a staff member's accounts: an account that is no longer
+    configured (``slack = "U0ANNA"`` changed to ``"U0ANNA2"``) is detached from the person, so it
+    keeps none of their rights; when it writes again it is a requester like anyone else."""
     if session.bind.dialect.name == "postgresql":
         # two replicas starting at once would both insert a new staff member (a unique violation):
         # the second waits here until the first commits, then finds the rows
@@ -47,6 +61,7 @@ async def sync_staff(session: AsyncSession, settings: Settings, now: datetime) -
         person.language = cfg.language
         person.timezone = cfg.timezone
         await session.flush()
+        await _detach_stale(session, person, cfg)
         for platform, user_id in _identities(key, cfg.slack, cfg.matrix):
             identity = await session.scalar(
                 select(Identity).where(Identity.platform == platform, Identity.user_id == user_id)

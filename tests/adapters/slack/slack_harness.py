@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import urllib.parse
@@ -25,6 +26,9 @@ APP_TOKEN = "xapp-test-token"
 USER_TOKEN = "xoxp-admin-token"
 PATH = "/slack/events"
 START = datetime(2026, 11, 24, 14, 50, tzinfo=UTC)  # a Tuesday, 15:50 in Berlin
+
+# trigger and event ids count across harnesses: a second bot on the same database sees new requests, not replays
+REQUEST_NUMBERS = itertools.count(1)
 
 DESK: dict[str, Any] = {
     "desk": {"name": "HW desk", "ticket_prefix": "HW", "language": "en"},
@@ -61,11 +65,9 @@ class SlackHarness:
         self.clock = clock
         self.url = url
         self.http = http
-        self._n = 0
 
     def _next(self) -> int:
-        self._n += 1
-        return self._n
+        return next(REQUEST_NUMBERS)
 
     async def post(self, body: str, content_type: str, *, secret: str = SECRET, timestamp: int | None = None,
                    headers: dict[str, str] | None = None) -> tuple[int, str]:
