@@ -133,16 +133,15 @@ async def create(ctx: Context, args: CreateArgs) -> list[Reply]:
         topic=topic,
         origin=ev.channel,
         language=ctx.actor.language,
+        priority_source=service.chosen_by(ctx.actor.person) if source == "given" else source,
     )
-    ticket.data = {**(ticket.data or {}), "priority_source": source}
     refusals = []
     if ev.attachments:
         refusals = await attachments.receive(ctx.session, ctx.desk, ticket, ctx.actor.person, ev.attachments,
                                              ctx.actor.language)
-    next_key = "ticket.next_p1" if priority == 1 else "ticket.next"
     return [Reply(
-        text=ctx.t("ticket.receipt", key=ticket.key, priority=priority,
-                   priority_name=ctx.t(f"priority.{priority}"), next=ctx.t(next_key, key=ticket.key)),
+        text=ctx.t("ticket.receipt", key=ticket.key, priority=priority, priority_name=ctx.t(f"priority.{priority}"),
+                   next=service.next_step(ctx.desk, ticket, ctx.actor.language)),
         kind=MessageKind.RECEIPT,
         ticket=ticket.key,
     ), *(Reply(text=text, kind=MessageKind.ERROR, ticket=ticket.key) for text in refusals)]
@@ -232,7 +231,7 @@ async def priority(ctx: Context, args: PriorityArgs) -> list[Reply]:
     ticket = await load(ctx, args.key, write=True)
     if ticket.priority == args.level:
         return reply(ctx, "ticket.priority_same", key=ticket.key, priority=args.level)
-    await service.set_priority(ctx.session, ctx.desk, ticket, args.level, ctx.actor.person)
+    await service.set_priority(ctx.session, ctx.desk, ticket, args.level, ctx.actor.person, source="team")
     return reply(ctx, "ticket.priority_set", key=ticket.key, priority=args.level, ticket=ticket.key)
 
 

@@ -42,6 +42,8 @@ class UnitOfWork:
     opened: set[int] = field(default_factory=set)
     # tickets that became Prio-1 in this unit (opened so or raised): the standby is pinged
     raised: set[int] = field(default_factory=set)
+    # tickets that stopped being Prio-1 in this unit: their pending pings are withdrawn
+    lowered: set[int] = field(default_factory=set)
     # tickets whose log grew: their SLA clocks and timers are derived again
     touched: set[int] = field(default_factory=set)
     # tickets inserted in this unit whose SLA timers are not written yet (there are none to replace)

@@ -10,7 +10,9 @@ members = ["anna", "ben"]        # [people.*] keys
 anchor = 2026-11-23              # on this date members[0] has roles[0]
 coordinator = "carla"
 digest = { every = "1h", priorities = [1], post_when_empty = true }
-escalate = { repeat = "15m", coordinator = "30m" }   # unacknowledged Prio-1 ping: repeat after, coordinator after
+escalate = { repeat = "15m", coordinator = "30m", repage_after = "1h" }   # unacknowledged Prio-1 ping: repeat
+                                 # after, coordinator after; raised again within repage_after, no new page
+requester_p1 = "page"            # or "confirm": a requester's own Prio-1 is confirmed by the phone duty first
 handover_ack = "30m"             # nobody took over duty within this: the coordinator is pinged
 emergency_phone = "+49 30 555"   # what the answer outside duty and office hours tells a requester to call
 mailbox = "anna"                 # who hands over phone and inbox watch at the start of duty
@@ -45,6 +47,9 @@ class EscalateConfig(Section):
 
     repeat: WallDuration = timedelta(minutes=15)
     coordinator: WallDuration = timedelta(minutes=30)
+    # a ticket raised to Prio-1 again within this time of its last page pages nobody anew (a priority toggled
+    # up and down must not page the standby again and again); the escalation of that page goes on
+    repage_after: WallDuration = timedelta(hours=1)
 
 
 class DutyConfig(Section):
@@ -64,6 +69,9 @@ class DutyConfig(Section):
     mailbox: PersonKey | None = None
     # who covers an absent person's shift without a substitute: team | coordinator | none (see bot/duty/resolve.py)
     fallback: Literal["team", "coordinator", "none"] = "team"
+    # a Prio-1 that a requester chose (``-p1``, urgency SHOW-STOPPER): "page" pages the standby at once;
+    # "confirm" asks the phone duty first, and the standby is paged when the phone duty confirms it
+    requester_p1: Literal["page", "confirm"] = "page"
 
     @field_validator("window")
     @classmethod

@@ -4,7 +4,13 @@ duty is told, and an unacknowledged ping is repeated, then the coordinator is pi
 Outside the duty window and the office hours the requester gets an automatic answer that says
 when the desk opens and what to do in an emergency.
 
-The ticket service marks new and raised tickets on the unit of work (``opened``, ``raised``);
+Nobody can page the team at will: a ticket pages at most once per ``[duty] escalate.repage_after``
+(raised again within that time, only the escalation of its page goes on), lowering it from Prio-1
+withdraws its pending repeats, and a desk with ``[duty] requester_p1 = "confirm"`` has the phone duty
+confirm a requester's own Prio-1 before the standby is paged.
+
+The ticket service marks new, raised and lowered tickets on the unit of work (``opened``, ``raised``,
+``lowered``);
 :func:`escalate` is its finishing step (``Stage.ESCALATION``), so pings and their timers are written
 in the same transaction as the ticket change, whether a command, a timer or a job changed it.
 """
@@ -23,10 +29,14 @@ from bot.duty.notify import name_of, post_duty, tell
 from bot.duty.store import holder, window_of
 from bot.i18n import t
 from bot.i18n.format import instant
-from bot.tickets.service import log, tell_requester
-from storage.models import Ticket, TicketEvent, Timer
+from bot.tickets.service import REQUESTED, log, tell_requester
+from storage.models import Person, Ticket, TicketEvent, Timer
+from storage.upsert import upsert
 
 ACK = "ack"
+CONFIRM = "confirm"
+# the ticket events that count as a page for repage_after: the standby paged, the phone duty asked to confirm
+PAGES = ("ping", "p1_request")
 
 
 def duty_roles(desk: Desk) -> tuple[str | None, str | None]:
@@ -44,10 +54,68 @@ async def escalate(unit: UnitOfWork) -> None:
         ticket = await session.get(Ticket, ticket_id)
         if ticket is not None:
             await answer_when_closed(session, desk, ticket)
+    for ticket_id in sorted(unit.lowered):
+        ticket = await session.get(Ticket, ticket_id)
+        if ticket is not None and ticket.priority != 1:
+            await withdraw(session, ticket)
     for ticket_id in sorted(unit.raised):
         ticket = await session.get(Ticket, ticket_id)
         if ticket is not None and ticket.priority == 1:
-            await ping_standby(session, desk, ticket)
+            await page(session, desk, ticket)
+
+
+async def page(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:
+    """A ticket became Prio-1: the standby is paged, or, for a requester's own Prio-1 where the desk wants it
+    confirmed (``[duty] requester_p1 = "confirm"``), the phone duty is asked first. Within ``repage_after``
+    of its last page a ticket pages nobody anew: the repeats of that page are armed again."""
+    duty = desk.settings.duty
+    if duty is None:
+        return  # no rota: the new-ticket notice in the duty channel is all there is
+    now = desk.clock.now()
+    last = await _last_page(session, ticket, now - duty.escalate.repage_after)
+    if last is not None:
+        await _arm(session, desk, ticket, last.new, since=last.at, confirm=last.kind == "p1_request")
+        return
+    requested = (ticket.data or {}).get("priority_source") in REQUESTED
+    if requested and duty.requester_p1 == "confirm":
+        await ask_confirmation(session, desk, ticket)
+    else:
+        await ping_standby(session, desk, ticket)
+
+
+async def _last_page(session: AsyncSession, ticket: Ticket, after: datetime) -> TicketEvent | None:
+    """The ticket's latest page of the standby (or request to the phone duty to confirm) since ``after``."""
+    return await session.scalar(select(TicketEvent).where(
+        TicketEvent.ticket_id == ticket.id, TicketEvent.kind.in_(PAGES), TicketEvent.at >= after)
+        .order_by(TicketEvent.id.desc()).limit(1))
+
+
+async def withdraw(session: AsyncSession, ticket: Ticket) -> None:
+    """The ticket is no longer Prio-1: its pending repeats and coordinator pings are cancelled."""
+    await session.execute(
+        update(Timer).where(Timer.ticket_id == ticket.id, Timer.kind.like("ping:%"), Timer.fired_at.is_(None),
+                            Timer.cancelled.is_(False)).values(cancelled=True))
+
+
+async def _arm(session: AsyncSession, desk: Desk, ticket: Ticket, who: str | None, *, since: datetime,
+               confirm: bool = False) -> None:
+    """The repeat and the coordinator ping of a page to ``who`` (None: the duty channel was told), due from
+    now; an acknowledgement since ``since`` stops them. Written as upserts: a ticket raised twice in one
+    instant (or by two replicas at once) has one timer of each kind, not a unique violation."""
+    duty = desk.settings.duty
+    assert duty is not None
+    if who is None and not confirm:
+        return  # no standby on duty: the duty channel was told, and that is all (outside the duty window)
+    now = desk.clock.now()
+    data = {"standby": who, "since": since.isoformat(), **({"confirm": True} if confirm else {})}
+    for kind, after in (("ping:repeat", duty.escalate.repeat), ("ping:coordinator", duty.escalate.coordinator)):
+        if kind == "ping:repeat" and who is None:
+            continue  # nobody to remind: the duty channel was asked, the coordinator is next
+        values = {"ticket_id": ticket.id, "kind": kind, "due_at": now + after, "fired_at": None, "cancelled": False,
+                  "data": data}
+        # one that exists already (fired or cancelled) is armed again
+        await session.execute(upsert(session, Timer, values, key=["ticket_id", "kind", "due_at"],
+                                     update={"fired_at": None, "cancelled": False, "data": data}))
 
 
 async def answer_when_closed(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:
@@ -83,6 +151,7 @@ async def ping_standby(session: AsyncSession, desk: Desk, ticket: Ticket) -> Non
     standby = await holder(session, desk, standby_role, now) if standby_role else None
     phone = await holder(session, desk, phone_role, now) if phone_role else None
     ack = Button(action=ACK, label="ack", value=ticket.key)
+    log(session, ticket, "ping", now, None, new=standby)
     if standby is None:
         # no duty running: the team channel gets it, and the coordinator when there is one
         post_duty(desk, session, "escalation.no_standby", kind=MessageKind.PING, ticket=ticket.key, key=ticket.key,
@@ -93,13 +162,32 @@ async def ping_standby(session: AsyncSession, desk: Desk, ticket: Ticket) -> Non
     if phone is not None and phone != standby:
         await tell(session, desk, phone, "escalation.phone_told", kind=MessageKind.NOTICE, key=ticket.key,
                    who=name_of(desk, standby), ticket=ticket.key)
-    log(session, ticket, "ping", now, None, new=standby)
-    duty = desk.settings.duty
-    assert duty is not None
-    session.add(Timer(ticket_id=ticket.id, kind="ping:repeat", due_at=now + duty.escalate.repeat,
-                      data={"standby": standby, "since": now.isoformat()}))
-    session.add(Timer(ticket_id=ticket.id, kind="ping:coordinator", due_at=now + duty.escalate.coordinator,
-                      data={"standby": standby, "since": now.isoformat()}))
+    await _arm(session, desk, ticket, standby, since=now)
+
+
+async def ask_confirmation(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:
+    """A requester's own Prio-1 on a desk that wants it confirmed: the phone duty (else the duty channel) is
+    asked to confirm it (the standby is paged then) or to lower it; unanswered, it is asked again and the
+    coordinator is told, like an unacknowledged page."""
+    now = desk.clock.now()
+    phone_role, _standby_role = duty_roles(desk)
+    phone = await holder(session, desk, phone_role, now) if phone_role else None
+    confirm = Button(action=CONFIRM, label="confirm", value=ticket.key)
+    log(session, ticket, "p1_request", now, None, new=phone)
+    if phone is None or not await tell(session, desk, phone, "escalation.confirm", kind=MessageKind.PING,
+                                       buttons=(confirm,), key=ticket.key, title=ticket.title, ticket=ticket.key):
+        post_duty(desk, session, "escalation.confirm_channel", kind=MessageKind.PING, buttons=(confirm,),
+                  ticket=ticket.key, key=ticket.key, title=ticket.title)
+        phone = None
+    await _arm(session, desk, ticket, phone, since=now, confirm=True)
+
+
+async def confirm(session: AsyncSession, desk: Desk, ticket: Ticket, who: Person) -> None:
+    """The phone duty confirmed a requester's Prio-1: it is the team's priority now, and the standby is paged."""
+    await withdraw(session, ticket)
+    ticket.data = {**(ticket.data or {}), "priority_source": "team"}
+    log(session, ticket, "confirm", desk.clock.now(), who, new=who.key)
+    await ping_standby(session, desk, ticket)
 
 
 async def acknowledged_since(session: AsyncSession, ticket: Ticket, since: datetime) -> bool:
@@ -126,15 +214,21 @@ async def ping_timer(session: AsyncSession, desk: Desk, timer: Timer) -> None:
     if await acknowledged_since(session, ticket, since):
         return
     standby = data.get("standby")
-    ack = Button(action=ACK, label="ack", value=ticket.key)
+    asking = bool(data.get("confirm"))
+    if asking and (ticket.data or {}).get("priority_source") not in REQUESTED:
+        return  # the team has decided on its priority meanwhile
+    button = Button(action=CONFIRM, label="confirm", value=ticket.key) if asking else \
+        Button(action=ACK, label="ack", value=ticket.key)
     if timer.kind == "ping:repeat" and standby:
-        await tell(session, desk, standby, "escalation.ping_again", kind=MessageKind.PING, buttons=(ack,),
-                   key=ticket.key, title=ticket.title, ticket=ticket.key)
+        await tell(session, desk, standby, "escalation.confirm_again" if asking else "escalation.ping_again",
+                   kind=MessageKind.PING, buttons=(button,), key=ticket.key, title=ticket.title, ticket=ticket.key)
         return
     duty = desk.settings.duty
     coordinator = duty.coordinator if duty is not None else None
-    if coordinator and await tell(session, desk, coordinator, "escalation.coordinator", kind=MessageKind.PING,
-                                  buttons=(ack,), key=ticket.key, who=name_of(desk, standby), ticket=ticket.key):
+    if coordinator and await tell(session, desk, coordinator,
+                                  "escalation.confirm_coordinator" if asking else "escalation.coordinator",
+                                  kind=MessageKind.PING, buttons=(button,), key=ticket.key,
+                                  who=name_of(desk, standby), ticket=ticket.key):
         return
-    post_duty(desk, session, "escalation.unacknowledged", kind=MessageKind.PING, ticket=ticket.key, key=ticket.key,
-              who=name_of(desk, standby))
+    post_duty(desk, session, "escalation.confirm_unanswered" if asking else "escalation.unacknowledged",
+              kind=MessageKind.PING, ticket=ticket.key, key=ticket.key, who=name_of(desk, standby))

@@ -76,7 +76,7 @@ async def may_move(ctx: Context, thread: tuple[ThreadMessage, ...]) -> bool:
 
 
 async def move_thread(ctx: Context, channel: ChannelRef, thread: tuple[ThreadMessage, ...], *,
-                      priority: int = 2) -> list[Reply]:
+                      priority: int = 2, priority_source: str = "default") -> list[Reply]:
     """Moves ``thread`` (root first) from ``channel`` into a private ticket; idempotent per thread."""
     if not thread:
         return [Reply(text=ctx.t("privacy.nothing_to_move"), kind=MessageKind.ERROR)]
@@ -88,7 +88,8 @@ async def move_thread(ctx: Context, channel: ChannelRef, thread: tuple[ThreadMes
     requester = await resolve(ctx.session, root.author, ctx.now)
     requester_actor = actor_for(requester, ctx.desk.settings)
     ticket = await service.create(ctx.session, ctx.desk, requester, text=root.text, priority=priority, topic=None,
-                                  origin=root_channel, language=requester_actor.language)
+                                  origin=root_channel, language=requester_actor.language,
+                                  priority_source=priority_source)
     ctx.session.add(MovedThread(platform=channel.platform.value, channel_id=channel.channel_id,
                                 root_id=root.message_id, ticket_id=ticket.id, moved_at=ctx.now))
     service.log(ctx.session, ticket, "moved", ctx.now, ctx.actor.person, old=channel.channel_id,

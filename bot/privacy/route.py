@@ -6,6 +6,7 @@ from bot.core.context import Context
 from bot.core.registry import Parsed
 from bot.core.types import MessageKind, Reply, ThreadMessage
 from bot.privacy.move import MOVE_ACTION, follow_reply, may_move, move_thread, moved_ticket, nudge
+from bot.tickets import service
 
 TICKET_REACTIONS = frozenset({"ticket", "admission_tickets", "🎫", "🎟", "🎟️"})
 
@@ -31,12 +32,16 @@ async def route(ctx: Context) -> list[Reply] | None:
     return None
 
 
-async def _explicit_move(ctx: Context, priority: int = 2) -> list[Reply]:
+async def _explicit_move(ctx: Context, priority: int | None = None) -> list[Reply]:
+    """``priority``: the one the mover chose (``/ticket -p1`` in the thread), else the default."""
     thread = ctx.event.thread
     if not await may_move(ctx, thread):
         return [Reply(text=ctx.t("privacy.not_allowed"), kind=MessageKind.ERROR)]
     channel = ctx.event.channel.model_copy(update={"thread_id": None})
-    return await move_thread(ctx, channel, thread, priority=priority)
+    if priority is None:
+        return await move_thread(ctx, channel, thread)
+    return await move_thread(ctx, channel, thread, priority=priority,
+                             priority_source=service.chosen_by(ctx.actor.person))
 
 
 async def _ticket_in_thread(ctx: Context) -> list[Reply] | None:
@@ -48,7 +53,8 @@ async def _ticket_in_thread(ctx: Context) -> list[Reply] | None:
     parsed = ctx.desk.registry.parse(text)
     if isinstance(parsed, Parsed) and parsed.command.default_for != ("ticket",):
         return None  # `/ticket show X` in a thread is just that command
-    priority = parsed.args.priority if isinstance(parsed, Parsed) else 2  # type: ignore[attr-defined]
+    chosen = isinstance(parsed, Parsed) and "priority" in parsed.args.model_fields_set
+    priority = parsed.args.priority if chosen else None  # type: ignore[union-attr]
     thread = ctx.event.thread
     words = parsed.args.text if isinstance(parsed, Parsed) else ""  # type: ignore[attr-defined]
     if words:

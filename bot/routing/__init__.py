@@ -122,7 +122,7 @@ def apply_category(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:
         service.touch(session, ticket)
     # the ticket form sets the priority from its urgency answer (or the form's priority field)
     source = data.get("priority_source") or ("urgency" if (data.get("doc") or {}).get("urgency") else None)
-    if cat.priority is not None and source not in ("given", "urgency"):
+    if cat.priority is not None and source not in ("given", "urgency", "team"):
         data["priority_source"] = "category"
         if ticket.priority != cat.priority:
             old = ticket.priority
@@ -131,6 +131,8 @@ def apply_category(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:
                         body=f"category {ticket.topic}")
             if cat.priority == 1:
                 service.raised(session, ticket)
+            elif old == 1:
+                service.lowered(session, ticket)
             service.tell_requester(session, desk, ticket, "routing.category_priority", old=old, new=cat.priority,
                                    category=cat.label or ticket.topic)
     ticket.data = data

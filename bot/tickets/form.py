@@ -147,6 +147,8 @@ async def create_from_form(ctx: Context) -> list[Reply]:
         lines += [f"{label(lang, name)}: {problem}" for name, problem in errors.items()]
         return [Reply(text="\n".join(lines), kind=MessageKind.ERROR)]
     priority = priority_of(values)
+    chose = (values.get("priority") or "").strip() in PRIORITIES
+    requester_source = "given" if chose else ("urgency" if (values.get("urgency") or "").strip() else "default")
     ticket = await service.create(
         ctx.session,
         ctx.desk,
@@ -157,11 +159,11 @@ async def create_from_form(ctx: Context) -> list[Reply]:
         origin=ctx.event.channel,
         language=lang,
         doc=doc_of(values),
+        priority_source="team" if ctx.actor.is_staff and requester_source != "default" else requester_source,
     )
-    next_key = "ticket.next_p1" if priority == 1 else "ticket.next"
     return [Reply(
         text=ctx.t("ticket.receipt", key=ticket.key, priority=priority, priority_name=ctx.t(f"priority.{priority}"),
-                   next=ctx.t(next_key, key=ticket.key)),
+                   next=service.next_step(ctx.desk, ticket, ctx.actor.language)),
         kind=MessageKind.RECEIPT,
         ticket=ticket.key,
     )]

@@ -22,7 +22,13 @@ from storage.upsert import upsert
 TITLE_LENGTH = 80
 
 # events only agents see in a ticket's history (internal notes, the triage checklist, pings, routing)
-INTERNAL_KINDS = ("note", "check", "uncheck", "ping", "ack", "route", "vendor_queued", "deletion")
+INTERNAL_KINDS = ("note", "check", "uncheck", "ping", "ack", "p1_request", "confirm", "route", "vendor_queued",
+                  "deletion")
+
+# where a ticket's priority came from (ticket.data["priority_source"]): the requester chose it ("given" with
+# -p, "urgency" with the urgency answer), the team set it ("team"), its category ("category"), or nobody
+# ("default"). A priority the team set is not changed by the requester's urgency.
+REQUESTED = frozenset({"given", "urgency"})
 
 
 def touch(session: AsyncSession, ticket: Ticket) -> None:
@@ -35,6 +41,26 @@ def raised(session: AsyncSession, ticket: Ticket) -> None:
     """The ticket became Prio-1: the standby is pinged before the unit of work commits."""
     unit = UnitOfWork.of(session)
     unit.mark(unit.raised, ticket)
+
+
+def lowered(session: AsyncSession, ticket: Ticket) -> None:
+    """The ticket stopped being Prio-1: its pending pings are withdrawn before the unit of work commits."""
+    unit = UnitOfWork.of(session)
+    unit.mark(unit.lowered, ticket)
+
+
+def chosen_by(actor: Person) -> str:
+    """The source of a priority that ``actor`` chose: the team's or the requester's."""
+    return "team" if actor.is_staff else "given"
+
+
+def next_step(desk: Desk, ticket: Ticket, language: str) -> str:
+    """A receipt's last sentence: what happens next with a ticket of its priority."""
+    duty = desk.settings.duty
+    confirm = (duty is not None and duty.requester_p1 == "confirm"
+               and (ticket.data or {}).get("priority_source") in REQUESTED)
+    step = "ticket.next" if ticket.priority != 1 else ("ticket.next_p1_confirm" if confirm else "ticket.next_p1")
+    return t(language, step, key=ticket.key)
 
 
 async def next_number(session: AsyncSession, prefix: str) -> int:
@@ -101,8 +127,10 @@ async def create(
     origin: ChannelRef,
     language: str,
     doc: dict[str, str] | None = None,
+    priority_source: str = "default",
 ) -> Ticket:
-    """Opens a ticket; ``doc`` holds the documentation checklist's answers (ticket.data["doc"])."""
+    """Opens a ticket; ``doc`` holds the documentation checklist's answers (ticket.data["doc"]),
+    ``priority_source`` says who chose the priority (see REQUESTED)."""
     now = desk.clock.now()
     number = await next_number(session, desk.prefix)
     ticket = Ticket(
@@ -119,7 +147,7 @@ async def create(
         origin_channel=origin.channel_id,
         origin_thread=origin.thread_id,
         language=language,
-        data={"doc": dict(doc)} if doc else {},
+        data={"priority_source": priority_source, **({"doc": dict(doc)} if doc else {})},
         created_at=now,
         updated_at=now,
     )
@@ -222,13 +250,18 @@ async def assign(session: AsyncSession, desk: Desk, ticket: Ticket, assignee: Pe
 
 
 async def set_priority(session: AsyncSession, desk: Desk, ticket: Ticket, priority: int,
-                       actor: Person | None) -> None:
+                       actor: Person | None, *, source: str) -> None:
+    """``source``: who chose it (see REQUESTED). Raised to 1 it escalates; lowered from 1, its pending
+    pings are withdrawn (both before the unit of work commits)."""
     now = desk.clock.now()
     old = ticket.priority
     ticket.priority = priority
+    ticket.data = {**(ticket.data or {}), "priority_source": source}
     log(session, ticket, "priority", now, actor, old=str(old), new=str(priority))
     if priority == 1:
         raised(session, ticket)
+    elif old == 1:
+        lowered(session, ticket)
     tell_requester(session, desk, ticket, "ticket.priority_changed", old=old, new=priority)
 
 

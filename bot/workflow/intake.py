@@ -79,13 +79,15 @@ async def fill(session: AsyncSession, desk: Desk, ticket: Ticket, field: str, va
 
 async def _urgency_priority(session: AsyncSession, desk: Desk, ticket: Ticket, urgency: str,
                             actor: Person | None) -> None:
-    """Without an explicit priority, the urgency decides it (as in the ticket form)."""
-    if (ticket.data or {}).get("priority_source") == "given":
+    """Without an explicit priority, the urgency decides it (as in the ticket form). A priority the team set
+    wins over the requester's urgency; an agent who records the urgency sets the team's priority."""
+    if (ticket.data or {}).get("priority_source") in ("given", "team"):
         return
+    source = "team" if actor is not None and actor.is_staff else "urgency"
     priority = URGENCY_PRIORITY[urgency]
-    ticket.data = {**(ticket.data or {}), "priority_source": "urgency"}
+    ticket.data = {**(ticket.data or {}), "priority_source": source}
     if ticket.priority != priority:
-        await service.set_priority(session, desk, ticket, priority, actor)
+        await service.set_priority(session, desk, ticket, priority, actor, source=source)
 
 
 async def _complete(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:

@@ -168,8 +168,8 @@ def test_scan_finds_the_calls() -> None:
     # One of each kind of call; if these vanish, the scan no longer sees the code.
     assert {"ticket.not_found", "parse.usage", "help.help", "console.banner", "error.internal"} <= keys
     assert {"state.", "sla.clock_", "priority."} <= keys
-    # Followed through a local name: ``next_key = "ticket.next_p1" if ... else "ticket.next"``.
-    assert {"ticket.next", "ticket.next_p1"} <= keys
+    # Followed through a local name: ``step = "ticket.next" if ... else ("ticket.next_p1_confirm" if … else …)``.
+    assert {"ticket.next", "ticket.next_p1", "ticket.next_p1_confirm"} <= keys
 
 
 def test_every_key_in_the_code_exists() -> None:
