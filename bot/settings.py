@@ -29,6 +29,7 @@ from bot.infra.config import HaConfig, OpsConfig, StorageConfig
 from bot.infra.platforms import E2E_INSTALL, MatrixConfig, SlackConfig, e2e_installed
 from bot.privacy.config import ChannelsConfig
 from bot.sla.config import SlaPolicyConfig
+from bot.tickets.config import LimitsConfig
 from bot.workflow.config import (
     CategoryConfig,
     DeferralConfig,
@@ -71,6 +72,7 @@ class Settings(BaseSettings):
     channels: ChannelsConfig = Field(default_factory=ChannelsConfig)
     duty: DutyConfig | None = None
     routing: list[RoutingRule] = Field(default_factory=list)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
     vendor: VendorConfig | None = None
     # the handbooks' processes (bot/workflow/config.py)
     access: AccessConfig = Field(default_factory=AccessConfig)

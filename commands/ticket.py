@@ -15,7 +15,7 @@ from bot.core.registry import Arg, Command, Registry
 from bot.core.types import MessageKind, Reply, Visibility
 from bot.i18n import catalogue
 from bot.i18n.format import duration, instant
-from bot.tickets import service
+from bot.tickets import limits, service
 from bot.tickets.states import SETTABLE, State
 from bot.workflow import attachments, closing, rules
 from storage.models import Person, Ticket
@@ -120,6 +120,10 @@ async def load(ctx: Context, key: str, *, write: bool = False, follow: bool = Fa
 async def create(ctx: Context, args: CreateArgs) -> list[Reply]:
     ev = ctx.event
     settings = ctx.desk.settings
+    held = await limits.hold(ctx.session, ctx.desk, ctx.actor.person, args.text, ctx.actor.language,
+                             ctx.actor.timezone)
+    if held is not None:
+        return [held, *await _files_onto(ctx, held.ticket)]
     # the routing topic and the category's priority are known before the receipt is written
     topic = routing.topic_for(settings, text=args.text, topic=args.topic, channel=ev.channel.channel_id)
     given = args.priority if "priority" in args.model_fields_set else None
@@ -135,16 +139,22 @@ async def create(ctx: Context, args: CreateArgs) -> list[Reply]:
         language=ctx.actor.language,
         priority_source=service.chosen_by(ctx.actor.person) if source == "given" else source,
     )
-    refusals = []
-    if ev.attachments:
-        refusals = await attachments.receive(ctx.session, ctx.desk, ticket, ctx.actor.person, ev.attachments,
-                                             ctx.actor.language)
     return [Reply(
         text=ctx.t("ticket.receipt", key=ticket.key, priority=priority, priority_name=ctx.t(f"priority.{priority}"),
                    next=service.next_step(ctx.desk, ticket, ctx.actor.language)),
         kind=MessageKind.RECEIPT,
         ticket=ticket.key,
-    ), *(Reply(text=text, kind=MessageKind.ERROR, ticket=ticket.key) for text in refusals)]
+    ), *await _files_onto(ctx, ticket.key)]
+
+
+async def _files_onto(ctx: Context, key: str | None) -> list[Reply]:
+    """The request's files (screenshots) onto the ticket ``key``; a refusal for each file not taken."""
+    ticket = await service.get(ctx.session, key) if key and ctx.event.attachments else None
+    if ticket is None:
+        return []
+    refusals = await attachments.receive(ctx.session, ctx.desk, ticket, ctx.actor.person, ctx.event.attachments,
+                                         ctx.actor.language)
+    return [Reply(text=text, kind=MessageKind.ERROR, ticket=ticket.key) for text in refusals]
 
 
 async def show(ctx: Context, args: KeyArgs) -> list[Reply]:

@@ -35,7 +35,7 @@ from adapters.slack.ratelimit import ChannelRateLimiter
 from adapters.slack.spaces import TicketSpaces
 from bot.core.clock import Clock
 from bot.core.types import Capability, OutboundMessage, Platform, Removal
-from bot.infra.outbox import DeliveryError
+from bot.infra.outbox import URGENT_KINDS, DeliveryError
 from bot.settings import ConfigError, Settings
 
 log = structlog.stdlib.get_logger(__name__)
@@ -196,7 +196,7 @@ class SlackAdapter:
     # ----------------------------------------------------------------- sending
 
     async def send(self, message: OutboundMessage) -> str | None:
-        if self.pace is not None:
+        if self.pace is not None and message.kind not in URGENT_KINDS:  # a Prio-1 page does not wait for a lull
             await self.pace()
         try:
             return await self._send(message)

@@ -51,6 +51,7 @@ class MessageKind(StrEnum):
     FEEDBACK = "feedback"          # "are you satisfied?"
     MOVED = "moved"                # a public thread's messages copied into a ticket's space
     NUDGE = "nudge"                # the privacy suggestion with its button
+    LIMITED = "limited"            # a request beyond the requester's limit, kept on their newest ticket
     SWAP_REQUEST = "swap_request"
     COVER_REQUEST = "cover_request"
 

@@ -46,6 +46,9 @@ MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(minutes=10)
 # how long a claimed row is left to the replica sending it before another may try again
 CLAIM_TTL = timedelta(minutes=2)
+# a Prio-1 page takes no concurrency slot: however many other deliveries are under way (a flood of requests
+# from one person, a burst of ticket spaces being set up), it does not wait for one of them to finish
+URGENT_KINDS = frozenset({"ping"})
 TargetKey = tuple[str, str, str | None, str | None]
 
 
@@ -290,9 +293,15 @@ class OutboxSender:
             if not progress:
                 return delivered
 
+    def _slot(self, rows: list[OutboxMessage]) -> contextlib.AbstractAsyncContextManager[Any]:
+        """The concurrency slot a line of rows is sent in; none for a line with a page in it (URGENT_KINDS)."""
+        if any(row.kind in URGENT_KINDS for row in rows):
+            return contextlib.nullcontext()
+        return self._slots
+
     async def _send_line(self, rows: list[OutboxMessage]) -> tuple[int, bool, bool]:
         """Sends one target's rows in order: (rows sent, whether any row was settled, whether it stopped)."""
-        async with self._slots:
+        async with self._slot(rows):
             now = self.clock.now()
             claimed = await self._claim(rows, now)
             sent, moved = 0, False
@@ -505,7 +514,7 @@ class OutboxSender:
             if not go:
                 await self._release(rows, leases)
                 return False
-            async with self._slots:
+            async with self._slot(rows):
                 now = self.clock.now()
                 for i, row in enumerate(rows):
                     if await self._attempt(row, now) == "retry":

@@ -31,7 +31,7 @@ from bot.core.types import (
 from bot.i18n import t
 from bot.i18n.format import instant
 from bot.infra.outbox import enqueue, enqueue_removal
-from bot.tickets import service
+from bot.tickets import limits, service
 from storage.models import MovedThread, Person, Ticket
 
 log = structlog.stdlib.get_logger(__name__)
@@ -87,9 +87,13 @@ async def move_thread(ctx: Context, channel: ChannelRef, thread: tuple[ThreadMes
         return [Reply(text=ctx.t("privacy.already_moved", key=existing.key), ticket=existing.key)]
     requester = await resolve(ctx.session, root.author, ctx.now)
     requester_actor = actor_for(requester, ctx.desk.settings)
-    ticket = await service.create(ctx.session, ctx.desk, requester, text=root.text, priority=priority, topic=None,
-                                  origin=root_channel, language=requester_actor.language,
-                                  priority_source=priority_source)
+    recent = await limits.full(ctx.session, ctx.desk, requester)
+    if recent:  # the requester opened as many tickets as they may: the thread goes onto their newest one
+        ticket = await limits.keep(ctx.session, ctx.desk, recent, requester, root.text)
+    else:
+        ticket = await service.create(ctx.session, ctx.desk, requester, text=root.text, priority=priority,
+                                      topic=None, origin=root_channel, language=requester_actor.language,
+                                      priority_source=priority_source)
     ctx.session.add(MovedThread(platform=channel.platform.value, channel_id=channel.channel_id,
                                 root_id=root.message_id, ticket_id=ticket.id, moved_at=ctx.now))
     service.log(ctx.session, ticket, "moved", ctx.now, ctx.actor.person, old=channel.channel_id,

@@ -15,7 +15,7 @@ from bot.core.context import Context
 from bot.core.types import FormField, FormSpec, MessageKind, Reply
 from bot.i18n import t
 from bot.settings import Settings
-from bot.tickets import service
+from bot.tickets import limits, service
 from bot.workflow import rules
 from bot.workflow.config import DOC_FIELDS as INTAKE_FIELDS
 
@@ -146,6 +146,10 @@ async def create_from_form(ctx: Context) -> list[Reply]:
         lines = [t(lang, "form.ticket.invalid")]
         lines += [f"{label(lang, name)}: {problem}" for name, problem in errors.items()]
         return [Reply(text="\n".join(lines), kind=MessageKind.ERROR)]
+    held = await limits.hold(ctx.session, ctx.desk, ctx.actor.person, ticket_text(values, lang), lang,
+                             ctx.actor.timezone)
+    if held is not None:
+        return [held]
     priority = priority_of(values)
     chose = (values.get("priority") or "").strip() in PRIORITIES
     requester_source = "given" if chose else ("urgency" if (values.get("urgency") or "").strip() else "default")

@@ -239,3 +239,28 @@ def test_message_kinds_are_the_transcripts_strings() -> None:
     assert "remove" not in {kind.value for kind in MessageKind}
     with pytest.raises(ValueError):
         OutboundMessage(id=1, target=channel("#a"), text="", kind="remove", visibility=Visibility.PUBLIC)
+
+
+async def test_a_page_is_not_held_back_by_deliveries_under_way(desk) -> None:
+    # one delivery at a time (the simulator's concurrency), and every other channel's send hangs: a flood
+    await put(desk, channel("#flood-1"), "a")
+    await put(desk, channel("#flood-2"), "b")
+    (page,) = await put(desk, Target(kind="dm", platform=Platform.SIM, user_id="jonas"), "Prio-1 HW-9", kind="ping")
+    outbox = desk.bot.outbox
+    send = outbox.senders[Platform.SIM]
+    stuck = asyncio.Event()
+
+    async def slow(message):
+        if message.kind != "ping":
+            await stuck.wait()
+        return await send(message)
+
+    outbox.senders[Platform.SIM] = slow
+    draining = asyncio.create_task(outbox.drain())
+    for _ in range(200):
+        if desk.adapter.sent:
+            break
+        await asyncio.sleep(0.01)
+    assert [m.id for m in desk.adapter.sent] == [page]   # out while the flood's deliveries hang
+    stuck.set()
+    assert await draining == 3

@@ -9,7 +9,7 @@ from slack_fake import FakeSlack
 from slack_harness import DESK, Factory, SlackHarness
 
 from bot.i18n import t
-from storage.models import Identity
+from storage.models import Identity, Ticket, TicketEvent
 
 
 def answers(slack: SlackHarness, user: str) -> list[str]:
@@ -36,3 +36,24 @@ async def test_a_staff_account_no_longer_configured_loses_every_right(fake_slack
     await slack.command("show HW-1", user="U0ANNA2", user_name="anna")
     await slack.settle()
     assert "my salary slip is wrong" in answers(slack, "U0ANNA2")[0]
+
+
+async def test_a_flood_of_prio_1_requests_from_one_outsider_stops_at_the_limit_and_is_kept(make_slack: Factory
+                                                                                          ) -> None:
+    slack = await make_slack(limits={"tickets": 3, "per": "1h"})
+    for n in range(20):
+        await slack.command(f"-p1 everything is broken {n}", user="U0SPAM", user_name="spammer")
+    await slack.command("-p1 the shop is down", user="U0REQ")
+    await slack.settle()
+
+    tickets = {t.key: t for t in await slack.rows(Ticket)}
+    assert sorted(tickets) == ["HW-1", "HW-2", "HW-3", "HW-4"]
+    assert tickets["HW-4"].title == "the shop is down" and tickets["HW-4"].priority == 1
+    kept = await slack.rows(TicketEvent, TicketEvent.kind == "limited", order=TicketEvent.id)
+    assert [e.body for e in kept] == [f"everything is broken {n}" for n in range(3, 20)]
+    assert {e.ticket_id for e in kept} == {tickets["HW-3"].id}
+    told = answers(slack, "U0SPAM")
+    assert len(told) == 20 and all("HW-3" in text and "limit" in text for text in told[3:])
+    duty = [p["text"] for p in slack.fake.to("chat.postMessage") if p["channel"] == "C0DUTY"]
+    assert len(duty) == 5 and sum("limit" in text for text in duty) == 1   # four new tickets, the limit once
+    assert len(slack.fake.to("conversations.create")) == 4

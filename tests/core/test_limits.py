@@ -1,0 +1,36 @@
+"""The per-requester limit of new tickets ([limits], bot/tickets/limits.py) on both backends: what a requester
+sends beyond it is kept on their newest ticket, and they hear when they may open a new one."""
+
+from __future__ import annotations
+
+from bot.i18n import t
+from storage.models import Ticket, TicketEvent
+
+
+async def test_beyond_the_limit_a_request_is_kept_on_the_newest_ticket_until_the_window_passes(make_harness
+                                                                                              ) -> None:
+    desk = await make_harness(limits={"tickets": 2, "per": "1h"})
+    await desk.send("rita", "printer jams", dm=True)
+    desk.advance(minutes=10)
+    await desk.send("rita", "/ticket -p1 scanner is dead")
+    desk.advance(minutes=10)
+    answer = await desk.reply("rita", "/ticket -p1 and the coffee machine")
+    assert answer.text == t("en", "limits.held", count=2, within="1h", key="HW-2", again="2026-11-24 15:50 UTC")
+    [kept] = await desk.rows(TicketEvent, TicketEvent.kind == "limited")
+    [second] = await desk.rows(Ticket, Ticket.key == "HW-2")
+    assert (kept.ticket_id, kept.body, kept.public) == (second.id, "and the coffee machine", True)
+    assert await desk.count(Ticket) == 2
+    assert sum("limit" in m.text for m in desk.adapter.sent if m.target.channel_id == "#support-duty") == 1
+
+    await desk.send("rita", "and the fax", dm=True)  # the duty channel heard it once in this window
+    assert sum("limit" in m.text for m in desk.adapter.sent if m.target.channel_id == "#support-duty") == 1
+    desk.advance(minutes=41)
+    receipt = await desk.reply("rita", "the fax, really", dm=True)
+    assert receipt.text.startswith("Ticket HW-3 is open")
+
+
+async def test_staff_are_not_limited(make_harness) -> None:
+    desk = await make_harness(limits={"tickets": 1, "per": "1h"})
+    for n in range(3):
+        await desk.send("anna", f"/ticket server {n} needs a reboot")
+    assert await desk.count(Ticket) == 3
