@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# characters no database here can store: NUL (PostgreSQL's text refuses it) and lone surrogates (no UTF-8)
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class Platform(StrEnum):
@@ -56,8 +60,31 @@ class MessageKind(StrEnum):
     COVER_REQUEST = "cover_request"
 
 
+def storable(text: str) -> str:
+    """``text`` with every character a database would refuse replaced by U+FFFD (the replacement character)."""
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        return storable(value) if _UNSTORABLE.search(value) else value
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_storable(item) for item in value)
+    return value
+
+
 class Frozen(BaseModel):
+    """A core value. Text a platform hands in is made storable on the way in: a message with a NUL byte is
+    saved (with U+FFFD in its place) instead of failing in the database after its receipt."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        return _storable(data)
 
 
 class UserRef(Frozen):
