@@ -9,13 +9,16 @@ message can neither ping anybody (``@room``, a user id) nor inject markup.
 from __future__ import annotations
 
 import html
+import json
 import re
 from typing import Any
 
 from bot.core.types import Button, OutboundMessage
 from bot.i18n import t
 
-MAX_BODY = 30_000            # well below the homeserver's 64 KiB event limit, HTML included
+# the body and the formatted body together, as the event's JSON encodes them (UTF-8, escapes included): a
+# homeserver refuses an event over 64 KiB (M_TOO_LARGE), and the event's envelope and signatures need room too
+MAX_CONTENT_BYTES = 48_000
 NUMBERS = ("1️⃣", "2️⃣", "3️⃣", "4️⃣", "5️⃣", "6️⃣", "7️⃣", "8️⃣", "9️⃣")
 ACK = "✅"                    # a reaction that picks the first (often the only) choice
 _ROOM_PING = re.compile(r"@room\b", re.IGNORECASE)
@@ -26,8 +29,23 @@ def defuse(text: str) -> str:
     return _ROOM_PING.sub("@\u2060room", text)
 
 
-def clip(text: str, limit: int = MAX_BODY) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def encoded_size(text: str) -> int:
+    """What ``text`` adds to an event as its body and its formatted body: escaped HTML grows ``<`` fourfold."""
+    return sum(len(json.dumps(part, ensure_ascii=False).encode()) for part in (text, to_html(text)))
+
+
+def clip(text: str, note: str, limit: int = MAX_CONTENT_BYTES) -> str:
+    """``text`` as it fits into one event; a longer one is cut and ends with ``note`` (that it was clipped)."""
+    if encoded_size(text) <= limit:
+        return text
+    low, high = 0, len(text)  # the longest head that fits together with the note
+    while low < high:
+        mid = (low + high + 1) // 2
+        if encoded_size(f"{text[:mid]}…\n\n{note}") <= limit:
+            low = mid
+        else:
+            high = mid - 1
+    return f"{text[:low]}…\n\n{note}"
 
 
 def to_html(text: str) -> str:
@@ -44,7 +62,7 @@ def text_of(message: OutboundMessage, lang: str) -> str:
     text = message.text
     if message.buttons:
         text = f"{text}\n\n{choices_text(message.buttons, lang)}"
-    return clip(defuse(text))
+    return clip(defuse(text), t(lang, "matrix.clipped"))
 
 
 def thread_relation(root: str) -> dict[str, Any]:
