@@ -9,6 +9,7 @@ time a message goes there, so a new assignee joins too). The mapping lives in
 from __future__ import annotations
 
 import re
+import secrets
 from collections import OrderedDict
 
 import structlog
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adapters.common import ticket_member_ids
 from adapters.slack.errors import delivery_error, error_code
 from bot.core.types import Platform
+from bot.infra.outbox import DeliveryError
 from storage.models import KeyValue
 from storage.upsert import upsert
 
@@ -28,16 +30,20 @@ log = structlog.stdlib.get_logger(__name__)
 SPACE_KEY = "slack:space:{ticket}"
 CHANNEL_KEY = "slack:channel:{channel}"
 CACHE = 10_000
-NAME_ATTEMPTS = 5
+NAME_ATTEMPTS = 4
+NAME_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 # invite errors that concern one person, not the channel: log them and go on
 SKIPPABLE_INVITE = frozenset({"already_in_channel", "cant_invite_self", "user_not_found", "user_is_restricted",
                               "user_is_ultra_restricted", "ura_max_channels", "cant_invite", "user_disabled"})
 
 
 def channel_name(ticket: str, attempt: int = 0) -> str:
-    """``ticket-hw-1`` (lowercase letters, digits, hyphens; at most 80 characters), ``ticket-hw-1-2`` …"""
+    """``ticket-hw-1`` (lowercase letters, digits, hyphens; at most 80 characters); when that is taken, the name
+    with a random part (``ticket-hw-1-k3x9q``), which nobody can have taken ahead of the ticket."""
     base = "ticket-" + re.sub(r"[^a-z0-9_-]+", "-", ticket.lower()).strip("-")
-    return (base if attempt == 0 else f"{base}-{attempt + 1}")[:80]
+    if attempt == 0:
+        return base[:80]
+    return f"{base[:74]}-{''.join(secrets.choice(NAME_ALPHABET) for _ in range(5))}"
 
 
 class TicketSpaces:
@@ -94,7 +100,11 @@ class TicketSpaces:
                 raise delivery_error(exc, channel=f"#{name}", bot=self.bot_name) from exc
             channel = str(answer["channel"]["id"])
             return await self._store(ticket_key, channel)
-        raise delivery_error(RuntimeError(f"no free channel name for {ticket_key}"))
+        # four names taken, three of them with a random part: not a matter a retry can fix
+        raise DeliveryError(f"Slack: no free channel name for the private channel of {ticket_key}: "
+                            f"#{channel_name(ticket_key)} and {NAME_ATTEMPTS - 1} names with a random part are taken; "
+                            "check for channels created in bulk with these names (archive or rename them)",
+                            permanent=True)
 
     async def _store(self, ticket_key: str, channel: str) -> str:
         """Saves the mapping; when another replica was faster, its channel wins."""

@@ -4,12 +4,13 @@ signed requests into the real bolt app and the fake Slack Web API on loopback.""
 from __future__ import annotations
 
 import copy
+import re
 
 from slack_fake import FakeSlack
 from slack_harness import DESK, Factory, SlackHarness
 
 from bot.i18n import t
-from storage.models import Identity, Ticket, TicketEvent
+from storage.models import Identity, OutboxMessage, Ticket, TicketEvent
 
 
 def answers(slack: SlackHarness, user: str) -> list[str]:
@@ -57,3 +58,24 @@ async def test_a_flood_of_prio_1_requests_from_one_outsider_stops_at_the_limit_a
     duty = [p["text"] for p in slack.fake.to("chat.postMessage") if p["channel"] == "C0DUTY"]
     assert len(duty) == 5 and sum("limit" in text for text in duty) == 1   # four new tickets, the limit once
     assert len(slack.fake.to("conversations.create")) == 4
+
+
+async def test_a_squatted_ticket_channel_name_gets_a_random_part(slack: SlackHarness) -> None:
+    for taken in ("ticket-hw-1", "ticket-hw-1-2", "ticket-hw-1-3", "ticket-hw-1-4", "ticket-hw-1-5"):
+        slack.fake.fail("conversations.create", "name_taken", times=1, when={"name": taken})
+    await slack.command("printer on fire")
+    await slack.settle()
+    names = [c["name"] for c in slack.fake.to("conversations.create", ok=None)]
+    assert names[0] == "ticket-hw-1" and re.fullmatch(r"ticket-hw-1-[a-z2-9]{5}", names[1]) and len(names) == 2
+    assert await slack.rows(OutboxMessage, OutboxMessage.status != "sent") == []
+
+
+async def test_when_no_name_is_free_the_space_fails_at_once_with_what_to_do(slack: SlackHarness) -> None:
+    slack.fake.fail("conversations.create", "name_taken", times=0)
+    await slack.command("printer on fire")
+    await slack.settle()
+    assert len(slack.fake.to("conversations.create", ok=None)) == 4   # not 40 calls over eight retries
+    dead = await slack.rows(OutboxMessage, OutboxMessage.status == "dead")
+    assert dead and all(row.attempts == 1 for row in dead)
+    duty = [p["text"] for p in slack.fake.to("chat.postMessage") if p["channel"] == "C0DUTY"]
+    assert any("no free channel name" in text and "archive or rename" in text for text in duty)

@@ -122,7 +122,10 @@ def test_command_idempotency_keys_come_from_the_trigger() -> None:
 
 def test_ticket_channel_names() -> None:
     assert channel_name("HW-1") == "ticket-hw-1"
-    assert channel_name("HW-1", 1) == "ticket-hw-1-2"
+    # a taken name is not followed by a guessable one (ticket-hw-1-2 … could all be taken ahead of the ticket)
+    others = {channel_name("HW-1", 1) for _ in range(20)}
+    assert len(others) == 20 and all(re.fullmatch(r"ticket-hw-1-[a-z2-9]{5}", name) for name in others)
+    assert len(channel_name("X" * 8 + "-" + "9" * 70, 1)) <= 80
 
 
 # --------------------------------------------------------------------------- the manifest
