@@ -8,7 +8,10 @@ module (so pytest's caplog and the level apply), and :func:`configure` renders t
 records alike.
 
 What is logged never holds message content: ids, references, counts and exception type names
-(``error=type(exc).__name__``); tracebacks (whose text may quote content) only at DEBUG (``exc_info=True``).
+(``error=type(exc).__name__``); tracebacks only at DEBUG (``exc_info=True``). The libraries that would log
+content below WARNING (SQL statements with their parameters, Web API request bodies, sync answers) are kept
+at WARNING whatever the level, and the database engine hides statement parameters in its errors
+(storage/db.py), so a traceback at DEBUG does not quote a message either.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from typing import TextIO
 import structlog
 
 FORMATS = ("console", "json")
+# libraries whose INFO and DEBUG records carry message content (statements with parameters, request and
+# response bodies, sync batches): never below WARNING
+CONTENT_LOGGERS = ("sqlalchemy", "aiosqlite", "psycopg", "slack_sdk", "slack_bolt", "nio", "aiohttp", "peewee")
 
 _SHARED: list[structlog.types.Processor] = [
     structlog.stdlib.add_log_level,
@@ -61,3 +67,5 @@ def configure(fmt: str | None = None, level: str | None = None, stream: TextIO |
     handler._dutydesk = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(numeric)
+    for name in CONTENT_LOGGERS:
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
