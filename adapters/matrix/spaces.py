@@ -3,7 +3,9 @@ direct rooms, and tickets' private rooms.
 
 A ticket's private space is an invite-only room (preset ``private_chat``, not in the directory)
 set up when the first message for the ticket is sent, with the requester, the assignee and the
-listed members invited (again whenever a message goes there, so a new assignee joins too).
+listed members invited (again whenever a message goes there, so a new assignee joins too). Only the
+bot (power 100) and the support team (50) may invite there: a requester (0) cannot bring anybody
+into their ticket (a room made before this rule gets it the next time a message goes there).
 Creating a room costs a homeserver far more than a message, and a receipt waits behind its
 ticket's first message in the outbox, so a few spare rooms (only the bot in them) are created
 ahead of time (``matrix:spare:!abc``); a new ticket takes one, names it and invites its people.
@@ -21,6 +23,7 @@ import structlog
 from nio import (
     AsyncClient,
     RoomCreateResponse,
+    RoomGetStateEventResponse,
     RoomInviteResponse,
     RoomPreset,
     RoomPutStateResponse,
@@ -29,7 +32,7 @@ from nio import (
 from nio import RoomVisibility as Visibility
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.common import configured_channels, ticket_member_ids
+from adapters.common import configured_channels, ticket_members
 from adapters.matrix.client import MatrixError, check, delivery_error, q, raw, server_of
 from bot.core.types import Platform
 from bot.i18n import t
@@ -47,6 +50,7 @@ POOL_KEY = "matrix:spare:{room}"
 POOL_PREFIX = "matrix:spare:"
 CACHE = 10_000
 POOL_SIZE = 2
+TEAM_POWER = 50      # the support team's power level in a ticket's room, and the level needed to invite
 
 
 class Rooms:
@@ -65,6 +69,7 @@ class Rooms:
         self._dm_users: OrderedDict[str, str | None] = OrderedDict()
         self._dms: dict[str, str] = {}
         self._invited: dict[str, set[str]] = {}
+        self._powered: dict[str, set[str]] = {}   # room → team members known to have TEAM_POWER there
         self.pool_size = POOL_SIZE
         self._refill: asyncio.Task[None] | None = None
 
@@ -146,7 +151,10 @@ class Rooms:
         assert self.sessions is not None, "Rooms.sessions is set when the adapter is bound to the bot"
         async with self.sessions() as session:
             room = self._spaces.get(ticket_key) or await kv.get(session, SPACE_KEY.format(ticket=ticket_key))
-            members = [m for m in await ticket_member_ids(session, ticket_key, Platform.MATRIX) if m != self.user_id]
+            found = [(m, staff) for m, staff in await ticket_members(session, ticket_key, Platform.MATRIX)
+                     if m != self.user_id]
+        members = [m for m, _staff in found]
+        team = [m for m, staff in found if staff]
         setup: list[Awaitable[None]] = []
         if room is None:
             room = await self._take_spare(ticket_key)
@@ -157,7 +165,7 @@ class Rooms:
             self.refill_soon()
         self._remember(self._tickets, room, ticket_key)
         self._spaces[ticket_key] = room
-        setup.append(self.invite(room, members))
+        setup.append(self.invite(room, members, team))
         return room, setup
 
     async def _name(self, room: str, ticket_key: str) -> None:
@@ -173,13 +181,41 @@ class Rooms:
         return await self._assign(ticket_key, room)
 
     async def _create_room(self, name: str, members: list[str], *, where: str) -> str:
+        # only the level to invite: the team's own levels are added by _secure, which keeps the users the
+        # server put there (the creator is listed in older room versions and must not be from version 12 on)
         answer = await self.client.room_create(visibility=Visibility.private, name=name, preset=RoomPreset.private_chat,
-                                               invite=members)
+                                               invite=members, power_level_override={"invite": TEAM_POWER})
         try:
             created = check(answer, RoomCreateResponse, "create a ticket room")
         except MatrixError as exc:
             raise delivery_error(exc, where=where, user_id=self.user_id) from exc
+        self._powered[str(created.room_id)] = set()
         return str(created.room_id)
+
+    async def _secure(self, room: str, team: list[str]) -> None:
+        """Only the bot and the team may invite into the room, and every team member of the ticket may: the
+        room's power levels are raised where they fall short (once per room and process, and for new team
+        members)."""
+        known = self._powered.get(room)
+        if known is not None and known.issuperset(team):
+            return
+        answer = await self.client.room_get_state_event(room, "m.room.power_levels")
+        content = dict(getattr(answer, "content", None) or {})
+        if not isinstance(answer, RoomGetStateEventResponse) or not content:
+            log.warning("matrix: cannot read the power levels of a ticket room (%s)",
+                        getattr(answer, "status_code", answer))
+            return
+        users = dict(content.get("users") or {})
+        short = [user for user in team if int(users.get(user, content.get("users_default", 0))) < TEAM_POWER]
+        if int(content.get("invite", 0)) < TEAM_POWER or short:
+            content.update(invite=max(int(content.get("invite", 0)), TEAM_POWER),
+                           users={**users, **{user: TEAM_POWER for user in short}})
+            put = await self.client.room_put_state(room, "m.room.power_levels", content)
+            if not isinstance(put, RoomPutStateResponse):
+                log.warning("matrix: cannot set the power levels of a ticket room (%s)",
+                            getattr(put, "status_code", put))
+                return
+        self._powered[room] = {*(known or ()), *team}
 
     async def _assign(self, ticket_key: str, room: str) -> str:
         """Saves the mapping; when another replica was faster, its room wins."""
@@ -229,7 +265,9 @@ class Rooms:
             self._refill.cancel()
             await asyncio.gather(self._refill, return_exceptions=True)
 
-    async def invite(self, room: str, members: list[str]) -> None:
+    async def invite(self, room: str, members: list[str], team: list[str]) -> None:
+        """Invites the ticket's people (``team``: those of them on the support team) who are not in the room."""
+        await self._secure(room, team)
         invited = self._invited.setdefault(room, set())
         joined = self.client.rooms.get(room)
         for user in members:
