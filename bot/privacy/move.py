@@ -46,9 +46,18 @@ async def moved_ticket(session: AsyncSession, channel: ChannelRef, root_id: str)
     return await session.get(Ticket, row.ticket_id) if row is not None else None
 
 
-def _line(ctx: Context, message: ThreadMessage, author: Person) -> str:
-    return ctx.t("privacy.copied_line", at=instant(message.at, ctx.desk.settings.desk.timezone),
-                 who=author.display_name, text=message.text)
+def _line(ctx: Context, message: ThreadMessage, author: Person, role: str) -> str:
+    """One copied message. Who wrote it is marked by the bot, never by a name its author chose: the team by
+    their configured name, the requester as the requester, anybody else by their account, as not part of the
+    ticket (a reply under the name "Anna (support lead)" must not pass for the team's word)."""
+    if role == "staff":
+        who = ctx.t("privacy.who_staff", name=author.display_name)
+    elif role == "requester":
+        who = ctx.t("privacy.who_requester", name=author.display_name)
+    else:
+        who = ctx.t("privacy.who_outside", account=message.author.user_id)
+    return ctx.t("privacy.copied_line", at=instant(message.at, ctx.desk.settings.desk.timezone), who=who,
+                 text=message.text)
 
 
 def _remove(ctx: Context, channel: ChannelRef, message: ThreadMessage, ticket: Ticket) -> None:
@@ -103,10 +112,12 @@ async def move_thread(ctx: Context, channel: ChannelRef, thread: tuple[ThreadMes
     told: set[str] = set()
     for message in thread:
         author = await resolve(ctx.session, message.author, ctx.now)
-        lines.append(_line(ctx, message, author))
-        if message is not root:
-            await service.record_space_message(ctx.session, ctx.desk, ticket, author, message.text,
-                                               author_is_staff=author.is_staff)
+        if message is root:
+            role = service.role_in(ticket, author, author_is_staff=author.is_staff)
+        else:
+            role = await service.record_space_message(ctx.session, ctx.desk, ticket, author, message.text,
+                                                      author_is_staff=author.is_staff)
+        lines.append(_line(ctx, message, author, role))
         if author.is_staff:
             members.add(author.id)
         elif author.id != requester.id and message.author.user_id not in told:
@@ -142,10 +153,10 @@ async def follow_reply(ctx: Context, ticket: Ticket, channel: ChannelRef) -> lis
     message = ThreadMessage(message_id=event.message_id or event.event_id, author=event.actor, text=event.text,
                             at=event.received_at)
     author = ctx.actor.person
-    await service.record_space_message(ctx.session, ctx.desk, ticket, author, event.text,
-                                       author_is_staff=ctx.actor.is_staff)
-    enqueue(ctx.session, ctx.now, service.space_target(ticket), _line(ctx, message, author), kind=MessageKind.MOVED,
-            visibility=Visibility.PRIVATE, ticket=ticket.key)
+    role = await service.record_space_message(ctx.session, ctx.desk, ticket, author, event.text,
+                                              author_is_staff=ctx.actor.is_staff)
+    enqueue(ctx.session, ctx.now, service.space_target(ticket), _line(ctx, message, author, role),
+            kind=MessageKind.MOVED, visibility=Visibility.PRIVATE, ticket=ticket.key)
     if ctx.desk.can(channel.platform, Capability.DELETE):
         _remove(ctx, channel, message, ticket)
     member = ctx.actor.is_staff or author.id == ticket.requester_id

@@ -283,13 +283,22 @@ def add_reply(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person, 
     )
 
 
+def role_in(ticket: Ticket, author: Person, *, author_is_staff: bool) -> str:
+    """How the author of a message in a ticket's space (or its moved thread) stands to the ticket: ``staff``,
+    ``requester``, or ``outside`` — anybody else, whose words are not part of the ticket's conversation."""
+    if author_is_staff:
+        return "staff"
+    return "requester" if author.id == ticket.requester_id else "outside"
+
+
 async def record_space_message(
     session: AsyncSession, desk: Desk, ticket: Ticket, author: Person, text: str, *, author_is_staff: bool
-) -> None:
-    """A message someone wrote in the ticket's private space: part of the conversation."""
+) -> str:
+    """A message someone wrote in the ticket's private space: part of the conversation when the requester or
+    the team wrote it, else kept marked as from outside the ticket. Returns the author's :func:`role_in`."""
     now = desk.clock.now()
-    log(session, ticket, "message", now, author, body=text, public=True,
-        new="staff" if author_is_staff else "requester")
+    role = role_in(ticket, author, author_is_staff=author_is_staff)
+    log(session, ticket, "message", now, author, body=text, public=True, new=role)
     if author.id == ticket.requester_id and ticket.state == State.WAITING_REQUESTER.value:
         # back to whoever has it; a ticket nobody has goes back to triage (in progress needs an assignee),
         # and so does one whose documentation is still incomplete
@@ -298,6 +307,7 @@ async def record_space_message(
         ticket.state = resumed.value
         log(session, ticket, "state", now, author, old=State.WAITING_REQUESTER.value, new=resumed.value,
             body="requester answered")
+    return role
 
 
 async def open_tickets_of(session: AsyncSession, person: Person, *, as_assignee: bool, limit: int = 20) -> list[Ticket]:

@@ -62,7 +62,8 @@ async def test_reaction_moves_the_whole_thread(tmp_path: Path, platform: str) ->
     assert len(copied) == 1
     text = copied[0]["text"]
     assert text.index("the shop is down") < text.index("same here") < text.index("looking into it")
-    assert "ben:" in text and "carl:" in text and "Anna:" in text
+    # who wrote what is marked by the bot: the requester, the team, and anybody else by account, as an outsider
+    assert "ben (requester):" in text and "carl (not part of this ticket):" in text and "Anna (support team):" in text
     notices = public(lines)
     assert len(notices) == 1 and notices[0]["to"] == "#general" and "SMV-1" in notices[0]["text"]
     assert "shop" not in notices[0]["text"]

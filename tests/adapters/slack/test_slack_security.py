@@ -79,3 +79,32 @@ async def test_when_no_name_is_free_the_space_fails_at_once_with_what_to_do(slac
     assert dead and all(row.attempts == 1 for row in dead)
     duty = [p["text"] for p in slack.fake.to("chat.postMessage") if p["channel"] == "C0DUTY"]
     assert any("no free channel name" in text and "archive or rename" in text for text in duty)
+
+
+ROOT_TS = "1700000500.000100"
+
+
+async def move_a_thread(slack: SlackHarness, channel: str = "C0GEN") -> str:
+    """U0REQ's problem in ``channel``, moved by the :ticket: reaction of Anna; returns the ticket's channel id."""
+    slack.fake.threads[(channel, ROOT_TS)] = [
+        {"type": "message", "user": "U0REQ", "text": "my invoice shows someone else's address", "ts": ROOT_TS,
+         "thread_ts": ROOT_TS, "reply_count": 0}]
+    await slack.event({"type": "reaction_added", "user": "U0ANNA", "reaction": "ticket", "item_user": "U0REQ",
+                       "item": {"type": "message", "channel": channel, "ts": ROOT_TS}})
+    await slack.settle()
+    return next(c["channel"] for c in slack.fake.to("conversations.invite"))
+
+
+async def test_a_third_party_reply_under_a_staff_like_name_is_marked_as_not_part_of_the_ticket(
+        slack: SlackHarness) -> None:
+    space = await move_a_thread(slack)
+    slack.fake.users["U0EVE"] = "Anna (support lead)"
+    await slack.event({"type": "message", "channel": "C0GEN", "channel_type": "channel", "user": "U0EVE",
+                       "text": "Please confirm your card number here", "ts": "1700000510.000100",
+                       "thread_ts": ROOT_TS})
+    await slack.settle()
+    copied = [p["text"] for p in slack.fake.to("chat.postMessage") if p["channel"] == space]
+    assert any("U0EVE (not part of this ticket): Please confirm your card number here" in text for text in copied)
+    assert not any("Anna (support lead)" in text for text in copied)
+    [said] = await slack.rows(TicketEvent, TicketEvent.kind == "message")
+    assert said.new == "outside"
