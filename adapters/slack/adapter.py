@@ -137,19 +137,23 @@ class SlackAdapter:
         self.spaces.bot_name = self.directory.bot_name
         await self.directory.refresh()
         try:
-            self.refuse_public_duty_channels()
+            await self.refuse_public_duty_channels()
         except ConfigError:
             await self.close()
             raise
 
-    def refuse_public_duty_channels(self) -> None:
-        """The duty channel shows ticket titles: a public one stops the start (ConfigError) with the reason."""
+    async def refuse_public_duty_channels(self) -> None:
+        """The duty channel shows ticket titles: a public one stops the start (ConfigError) with the reason, named
+        as ``#name`` or given by its id (``C0…``, looked up when the channel list does not have it)."""
         problems = []
         for only, name in self.settings.channels.duty_entries():
-            channel = self.directory.by_name(name) if only in (None, "slack") else None
+            if only not in (None, "slack"):
+                continue
+            channel = await self.directory.lookup(name)
             if channel is not None and not channel.is_private:
-                problems.append(f"{self.settings.source}: channels.duty: the Slack channel {name} is public, but the "
-                                "duty channel shows ticket titles and must be private; convert it to a private "
+                shown = name if name == channel.name else f"{name} ({channel.name})"
+                problems.append(f"{self.settings.source}: channels.duty: the Slack channel {shown} is public, but "
+                                "the duty channel shows ticket titles and must be private; convert it to a private "
                                 "channel (channel settings) or name a private one")
         if problems:
             raise ConfigError(problems)

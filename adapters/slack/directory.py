@@ -100,6 +100,24 @@ class Directory:
         """The channel called ``#name`` as of the last refresh."""
         return self._by_name.get(name)
 
+    async def lookup(self, name_or_id: str) -> Channel | None:
+        """The channel called ``#name``, or with the id ``C0…`` (conversations.info where the list lacks it);
+        None when the bot cannot see it."""
+        if name_or_id.startswith("#"):
+            return self._by_name.get(name_or_id)
+        known = self._by_id.get(name_or_id)
+        if known is not None:
+            return known
+        try:
+            answer = await self.client.conversations_info(channel=name_or_id)
+        except SlackApiError as exc:
+            log.info("slack: conversations.info for a configured channel id failed: %s", type(exc).__name__)
+            return None
+        raw = answer.get("channel")
+        if not isinstance(raw, dict) or "is_private" not in raw:
+            return None
+        return Channel(id=name_or_id, name=f"#{raw.get('name') or name_or_id}", is_private=bool(raw["is_private"]))
+
     def is_private(self, channel_id: str) -> bool | None:
         channel = self._by_id.get(channel_id)
         return channel.is_private if channel is not None else None

@@ -85,6 +85,11 @@ class SlackGroups:
                             error=type(exc).__name__)
         if strict and permanent:
             raise ConfigError(permanent)
+        if strict:
+            # Slack lets every member edit user groups unless an admin restricts it, and the API cannot tell
+            log.warning("slack: access.slack_groups: whoever is in %s gets its desk role; unless a workspace admin "
+                        "restricted who may change user groups (workspace settings, Permissions, User Groups), "
+                        "any member can add themselves and get it", ", ".join(sorted(self.watched)))
         if found:
             await self.replace(found)
             log.info("slack: desk roles read", groups=len(found), members=sum(len(v) for v in found.values()))

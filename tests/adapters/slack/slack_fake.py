@@ -67,6 +67,8 @@ class FakeSlack:
         # token → the scopes Slack reports for it (X-OAuth-Scopes); None: no header. Default: the manifest's
         # bot scopes for bot tokens, its user scopes for user tokens (xoxp-…)
         self.scopes: dict[str, set[str] | frozenset[str] | None] = {}
+        # channels conversations.list leaves out (Slack lists only the private channels the bot is in)
+        self.hidden: list[dict[str, Any]] = []
         self.users: dict[str, str] = {}
         # file id → its object (files.info)
         self.files: dict[str, dict[str, Any]] = {}
@@ -202,6 +204,9 @@ class FakeSlack:
             return {"channel": channel}
         if method == "conversations.list":
             return {"channels": self.channels, "response_metadata": {"next_cursor": ""}}
+        if method == "conversations.info":
+            found = next((c for c in self.channels + self.hidden if c["id"] == params.get("channel")), None)
+            return {"channel": found} if found is not None else {"ok": False, "error": "channel_not_found"}
         if method == "conversations.replies":
             key = (str(params.get("channel")), str(params.get("ts")))
             messages = self.threads.get(key) or [{"type": "message", "user": "U0REQ", "text": "?", "ts": key[1]}]

@@ -6,10 +6,12 @@ from __future__ import annotations
 import copy
 import re
 
+import pytest
 from slack_fake import FakeSlack
 from slack_harness import DESK, Factory, SlackHarness
 
 from bot.i18n import t
+from bot.settings import ConfigError
 from storage.models import Identity, OutboxMessage, Ticket, TicketEvent
 
 
@@ -108,3 +110,21 @@ async def test_a_third_party_reply_under_a_staff_like_name_is_marked_as_not_part
     assert not any("Anna (support lead)" in text for text in copied)
     [said] = await slack.rows(TicketEvent, TicketEvent.kind == "message")
     assert said.new == "outside"
+
+
+@pytest.mark.parametrize("duty", ["C0RANDOM", "C0LOUNGE", "slack:C0LOUNGE"])
+async def test_a_public_duty_channel_given_by_id_stops_the_start(fake_slack: FakeSlack, make_slack: Factory,
+                                                                 duty: str) -> None:
+    fake_slack.hidden.append({"id": "C0LOUNGE", "name": "lounge", "is_private": False})
+    with pytest.raises(ConfigError) as refused:
+        await make_slack(channels={"duty": [duty]})
+    [problem] = refused.value.problems
+    assert f"channels.duty: the Slack channel {duty.removeprefix('slack:')} (#" in problem and "is public" in problem
+
+
+async def test_group_roles_come_with_a_warning_about_who_may_edit_the_groups(fake_slack: FakeSlack,
+                                                                             make_slack: Factory, caplog) -> None:
+    fake_slack.usergroups["S0AGENTS"] = ["U0ZOE"]
+    await make_slack(access={"slack_groups": {"agent": "S0AGENTS"}})
+    assert any("S0AGENTS" in r.getMessage() and "any member can add themselves" in r.getMessage()
+               for r in caplog.records if r.levelname == "WARNING")

@@ -136,6 +136,7 @@ METHOD_SCOPES = {  # https://api.slack.com/methods: the bot scope each Web API m
     "chat.postMessage": {"chat:write"}, "chat.postEphemeral": {"chat:write"}, "chat.delete": {"chat:write"},
     "conversations.open": {"im:write"}, "conversations.create": {"groups:write"},
     "conversations.invite": {"groups:write"}, "conversations.list": {"channels:read", "groups:read"},
+    "conversations.info": {"channels:read", "groups:read"},
     "conversations.replies": {"channels:history", "groups:history"}, "users.info": {"users:read"},
     "usergroups.users.list": {"usergroups:read"}, "views.update": set(),
     "files.info": {"files:read"},
