@@ -102,7 +102,13 @@ class MatrixAdapter:
             return await self.rooms.ticket_room(target.ticket)
         if not target.channel_id:
             raise DeliveryError("a channel message without a channel", permanent=True)
-        return await self.rooms.id_of(target.channel_id)
+        room = await self.rooms.id_of(target.channel_id)
+        opened = await self.rooms.opened(room)
+        if opened is not None:  # a duty room anybody can join now: ticket titles must not go there
+            raise DeliveryError(f"Matrix: anybody can join the room {target.channel_id} now ({opened}), so the bot "
+                                "posts nothing there; make it invite-only (join rule \"invite\") again",
+                                permanent=True)
+        return room
 
     async def _send(self, message: OutboundMessage) -> str | None:
         setup: list[Awaitable[None]] = []

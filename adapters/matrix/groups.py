@@ -8,6 +8,10 @@ watched room is read in full with ``joined_members``; so is a watched room the b
 While running, ``m.room.member`` events keep the table current: ``join`` adds, ``leave`` (which is
 also a kick) and ``ban`` remove. The bot can read a room's members only while it is in the room:
 a watched room it is not in is logged as an error that says whom to invite where.
+
+Only members from the servers the bot trusts (its own and ``[matrix] allowed_servers``) get a role: a
+federated room's member from elsewhere does not. A watched room that anybody can join now (see
+adapters/matrix/guard.py) gives nobody its role until it is invite-only again.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 import structlog
 from nio import AsyncClient, JoinedMembersResponse
 
-from adapters.matrix.client import MatrixError, check
+from adapters.matrix.client import MatrixError, check, server_of
 from adapters.matrix.spaces import Rooms
 from bot.access import groups as access_groups
 from bot.core.clock import Clock
@@ -47,6 +51,7 @@ class MatrixGroups:
         self._by_room: dict[str, set[str]] = {}    # room id → the config names that mean it
         self.synced = not self.watched              # False: read every watched room before the next batch
         self.problems: dict[str, str] = {}          # config name → why its members cannot be read
+        self.trusted = {server_of(user_id), *settings.matrix.allowed_servers}
 
     def roles_of(self, name: str) -> str:
         return ", ".join(sorted(role for role, ids in self.settings.access.groups("matrix").items() if name in ids))
@@ -68,6 +73,34 @@ class MatrixGroups:
 
     def names_of(self, room_id: str) -> set[str]:
         return self._by_room.get(room_id, set())
+
+    def roles_in(self, room_id: str) -> str:
+        """The roles the room gives (under any of its config names): ``agent, lead``."""
+        by_role = self.settings.access.groups("matrix")
+        names = self.names_of(room_id)
+        return ", ".join(sorted(role for role, ids in by_role.items() if names & set(ids)))
+
+    def room_ids(self) -> set[str]:
+        """The room ids of the watched rooms resolved so far."""
+        return set(self._by_room)
+
+    def counts(self, user_id: str) -> bool:
+        """Whether membership of ``user_id`` can give a role: a person from a server the bot trusts."""
+        return server_of(user_id) in self.trusted
+
+    async def lock(self, room_id: str) -> None:
+        """Anybody can join the room now: nobody keeps the role it gave."""
+        await self._store(room_id, self.names_of(room_id), set())
+
+    async def unlock(self, room_id: str) -> None:
+        """Invite-only again: its members get their role back."""
+        await self.sync_room(room_id)
+
+    async def _store(self, room_id: str, names: set[str], members: set[str]) -> None:
+        now = self.clock.now()
+        async with self.sessions.begin() as session:
+            for name in sorted(names):
+                await access_groups.set_members(session, self.settings, Platform.MATRIX, name, members, now)
 
     async def sync_all(self) -> dict[str, str]:
         """Reads every watched room in full; returns the problems (config name → reason)."""
@@ -92,10 +125,15 @@ class MatrixGroups:
             self._not_readable(room_id, names, exc)
             return False
         members = {member.user_id for member in answer.members if member.user_id != self.user_id}
-        now = self.clock.now()
-        async with self.sessions.begin() as session:
-            for name in sorted(names):
-                await access_groups.set_members(session, self.settings, Platform.MATRIX, name, members, now)
+        foreign = {member for member in members if not self.counts(member)}
+        if foreign:
+            log.warning("matrix: access.matrix_rooms: %d members of %s are from servers not in matrix.allowed_servers "
+                        "and get no role", len(foreign), ", ".join(sorted(names)))
+        opened = await self.rooms.opened(room_id)
+        if opened is not None:
+            log.error("matrix: access.matrix_rooms: anybody can join %s (%s); nobody gets its role until it is "
+                      "invite-only again", ", ".join(sorted(names)), opened)
+        await self._store(room_id, names, set() if opened is not None else members - foreign)
         for name in names:
             self.problems.pop(name, None)
         log.info("matrix: desk roles read", rooms=sorted(names), members=len(members))
@@ -121,6 +159,8 @@ class MatrixGroups:
         membership = (raw.get("content") or {}).get("membership")
         if membership != JOINED and membership not in GONE:
             return  # an invite or a knock gives no role yet
+        if membership == JOINED and (not self.counts(user_id) or await self.rooms.opened(room_id) is not None):
+            return  # from an untrusted server, or into a room anybody can join: no role
         now = self.clock.now()
         async with self.sessions.begin() as session:
             for name in sorted(names):

@@ -23,8 +23,6 @@ from adapters.matrix.sync import MatrixIngress
 from bot.core.types import Platform
 from bot.infra import ops
 from bot.infra.leader import LeaderLease, timing
-from bot.infra.outbox import DeliveryError
-from bot.settings import ConfigError
 
 if TYPE_CHECKING:
     from bot.app import Bot
@@ -45,25 +43,6 @@ async def connect(settings: Settings, clock: Clock) -> MatrixAdapter:
     return MatrixAdapter(settings, clock, client)
 
 
-async def refuse_public_duty_rooms(settings: Settings, adapter: MatrixAdapter) -> None:
-    """The duty channel shows ticket titles: a duty room anyone may join stops the start (ConfigError)."""
-    problems = []
-    for only, channel in settings.channels.duty_entries():
-        if only not in (None, "matrix"):
-            continue
-        try:
-            room = await adapter.rooms.id_of(channel)
-        except DeliveryError:
-            continue  # a room that does not exist yet is reported when the bot first posts there
-        answer = await adapter.client.room_get_state_event(room, "m.room.join_rules")
-        if (getattr(answer, "content", None) or {}).get("join_rule") == "public":
-            problems.append(f"{settings.source}: channels.duty: the Matrix room {channel} is public, but the duty "
-                            "channel shows ticket titles and must be private; make the room invite-only "
-                            "(join rule \"invite\") or name a private room")
-    if problems:
-        raise ConfigError(problems)
-
-
 class MatrixRuntime:
     """The Matrix side of one bot: binds the adapter, runs the sync loop under the device's lease."""
 
@@ -80,7 +59,7 @@ class MatrixRuntime:
         await self.adapter.bind(self.bot.desk.sessions)
         self.bot.desk.prefixes[Platform.MATRIX] = self.bot.settings.matrix.command_prefix
         await self.adapter.rooms.refresh()
-        await refuse_public_duty_rooms(self.bot.settings, self.adapter)
+        await self.ingress.guard.refuse_joinable()   # duty and access rooms anybody can join stop the start
         self.adapter.rooms.refill_soon()
 
     def start(self) -> None:

@@ -47,6 +47,7 @@ ROOM_KEY = "matrix:room:{room}"
 DM_KEY = "matrix:dm:{user}"
 DM_ROOM_KEY = "matrix:dmroom:{room}"
 POOL_KEY = "matrix:spare:{room}"
+JOINABLE_KEY = "matrix:joinable:{room}"   # a duty or access room anybody can join now → why (adapters/matrix/guard.py)
 POOL_PREFIX = "matrix:spare:"
 CACHE = 10_000
 POOL_SIZE = 2
@@ -117,6 +118,23 @@ class Rooms:
         if name_or_id in self.configured:
             self._by_room[room] = name_or_id
         return room
+
+    async def opened(self, room_id: str) -> str | None:
+        """Why anybody can join the duty or access room ``room_id`` now (a replica saw its join rule change);
+        None while it is invite-only."""
+        if self.sessions is None:
+            return None
+        async with self.sessions() as session:
+            return await kv.get(session, JOINABLE_KEY.format(room=room_id))
+
+    async def mark_opened(self, room_id: str, why: str | None) -> None:
+        """Records that anybody can join ``room_id`` (``why``), or that it is invite-only again (None)."""
+        assert self.sessions is not None
+        async with self.sessions.begin() as session:
+            if why is None:
+                await kv.remove(session, JOINABLE_KEY.format(room=room_id))
+            else:
+                await kv.put(session, JOINABLE_KEY.format(room=room_id), why)
 
     # ----------------------------------------------------------------- tickets' rooms
 

@@ -47,6 +47,7 @@ from adapters.matrix.adapter import MatrixAdapter
 from adapters.matrix.client import MatrixError, check, reread_store, server_of, share_keys
 from adapters.matrix.forms import Forms
 from adapters.matrix.groups import MatrixGroups
+from adapters.matrix.guard import RoomGuard
 from bot.core.types import ChannelRef, InboundEvent, ThreadMessage
 from bot.i18n import t
 from bot.infra import ops
@@ -96,6 +97,8 @@ class MatrixIngress:
         self.forms = Forms(bot.desk.sessions, self._say, [rule.topic for rule in self.settings.routing],
                            settings=self.settings)
         self.groups = MatrixGroups(self.client, self.rooms, self.settings, bot.clock, bot.desk.sessions, self.user_id)
+        self.guard = RoomGuard(self.client, self.rooms, self.groups, self.settings, self._say_plain,
+                               adapter.language_of)
 
     @property
     def token_key(self) -> str:
@@ -268,6 +271,9 @@ class MatrixIngress:
         if kind == "m.reaction":
             await self.on_reaction(room_id, raw)
             return
+        if kind == "m.room.join_rules":
+            await self.guard.on_join_rules(room_id, raw)
+            return
         if kind == "m.room.member":
             await self.groups.on_member(room_id, raw)
             if (raw.get("state_key") == sender and (raw.get("content") or {}).get("membership") == "leave"
@@ -287,7 +293,8 @@ class MatrixIngress:
         name = self.rooms.name_of(room_id)
         room = self.client.rooms.get(room_id)
         guarded = name in self.settings.channels.guarded
-        private = direct or ticket is not None or (not guarded and (room is None or room.join_rule != "public"))
+        private = direct or ticket is not None or (not guarded and (room is None or room.join_rule != "public")
+                                                    and await self.rooms.opened(room_id) is None)
         return convert.channel_ref(name, thread=thread, private=private, direct=direct), ticket, direct
 
     def display_name(self, room_id: str, user_id: str) -> str | None:
@@ -417,6 +424,9 @@ class MatrixIngress:
             return fallback
         where, _ticket, _direct = await self.where(origin_room)
         return where
+
+    async def _say_plain(self, room: str, text: str, txn: str) -> None:
+        await self._say(room, text, txn)
 
     async def _say(self, room: str, text: str, txn: str, *, thread: str | None = None) -> None:
         """A message of the adapter's own (form questions, the encryption warning), not of the core."""

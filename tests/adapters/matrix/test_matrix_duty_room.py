@@ -1,19 +1,31 @@
-"""The duty channel shows ticket titles: a public duty room stops the start with a clear reason."""
+"""The duty channel shows ticket titles: a duty room anybody can join stops the start with a clear reason."""
 
 from __future__ import annotations
 
 import pytest
 
-from adapters.matrix.runtime import refuse_public_duty_rooms
+from adapters.matrix.groups import MatrixGroups
+from adapters.matrix.guard import RoomGuard
 from bot.settings import ConfigError
 
 
+def guard_for(matrix, settings) -> RoomGuard:
+    groups = MatrixGroups(matrix.adapter.client, matrix.adapter.rooms, settings, matrix.clock, matrix.bot.desk.sessions,
+                          matrix.bot_id)
+
+    async def say(_room: str, _text: str, _txn: str) -> None:
+        return None
+
+    return RoomGuard(matrix.adapter.client, matrix.adapter.rooms, groups, settings, say, lambda _user: "en")
+
+
 async def test_private_duty_room_is_accepted_and_public_one_refused(matrix) -> None:
-    await refuse_public_duty_rooms(matrix.settings, matrix.adapter)  # the harness's duty room is invite-only
+    await guard_for(matrix, matrix.settings).refuse_joinable()  # the harness's duty room is invite-only
     await matrix.room_with_bot("anna", name="opendesk", public=True)
     channels = matrix.settings.channels.model_copy(update={"duty": [f"#opendesk-{matrix.sfx}"]})
     settings = matrix.settings.model_copy(update={"channels": channels})
     with pytest.raises(ConfigError) as refused:
-        await refuse_public_duty_rooms(settings, matrix.adapter)
+        await guard_for(matrix, settings).refuse_joinable()
     (problem,) = refused.value.problems
-    assert f"#opendesk-{matrix.sfx} is public" in problem and "invite-only" in problem
+    assert f"#opendesk-{matrix.sfx} can be joined by anyone (join rule \"public\")" in problem
+    assert "invite-only" in problem

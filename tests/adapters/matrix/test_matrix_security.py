@@ -3,15 +3,20 @@ ticket rooms others can invite into, access and duty rooms anyone can join."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from matrix_harness import MatrixHarness
+import pytest
+from matrix_harness import MatrixHarness, suffix
 from sqlalchemy import select
+from synapse_server import Synapse
 
 from adapters.matrix.render import MAX_CONTENT_BYTES, encoded_size
 from bot.i18n import t
-from storage.models import KeyValue, OutboxMessage, Ticket, TicketEvent
+from bot.settings import ConfigError
+from storage.models import GroupMember, KeyValue, OutboxMessage, Ticket, TicketEvent
 
 
 async def rows(matrix: MatrixHarness, model: type, *where: Any) -> list[Any]:
@@ -63,3 +68,82 @@ async def test_only_the_bot_and_the_team_may_invite_into_a_ticket_room(matrix: M
     [said_by_ben] = [e for e in await rows(matrix, TicketEvent, TicketEvent.kind == "message")
                      if e.body.startswith("I am from IT")]
     assert said_by_ben.new == "outside"   # in the ticket's history, marked as not part of the ticket
+
+
+async def set_join_rule(matrix: MatrixHarness, who: str, room: str, rule: str) -> None:
+    status, answer = await matrix.people[who].raw(
+        "PUT", f"/_matrix/client/v3/rooms/{quote(room)}/state/m.room.join_rules/", {"join_rule": rule})
+    assert status == 200, answer
+
+
+async def agents_in(matrix: MatrixHarness) -> set[str]:
+    return {row.user_id for row in await rows(matrix, GroupMember)}
+
+
+@pytest.fixture
+async def agents_desk(synapse: Synapse, tmp_path: Path) -> AsyncIterator[MatrixHarness]:
+    """A desk whose agents are the members of ``#agents-<sfx>`` (made by anna after the start)."""
+    sfx = suffix()
+    harness = MatrixHarness(synapse, f"sqlite+aiosqlite:///{tmp_path / 'agents.db'}", sfx)
+    try:
+        yield await harness.setup(access={"matrix_rooms": {"agent": f"#agents-{sfx}"}})
+    finally:
+        await harness.close()
+
+
+async def test_an_access_room_anybody_can_join_stops_the_start(agents_desk: MatrixHarness) -> None:
+    matrix = agents_desk
+    await matrix.room_with_bot("anna", name="agents", public=True)
+    with pytest.raises(ConfigError) as refused:
+        await matrix.start_bot()
+    [problem] = refused.value.problems
+    assert "access.matrix_rooms" in problem and "can be joined by anyone (join rule \"public\")" in problem
+    assert "would get the role agent" in problem
+
+
+async def test_an_access_room_opened_while_running_gives_nobody_its_role(agents_desk: MatrixHarness) -> None:
+    matrix = agents_desk
+    room = await matrix.room_with_bot("anna", name="agents", public=False, members=("rita",))
+    assert await agents_in(matrix) == {matrix.names["anna"], matrix.names["rita"]}
+
+    await set_join_rule(matrix, "anna", room, "public")
+    await matrix.settle(until=lambda: _opened(matrix, room))
+    assert await agents_in(matrix) == set()                    # the rights are gone at once
+    await matrix.people["ben"].join(room)                      # and joining gives none
+    await matrix.settle(until=lambda: _seen_join(matrix, room, "ben"))
+    assert await agents_in(matrix) == set()
+    warned = [e["content"]["body"] for e in await matrix.people["anna"].from_bot(room, matrix.bot_id)]
+    assert warned == [t("en", "matrix.room_opened")]
+    told = [e["content"]["body"] for e in await matrix.people["anna"].from_bot(await matrix.dm_room_of("anna"),
+                                                                               matrix.bot_id)]
+    assert any(body.startswith(f"The room #agents-{matrix.sfx} gives the role agent") for body in told)
+
+    await set_join_rule(matrix, "anna", room, "invite")
+    await matrix.settle(until=lambda: _closed(matrix, room))
+    assert await agents_in(matrix) == {matrix.names["anna"], matrix.names["rita"], matrix.names["ben"]}
+
+
+async def _opened(matrix: MatrixHarness, room: str) -> bool:
+    return await matrix.adapter.rooms.opened(room) is not None
+
+
+async def _closed(matrix: MatrixHarness, room: str) -> bool:
+    return await matrix.adapter.rooms.opened(room) is None
+
+
+async def _seen_join(matrix: MatrixHarness, room: str, who: str) -> bool:
+    joined = matrix.adapter.client.rooms.get(room)
+    return joined is not None and matrix.names[who] in joined.users
+
+
+async def test_a_duty_room_opened_while_running_gets_no_ticket_titles(matrix: MatrixHarness) -> None:
+    await set_join_rule(matrix, "anna", matrix.duty, "public")
+    await matrix.settle(until=lambda: _opened(matrix, matrix.duty))
+    dm = await matrix.dm_with_bot("rita")
+    said = await matrix.people["rita"].send(dm, "the salary run failed for the night shift")
+    await matrix.settle(said)
+    posted = [e["content"]["body"] for e in await matrix.people["anna"].from_bot(matrix.duty, matrix.bot_id)]
+    assert posted == [t("en", "matrix.room_opened")]
+    dead = await rows(matrix, OutboxMessage, OutboxMessage.status == "dead")
+    assert dead and all("anybody can join the room" in (row.last_error or "") for row in dead)
+    assert not any("salary" in text for text in posted)
