@@ -107,7 +107,8 @@ async def test_a_timer_that_raises_a_ticket_to_prio1_pings_the_standby_in_its_co
     assert await pings(agency, key) == []
 
     async def raise_to_p1(session, desk, timer) -> None:
-        await service.set_priority(session, desk, await session.get(Ticket, timer.ticket_id), 1, None)
+        await service.set_priority(session, desk, await session.get(Ticket, timer.ticket_id), 1, None,
+                                   source="team")
 
     agency.bot.desk.features.timer("test:raise", raise_to_p1)
     row = await ticket(agency, key)
@@ -145,7 +146,8 @@ async def test_the_sla_clocks_of_what_a_timer_changed_follow_in_its_commit(make_
     before = (await ticket(desk)).data["sla"]
 
     async def raise_to_p1(session, desk, timer) -> None:
-        await service.set_priority(session, desk, await session.get(Ticket, timer.ticket_id), 1, None)
+        await service.set_priority(session, desk, await session.get(Ticket, timer.ticket_id), 1, None,
+                                   source="team")
 
     desk.bot.desk.features.timer("test:raise", raise_to_p1)
     async with desk.sessions.begin() as session:
