@@ -25,7 +25,7 @@ from bot.features import install
 from bot.i18n import t
 from bot.infra import metrics, timers
 from bot.infra.ops import OpsServer
-from bot.infra.outbox import Operation, OutboxSender, enqueue
+from bot.infra.outbox import OutboxSender, enqueue, is_removal
 from bot.infra.scheduler import Scheduler
 from bot.settings import Settings
 from bot.sla import service as sla_service
@@ -251,7 +251,7 @@ async def report_dead(bot: Bot, row: OutboxMessage) -> None:
         return  # a failing duty channel cannot be told about itself
     desk = bot.desk
     async with desk.sessions.begin() as session:
-        if row.operation == Operation.REMOVE and row.ticket_key:
+        if is_removal(row) and row.ticket_key:
             ticket = await ticket_service.get(session, row.ticket_key)
             if ticket is not None:
                 ticket_service.tell_requester(session, desk, ticket, "privacy.could_not_remove",

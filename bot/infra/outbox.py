@@ -59,6 +59,16 @@ class Operation(StrEnum):
     REMOVE = "remove"
 
 
+# Removal rows also carry this kind for one release: the previous release reads (and writes) removals by kind
+# alone, and its replicas run on the new schema during a rolling upgrade (docs/admin.md, "Upgrades").
+LEGACY_REMOVE_KIND = "remove"
+
+
+def is_removal(row: OutboxMessage) -> bool:
+    """A removal row, written by this release (operation) or by a replica of the previous one (kind only)."""
+    return row.operation == Operation.REMOVE or row.kind == LEGACY_REMOVE_KIND
+
+
 class DeliveryError(Exception):
     """A send that failed; ``retry_after`` is what the platform asked for, ``permanent`` means don't retry."""
 
@@ -107,7 +117,7 @@ def _add(session: AsyncSession, now: datetime, target: Target, operation: Operat
         thread_id=target.thread_id,
         user_id=target.user_id,
         ticket_key=target.ticket or ticket,
-        kind=MessageKind(kind).value if kind is not None else None,
+        kind=MessageKind(kind).value if kind is not None else LEGACY_REMOVE_KIND,
         visibility=visibility.value,
         text=text,
         buttons=buttons,
@@ -368,7 +378,7 @@ class OutboxSender:
 
     async def _deliver(self, row: OutboxMessage) -> str | None:
         platform = Platform(row.platform)
-        if row.operation == Operation.REMOVE:
+        if is_removal(row):
             remover = self.removers.get(platform)
             if remover is None:
                 raise DeliveryError(f"{platform.value} cannot remove messages", permanent=True)

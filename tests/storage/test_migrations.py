@@ -135,7 +135,7 @@ async def test_0006_turns_stored_removal_rows_into_the_remove_operation(tmp_path
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}")
     try:
         rows = await _removal_rows_after_0006(engine)
-        assert [(op, kind) for op, kind, _ in rows] == [("remove", None), ("send", "notice")]
+        assert [(op, kind) for op, kind, _ in rows] == [("remove", "remove"), ("send", "notice")]
         assert "m1" in str(rows[0][2])
         assert await schema_diff(engine) == []
     finally:
@@ -146,5 +146,5 @@ async def test_0006_turns_stored_removal_rows_into_the_remove_operation(tmp_path
 async def test_0006_on_postgres(pg_server_url: str) -> None:
     async with pg_schema(pg_server_url) as (engine, _):
         rows = await _removal_rows_after_0006(engine)
-        assert [(op, kind) for op, kind, _ in rows] == [("remove", None), ("send", "notice")]
+        assert [(op, kind) for op, kind, _ in rows] == [("remove", "remove"), ("send", "notice")]
         assert await schema_diff(engine) == []

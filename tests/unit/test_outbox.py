@@ -220,8 +220,28 @@ async def test_a_removal_goes_to_the_remover_in_its_channels_order(desk) -> None
     (removal,) = desk.adapter.removed
     assert (removal.message_id, removal.target.channel_id, removal.ticket) == ("m1", "#general", "HW-1")
     stored = await desk.rows(OutboxMessage, order=OutboxMessage.id)
-    assert [(r.operation, r.kind, r.status) for r in stored] == [("send", "notice", "sent"), ("remove", None, "sent")]
+    assert [(r.operation, r.kind, r.status) for r in stored] == [("send", "notice", "sent"),
+                                                                  ("remove", "remove", "sent")]
     assert stored[1].platform_ref == "m1" and stored[0].id < stored[1].id
+
+
+async def test_a_removal_written_by_a_replica_of_the_previous_release_is_still_a_removal(desk) -> None:
+    """During a rolling upgrade the previous release runs on the new schema: it writes a removal as kind
+    'remove' alone (the operation column takes its default, send), and it finds removals by that kind."""
+    async with desk.sessions.begin() as session:
+        old = OutboxMessage(created_at=desk.clock.now(), platform="sim", target_kind="channel", channel_id="#general",
+                            ticket_key="HW-1", kind="remove", visibility="public", text="", buttons=[],
+                            meta={"message_id": "m7"}, status="pending", attempts=0,
+                            next_attempt_at=desk.clock.now())
+        session.add(old)
+        enqueue_removal(session, desk.clock.now(), channel("#general"), "m8", ticket="HW-1")
+    await desk.bot.outbox.drain()
+    assert desk.adapter.sent == []
+    assert [r.message_id for r in desk.adapter.removed] == ["m7", "m8"]
+    stored = await desk.rows(OutboxMessage, order=OutboxMessage.id)
+    # what this release writes is what the previous one reads as a removal
+    assert [(r.operation, r.kind, r.status) for r in stored] == [("send", "remove", "sent"),
+                                                                  ("remove", "remove", "sent")]
 
 
 async def test_a_platform_that_cannot_remove_gives_the_removal_up_and_the_ticket_hears_of_it(make_harness) -> None:

@@ -20,7 +20,9 @@ def upgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('operation', sa.String(length=16), server_default='send', nullable=False))
         batch_op.alter_column('kind', existing_type=sa.String(length=32), nullable=True)
-    op.execute("UPDATE outbox SET operation = 'remove', kind = NULL WHERE kind = 'remove'")
+    # the rows keep kind = 'remove' for one release: replicas of the previous release, still running during a
+    # rolling upgrade (migrate first, then roll), find removals by that kind and keep writing them that way
+    op.execute("UPDATE outbox SET operation = 'remove' WHERE kind = 'remove'")
 
 
 def downgrade() -> None:
