@@ -1,18 +1,23 @@
 """The interactive console adapter: the embedded default, for trying the bot with no chat platform.
 
 You type as a person; ``/as NAME`` switches the person, ``/in #channel``, ``/dm`` and
-``/space HW-1`` choose where you write, ``/quit`` ends the session.
+``/space HW-1`` choose where you write, ``/quit`` ends the session. As a runtime of `dutydesk run`
+(bot/core/ports.py) each line is handled through the inbox's ``handle_now``, so the replies are
+printed before the next prompt; the end of the input (or ``/quit``) stops the bot.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import sys
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TextIO
 
 from bot.core.clock import Clock
+from bot.core.ports import Ports
 from bot.core.types import Capability, ChannelRef, InboundEvent, OutboundMessage, Platform, UserRef
 from bot.i18n import t
 
@@ -31,8 +36,11 @@ class ConsoleAdapter:
     platform = Platform.CONSOLE
     capabilities = CAPABILITIES
 
-    def __init__(self, clock: Clock, user: str, language: str, out: TextIO = sys.stdout) -> None:
+    def __init__(self, clock: Clock, user: str, language: str, out: TextIO = sys.stdout,
+                 stdin: TextIO = sys.stdin) -> None:
         self.clock = clock
+        self.stdin = stdin
+        self._task: asyncio.Task[None] | None = None
         self.user = user
         self.language = language
         self.out = out
@@ -107,17 +115,58 @@ class ConsoleAdapter:
         self.out.flush()
         return f"console-{message.id}"
 
-    async def run(self, handle: Callable[[InboundEvent], Awaitable[object]], stdin: TextIO = sys.stdin) -> None:
-        loop = asyncio.get_running_loop()
+    async def run(self, handle: Callable[[InboundEvent], Awaitable[object]], stdin: TextIO | None = None) -> None:
+        """The prompt: each line typed is an event handled before the next prompt, until the input ends."""
         self.out.write(t(self.language, "console.banner") + "\n")
-        while True:
-            self.out.write(self.prompt())
-            self.out.flush()
-            line = await loop.run_in_executor(None, stdin.readline)
-            if not line:
-                return
-            event = self.convert(line)
-            if event is False:
-                return
-            if isinstance(event, InboundEvent):
-                await handle(event)
+        async with contextlib.aclosing(_lines(stdin or self.stdin)) as lines:
+            while True:
+                self.out.write(self.prompt())
+                self.out.flush()
+                line = await anext(lines, "")
+                if not line:
+                    return
+                event = self.convert(line)
+                if event is False:
+                    return
+                if isinstance(event, InboundEvent):
+                    await handle(event)
+
+    # ----------------------------------------------------------------- the runtime protocol
+
+    async def start(self, ports: Ports) -> None:
+        async def prompt() -> None:
+            try:
+                await self.run(ports.inbox.handle_now)
+            finally:
+                ports.request_stop()   # the last line (or /quit) ends `dutydesk run`
+
+        self._task = asyncio.get_running_loop().create_task(prompt(), name="console")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def close(self) -> None:
+        self.out.flush()
+
+
+async def _lines(stdin: TextIO) -> AsyncIterator[str]:
+    """The lines of ``stdin`` as they are typed. A daemon thread reads them, so a signal that stops the
+    bot does not wait for a line that never comes."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+
+    def put(line: str) -> None:
+        with contextlib.suppress(RuntimeError):   # the loop has closed: nobody waits for the line
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+
+    def read() -> None:
+        for line in iter(stdin.readline, ""):
+            put(line)
+        put("")
+
+    threading.Thread(target=read, name="console-stdin", daemon=True).start()
+    while line := await queue.get():
+        yield line

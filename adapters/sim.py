@@ -8,8 +8,8 @@ from datetime import UTC
 from typing import TextIO
 
 from bot.core.clock import Clock
+from bot.core.ports import DeliveryError
 from bot.core.types import Capability, OutboundMessage, Platform, Removal, Visibility
-from bot.infra.outbox import DeliveryError
 
 PROFILES: dict[str, frozenset[Capability]] = {
     # Slack: ephemeral messages, buttons, modals, private channels, and deleting with a user token

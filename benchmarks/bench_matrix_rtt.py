@@ -127,7 +127,7 @@ async def round_trip(person: Person, room: str, sender: str, text: str, match: s
 async def run(messages: int, warmup: int, pause: float, back_to_back: bool) -> None:
     from synapse_server import start_synapse
 
-    from adapters.matrix.runtime import MatrixRuntime, connect
+    from adapters.matrix.runtime import connect
     from bot.app import build
     from bot.core.clock import SystemClock
     from bot.settings import settings_from_data
@@ -144,15 +144,14 @@ async def run(messages: int, warmup: int, pause: float, back_to_back: bool) -> N
                 "matrix": {"homeserver": synapse.url, "user_id": "@dutydesk:localhost"},
             }, "(bench)", env={"DUTYDESK_MATRIX__PASSWORD": PASSWORD})
             clock = SystemClock()
-            adapter = await connect(settings, clock)
-            bot = await build(settings, clock, [adapter], upgrade=True)
-            runtime = MatrixRuntime(bot, adapter)
-            await runtime.prepare()
+            runtime = await connect(settings, clock)
+            bot = await build(settings, clock, [runtime], upgrade=True)
+            await runtime.prepare(bot.ports)
             stop = asyncio.Event()
             echo = asyncio.create_task(echo_bot(synapse.url, "@echo:localhost", stop))
             results: dict[str, list[float]] = {}
             async with bot.background():
-                runtime.start()
+                runtime.run_sync()
                 rita, anna = Person(synapse.url, "@rita:localhost"), Person(synapse.url, "@anna:localhost")
                 await rita.start()
                 await anna.start()
@@ -170,7 +169,7 @@ async def run(messages: int, warmup: int, pause: float, back_to_back: bool) -> N
                     if back_to_back:
                         return
                     await bot.outbox.settle()                      # the ticket room's naming and invites
-                    refill = adapter.rooms._refill                 # spare ticket rooms being created
+                    refill = runtime.adapter.rooms._refill                 # spare ticket rooms being created
                     if refill is not None:
                         await asyncio.gather(refill, return_exceptions=True)
                     await rita.catch_up()

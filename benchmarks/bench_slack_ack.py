@@ -181,9 +181,10 @@ class Dutydesk:
         # the fake has no rate limits; Slack's 1/s per channel would only stretch the delivery, not the acks
         self.adapter = SlackAdapter(settings, clock, limiter=ChannelRateLimiter(rate=10_000, burst=10_000))
         await self.adapter.start()
-        self.bot = await build(settings, clock, [self.adapter], upgrade=True,
+        self.runtime = SlackRuntime(self.adapter)
+        self.bot = await build(settings, clock, [self.runtime], upgrade=True,
                                db_url=self.args.db or f"sqlite+aiosqlite:///{self.workdir / 'bench.db'}")
-        self.runtime = SlackRuntime(self.bot, self.adapter, recover_every=None)
+        self.runtime.bind(self.bot.ports)
         self.background = self.bot.background()
         await self.background.__aenter__()
         port = await self.runtime.start_http("127.0.0.1", 0, PATH)
@@ -193,7 +194,7 @@ class Dutydesk:
     async def settle(self) -> None:
         """Waits until every accepted event is processed and its messages are delivered."""
         started = time.perf_counter()
-        await self.runtime.ingress.idle()
+        await self.bot.inbox.idle()
         await self.bot.outbox.drain()
         self.backlog += time.perf_counter() - started
 

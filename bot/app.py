@@ -4,36 +4,43 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
-import os
-import socket
+import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.base import Adapter
+from bot.access.groups import GroupMembership
 from bot.access.people import sync_staff
 from bot.core.clock import Clock, VirtualClock
 from bot.core.desk import Desk
 from bot.core.dispatcher import Dispatcher, reference
+from bot.core.inbox import Inbox
+from bot.core.ports import Ports, Runtime, Sender
 from bot.core.types import Capability, InboundEvent, MessageKind, OutboundMessage, Platform, Visibility
 from bot.features import install
 from bot.i18n import t
 from bot.infra import metrics, timers
-from bot.infra.ops import OpsServer
+from bot.infra.leader import LeaderLease, replica_name, timing
+from bot.infra.ops import Health, OpsServer
 from bot.infra.outbox import OutboxSender, enqueue, is_removal
 from bot.infra.scheduler import Scheduler
+from bot.infra.supervise import supervise
 from bot.settings import Settings
 from bot.sla import service as sla_service
 from bot.tickets import service as ticket_service
+from bot.tickets.form import TicketFormModel
+from bot.tickets.reads import TicketReadModel
 from storage import maintenance, migrate
 from storage.db import is_sqlite, make_engine, make_sessionmaker
 from storage.errors import StorageNotReady, StorageUnavailable, unavailable
 from storage.models import OutboxMessage
+from storage.platform_state import StateStore
 
 log = structlog.stdlib.get_logger(__name__)
 assert metrics.REGISTRY  # imported for its listeners: counters follow commits
@@ -48,11 +55,28 @@ class Bot:
     dispatcher: Dispatcher
     outbox: OutboxSender
     scheduler: Scheduler
-    adapters: dict[Platform, Adapter] = field(default_factory=dict)
+    inbox: Inbox
+    adapters: dict[Platform, Sender] = field(default_factory=dict)
     # when a virtual clock drives this bot (run_until), the scheduler counts as running from here
     started_at: datetime = field(default_factory=lambda: datetime.min.replace(tzinfo=UTC))
     timers_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     _driven: bool = False
+    health: Health = field(default_factory=Health)
+    # set by a signal, or by a runtime whose intake ended (the console's last line): `dutydesk run` stops
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.health.bot = self
+
+    @functools.cached_property
+    def ports(self) -> Ports:
+        """What the adapters may use of this bot (bot/core/ports.py)."""
+        desk, settings = self.desk, self.settings
+        return Ports(settings=settings, clock=self.clock, inbox=self.inbox, health=self.health,
+                     state=StateStore(desk.sessions), tickets=TicketReadModel(desk.sessions, self.clock),
+                     groups=GroupMembership(desk.sessions, settings, self.clock), form=TicketFormModel(settings),
+                     desk=desk, lease=lambda name: LeaderLease(desk.sessions, self.clock, name, **timing(settings)),
+                     request_stop=lambda: self.stopping.set())
 
     async def handle(self, event: InboundEvent) -> bool:
         """Dispatches one event and delivers what is due (the simulator and the console wait for it).
@@ -94,23 +118,11 @@ class Bot:
 
     async def maintenance_loop(self, every: float = 3600.0) -> None:
         """Planner statistics on SQLite (storage/maintenance.py), at start and then every hour."""
-        while True:
-            try:
-                await maintenance.analyze(self.engine)
-            except Exception as exc:
-                log.warning("maintenance: failed, trying again later", error=type(exc).__name__)
-            await asyncio.sleep(every)
 
-    async def recover_loop(self, every: float = 30.0, older_than: timedelta = timedelta(minutes=1)) -> None:
-        """Finishes events that were stored but not handled (the database was away, a task was lost)."""
-        while True:
-            await asyncio.sleep(every)
-            try:
-                count = await self.dispatcher.recover(older_than=older_than)
-                if count:
-                    log.warning("inbox: recovered stored but unhandled events", count=count)
-            except Exception as exc:
-                log.warning("inbox: recovery pass failed", error=type(exc).__name__, retry_in=every)
+        async def one_pass() -> None:
+            await maintenance.analyze(self.engine)
+
+        await supervise("maintenance: database statistics", one_pass, every=every)
 
     async def run_until(self, clock: VirtualClock, until: datetime) -> None:
         """Lets a virtual clock run to ``until`` through the production code: at each instant where APScheduler
@@ -144,17 +156,12 @@ class Bot:
 
     async def timer_loop(self, poll: float = 30.0) -> None:
         """Production: fires per-ticket timers at their due instants (woken early by new commits)."""
-        while True:
-            try:
-                due = await self.timer_pass()
-            except Exception:
-                log.warning("timers: timer pass failed", error=sys.exc_info()[0].__name__)  # type: ignore[union-attr]
-                log.debug("timers: timer pass failed", exc_info=True)
-                due = None
-            wait = poll if due is None else min(poll, max((due - self.clock.now()).total_seconds(), 0.05))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.timers_wakeup.wait(), timeout=wait)
-            self.timers_wakeup.clear()
+
+        async def one_pass() -> float:
+            due = await self.timer_pass()
+            return poll if due is None else min(poll, max((due - self.clock.now()).total_seconds(), 0.05))
+
+        await supervise("timers: timer pass", one_pass, every=poll, wake=self.timers_wakeup)
 
     @contextlib.asynccontextmanager
     async def background(self) -> AsyncIterator[None]:
@@ -162,13 +169,12 @@ class Bot:
         ops = OpsServer(self) if self.settings.ops.enabled else None
         if ops is not None:
             await ops.start(self.settings.ops.host, self.settings.ops.port)
-        await self.dispatcher.recover()
+        await self.inbox.recover()
         await self.scheduler.catch_up()
         tasks = [asyncio.create_task(self.outbox.run(), name="outbox"),
                  asyncio.create_task(self.timer_loop(), name="timers"),
-                 asyncio.create_task(self.recover_loop(  # [ha]: also what a dead replica left unhandled
-                     self.settings.ha.seconds("recover_every"),
-                     timedelta(seconds=self.settings.ha.seconds("recover_after"))), name="recover"),
+                 # [ha] recover_every / recover_after: also what a dead replica left unhandled
+                 asyncio.create_task(self.inbox.recover_loop(), name="recover"),
                  asyncio.create_task(self.maintenance_loop(), name="maintenance")]
         self.scheduler.start()
         try:
@@ -202,7 +208,7 @@ async def prepare_storage(engine: AsyncEngine, *, upgrade: bool) -> None:
 async def build(
     settings: Settings,
     clock: Clock,
-    adapters: list[Adapter],
+    adapters: Sequence[Sender],
     *,
     db_url: str | None = None,
     upgrade: bool = False,
@@ -222,6 +228,8 @@ async def build(
     except Exception:
         await engine.dispose()
         raise
+    if settings.matrix_enabled:
+        desk.prefixes[Platform.MATRIX] = settings.matrix.command_prefix
     async with sessions.begin() as session:
         await sync_staff(session, settings, clock.now())
     await sla_service.refresh_open(desk)
@@ -229,11 +237,16 @@ async def build(
     chat = any(a.platform in (Platform.SLACK, Platform.MATRIX) for a in adapters)
     sender = OutboxSender(sessions, clock, {a.platform: a.send for a in adapters}, concurrency=8 if chat else 1,
                           removers={a.platform: a.remove for a in adapters if Capability.DELETE in a.capabilities})
-    replica = f"{socket.gethostname()}-{os.getpid()}"
+    replica = replica_name()
     scheduler = Scheduler(desk, features.jobs_for(desk), replica, after_run=sender.drain)
     # chat platforms: a unit of work's messages are sent right after its commit (bot/infra/outbox.py, inline)
     dispatcher = Dispatcher(desk, inline=sender if chat else None)
-    bot = Bot(settings, clock, engine, desk, dispatcher, sender, scheduler,
+    # one inbox worker on SQLite, which has one writer anyway; a few where the database takes more
+    inbox = Inbox(dispatcher, workers=1 if is_sqlite(engine) else 4, outbox=sender,
+                  recover_every=settings.ha.seconds("recover_every"),
+                  recover_after=timedelta(seconds=settings.ha.seconds("recover_after")),
+                  handle_now=lambda event: bot.handle(event))
+    bot = Bot(settings, clock, engine, desk, dispatcher, sender, scheduler, inbox,
               {a.platform: a for a in adapters}, started_at=clock.now())
 
     def committed() -> None:
@@ -261,3 +274,66 @@ async def report_dead(bot: Bot, row: OutboxMessage) -> None:
             enqueue(session, desk.clock.now(), target,
                     t(desk.language, "error.undelivered", id=row.id, kind=row.kind, reason=row.last_error or "?"),
                     kind=MessageKind.ERROR, visibility=Visibility.PRIVATE, ticket=row.ticket_key)
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``stop`` while the block runs: the one signal handling of `dutydesk run`."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+async def serve(settings: Settings, clock: Clock, runtimes: Sequence[Runtime], *,
+                stop: asyncio.Event | None = None) -> int:
+    """`dutydesk run`: one bot serving every runtime until SIGTERM or SIGINT (or ``stop``, or a runtime
+    that asks to stop). The runtimes' intake starts before the bot's background (outbox, timers,
+    recovery, scheduler) and stops before it ends; their connections close after the last delivery."""
+    try:
+        bot = await build(settings, clock, runtimes)
+    except BaseException:
+        for runtime in runtimes:
+            await runtime.close()
+        raise
+    if stop is not None:
+        bot.stopping = stop
+    started: list[Runtime] = []
+
+    async def stop_intake() -> None:
+        while started:
+            await started.pop().stop()
+
+    try:
+        with stop_on_signals(bot.stopping):
+            try:
+                ports = bot.ports
+                described = []
+                for runtime in runtimes:
+                    description = await runtime.start(ports)
+                    started.append(runtime)
+                    if description:
+                        described.append(description)
+                async with bot.background():
+                    if described:
+                        # a singleton's sync (Matrix) runs here only while this replica holds its lease
+                        print(f"dutydesk: running on {' and on '.join(described)} (replica {replica_name()}); "
+                              "stop with Ctrl-C or SIGTERM", file=sys.stderr, flush=True)
+                    try:
+                        await bot.stopping.wait()
+                    finally:
+                        await stop_intake()
+            finally:
+                await stop_intake()
+    finally:
+        for runtime in runtimes:
+            await runtime.close()
+        await bot.close()
+    return 0

@@ -85,28 +85,32 @@ def build_parser() -> Parser:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from adapters.console import ConsoleAdapter
-    from bot.app import build
+    """Composition: the runtimes the config asks for, served one way (bot.app.serve)."""
+    from bot.app import serve
     from bot.core.clock import SystemClock
+    from bot.core.ports import Runtime
 
     settings = settings_for(args.config)
-    if settings.matrix_enabled:
-        from adapters.run import serve as serve_platforms
-
-        return await serve_platforms(settings)  # Matrix, and Slack too when its token is set; until SIGTERM/SIGINT
-    if settings.slack_enabled:
-        from adapters.slack.runtime import serve
-
-        return await serve(settings)  # until SIGTERM/SIGINT
     clock = SystemClock()
-    console = ConsoleAdapter(clock, args.user, settings.desk.language)
-    bot = await build(settings, clock, [console])
+    runtimes: list[Runtime] = []
     try:
-        async with bot.background():
-            await console.run(bot.handle)
-    finally:
-        await bot.close()
-    return 0
+        if settings.matrix_enabled:
+            from adapters.matrix.runtime import connect as connect_matrix
+
+            runtimes.append(await connect_matrix(settings, clock))
+        if settings.slack_enabled:
+            from adapters.slack.runtime import connect as connect_slack
+
+            runtimes.append(await connect_slack(settings, clock))
+        if not runtimes:
+            from adapters.console import ConsoleAdapter
+
+            runtimes.append(ConsoleAdapter(clock, args.user, settings.desk.language))
+    except BaseException:
+        for runtime in runtimes:
+            await runtime.close()
+        raise
+    return await serve(settings, clock, runtimes)  # until SIGTERM/SIGINT (the console: its last line)
 
 
 async def _simulate(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from bot.core.registry import Arg, Command, Registry
 from bot.core.types import MessageKind, Reply, Visibility
 from bot.i18n import catalogue
 from bot.i18n.format import duration, instant
-from bot.tickets import limits, service
+from bot.tickets import limits, reads, service
 from bot.tickets.states import SETTABLE, State
 from bot.workflow import attachments, closing, rules
 from storage.models import Person, Ticket
@@ -297,16 +297,9 @@ async def reopen(ctx: Context, args: KeyArgs) -> list[Reply]:
 
 
 async def list_mine(ctx: Context, _args: NoArgs) -> list[Reply]:
-    as_assignee = ctx.actor.is_staff
-    tickets = await service.open_tickets_of(ctx.session, ctx.actor.person, as_assignee=as_assignee)
-    if not tickets:
-        return reply(ctx, "ticket.list_empty_staff" if as_assignee else "ticket.list_empty")
-    lines = [ctx.t("ticket.list_head_staff" if as_assignee else "ticket.list_head", count=len(tickets))]
-    for ticket in tickets:
-        lines.append(ctx.t("ticket.list_line", key=ticket.key, priority=ticket.priority,
-                           state=ctx.t(f"state.{ticket.state}"), title=ticket.title,
-                           age=duration(ctx.actor.language, ctx.now - ticket.created_at)))
-    return [Reply(text="\n".join(lines), visibility=Visibility.EPHEMERAL)]
+    text = await reads.open_tickets_text(ctx.session, ctx.actor.person, as_assignee=ctx.actor.is_staff,
+                                         lang=ctx.actor.language, now=ctx.now)
+    return [Reply(text=text, visibility=Visibility.EPHEMERAL)]
 
 
 def register(registry: Registry) -> None:

@@ -1,13 +1,17 @@
 """The ``platform_state`` key-value table: small adapter state that must survive restarts
 (the Matrix sync token, ticket room and DM room mappings, pending numbered choices).
 
-Repository functions in the style of ``storage/``: they take a session and never commit.
+Repository functions in the style of ``storage/``: they take a session and never commit. Adapters
+reach them only through :class:`StateStore` (their ``state`` port).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import KeyValue
 from storage.upsert import upsert
@@ -51,3 +55,48 @@ async def take(session: AsyncSession, key: str) -> bool:
     """Deletes ``key``; True only for the one caller whose delete removed it (a claim)."""
     result = await session.execute(delete(KeyValue).where(KeyValue.key == key))
     return bool(result.rowcount)
+
+
+class StateTx:
+    """The functions above on one session (the ``state`` port's transaction, bot/core/ports.py)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, key: str) -> str | None:
+        return await get(self.session, key)
+
+    async def get_many(self, keys: list[str]) -> dict[str, str]:
+        return await get_many(self.session, keys)
+
+    async def put(self, key: str, value: str) -> None:
+        await put(self.session, key, value)
+
+    async def put_new(self, key: str, value: str) -> str:
+        return await put_new(self.session, key, value)
+
+    async def remove(self, key: str) -> None:
+        await remove(self.session, key)
+
+    async def keys_with_prefix(self, prefix: str, *, limit: int = 100) -> list[str]:
+        return await keys_with_prefix(self.session, prefix, limit=limit)
+
+    async def take(self, key: str) -> bool:
+        return await take(self.session, key)
+
+
+class StateStore:
+    """The ``state`` port of the adapters: ``read()`` without a commit, ``write()`` one transaction."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[StateTx]:
+        async with self.sessions() as session:
+            yield StateTx(session)
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[StateTx]:
+        async with self.sessions.begin() as session:
+            yield StateTx(session)

@@ -23,10 +23,9 @@ from adapters.matrix import render
 from adapters.matrix.client import MatrixError, check, delivery_error
 from adapters.matrix.spaces import Rooms
 from bot.core.clock import Clock
+from bot.core.ports import DeliveryError, Ports, StatePort
 from bot.core.types import Button, Capability, MessageKind, OutboundMessage, Platform, Removal
-from bot.infra.outbox import DeliveryError
 from bot.settings import Settings
-from storage import platform_state as kv
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -49,19 +48,19 @@ class MatrixAdapter:
         self.client = client
         self.user_id = settings.matrix.user_id or ""
         self.rooms = Rooms(client, settings)
-        self.sessions: Any = None
+        self.state: StatePort | None = None   # the core's key-value store, set by bind()
         self.txn_prefix = ""
         # set by the sync loop while this replica holds the device's lease: with E2EE only it encrypts
         self.owns_device = False
 
-    async def bind(self, sessions: Any) -> None:
-        """Gives the adapter the database once the bot is built (room mappings, transaction ids)."""
-        self.sessions = sessions
-        self.rooms.sessions = sessions
+    async def bind(self, ports: Ports) -> None:
+        """Gives the adapter the core's ports once the bot is built (room mappings, transaction ids)."""
+        self.state = ports.state
+        self.rooms.state, self.rooms.tickets = ports.state, ports.tickets
         # transaction ids are "<prefix>.<outbox row id>": the prefix belongs to this database, so a
         # fresh database (whose row ids start at 1 again) never reuses an id the homeserver remembers
-        async with sessions.begin() as session:
-            self.txn_prefix = await kv.put_new(session, TXN_KEY, secrets.token_hex(4))
+        async with self.state.write() as state:
+            self.txn_prefix = await state.put_new(TXN_KEY, secrets.token_hex(4))
 
     def language_of(self, user_id: str | None) -> str:
         key = self.settings.person_key_for("matrix", user_id) if user_id else None
@@ -198,18 +197,18 @@ class MatrixAdapter:
     async def remember_choices(self, room: str, event_id: str, buttons: tuple[Button, ...]) -> None:
         """Keeps a message's choices, so "2" (or the 2️⃣ reaction) in reply can be mapped to its button."""
         data = json.dumps({"room": room, "buttons": [b.model_dump() for b in buttons]})
-        async with self.sessions.begin() as session:
-            await kv.put(session, CHOICES_KEY.format(event=event_id), data)
-            await kv.put(session, LAST_CHOICES_KEY.format(room=room), event_id)
+        async with self.state.write() as state:
+            await state.put(CHOICES_KEY.format(event=event_id), data)
+            await state.put(LAST_CHOICES_KEY.format(room=room), event_id)
 
     async def choices(self, room: str, event_id: str | None) -> tuple[str, list[Button]] | None:
         """The choices of ``event_id`` (a message replied or reacted to), else of the room's latest one."""
-        async with self.sessions() as session:
+        async with self.state.read() as state:
             if event_id is None:
-                event_id = await kv.get(session, LAST_CHOICES_KEY.format(room=room))
+                event_id = await state.get(LAST_CHOICES_KEY.format(room=room))
                 if event_id is None:
                     return None
-            data = await kv.get(session, CHOICES_KEY.format(event=event_id))
+            data = await state.get(CHOICES_KEY.format(event=event_id))
         if data is None:
             return None
         parsed = json.loads(data)

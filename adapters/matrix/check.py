@@ -24,7 +24,7 @@ from nio import (
 
 from adapters.common import configured_channels
 from adapters.matrix.client import server_of
-from bot.infra.checks import Finding, failed, passed
+from bot.core.ports import Finding, failed, passed
 from bot.settings import E2E_INSTALL, Settings
 
 AREA = "matrix"

@@ -34,7 +34,7 @@ from nio import (
     WhoamiResponse,
 )
 
-from bot.infra.outbox import DeliveryError
+from bot.core.ports import DeliveryError
 from bot.settings import E2E_INSTALL, ConfigError, Settings, e2e_installed
 
 log = structlog.stdlib.get_logger(__name__)

@@ -6,7 +6,7 @@ With ``[[intake]]`` rules per topic the topic is asked first, and the questions 
 fields that topic needs (required: "-" does not skip them), like the Slack modal after the topic
 is chosen.
 
-The dialogue's state lives in ``platform_state`` (``matrix:form:@ann:x``), so a restart in the
+The dialogue's state lives in the core's key-value store (``matrix:form:@ann:x``), so a restart in the
 middle of a form goes on where it was; the id of the last answer handled is kept with it, so a
 sync replayed after a crash does not take an answer twice.
 """
@@ -18,11 +18,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.types import FormSpec
+from bot.core.ports import StatePort, TicketFormPort
+from bot.core.types import TICKET_FORM_ID, FormSpec
 from bot.i18n import t
-from bot.settings import Settings
-from bot.tickets import form as ticket_form
-from storage import platform_state as kv
 
 FORM_KEY = "matrix:form:{user}"
 SKIP = frozenset({"-", "–", "skip"})
@@ -41,34 +39,31 @@ class Answer:
 
 
 class Forms:
-    def __init__(self, sessions: Any, say: Say, topics: list[str], settings: Settings | None = None) -> None:
-        self.sessions = sessions
+    def __init__(self, state: StatePort, say: Say, form: TicketFormPort) -> None:
+        self.state = state
         self.say = say
-        self.topics = topics
-        self.settings = settings
+        self.form = form
+        self.topics = form.topics
 
     def spec(self, lang: str, values: Mapping[str, str] | None = None) -> FormSpec:
         """The form as far as it is known: the fields of the topic chosen in ``values`` (if any)."""
-        if self.settings is None:
-            return ticket_form.ticket_form(lang, self.topics)
-        topic = (values or {}).get("topic") or None
-        return ticket_form.form_for(self.settings, lang, topic if topic in self.topics else None)
+        return self.form.spec(lang, (values or {}).get("topic") or None)
 
     async def active(self, user_id: str) -> dict[str, Any] | None:
-        async with self.sessions() as session:
-            data = await kv.get(session, FORM_KEY.format(user=user_id))
+        async with self.state.read() as store:
+            data = await store.get(FORM_KEY.format(user=user_id))
         return json.loads(data) if data else None
 
     async def _save(self, user_id: str, state: dict[str, Any] | None) -> None:
-        async with self.sessions.begin() as session:
+        async with self.state.write() as store:
             if state is None:
-                await kv.remove(session, FORM_KEY.format(user=user_id))
+                await store.remove(FORM_KEY.format(user=user_id))
             else:
-                await kv.put(session, FORM_KEY.format(user=user_id), json.dumps(state))
+                await store.put(FORM_KEY.format(user=user_id), json.dumps(state))
 
     async def start(self, user_id: str, room: str, lang: str, *, origin: str | None, event_id: str) -> None:
         """Asks the first question in ``room`` (the person's direct room)."""
-        state = {"form": ticket_form.FORM_ID, "room": room, "lang": lang, "step": 0, "values": {},
+        state = {"form": TICKET_FORM_ID, "room": room, "lang": lang, "step": 0, "values": {},
                  "origin": origin, "last": event_id}
         await self._save(user_id, state)
         await self.say(room, t(lang, "matrix.form_start") + "\n\n" + self.question(state), f"form.{event_id}")
@@ -110,7 +105,7 @@ class Forms:
                 value = next((c for c in field.choices if c.lower() == value.lower()), value)
         values = {**state["values"], field.name: value}
         required = [f.name for f in spec.fields if f.required]
-        problem = ticket_form.validate(values, lang, self.topics, required).get(field.name)
+        problem = self.form.validate(values, lang, required).get(field.name)
         if problem:
             await self._save(user_id, state)
             await self.say(room, t(lang, "matrix.form_invalid", problem=problem) + "\n\n" + self.question(state), txn)

@@ -1,5 +1,5 @@
 """Desk roles from Matrix rooms (``[access] matrix_rooms``): the joined members of each watched room
-kept in the core's ``group_members`` table (see :mod:`bot.access.groups`).
+kept by the core (its ``groups`` port, bot/core/ports.py).
 
 The group id stored is the config's own spelling of the room (``#agents:example.org``,
 ``!abc:example.org``, or ``#agents`` on the bot's server), because the core compares it with the
@@ -24,11 +24,8 @@ from nio import AsyncClient, JoinedMembersResponse
 
 from adapters.matrix.client import MatrixError, check, server_of
 from adapters.matrix.spaces import Rooms
-from bot.access import groups as access_groups
-from bot.core.clock import Clock
+from bot.core.ports import DeliveryError, Ports
 from bot.core.types import Platform
-from bot.infra.outbox import DeliveryError
-from bot.settings import Settings
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -39,15 +36,13 @@ GONE = frozenset({"leave", "ban"})
 class MatrixGroups:
     """Keeps the members of the watched rooms in the database."""
 
-    def __init__(self, client: AsyncClient, rooms: Rooms, settings: Settings, clock: Clock, sessions: Any,
-                 user_id: str) -> None:
+    def __init__(self, client: AsyncClient, rooms: Rooms, ports: Ports, user_id: str) -> None:
         self.client = client
         self.rooms = rooms
-        self.settings = settings
-        self.clock = clock
-        self.sessions = sessions
+        self.settings = settings = ports.settings
+        self.store = ports.groups
         self.user_id = user_id
-        self.watched = access_groups.watched_groups(settings, Platform.MATRIX)
+        self.watched = ports.groups.watched(Platform.MATRIX)
         self._by_room: dict[str, set[str]] = {}    # room id → the config names that mean it
         self.synced = not self.watched              # False: read every watched room before the next batch
         self.problems: dict[str, str] = {}          # config name → why its members cannot be read
@@ -97,10 +92,7 @@ class MatrixGroups:
         await self.sync_room(room_id)
 
     async def _store(self, room_id: str, names: set[str], members: set[str]) -> None:
-        now = self.clock.now()
-        async with self.sessions.begin() as session:
-            for name in sorted(names):
-                await access_groups.set_members(session, self.settings, Platform.MATRIX, name, members, now)
+        await self.store.replace(Platform.MATRIX, {name: members for name in sorted(names)})
 
     async def sync_all(self) -> dict[str, str]:
         """Reads every watched room in full; returns the problems (config name → reason)."""
@@ -161,11 +153,7 @@ class MatrixGroups:
             return  # an invite or a knock gives no role yet
         if membership == JOINED and (not self.counts(user_id) or await self.rooms.opened(room_id) is not None):
             return  # from an untrusted server, or into a room anybody can join: no role
-        now = self.clock.now()
-        async with self.sessions.begin() as session:
-            for name in sorted(names):
-                if membership == JOINED:
-                    await access_groups.add_member(session, self.settings, Platform.MATRIX, name, user_id, now)
-                else:
-                    await access_groups.remove_member(session, self.settings, Platform.MATRIX, name, user_id)
+        joined = [user_id] if membership == JOINED else []
+        for name in sorted(names):
+            await self.store.changed(Platform.MATRIX, name, joined, [] if joined else [user_id])
         log.info("matrix: desk room membership changed", user=user_id, joined=membership == JOINED, rooms=sorted(names))

@@ -21,8 +21,8 @@ from nio import AsyncClient, RoomGetStateEventResponse
 
 from adapters.matrix.groups import MatrixGroups
 from adapters.matrix.spaces import Rooms
+from bot.core.ports import DeliveryError
 from bot.i18n import t
-from bot.infra.outbox import DeliveryError
 from bot.settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
-"""Running the Matrix side of `dutydesk run`: the sync loop, only while this replica holds the
-device's lease, next to the bot's background (outbox, timers, scheduler), until SIGTERM/SIGINT.
+"""The Matrix runtime of `dutydesk run`: the sync loop, only while this replica holds the device's
+lease, next to the bot's background (outbox, timers, scheduler).
 
 Only one process may own a Matrix device (its sync and, with E2EE, its key store), so the sync
 loop runs under a database lease (``leases`` row ``matrix:<user id>``, renewed every
@@ -13,56 +13,75 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from adapters.matrix.adapter import MatrixAdapter
 from adapters.matrix.client import login, make_client
 from adapters.matrix.sync import MatrixIngress
-from bot.core.types import Platform
-from bot.infra import ops
-from bot.infra.leader import LeaderLease, timing
+from bot.core.ports import LeasePort, Ports
+from bot.core.types import OutboundMessage, Platform, Removal
 
 if TYPE_CHECKING:
-    from bot.app import Bot
     from bot.core.clock import Clock
     from bot.settings import Settings
 
 log = structlog.stdlib.get_logger(__name__)
 
 
-async def connect(settings: Settings, clock: Clock) -> MatrixAdapter:
-    """A logged-in client and the adapter around it (ConfigError when the login fails)."""
+async def connect(settings: Settings, clock: Clock) -> MatrixRuntime:
+    """A logged-in client and the runtime around it (ConfigError when the login fails)."""
     client = make_client(settings)
     try:
         await login(client, settings)
     except BaseException:
         await client.close()
         raise
-    return MatrixAdapter(settings, clock, client)
+    return MatrixRuntime(MatrixAdapter(settings, clock, client))
 
 
 class MatrixRuntime:
-    """The Matrix side of one bot: binds the adapter, runs the sync loop under the device's lease."""
+    """The Matrix side of one bot (a bot/core/ports.py Runtime): binds the adapter, runs the sync loop
+    under the device's lease."""
 
-    def __init__(self, bot: Bot, adapter: MatrixAdapter) -> None:
-        self.bot = bot
+    platform = Platform.MATRIX
+
+    def __init__(self, adapter: MatrixAdapter) -> None:
         self.adapter = adapter
-        self.ingress = MatrixIngress(bot, adapter)
-        self.lease = LeaderLease(bot.desk.sessions, bot.clock, f"matrix:{adapter.user_id}", **timing(bot.settings))
+        self.capabilities = adapter.capabilities
+        self.ingress: MatrixIngress | None = None
+        self.lease: LeasePort | None = None
+        self._health: Any = None
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
-    async def prepare(self) -> None:
-        """Before the background starts: the database for the adapter, the command prefix, the rooms."""
-        await self.adapter.bind(self.bot.desk.sessions)
-        self.bot.desk.prefixes[Platform.MATRIX] = self.bot.settings.matrix.command_prefix
+    async def send(self, message: OutboundMessage) -> str | None:
+        return await self.adapter.send(message)
+
+    async def remove(self, removal: Removal) -> str | None:
+        return await self.adapter.remove(removal)
+
+    async def prepare(self, ports: Ports) -> MatrixIngress:
+        """The adapter on the core's ports, the configured rooms resolved, a duty or access room that anybody
+        can join refused (ConfigError)."""
+        await self.adapter.bind(ports)
+        self.ingress = MatrixIngress(ports, self.adapter)
+        self.lease = ports.lease(f"matrix:{self.adapter.user_id}")
+        self._health = ports.health
         await self.adapter.rooms.refresh()
         await self.ingress.guard.refuse_joinable()   # duty and access rooms anybody can join stop the start
         self.adapter.rooms.refill_soon()
+        return self.ingress
 
-    def start(self) -> None:
+    async def start(self, ports: Ports) -> str:
+        await self.prepare(ports)
+        self.run_sync()
+        return f"Matrix as {self.adapter.user_id}"
+
+    def run_sync(self) -> None:
+        """The sync loop, whenever this replica holds the device's lease (until ``stop``)."""
+        assert self.lease is not None, "prepare() first"
         self._stop.clear()
         self._task = asyncio.get_running_loop().create_task(
             self.lease.run_while_held(self._sync, stop=self._stop), name="matrix-sync")
@@ -70,13 +89,14 @@ class MatrixRuntime:
     async def _sync(self) -> None:
         """The sync loop of one tenure of the lease. The token in memory may be older than the one
         another replica stored while it held the lease: it is read from the database again."""
+        assert self.ingress is not None
         self.ingress.token = None
         try:
             await self.ingress.run()
         finally:
             # not syncing here any more (the lease moved, or the bot stops): /healthz of this replica
             # shows no Matrix sync rather than one that looks stale
-            ops.LAST_SYNC.pop(Platform.MATRIX.value, None)
+            self._health.not_syncing(Platform.MATRIX.value)
 
     async def stop(self) -> None:
         self._stop.set()

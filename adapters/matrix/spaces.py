@@ -9,8 +9,8 @@ into their ticket (a room made before this rule gets it the next time a message 
 Creating a room costs a homeserver far more than a message, and a receipt waits behind its
 ticket's first message in the outbox, so a few spare rooms (only the bot in them) are created
 ahead of time (``matrix:spare:!abc``); a new ticket takes one, names it and invites its people.
-Mappings live in ``platform_state``: ``matrix:space:HW-1`` → room id, ``matrix:room:!abc`` → HW-1,
-``matrix:dm:@ann:x`` → room id and ``matrix:dmroom:!abc`` → user id.
+Mappings live in the core's key-value store (the ``state`` port): ``matrix:space:HW-1`` → room id,
+``matrix:room:!abc`` → HW-1, ``matrix:dm:@ann:x`` → room id and ``matrix:dmroom:!abc`` → user id.
 """
 
 from __future__ import annotations
@@ -30,15 +30,13 @@ from nio import (
     RoomResolveAliasResponse,
 )
 from nio import RoomVisibility as Visibility
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.common import configured_channels, ticket_members
+from adapters.common import configured_channels
 from adapters.matrix.client import MatrixError, check, delivery_error, q, raw, server_of
+from bot.core.ports import DeliveryError, StatePort, TicketReads
 from bot.core.types import Platform
 from bot.i18n import t
-from bot.infra.outbox import DeliveryError
 from bot.settings import Settings
-from storage import platform_state as kv
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -60,7 +58,8 @@ class Rooms:
         self.settings = settings
         self.user_id = settings.matrix.user_id or ""
         self.server = server_of(self.user_id)
-        self.sessions: async_sessionmaker[AsyncSession] | None = None
+        self.state: StatePort | None = None       # the core's ports, set when the adapter is bound
+        self.tickets: TicketReads | None = None
         channels = settings.channels
         self.configured = {name for name in configured_channels(channels, "matrix") if name.startswith(("#", "!"))}
         self._by_name: dict[str, str] = {}
@@ -122,19 +121,19 @@ class Rooms:
     async def opened(self, room_id: str) -> str | None:
         """Why anybody can join the duty or access room ``room_id`` now (a replica saw its join rule change);
         None while it is invite-only."""
-        if self.sessions is None:
+        if self.state is None:
             return None
-        async with self.sessions() as session:
-            return await kv.get(session, JOINABLE_KEY.format(room=room_id))
+        async with self.state.read() as state:
+            return await state.get(JOINABLE_KEY.format(room=room_id))
 
     async def mark_opened(self, room_id: str, why: str | None) -> None:
         """Records that anybody can join ``room_id`` (``why``), or that it is invite-only again (None)."""
-        assert self.sessions is not None
-        async with self.sessions.begin() as session:
+        assert self.state is not None
+        async with self.state.write() as state:
             if why is None:
-                await kv.remove(session, JOINABLE_KEY.format(room=room_id))
+                await state.remove(JOINABLE_KEY.format(room=room_id))
             else:
-                await kv.put(session, JOINABLE_KEY.format(room=room_id), why)
+                await state.put(JOINABLE_KEY.format(room=room_id), why)
 
     # ----------------------------------------------------------------- tickets' rooms
 
@@ -148,10 +147,10 @@ class Rooms:
         """The ticket whose private room ``room_id`` is, if any (remembered, so usually no query)."""
         if room_id in self._tickets:
             return self._tickets[room_id]
-        if self.sessions is None:
+        if self.state is None:
             return None
-        async with self.sessions() as session:
-            ticket = await kv.get(session, ROOM_KEY.format(room=room_id))
+        async with self.state.read() as state:
+            ticket = await state.get(ROOM_KEY.format(room=room_id))
         self._remember(self._tickets, room_id, ticket)
         if ticket is not None:
             self._spaces[ticket] = room_id
@@ -166,11 +165,12 @@ class Rooms:
     async def prepare_ticket_room(self, ticket_key: str) -> tuple[str, list[Awaitable[None]]]:
         """The ticket's room, and what is left to set it up (naming a spare room, invites): independent
         requests the caller runs together with its message."""
-        assert self.sessions is not None, "Rooms.sessions is set when the adapter is bound to the bot"
-        async with self.sessions() as session:
-            room = self._spaces.get(ticket_key) or await kv.get(session, SPACE_KEY.format(ticket=ticket_key))
-            found = [(m, staff) for m, staff in await ticket_members(session, ticket_key, Platform.MATRIX)
-                     if m != self.user_id]
+        assert self.state is not None, "Rooms.state is set when the adapter is bound to the core"
+        async with self.state.read() as state:
+            room = self._spaces.get(ticket_key) or await state.get(SPACE_KEY.format(ticket=ticket_key))
+        assert self.tickets is not None
+        found = [(m, staff) for m, staff in await self.tickets.members(ticket_key, Platform.MATRIX)
+                 if m != self.user_id]
         members = [m for m, _staff in found]
         team = [m for m, staff in found if staff]
         setup: list[Awaitable[None]] = []
@@ -237,10 +237,10 @@ class Rooms:
 
     async def _assign(self, ticket_key: str, room: str) -> str:
         """Saves the mapping; when another replica was faster, its room wins."""
-        assert self.sessions is not None
-        async with self.sessions.begin() as session:
-            winner = await kv.put_new(session, SPACE_KEY.format(ticket=ticket_key), room)
-            await kv.put_new(session, ROOM_KEY.format(room=room), ticket_key)
+        assert self.state is not None
+        async with self.state.write() as state:
+            winner = await state.put_new(SPACE_KEY.format(ticket=ticket_key), room)
+            await state.put_new(ROOM_KEY.format(room=room), ticket_key)
         if winner != room:
             log.warning("matrix: two private rooms for a ticket, using the first", ticket=ticket_key)
         return winner
@@ -249,12 +249,12 @@ class Rooms:
 
     async def _take_spare(self, ticket_key: str) -> str | None:
         """A spare room for the ticket (claimed by deleting its row, so two replicas never share one)."""
-        assert self.sessions is not None
-        async with self.sessions() as session:
-            spares = await kv.keys_with_prefix(session, POOL_PREFIX, limit=5)
+        assert self.state is not None
+        async with self.state.read() as state:
+            spares = await state.keys_with_prefix(POOL_PREFIX, limit=5)
         for key in spares:
-            async with self.sessions.begin() as session:
-                if not await kv.take(session, key):
+            async with self.state.write() as state:
+                if not await state.take(key):
                     continue
             return await self._assign(ticket_key, key.removeprefix(POOL_PREFIX))
         return None
@@ -267,14 +267,14 @@ class Rooms:
 
     async def refill(self) -> None:
         try:
-            assert self.sessions is not None
-            async with self.sessions() as session:
-                have = len(await kv.keys_with_prefix(session, POOL_PREFIX, limit=self.pool_size))
+            assert self.state is not None
+            async with self.state.read() as state:
+                have = len(await state.keys_with_prefix(POOL_PREFIX, limit=self.pool_size))
             for _ in range(self.pool_size - have):
                 room = await self._create_room(t(self.settings.desk.language, "matrix.spare_room"), [],
                                                where="a spare ticket room")
-                async with self.sessions.begin() as session:
-                    await kv.put(session, POOL_KEY.format(room=room), "1")
+                async with self.state.write() as state:
+                    await state.put(POOL_KEY.format(room=room), "1")
         except Exception as exc:  # spare rooms are an optimisation: tickets create their rooms themselves
             log.info("matrix: could not create spare ticket rooms", error=str(getattr(exc, "reason", exc)))
 
@@ -308,19 +308,19 @@ class Rooms:
         """The person whose direct room with the bot ``room_id`` is, if it is one."""
         if room_id in self._dm_users:
             return self._dm_users[room_id]
-        if self.sessions is None:
+        if self.state is None:
             return None
-        async with self.sessions() as session:
-            user = await kv.get(session, DM_ROOM_KEY.format(room=room_id))
+        async with self.state.read() as state:
+            user = await state.get(DM_ROOM_KEY.format(room=room_id))
         self._remember(self._dm_users, room_id, user)
         return user
 
     async def remember_dm(self, room_id: str, user_id: str) -> None:
         """A direct room a person opened with the bot (an invite with ``is_direct``)."""
-        assert self.sessions is not None
-        async with self.sessions.begin() as session:
-            await kv.put(session, DM_ROOM_KEY.format(room=room_id), user_id)
-            room = await kv.put_new(session, DM_KEY.format(user=user_id), room_id)
+        assert self.state is not None
+        async with self.state.write() as state:
+            await state.put(DM_ROOM_KEY.format(room=room_id), user_id)
+            room = await state.put_new(DM_KEY.format(user=user_id), room_id)
         self._remember(self._dm_users, room_id, user_id)
         self._dms[user_id] = room
         await self._mark_direct(user_id, room_id)
@@ -331,11 +331,11 @@ class Rooms:
         user = await self.dm_user(room_id)
         if user is None:
             return None
-        assert self.sessions is not None
-        async with self.sessions.begin() as session:
-            await kv.remove(session, DM_ROOM_KEY.format(room=room_id))
-            if await kv.get(session, DM_KEY.format(user=user)) == room_id:
-                await kv.remove(session, DM_KEY.format(user=user))
+        assert self.state is not None
+        async with self.state.write() as state:
+            await state.remove(DM_ROOM_KEY.format(room=room_id))
+            if await state.get(DM_KEY.format(user=user)) == room_id:
+                await state.remove(DM_KEY.format(user=user))
         self._dm_users.pop(room_id, None)
         if self._dms.get(user) == room_id:
             del self._dms[user]
@@ -350,9 +350,9 @@ class Rooms:
         room = self._dms.get(user_id)
         if room is not None:
             return room
-        assert self.sessions is not None
-        async with self.sessions() as session:
-            room = await kv.get(session, DM_KEY.format(user=user_id))
+        assert self.state is not None
+        async with self.state.read() as state:
+            room = await state.get(DM_KEY.format(user=user_id))
         if room is None:
             answer = await self.client.room_create(visibility=Visibility.private, is_direct=True,
                                                    preset=RoomPreset.trusted_private_chat, invite=[user_id])
@@ -360,9 +360,9 @@ class Rooms:
                 created = check(answer, RoomCreateResponse, "create a direct room")
             except MatrixError as exc:
                 raise delivery_error(exc, where="a direct message", user_id=self.user_id) from exc
-            async with self.sessions.begin() as session:
-                room = await kv.put_new(session, DM_KEY.format(user=user_id), str(created.room_id))
-                await kv.put(session, DM_ROOM_KEY.format(room=str(created.room_id)), user_id)
+            async with self.state.write() as state:
+                room = await state.put_new(DM_KEY.format(user=user_id), str(created.room_id))
+                await state.put(DM_ROOM_KEY.format(room=str(created.room_id)), user_id)
             await self._mark_direct(user_id, str(created.room_id))
         self._dms[user_id] = room
         self._remember(self._dm_users, room, user_id)

@@ -1,11 +1,12 @@
-"""The sync loop: Matrix events in, core events to the dispatcher, the sync token checkpointed.
+"""The sync loop: Matrix events in, core events to the inbox, the sync token checkpointed.
 
-Each ``/sync`` batch is handled in order, one event at a time: ``dispatcher.handle_redelivered``
-(the inbox row and the work in one commit). Only when the whole batch is handled is its ``next_batch`` token
-written to ``platform_state``. A crash in the middle of a batch replays that batch from the old
-token after the restart; the events handled before the crash are duplicates by their event id
-and are dropped by the inbox, and the events after it are handled then, so none is handled
-twice and none is skipped. A gap in a room's timeline (``limited``) is filled from ``/messages``.
+Each ``/sync`` batch is handled in order, one event at a time: ``inbox.handle_redelivered``
+(the inbox row and the work in one commit). Only when the whole batch is handled is its
+``next_batch`` token written to the core's key-value store (the ``state`` port). A crash in the
+middle of a batch replays that batch from the old token after the restart; the events handled
+before the crash are duplicates by their event id and are dropped by the inbox, and the events
+after it are handled then, so none is handled twice and none is skipped. A gap in a room's
+timeline (``limited``) is filled from ``/messages``.
 
 On the very first start the backlog is discarded: one sync with a one-event timeline, whose
 token is kept and whose events are not handled. Events in a room from before the bot joined it
@@ -25,7 +26,7 @@ import asyncio
 import contextlib
 import hashlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from nio import (
@@ -40,7 +41,6 @@ from nio import (
     SyncResponse,
 )
 from nio.api import RelationshipType
-from sqlalchemy import select
 
 from adapters.matrix import convert, render
 from adapters.matrix.adapter import MatrixAdapter
@@ -48,20 +48,17 @@ from adapters.matrix.client import MatrixError, check, reread_store, server_of, 
 from adapters.matrix.forms import Forms
 from adapters.matrix.groups import MatrixGroups
 from adapters.matrix.guard import RoomGuard
-from bot.core.types import ChannelRef, InboundEvent, ThreadMessage
+from bot.core.ports import Backoff, Ports, supervise
+from bot.core.types import MOVE_ACTION, TICKET_FORM_ID, TICKET_REACTIONS, ChannelRef, InboundEvent, ThreadMessage
 from bot.i18n import t
-from bot.infra import ops
-from bot.privacy.move import MOVE_ACTION
-from bot.privacy.route import TICKET_REACTIONS
 from bot.settings import E2E_INSTALL
-from bot.tickets import form as ticket_form
-from storage import platform_state as kv
-from storage.models import ProcessedEvent
-
-if TYPE_CHECKING:
-    from bot.app import Bot
 
 log = structlog.stdlib.get_logger(__name__)
+
+
+def _retry_after(exc: Exception) -> float | None:
+    """A rate-limited sync waits as long as the homeserver asks."""
+    return exc.retry_after_ms / 1000 if isinstance(exc, MatrixError) and exc.retry_after_ms else None
 
 TOKEN_KEY = "matrix:sync:{user}"
 WARNED_KEY = "matrix:e2ee-warned:{room}"
@@ -79,13 +76,15 @@ FIRST_FILTER: dict[str, Any] = {"room": {"timeline": {"limit": 1}}, "presence": 
 class MatrixIngress:
     """Turns ``/sync`` batches into core events and checkpoints the sync token after each batch."""
 
-    def __init__(self, bot: Bot, adapter: MatrixAdapter, *, e2ee: bool | None = None) -> None:
-        self.bot = bot
+    def __init__(self, ports: Ports, adapter: MatrixAdapter, *, e2ee: bool | None = None) -> None:
+        self.ports = ports
         self.adapter = adapter
         self.client: AsyncClient = adapter.client
         self.rooms = adapter.rooms
-        self.settings = bot.settings
-        self.dispatcher = bot.dispatcher
+        self.settings = ports.settings
+        self.clock = ports.clock
+        self.inbox = ports.inbox
+        self.state = ports.state
         self.user_id = adapter.user_id
         self.prefix = self.settings.matrix.command_prefix
         self.allowed = {server_of(self.user_id), *self.settings.matrix.allowed_servers}
@@ -94,9 +93,8 @@ class MatrixIngress:
         self.token: str | None = None
         self.resumed = False
         self.handled = 0
-        self.forms = Forms(bot.desk.sessions, self._say, [rule.topic for rule in self.settings.routing],
-                           settings=self.settings)
-        self.groups = MatrixGroups(self.client, self.rooms, self.settings, bot.clock, bot.desk.sessions, self.user_id)
+        self.forms = Forms(ports.state, self._say, ports.form)
+        self.groups = MatrixGroups(self.client, self.rooms, ports, self.user_id)
         self.guard = RoomGuard(self.client, self.rooms, self.groups, self.settings, self._say_plain,
                                adapter.language_of)
 
@@ -105,18 +103,18 @@ class MatrixIngress:
         return TOKEN_KEY.format(user=self.user_id)
 
     def now(self):
-        return self.bot.clock.now()
+        return self.clock.now()
 
     # ----------------------------------------------------------------- the loop
 
     async def load_token(self) -> str | None:
-        async with self.bot.desk.sessions() as session:
-            self.token = await kv.get(session, self.token_key)
+        async with self.state.read() as store:
+            self.token = await store.get(self.token_key)
         return self.token
 
     async def store_token(self, token: str) -> None:
-        async with self.bot.desk.sessions.begin() as session:
-            await kv.put(session, self.token_key, token)
+        async with self.state.write() as store:
+            await store.put(self.token_key, token)
         self.token = token
 
     async def start(self) -> None:
@@ -148,31 +146,27 @@ class MatrixIngress:
         await self.handle_batch(answer)
         await self.store_token(answer.next_batch)
         self.resumed = True
-        ops.synced("matrix", self.bot.clock.now())  # /healthz: last_sync
+        self.ports.health.synced("matrix", self.clock.now())  # /healthz: last_sync
         return answer
 
     async def run(self) -> None:
-        """Syncs until cancelled; failures back off from 1 s doubling to 60 s."""
-        backoff = 1.0
+        """Syncs until cancelled; failures back off from 1 s doubling to 60 s (longer when the server asks)."""
+
+        async def one_pass() -> float:
+            try:
+                await self.sync_once()
+            except Exception:
+                self.groups.synced = not self.groups.watched   # membership changes may have been missed
+                raise
+            # as a bot that answers before it syncs again: a long-poll /sync pending at the homeserver
+            # while the batch's replies are sent made each send slower there (Synapse wakes it with
+            # the bot's own event); bounded, so a ticket room being set up does not hold up others
+            await self.inbox.replies_sent(REPLY_WAIT)
+            return 0.0
+
         try:
-            while True:
-                try:
-                    await self.sync_once()
-                    backoff = 1.0
-                    # as a bot that answers before it syncs again: a long-poll /sync pending at the homeserver
-                    # while the batch's replies are sent made each send slower there (Synapse wakes it with
-                    # the bot's own event); bounded, so a ticket room being set up does not hold up others
-                    await self.bot.outbox.wait_inline(REPLY_WAIT)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    wait = backoff
-                    if isinstance(exc, MatrixError) and exc.retry_after_ms:
-                        wait = max(wait, exc.retry_after_ms / 1000)
-                    log.warning("matrix: sync failed", error=str(exc), retry_in=round(wait))
-                    self.groups.synced = not self.groups.watched   # membership changes may have been missed
-                    await asyncio.sleep(wait)
-                    backoff = min(backoff * 2, BACKOFF_MAX)
+            await supervise("matrix: sync", one_pass, every=0.0, backoff=Backoff(1.0, BACKOFF_MAX),
+                            retry_after=_retry_after)
         finally:
             self.adapter.owns_device = False   # the lease is lost or the bot stops: another replica may sync
 
@@ -251,7 +245,7 @@ class MatrixIngress:
         """Inbox row and work in one commit: the homeserver delivers the batch again until its token is
         stored, so the row need not be committed first (Slack's request is gone once acked; it must);
         a duplicate (a replayed sync) is finished if a crash left it unfinished."""
-        await self.dispatcher.handle_redelivered(event)
+        await self.inbox.handle_redelivered(event)
         self.handled += 1
 
     async def on_event(self, room_id: str, raw: dict[str, Any]) -> None:
@@ -314,7 +308,7 @@ class MatrixIngress:
             if answer is not None:
                 if answer.done:
                     origin = await self._origin(answer.origin, where)
-                    await self.submit(convert.event("form", raw, origin, now=now, name=ticket_form.FORM_ID,
+                    await self.submit(convert.event("form", raw, origin, now=now, name=TICKET_FORM_ID,
                                                     display_name=name, form_values=answer.values or {}))
                 return
         choice = render.choice_of(body)
@@ -397,10 +391,7 @@ class MatrixIngress:
 
     async def _room_of_event(self, event_id: str) -> str | None:
         """The room of an event the bot handled before (its inbox row keeps where it happened)."""
-        async with self.bot.desk.sessions() as session:
-            payload = await session.scalar(select(ProcessedEvent.payload).where(
-                ProcessedEvent.key == f"matrix:{event_id}"))
-        channel = ((payload or {}).get("channel") or {}).get("channel_id")
+        channel = await self.inbox.stored_channel(f"matrix:{event_id}")
         if not channel:
             return None
         try:
@@ -486,10 +477,10 @@ class MatrixIngress:
         """Once per room: the bot cannot read it (unless E2EE support is installed and configured)."""
         if self.e2ee:
             return
-        async with self.bot.desk.sessions.begin() as session:
-            if await kv.get(session, WARNED_KEY.format(room=room_id)) is not None:
+        async with self.state.write() as store:
+            if await store.get(WARNED_KEY.format(room=room_id)) is not None:
                 return
-            await kv.put(session, WARNED_KEY.format(room=room_id), "1")
+            await store.put(WARNED_KEY.format(room=room_id), "1")
         log.warning("matrix: encrypted room, unreadable without E2EE support; set matrix.store_path and restart",
                     room=room_id, install=E2E_INSTALL)
         lang = self.settings.desk.language
@@ -508,8 +499,8 @@ class MatrixIngress:
                     session=session or None, bot_device=self.client.device_id)
         digest = hashlib.sha256(f"{room_id}\0{sender}\0{session}".encode()).hexdigest()[:40]
         event_id = str(raw["event_id"])
-        async with self.bot.desk.sessions.begin() as db:
-            if await kv.put_new(db, UNDECRYPTABLE_KEY.format(digest=digest), event_id) != event_id:
+        async with self.state.write() as store:
+            if await store.put_new(UNDECRYPTABLE_KEY.format(digest=digest), event_id) != event_id:
                 return
         text = t(self.adapter.language_of(sender), "matrix.undecryptable", prefix=self.prefix,
                  user=self.user_id, device=self.client.device_id or "")

@@ -2,6 +2,6 @@
 
 from adapters.slack.adapter import SlackAdapter
 from adapters.slack.app import SlackIngress, create_app
-from adapters.slack.runtime import SlackRuntime, serve
+from adapters.slack.runtime import SlackRuntime, connect
 
-__all__ = ["SlackAdapter", "SlackIngress", "SlackRuntime", "create_app", "serve"]
+__all__ = ["SlackAdapter", "SlackIngress", "SlackRuntime", "connect", "create_app"]

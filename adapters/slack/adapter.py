@@ -34,8 +34,8 @@ from adapters.slack.errors import delivery_error, error_code
 from adapters.slack.ratelimit import ChannelRateLimiter
 from adapters.slack.spaces import TicketSpaces
 from bot.core.clock import Clock
-from bot.core.types import Capability, OutboundMessage, Platform, Removal
-from bot.infra.outbox import URGENT_KINDS, DeliveryError
+from bot.core.ports import DeliveryError, Ports
+from bot.core.types import URGENT_KINDS, Capability, OutboundMessage, Platform, Removal
 from bot.settings import ConfigError, Settings
 
 log = structlog.stdlib.get_logger(__name__)
@@ -158,9 +158,9 @@ class SlackAdapter:
         if problems:
             raise ConfigError(problems)
 
-    def bind(self, sessions: Any) -> None:
-        """Gives the adapter the database (ticket spaces, identities) once the bot is built."""
-        self.spaces.sessions = sessions
+    def bind(self, ports: Ports) -> None:
+        """Gives the adapter the core's ports (ticket spaces, their members) once the bot is built."""
+        self.spaces.ports = ports
 
     async def close(self) -> None:
         if self.http is not None:

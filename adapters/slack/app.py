@@ -1,268 +1,100 @@
-"""The slack-bolt ``AsyncApp`` and its listeners: Slack requests in, core events to the dispatcher.
+"""The slack-bolt ``AsyncApp`` and its listeners: Slack requests in, core events to the inbox.
 
-Every listener does the same three things in this order: persist the event (the inbox row, in
-one group commit with the other requests of the moment), acknowledge Slack, and only then queue it
-for processing. The app runs with ``process_before_response=True``, so bolt answers Slack when the
-listener returns, right after the inbox row is committed; the processing workers are ours and are
-drained on shutdown, and an event whose processing never finished (a crash) is picked up again by
-the recovery loop. Acknowledging comes first: while requests keep arriving, processing and
-deliveries wait for the gaps (see BUSY_WINDOW, MAX_DEFER, DOOR_MAX).
+Every listener verifies (bolt checks the signature), converts the request into a core event and
+hands it to the core's inbox (bot/core/inbox.py), which stores it — in one group commit with the
+other requests of the moment — before ``submit`` returns; only then is Slack acknowledged. The app
+runs with ``process_before_response=True``, so bolt answers Slack when the listener returns, right
+after the inbox row is committed. Processing, flow control (requests before work) and recovery are
+the inbox's; this module only counts requests in (``track``) so the inbox can yield to them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 import structlog
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import select
 
 from adapters.slack import convert, render
 from adapters.slack.adapter import SlackAdapter
 from adapters.slack.errors import error_code
 from adapters.slack.groups import SlackGroups
-from bot.core.types import ChannelRef, InboundEvent, Platform, ThreadMessage
+from bot.core.ports import Ports
+from bot.core.types import MOVE_ACTION, TICKET_FORM_ID, ChannelRef, InboundEvent, Platform, ThreadMessage
 from bot.i18n import t
-from bot.i18n.format import duration
-from bot.privacy.move import MOVE_ACTION
-from bot.tickets import form as ticket_form
-from bot.tickets.service import open_tickets_of
-from storage.models import Identity, Person
-
-if TYPE_CHECKING:
-    from bot.app import Bot
 
 log = structlog.stdlib.get_logger(__name__)
 
 MOVE_SHORTCUT = "move_to_ticket"
 THREAD_TIMEOUT = 1.5          # conversations.replies while an event waits for its ack
-RECOVER_EVERY = 30.0
-RECOVER_AFTER = timedelta(minutes=1)
-# while requests keep coming, processing and delivery yield to them: they wait for a quiet moment of
-# BUSY_WINDOW, but go on at least once per MAX_DEFER, so a flood of requests is acknowledged at once
-# and the work is done in the gaps (and after the flood)
-BUSY_WINDOW = 0.2
-MAX_DEFER = 5.0
-# work let through during a flood runs with new requests held at the door for at most this long,
-# so it finishes quickly instead of crawling between requests while it holds the database's write lock
-DOOR_MAX = 0.2
-ACCEPT_BATCH = 200
 Ack = Callable[..., Awaitable[Any]]
 
 
-class GroupAcceptor:
-    """Stores concurrent requests' events in one transaction (a group commit): a request waits for
-    at most the commit in progress and the one it joins, instead of one commit per request in line."""
-
-    def __init__(self, dispatcher: Any) -> None:
-        self.dispatcher = dispatcher
-        self._pending: list[tuple[InboundEvent, asyncio.Future[bool]]] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def accept(self, event: InboundEvent) -> bool:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[bool] = loop.create_future()
-        self._pending.append((event, future))
-        if self._task is None or self._task.done():
-            self._task = loop.create_task(self._commit())
-        return await future
-
-    async def _commit(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[:ACCEPT_BATCH], self._pending[ACCEPT_BATCH:]
-            try:
-                results = await self.dispatcher.accept_many([event for event, _ in batch])
-            except Exception as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future), new in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(new)
-
-
 class SlackIngress:
-    """Turns Slack requests into core events: accept, ack, then process.
+    """Turns Slack requests into core events and hands them to the inbox; acknowledges Slack after."""
 
-    Accepted events are processed by a few workers in the order they arrived (one on SQLite,
-    which has one writer anyway), so a burst of requests is acknowledged at once and worked off
-    at the pace the database allows, instead of a task per request fighting for the write lock.
-    The queue only holds what the inbox already has; after a crash the recovery pass finds it.
-    """
-
-    def __init__(self, bot: Bot, adapter: SlackAdapter, *, workers: int | None = None) -> None:
-        self.bot = bot
+    def __init__(self, ports: Ports, adapter: SlackAdapter) -> None:
+        self.ports = ports
         self.adapter = adapter
-        self.settings = bot.settings
-        self.dispatcher = bot.dispatcher
+        self.settings = ports.settings
+        self.inbox = ports.inbox
+        self.form = ports.form
         self.tasks: set[asyncio.Task[None]] = set()
-        self.in_flight: set[str] = set()
-        self.workers = workers or (1 if bot.engine.dialect.name == "sqlite" else 4)
-        self.acceptor = GroupAcceptor(bot.dispatcher)
-        self.groups = SlackGroups(adapter.client, bot.settings, bot.clock, bot.desk.sessions)
-        self._queue: asyncio.Queue[InboundEvent] = asyncio.Queue()
-        self._workers: list[asyncio.Task[None]] = []
-        self._last_request = 0.0
-        self._last_processed = 0.0
-        self.requests = 0  # requests in the bolt app right now
-        self._door = asyncio.Event()
-        self._door.set()
-        adapter.pace = self.pace
+        self.groups = SlackGroups(adapter.client, ports)
+        adapter.pace = ports.inbox.pace   # deliveries wait for a gap between requests
 
     @property
     def directory(self):
         return self.adapter.directory
 
-    # ----------------------------------------------------------------- the three steps
-
     async def submit(self, event: InboundEvent, ack: Ack | None, *, answer_on_failure: bool = True) -> bool:
-        """Persists ``event``, acknowledges Slack, then processes the event in a tracked task.
+        """Hands ``event`` to the inbox (stored when this returns), then acknowledges Slack.
 
         A duplicate (a retried delivery) is acknowledged and dropped. When the event cannot be
         stored, a command or interaction is answered with a short apology; an Events API
         delivery is left unacknowledged, so Slack retries it.
         """
         try:
-            new = await self.acceptor.accept(event)
-        except Exception as exc:
-            # the exception's text may quote the event: its type here, the traceback at debug
-            log.error("slack: could not store an inbound event", kind=event.kind, error=type(exc).__name__)
-            log.debug("slack: could not store an inbound event", exc_info=True)
+            new = await self.inbox.submit(event)
+        except Exception:
             if ack is not None and answer_on_failure:
                 await ack(text=t(self.language_of(event.actor.user_id), "slack.unavailable"))
                 return False
             raise
         if ack is not None:
             await ack()
-        if new:
-            self.in_flight.add(event.idempotency_key)
-            self._queue.put_nowait(event)
-            self._start_workers()
         return new
 
-    def _start_workers(self) -> None:
-        if not self._workers:
-            loop = asyncio.get_running_loop()
-            self._workers = [loop.create_task(self._work(), name=f"slack-worker-{i}") for i in range(self.workers)]
-
     async def track(self, next: Callable[[], Awaitable[Any]]) -> Any:
-        """Bolt middleware (bolt passes ``next`` by name): counts the requests being handled."""
-        await self._door.wait()
-        self.requests += 1
-        try:
+        """Bolt middleware (bolt passes ``next`` by name): the inbox counts the requests being received."""
+        async with self.inbox.arriving():
             return await next()
-        finally:
-            self.requests -= 1
-            self._last_request = time.monotonic()
 
-    async def yield_to_requests(self) -> bool:
-        """Waits while requests are being handled or came in the last BUSY_WINDOW, for at most MAX_DEFER
-        since the last time this let work through; True when it lets work through during a flood."""
-        while True:
-            now = time.monotonic()
-            quiet, waited = now - self._last_request, now - self._last_processed
-            if not self.requests and quiet >= BUSY_WINDOW:
-                self._last_processed = now
-                return False
-            if waited >= MAX_DEFER:
-                self._last_processed = now
-                return True
-            await asyncio.sleep(max(0.005, min(BUSY_WINDOW - quiet, MAX_DEFER - waited)))
-
-    async def pace(self) -> None:
-        """For the adapter's deliveries: wait for a gap between requests (see :meth:`yield_to_requests`)."""
-        await self.yield_to_requests()
-
-    @contextlib.asynccontextmanager
-    async def door_closed(self) -> AsyncIterator[None]:
-        """Forced work: holds new requests back (for at most DOOR_MAX) and lets the ones inside finish
-        first, so the work runs alone and quickly."""
-        self._door.clear()
-        reopen = asyncio.get_running_loop().call_later(DOOR_MAX, self._door.set)
-        try:
-            while self.requests and not self._door.is_set():
-                await asyncio.sleep(0.002)
-            yield
-        finally:
-            reopen.cancel()
-            self._door.set()
-
-    async def _work(self) -> None:
-        while True:
-            event = await self._queue.get()
-            try:
-                if await self.yield_to_requests():
-                    async with self.door_closed():
-                        await self._process(event)
-                else:
-                    await self._process(event)
-            finally:
-                self.in_flight.discard(event.idempotency_key)
-                self._queue.task_done()
-
-    def spawn(self, coro: Coroutine[Any, Any, None], *, key: str | None = None) -> None:
-        if key is not None:
-            self.in_flight.add(key)
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Side work after an ack (user group updates, the App Home), tracked so ``idle`` and ``drain`` see it."""
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
-
-        def done(finished: asyncio.Task[None]) -> None:
-            self.tasks.discard(finished)
-            if key is not None:
-                self.in_flight.discard(key)
-
-        task.add_done_callback(done)
-
-    async def _process(self, event: InboundEvent) -> None:
-        try:
-            await self.dispatcher.process(event)
-        except Exception as exc:
-            # the inbox row stays "received"; the recovery loop tries again
-            log.error("slack: processing an inbound event failed, it will be retried", kind=event.kind,
-                      error=type(exc).__name__)
-            log.debug("slack: processing an inbound event failed", exc_info=True)
+        task.add_done_callback(self.tasks.discard)
 
     async def idle(self) -> None:
-        """Waits until every accepted event is processed and every side task is done (tests, benchmarks)."""
-        while self.tasks or not self._queue.empty() or self.in_flight:
-            await self._queue.join()
-            if self.tasks:
-                await asyncio.gather(*list(self.tasks), return_exceptions=True)
+        """Waits until every submitted event is processed and every side task is done (tests, benchmarks)."""
+        await self.inbox.idle()
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+            await self.inbox.idle()
 
     async def drain(self, timeout: float) -> None:
-        """Shutdown: lets the workers finish the queue for up to ``timeout`` seconds, then stops them
-        (what is left stays "received" in the inbox and is processed after the restart)."""
-        try:
-            await asyncio.wait_for(self.idle(), timeout)
-        except TimeoutError:
-            log.warning("slack: events not processed at shutdown, they resume after the restart",
-                        count=self._queue.qsize() + len(self.in_flight))
-        for task in [*self._workers, *self.tasks]:
+        """Shutdown: the events in processing finish (for up to ``timeout`` seconds), side tasks stop."""
+        await self.inbox.drain(timeout)
+        for task in list(self.tasks):
             task.cancel()
-        await asyncio.gather(*self._workers, *self.tasks, return_exceptions=True)
-        self._workers = []
-
-    async def recover_loop(self, every: float = RECOVER_EVERY) -> None:
-        """Finishes events that were stored but whose processing never completed (a crash, a lost task)."""
-        while True:
-            await asyncio.sleep(every)
-            try:
-                count = await self.dispatcher.recover(older_than=RECOVER_AFTER, skip=frozenset(self.in_flight))
-                if count:
-                    log.warning("slack: recovered stored but unprocessed events", count=count)
-            except Exception as exc:
-                log.error("slack: recovery pass failed", error=type(exc).__name__)
-                log.debug("slack: recovery pass failed", exc_info=True)
+        await asyncio.gather(*self.tasks, return_exceptions=True)
 
     # ----------------------------------------------------------------- helpers
 
@@ -272,7 +104,7 @@ class SlackIngress:
         return (person.language if person is not None else None) or self.settings.desk.language
 
     def topics(self) -> list[str]:
-        return [rule.topic for rule in self.settings.routing]
+        return self.form.topics
 
     async def where(self, channel_id: str, *, thread: str | None = None, hint: str | None = None
                     ) -> tuple[ChannelRef, str | None]:
@@ -305,7 +137,7 @@ class SlackIngress:
         return convert.thread_messages(messages, names, self.now(), self.name_for)
 
     def now(self):
-        return self.bot.clock.now()
+        return self.ports.clock.now()
 
     def name_for(self, user_id: str) -> str | None:
         """How a mention of a Slack user reads in the core: the people key, else the Slack name."""
@@ -332,14 +164,14 @@ class SlackIngress:
     def form_view(self, lang: str, metadata: dict[str, Any] | str, topic: str | None = None) -> dict[str, Any]:
         """The ticket modal with the fields ``topic`` needs (its ``[[intake]]`` rule); where the rules
         differ per topic, choosing the topic updates the modal (``dispatch_action``)."""
-        spec = ticket_form.form_for(self.settings, lang, topic)
+        spec = self.form.spec(lang, topic)
         try:
             meta = json.loads(metadata) if isinstance(metadata, str) and metadata else metadata or {}
         except ValueError:
             meta = {}  # the metadata is ours; a mangled one only loses the channel the form came from
         return render.modal(spec, submit=t(lang, "form.ticket.submit"), close=t(lang, "form.ticket.cancel"),
                             metadata=meta if isinstance(meta, dict) else {},
-                            dispatch="topic" if ticket_form.per_topic(self.settings) else None,
+                            dispatch="topic" if self.form.per_topic() else None,
                             selected={"topic": topic} if topic else None)
 
     async def on_form_topic(self, ack: Ack, body: dict[str, Any], topic: str | None) -> None:
@@ -371,13 +203,13 @@ class SlackIngress:
         lang = self.language_of(user_id)
         values = render.view_values(view)
         topic = (values.get("topic") or "").strip() or None
-        required = ticket_form.required_for(self.settings, topic if topic in self.topics() else None)
+        required = self.form.required(topic)
         shown = {str(block.get("block_id")) for block in view.get("blocks") or ()}
-        if any(name not in shown for name in required if name in ticket_form.EXTRA_FIELDS):
+        if any(name not in shown for name in required if name in self.form.extra_fields):
             # submitted before the modal showed the topic's fields: show them now
             await ack(response_action="update", view=self.form_view(lang, view.get("private_metadata") or "", topic))
             return
-        errors = ticket_form.validate(values, lang, self.topics(), required)
+        errors = self.form.validate(values, lang, required)
         if errors:
             await ack(response_action="errors", errors={name: problem for name, problem in errors.items()
                                                          if not shown or name in shown} or errors)
@@ -399,7 +231,7 @@ class SlackIngress:
         action = (body.get("actions") or [{}])[0]
         name = render.action_name(str(action.get("action_id") or ""))
         value = action.get("value") or (action.get("selected_option") or {}).get("value")
-        if (body.get("view") or {}).get("callback_id") == ticket_form.FORM_ID:
+        if (body.get("view") or {}).get("callback_id") == TICKET_FORM_ID:
             if name == "topic":
                 await self.on_form_topic(ack, body, str(value) if value in self.topics() else None)
             else:
@@ -480,7 +312,7 @@ class SlackIngress:
         first = text.split()[0].lower().lstrip("/!") if text else ""
         if not text:
             text = "help"
-        elif first in self.bot.desk.registry.groups():
+        elif first in self.ports.desk.command_groups():
             text = text.lstrip("/!")
         else:
             text = f"ticket {text}"  # "@dutydesk the printer is on fire" opens a ticket
@@ -504,14 +336,12 @@ class SlackIngress:
         await self.submit(convert.reaction(str(body["event_id"]), convert.user(str(event["user"]), name), where,
                                            message_ts=ts, now=self.now(), thread=thread), None)
 
-    async def on_subteam_members_changed(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+    async def on_subteam_members_changed(self, event: dict[str, Any]) -> None:
         """Somebody joined or left a user group: acknowledged at once, the roles updated right after."""
-        self.spawn(self.guarded(self.groups.on_members_changed(event), "a user group change"),
-                   key=f"groups:{body.get('event_id')}")
+        self.spawn(self.guarded(self.groups.on_members_changed(event), "a user group change"))
 
-    async def on_subteam_updated(self, body: dict[str, Any], event: dict[str, Any]) -> None:
-        self.spawn(self.guarded(self.groups.on_updated(event), "a user group update"),
-                   key=f"groups:{body.get('event_id')}")
+    async def on_subteam_updated(self, event: dict[str, Any]) -> None:
+        self.spawn(self.guarded(self.groups.on_updated(event), "a user group update"))
 
     async def guarded(self, work: Coroutine[Any, Any, None], what: str) -> None:
         try:
@@ -528,24 +358,7 @@ class SlackIngress:
     async def publish_home(self, user_id: str) -> None:
         """App Home: the person's open tickets (and, for the team, those assigned to them)."""
         lang = self.language_of(user_id)
-        sections: list[str] = []
-        now = self.now()
-        async with self.bot.desk.sessions() as session:
-            person = await session.scalar(select(Person).join(Identity, Identity.person_id == Person.id).where(
-                Identity.platform == Platform.SLACK.value, Identity.user_id == user_id))
-            groups = [(False, "ticket.list_head", "ticket.list_empty")]
-            if person is not None and person.is_staff:
-                groups.insert(0, (True, "ticket.list_head_staff", "ticket.list_empty_staff"))
-            for as_assignee, head, empty in groups:
-                tickets = await open_tickets_of(session, person, as_assignee=as_assignee) if person else []
-                if not tickets:
-                    sections.append(t(lang, empty))
-                    continue
-                lines = [t(lang, head, count=len(tickets))]
-                lines += [t(lang, "ticket.list_line", key=tk.key, priority=tk.priority,
-                            state=t(lang, f"state.{tk.state}"), title=tk.title,
-                            age=duration(lang, now - tk.created_at)) for tk in tickets]
-                sections.append("\n".join(lines))
+        sections = await self.ports.tickets.home_sections(Platform.SLACK, user_id, lang)
         try:
             await self.adapter.client.views_publish(user_id=user_id,
                                                     view=render.home_view(sections, hint=t(lang, "slack.home_hint")))
@@ -565,7 +378,7 @@ def create_app(ingress: SlackIngress, *, signing_secret: str | None = None) -> A
     )
     app.middleware(ingress.track)
     app.command(re.compile(r"^/[\w-]+$"))(ingress.on_command)
-    app.view(ticket_form.FORM_ID)(ingress.on_form)
+    app.view(TICKET_FORM_ID)(ingress.on_form)
     app.action(re.compile(r".+"))(ingress.on_action)
     app.shortcut(MOVE_SHORTCUT)(ingress.on_move_shortcut)
     app.event("message")(ingress.on_message)

@@ -18,9 +18,7 @@ from adapters.slack.adapter import HTTP_TIMEOUT, make_client
 from adapters.slack.directory import configured_channels
 from adapters.slack.errors import error_code, hint
 from adapters.slack.groups import group_problem
-from bot.access import groups as access_groups
-from bot.core.types import Platform
-from bot.infra.checks import Finding, failed, passed
+from bot.core.ports import Finding, failed, passed
 from bot.settings import Settings
 
 AREA = "slack"
@@ -153,7 +151,7 @@ async def _channel_list(client: AsyncWebClient) -> dict[str, dict[str, Any]]:
 async def _groups(settings: Settings, client: AsyncWebClient) -> list[Finding]:
     """Each user group of ``[access] slack_groups`` can be read (its members get desk roles)."""
     findings = []
-    for group_id in sorted(access_groups.watched_groups(settings, Platform.SLACK)):
+    for group_id in sorted({gid for ids in settings.access.groups("slack").values() for gid in ids}):
         subject = f"user group {group_id}"
         try:
             answer = await client.usergroups_users_list(usergroup=group_id, include_disabled=False)

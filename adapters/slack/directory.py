@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.errors import delivery_error
-from bot.infra.outbox import DeliveryError
+from bot.core.ports import DeliveryError
 from bot.settings import Settings
 
 log = structlog.stdlib.get_logger(__name__)

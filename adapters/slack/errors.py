@@ -11,7 +11,7 @@ import asyncio
 import aiohttp
 from slack_sdk.errors import SlackApiError
 
-from bot.infra.outbox import DeliveryError
+from bot.core.ports import DeliveryError
 
 TOKEN_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive",
                           "team_access_not_granted", "no_permission", "ekm_access_denied"})

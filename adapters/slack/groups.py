@@ -1,5 +1,5 @@
 """Desk roles from Slack user groups (``[access] slack_groups``): the members of each watched group
-kept in the core's ``group_members`` table (see :mod:`bot.access.groups`).
+kept by the core (its ``groups`` port, bot/core/ports.py).
 
 At start (and after Socket Mode reconnects) every watched group is read in full with
 ``usergroups.users.list``; while running, ``subteam_members_changed`` (``added_users`` /
@@ -18,10 +18,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.errors import error_code, hint
-from bot.access import groups as access_groups
-from bot.core.clock import Clock
+from bot.core.ports import Ports
 from bot.core.types import Platform
-from bot.settings import ConfigError, Settings
+from bot.settings import ConfigError
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -51,12 +50,11 @@ def group_problem(group_id: str, exc: SlackApiError) -> str:
 class SlackGroups:
     """Keeps the members of the watched user groups in the database."""
 
-    def __init__(self, client: AsyncWebClient, settings: Settings, clock: Clock, sessions: Any) -> None:
+    def __init__(self, client: AsyncWebClient, ports: Ports) -> None:
         self.client = client
-        self.settings = settings
-        self.clock = clock
-        self.sessions = sessions
-        self.watched = access_groups.watched_groups(settings, Platform.SLACK)
+        self.settings = ports.settings
+        self.store = ports.groups
+        self.watched = ports.groups.watched(Platform.SLACK)
 
     async def members(self, group_id: str) -> list[str]:
         answer = await self.client.usergroups_users_list(usergroup=group_id, include_disabled=False)
@@ -96,10 +94,7 @@ class SlackGroups:
         return problems
 
     async def replace(self, members: Mapping[str, Iterable[str]]) -> None:
-        now = self.clock.now()
-        async with self.sessions.begin() as session:
-            for group_id, user_ids in members.items():
-                await access_groups.set_members(session, self.settings, Platform.SLACK, group_id, user_ids, now)
+        await self.store.replace(Platform.SLACK, members)
 
     async def changed(self, group_id: str, added: Iterable[str], removed: Iterable[str]) -> bool:
         """``subteam_members_changed``: True when the group is one of the watched ones."""
@@ -108,13 +103,7 @@ class SlackGroups:
         added, removed = list(added), list(removed)
         if not added and not removed:
             return True
-        now = self.clock.now()
-        async with self.sessions.begin() as session:
-            for user_id in added:
-                await access_groups.add_member(session, self.settings, Platform.SLACK, group_id, user_id, now)
-            for user_id in removed:
-                if user_id not in added:
-                    await access_groups.remove_member(session, self.settings, Platform.SLACK, group_id, user_id)
+        await self.store.changed(Platform.SLACK, group_id, added, removed)
         log.info("slack: user group changed", group=group_id, joined=len(added), left=len(removed))
         return True
 

@@ -1,17 +1,16 @@
-"""Running the Slack side of `dutydesk run`: Socket Mode (default) or HTTP mode, until SIGTERM/SIGINT.
+"""The Slack runtime of `dutydesk run`: Socket Mode (default) or HTTP mode.
 
-Shutdown order: stop taking requests (close the socket / the HTTP site), let the events that
-are being processed finish, then the bot's background (outbox, timers, scheduler) drains and
-stops. Whatever did not finish stays in the inbox and the outbox and resumes on the next start.
+``start`` binds the adapter to the core's ports, reads the watched user groups and opens the
+socket or the HTTP endpoint. Shutdown order (bot/app.py, ``serve``): ``stop`` closes the socket or
+the HTTP site and lets the events being processed finish; the bot's background (outbox, timers,
+scheduler) then drains and stops; ``close`` ends the HTTP session last. Whatever did not finish
+stays in the inbox and the outbox and resumes on the next start.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import signal
-import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiohttp import web
@@ -22,11 +21,11 @@ from slack_sdk.errors import SlackApiError
 from adapters.slack.adapter import SlackAdapter
 from adapters.slack.app import SlackIngress, create_app
 from adapters.slack.errors import error_code, hint
-from bot.infra import ops
+from bot.core.ports import Ports
+from bot.core.types import OutboundMessage, Platform, Removal
 from bot.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
-    from bot.app import Bot
     from bot.core.clock import Clock
 
 log = structlog.stdlib.get_logger(__name__)
@@ -35,24 +34,54 @@ SHUTDOWN_GRACE = 10.0
 
 
 class SlackRuntime:
-    """The bolt app of one bot, served over HTTP or a Socket Mode connection."""
+    """The bolt app of one bot, served over HTTP or a Socket Mode connection (a bot/core/ports.py Runtime)."""
 
-    def __init__(self, bot: Bot, adapter: SlackAdapter, *, recover_every: float | None = 30.0) -> None:
-        adapter.bind(bot.desk.sessions)
-        self.bot = bot
+    platform = Platform.SLACK
+
+    def __init__(self, adapter: SlackAdapter) -> None:
         self.adapter = adapter
-        self.ingress = SlackIngress(bot, adapter)
-        secret = bot.settings.slack.signing_secret
-        self.app = create_app(self.ingress, signing_secret=secret.get_secret_value() if secret else None)
-        self.recover_every = recover_every
+        self.capabilities = adapter.capabilities
+        self.ingress: SlackIngress | None = None
+        self.app = None
+        self.port: int | None = None
         self._runner: web.AppRunner | None = None
         self.socket: AsyncSocketModeHandler | None = None
-        self._recover: asyncio.Task[None] | None = None
+        self._health: Any = None
         self._greeted = False
+
+    async def send(self, message: OutboundMessage) -> str | None:
+        return await self.adapter.send(message)
+
+    async def remove(self, removal: Removal) -> str | None:
+        return await self.adapter.remove(removal)
+
+    def bind(self, ports: Ports) -> SlackIngress:
+        """The adapter and the bolt app on the core's ports."""
+        if self.ingress is None:
+            self.adapter.bind(ports)
+            self.ingress = SlackIngress(ports, self.adapter)
+            secret = ports.settings.slack.signing_secret
+            self.app = create_app(self.ingress, signing_secret=secret.get_secret_value() if secret else None)
+            self._health = ports.health
+        return self.ingress
+
+    async def start(self, ports: Ports) -> str:
+        """Takes requests in the mode of ``[slack]``; returns what the ready line says."""
+        self.bind(ports)
+        slack = ports.settings.slack
+        if slack.mode == "http":
+            port = await self.start_http(slack.host, slack.port, slack.path)
+            ready = f"HTTP mode on {slack.host}:{port}{slack.path}"
+        else:
+            assert slack.app_token is not None  # the config check demands it in socket mode
+            await self.start_socket(slack.app_token.get_secret_value())
+            ready = "Socket Mode"
+        return f"Slack as @{self.adapter.directory.bot_name} ({ready})"
 
     def web_app(self, path: str) -> web.Application:
         """The HTTP endpoint: POST ``path`` (events, commands, interactivity), GET /healthz and /metrics
-        (bot/infra/ops.py, the same as on the [ops] port)."""
+        (the same as on the [ops] port)."""
+        assert self.app is not None
 
         async def slack(request: web.Request) -> web.Response:
             response = await self.app.async_dispatch(await to_bolt_request(request))
@@ -60,12 +89,8 @@ class SlackRuntime:
 
         app = web.Application()
         app.router.add_post(path, slack)
-        ops.add_routes(app, self.bot)
+        self._health.mount(app)
         return app
-
-    def _start_recovery(self) -> None:
-        if self.recover_every is not None and self._recover is None:
-            self._recover = asyncio.get_running_loop().create_task(self.ingress.recover_loop(self.recover_every))
 
     async def start_http(self, host: str, port: int, path: str) -> int:
         """Serves the endpoint; returns the port it listens on (useful with port 0)."""
@@ -74,37 +99,35 @@ class SlackRuntime:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        self._start_recovery()
         bound = self._runner.addresses[0][1] if self._runner.addresses else port
         log.info("slack: HTTP mode, listening", host=host, port=bound, path=path)
-        return int(bound)
+        self.port = int(bound)
+        return self.port
 
     async def start_socket(self, app_token: str) -> None:
         await self.sync_groups()
         self.socket = AsyncSocketModeHandler(self.app, app_token, web_client=self.adapter.client)
         self.socket.client.message_listeners.append(self._on_socket_message)
         await self.socket.connect_async()
-        self._start_recovery()
         log.info("slack: Socket Mode connected")
 
     async def sync_groups(self) -> None:
         """At start: the members of the ``[access] slack_groups`` user groups (ConfigError, with the scope or
         group id to fix, when Slack refuses for a reason no retry fixes)."""
+        assert self.ingress is not None, "bind() or start() first"
         if self.ingress.groups.watched:
             await self.ingress.groups.sync_all(strict=True)
 
     async def _on_socket_message(self, _client: object, message: dict, _raw: str) -> None:
         """Every Socket Mode (re)connection starts with "hello": after a reconnect, group changes may have
         been missed while the socket was down, so the groups are read in full again."""
-        if message.get("type") != "hello" or not self.ingress.groups.watched:
+        ingress = self.ingress
+        if ingress is None or message.get("type") != "hello" or not ingress.groups.watched:
             return
         if not self._greeted:
             self._greeted = True  # the first connection: sync_groups ran just before it
             return
-        self.ingress.spawn(self.ingress.guarded(self._resync(), "the user groups after a reconnect"))
-
-    async def _resync(self) -> None:
-        await self.ingress.groups.sync_all()
+        ingress.spawn(ingress.guarded(ingress.groups.sync_all(), "the user groups after a reconnect"))
 
     async def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
         """Stops taking requests, then lets the events in processing finish."""
@@ -115,15 +138,16 @@ class SlackRuntime:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        if self._recover is not None:
-            self._recover.cancel()
-            await asyncio.gather(self._recover, return_exceptions=True)
-            self._recover = None
-        await self.ingress.drain(grace)
+        if self.ingress is not None:
+            await self.ingress.drain(grace)
+
+    async def close(self) -> None:
+        await self.adapter.close()
 
 
-async def connect(settings: Settings, clock: Clock) -> SlackAdapter:
-    """The adapter, started: token checked, channels read (ConfigError with what to fix when it can't)."""
+async def connect(settings: Settings, clock: Clock) -> SlackRuntime:
+    """The runtime, its adapter started: token checked, channels read (ConfigError with what to fix when
+    it can't)."""
     adapter = SlackAdapter(settings, clock)
     try:
         await adapter.start()
@@ -134,43 +158,4 @@ async def connect(settings: Settings, clock: Clock) -> SlackAdapter:
         await adapter.close()
         raise ConfigError([f"{settings.source}: slack.api_base_url: cannot reach {settings.slack.api_base_url} "
                            f"({type(exc).__name__})"]) from None
-    return adapter
-
-
-async def serve(settings: Settings, stop: asyncio.Event | None = None) -> int:
-    """`dutydesk run` with Slack: returns when SIGTERM or SIGINT arrives (or ``stop`` is set)."""
-    from bot.app import build
-    from bot.core.clock import SystemClock
-
-    clock = SystemClock()
-    adapter = await connect(settings, clock)
-    bot = await build(settings, clock, [adapter])
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    runtime = SlackRuntime(bot, adapter)
-    try:
-        async with bot.background():
-            slack = settings.slack
-            if slack.mode == "http":
-                port = await runtime.start_http(slack.host, slack.port, slack.path)
-                ready = f"HTTP mode on {slack.host}:{port}{slack.path}"
-            else:
-                assert slack.app_token is not None  # the config check demands it in socket mode
-                await runtime.start_socket(slack.app_token.get_secret_value())
-                ready = "Socket Mode"
-            print(f"dutydesk: running on Slack as @{adapter.directory.bot_name} ({ready}); "
-                  "stop with Ctrl-C or SIGTERM", file=sys.stderr, flush=True)
-            try:
-                await stop.wait()
-            finally:
-                await runtime.stop()
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
-        await adapter.close()
-        await bot.close()
-    return 0
+    return SlackRuntime(adapter)

@@ -2,8 +2,8 @@
 
 The channel is created when the first message for the ticket is sent; the requester, the
 assignee and the team members the core lists in ``ticket.data["members"]`` are invited (each
-time a message goes there, so a new assignee joins too). The mapping lives in
-``platform_state``: ``slack:space:HW-1`` → channel id and ``slack:channel:C123`` → ``HW-1``.
+time a message goes there, so a new assignee joins too). The mapping lives in the core's key-value
+store (the ``state`` port): ``slack:space:HW-1`` → channel id and ``slack:channel:C123`` → ``HW-1``.
 """
 
 from __future__ import annotations
@@ -15,15 +15,10 @@ from collections import OrderedDict
 import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.common import ticket_member_ids
 from adapters.slack.errors import delivery_error, error_code
+from bot.core.ports import DeliveryError, Ports
 from bot.core.types import Platform
-from bot.infra.outbox import DeliveryError
-from storage.models import KeyValue
-from storage.upsert import upsert
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -49,7 +44,7 @@ def channel_name(ticket: str, attempt: int = 0) -> str:
 class TicketSpaces:
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
-        self.sessions: async_sessionmaker[AsyncSession] | None = None
+        self.ports: Ports | None = None   # set when the adapter is bound to the core
         self.bot_name = "dutydesk"
         # channel id → ticket key, or None for a channel that is no ticket's space
         self._tickets: OrderedDict[str, str | None] = OrderedDict()
@@ -68,21 +63,21 @@ class TicketSpaces:
         """The ticket whose private space ``channel_id`` is, if any (remembered, so usually no query)."""
         if channel_id in self._tickets:
             return self._tickets[channel_id]
-        if self.sessions is None or not channel_id or channel_id[0] not in "CG":
+        if self.ports is None or not channel_id or channel_id[0] not in "CG":
             return None
-        async with self.sessions() as session:
-            ticket = await session.scalar(select(KeyValue.value).where(
-                KeyValue.key == CHANNEL_KEY.format(channel=channel_id)))
+        async with self.ports.state.read() as state:
+            ticket = await state.get(CHANNEL_KEY.format(channel=channel_id))
         self._remember(channel_id, ticket)
         return ticket
 
     async def channel_for(self, ticket_key: str) -> str:
         """The ticket's private channel, created on first use, with its people invited."""
-        assert self.sessions is not None, "TicketSpaces.sessions is set when the adapter is bound to the bot"
-        async with self.sessions() as session:
-            channel = self._channels.get(ticket_key) or await session.scalar(
-                select(KeyValue.value).where(KeyValue.key == SPACE_KEY.format(ticket=ticket_key)))
-            members = await ticket_member_ids(session, ticket_key, Platform.SLACK)
+        assert self.ports is not None, "TicketSpaces.ports is set when the adapter is bound to the core"
+        channel = self._channels.get(ticket_key)
+        if channel is None:
+            async with self.ports.state.read() as state:
+                channel = await state.get(SPACE_KEY.format(ticket=ticket_key))
+        members = await self.ports.tickets.member_ids(ticket_key, Platform.SLACK)
         if channel is None:
             channel = await self._create(ticket_key)
         self._remember(channel, ticket_key)
@@ -108,14 +103,10 @@ class TicketSpaces:
 
     async def _store(self, ticket_key: str, channel: str) -> str:
         """Saves the mapping; when another replica was faster, its channel wins."""
-        assert self.sessions is not None
-        async with self.sessions.begin() as session:
-            await session.execute(upsert(session, KeyValue, {"key": SPACE_KEY.format(ticket=ticket_key),
-                                                             "value": channel}, key=["key"]))
-            winner = await session.scalar(select(KeyValue.value).where(
-                KeyValue.key == SPACE_KEY.format(ticket=ticket_key)))
-            await session.execute(upsert(session, KeyValue, {"key": CHANNEL_KEY.format(channel=channel),
-                                                             "value": ticket_key}, key=["key"]))
+        assert self.ports is not None
+        async with self.ports.state.write() as state:
+            winner = await state.put_new(SPACE_KEY.format(ticket=ticket_key), channel)
+            await state.put_new(CHANNEL_KEY.format(channel=channel), ticket_key)
         if winner != channel:
             log.warning("slack: two private channels for a ticket, using the first", ticket=ticket_key)
         return str(winner)

@@ -20,14 +20,15 @@ and no ``[people]`` entry makes them one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.access import STAFF_ROLES
+from bot.core.clock import Clock
 from bot.core.context import Actor
 from bot.core.types import Platform, UserRef
 from bot.settings import Settings
@@ -135,3 +136,30 @@ async def with_group_roles(session: AsyncSession, settings: Settings, actor: Act
     if not actor.person.is_staff and extra & set(STAFF_ROLES):
         actor.person.is_staff = True
     return replace(actor, roles=actor.roles | extra)
+
+
+class GroupMembership:
+    """The ``groups`` port of the adapters (bot/core/ports.py): each call is one unit of work."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.clock = clock
+
+    def watched(self, platform: Platform) -> set[str]:
+        return watched_groups(self.settings, platform)
+
+    async def replace(self, platform: Platform, members: Mapping[str, Iterable[str]]) -> None:
+        now = self.clock.now()
+        async with self.sessions.begin() as session:
+            for group_id, user_ids in members.items():
+                await set_members(session, self.settings, platform, group_id, user_ids, now)
+
+    async def changed(self, platform: Platform, group_id: str, added: Sequence[str], removed: Sequence[str]) -> None:
+        now = self.clock.now()
+        async with self.sessions.begin() as session:
+            for user_id in added:
+                await add_member(session, self.settings, platform, group_id, user_id, now)
+            for user_id in removed:
+                if user_id not in added:
+                    await remove_member(session, self.settings, platform, group_id, user_id)

@@ -51,6 +51,10 @@ class Desk:
     def prefix(self) -> str:
         return self.settings.desk.ticket_prefix
 
+    def command_groups(self) -> set[str]:
+        """The first words of the desk's commands (``ticket``, ``duty`` …): the ``desk`` port of the adapters."""
+        return self.registry.groups()
+
     def can(self, platform: Platform, capability: Capability) -> bool:
         return capability in self.platforms.get(platform, frozenset())
 

@@ -60,6 +60,10 @@ class MessageKind(StrEnum):
     COVER_REQUEST = "cover_request"
 
 
+# a Prio-1 page waits for nothing: no outbox concurrency slot, no lull in a platform's requests
+URGENT_KINDS = frozenset({MessageKind.PING})
+
+
 def storable(text: str) -> str:
     """``text`` with every character a database would refuse replaced by U+FFFD (the replacement character)."""
     return _UNSTORABLE.sub("\ufffd", text)
@@ -119,6 +123,13 @@ class Attachment(Frozen):
     size: int | None = None
     ref: str | None = None
 
+
+# the vocabulary adapters and the core share beyond the types: the ticket form's id (a Slack modal's
+# callback id, the name of a "form" event), the button that moves a public message into a private
+# ticket, and the reactions that ask for that move
+TICKET_FORM_ID = "ticket"
+MOVE_ACTION = "privacy-move"
+TICKET_REACTIONS = frozenset({"ticket", "admission_tickets", "🎫", "🎟", "🎟️"})
 
 EventKind = Literal["message", "command", "dm", "reaction", "action", "form"]
 

@@ -5,7 +5,7 @@ HTTP endpoint) with :func:`add_routes`.
 ``/healthz`` answers 200 with ``"status": "ok"`` when the database answers, 503 with
 ``"status": "down"`` when it does not; the body tells the outbox depth (pending, due, dead, age of the
 oldest), the unhandled events in the inbox, when the last event arrived and when each platform last
-synced (adapters report that through :func:`synced`), and which platforms' syncs are stale
+synced (adapters report that to :class:`Health`, their health port), and which platforms' syncs are stale
 (``sync_stale``: none for ``SYNC_STALE_AFTER``). It never shows message content.
 """
 
@@ -28,17 +28,29 @@ if TYPE_CHECKING:
 
 log = structlog.stdlib.get_logger(__name__)
 
-# platform → when its adapter last synced with the platform (a Matrix /sync, a Socket Mode ping)
-LAST_SYNC: dict[str, datetime] = {}
 BOT_KEY = web.AppKey("dutydesk_bot", object)
 # a platform whose last sync is older than this is reported in ``sync_stale``: a Matrix /sync long poll
 # returns within 30 s, so a working sync loop reports several times in this span
 SYNC_STALE_AFTER = timedelta(seconds=90)
 
 
-def synced(platform: str, at: datetime) -> None:
-    """Adapters call this after each successful sync with their platform."""
-    LAST_SYNC[platform] = at
+class Health:
+    """The health port of one bot (bot/core/ports.py): adapters report their platform's syncs here."""
+
+    def __init__(self) -> None:
+        # platform → when its adapter last synced with the platform (a Matrix /sync)
+        self.last_sync: dict[str, datetime] = {}
+        self.bot: Bot | None = None
+
+    def synced(self, platform: str, at: datetime) -> None:
+        self.last_sync[platform] = at
+
+    def not_syncing(self, platform: str) -> None:
+        self.last_sync.pop(platform, None)
+
+    def mount(self, app: web.Application) -> None:
+        assert self.bot is not None, "the bot sets itself when it is built"
+        add_routes(app, self.bot)
 
 
 def stale_syncs(bot: Bot, now: datetime) -> list[str]:
@@ -46,7 +58,7 @@ def stale_syncs(bot: Bot, now: datetime) -> list[str]:
     homeserver is away, or the loop hangs). Not a 503: restarting the bot does not bring a homeserver
     back, and the loop catches up by itself from its stored token."""
     return sorted(p.value for p in bot.adapters
-                  if (at := LAST_SYNC.get(p.value)) is not None and now - at > SYNC_STALE_AFTER)
+                  if (at := bot.health.last_sync.get(p.value)) is not None and now - at > SYNC_STALE_AFTER)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -89,7 +101,7 @@ async def health(bot: Bot) -> tuple[int, dict[str, Any]]:
     body["outbox"] = {"pending": pending, "due": due or 0, "dead": dead or 0, "oldest_pending_seconds": round(age, 1)}
     body["inbox"] = {"unhandled": unhandled or 0}
     body["last_event_at"] = _iso(last_event)
-    body["last_sync"] = {platform: _iso(at) for platform, at in sorted(LAST_SYNC.items())}
+    body["last_sync"] = {platform: _iso(at) for platform, at in sorted(bot.health.last_sync.items())}
     body["platforms"] = sorted(p.value for p in bot.adapters)
     return 200, body
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import sys
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,9 +34,11 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import Clock
-from bot.core.types import Button, MessageKind, OutboundMessage, Platform, Removal, Target, Visibility
+from bot.core.ports import DeliveryError
+from bot.core.types import URGENT_KINDS, Button, MessageKind, OutboundMessage, Platform, Removal, Target, Visibility
 from bot.core.uow import UnitOfWork
 from bot.infra import metrics
+from bot.infra.supervise import supervise
 from storage.models import OutboxMessage
 
 log = structlog.stdlib.get_logger(__name__)
@@ -46,9 +47,6 @@ MAX_ATTEMPTS = 8
 MAX_BACKOFF = timedelta(minutes=10)
 # how long a claimed row is left to the replica sending it before another may try again
 CLAIM_TTL = timedelta(minutes=2)
-# a Prio-1 page takes no concurrency slot: however many other deliveries are under way (a flood of requests
-# from one person, a burst of ticket spaces being set up), it does not wait for one of them to finish
-URGENT_KINDS = frozenset({"ping"})
 TargetKey = tuple[str, str, str | None, str | None]
 
 
@@ -67,16 +65,6 @@ LEGACY_REMOVE_KIND = "remove"
 def is_removal(row: OutboxMessage) -> bool:
     """A removal row, written by this release (operation) or by a replica of the previous one (kind only)."""
     return row.operation == Operation.REMOVE or row.kind == LEGACY_REMOVE_KIND
-
-
-class DeliveryError(Exception):
-    """A send that failed; ``retry_after`` is what the platform asked for, ``permanent`` means don't retry."""
-
-    def __init__(self, reason: str, *, retry_after: float | None = None, permanent: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-        self.permanent = permanent
 
 
 def enqueue(
@@ -540,15 +528,11 @@ class OutboxSender:
             self._inflight.difference_update(row.id for row in rows)
 
     async def run(self, poll: float = 1.0) -> None:
-        while True:
-            try:
-                await self.drain()
-            except Exception:
-                log.warning("outbox: delivery pass failed", error=sys.exc_info()[0].__name__)  # type: ignore[union-attr]
-                log.debug("outbox: delivery pass failed", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wakeup.wait(), timeout=poll)
-            self.wakeup.clear()
+        """Production: delivers what is due, every ``poll`` seconds and whenever a commit wakes it."""
+        async def one_pass() -> None:
+            await self.drain()
+
+        await supervise("outbox: delivery pass", one_pass, every=poll, wake=self.wakeup)
 
 
 async def _ok(task: asyncio.Task[bool]) -> bool:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.access.people import actor_for, resolve
 from bot.core.context import Context
 from bot.core.types import (
+    MOVE_ACTION,
     Button,
     Capability,
     ChannelRef,
@@ -36,7 +37,6 @@ from storage.models import MovedThread, Person, Ticket
 
 log = structlog.stdlib.get_logger(__name__)
 
-MOVE_ACTION = "privacy-move"
 
 
 async def moved_ticket(session: AsyncSession, channel: ChannelRef, root_id: str) -> Ticket | None:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from bot.core.context import Context
 from bot.core.registry import Parsed
-from bot.core.types import MessageKind, Reply, ThreadMessage
+from bot.core.types import TICKET_REACTIONS, MessageKind, Reply, ThreadMessage
 from bot.privacy.move import MOVE_ACTION, follow_reply, may_move, move_thread, moved_ticket, nudge
 from bot.tickets import service
-
-TICKET_REACTIONS = frozenset({"ticket", "admission_tickets", "🎫", "🎟", "🎟️"})
 
 
 def _in_public_channel(ctx: Context) -> bool:

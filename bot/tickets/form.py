@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from bot.core.context import Context
-from bot.core.types import FormField, FormSpec, MessageKind, Reply
+from bot.core.types import TICKET_FORM_ID, FormField, FormSpec, MessageKind, Reply
 from bot.i18n import t
 from bot.settings import Settings
 from bot.tickets import limits, service
 from bot.workflow import rules
 from bot.workflow.config import DOC_FIELDS as INTAKE_FIELDS
 
-FORM_ID = "ticket"
+FORM_ID = TICKET_FORM_ID
 URGENCIES = ("SHOW-STOPPER", "LIMITED USABILITY", "NICE TO HAVE")
 # without an explicit priority the urgency decides it
 URGENCY_PRIORITY = {"SHOW-STOPPER": 1, "LIMITED USABILITY": 2, "NICE TO HAVE": 3}
@@ -171,3 +171,25 @@ async def create_from_form(ctx: Context) -> list[Reply]:
         kind=MessageKind.RECEIPT,
         ticket=ticket.key,
     )]
+
+
+class TicketFormModel:
+    """The ticket form port of one desk (bot/core/ports.py): what an adapter shows and checks."""
+
+    extra_fields = EXTRA_FIELDS
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topics = topics_of(settings)
+
+    def spec(self, lang: str, topic: str | None = None) -> FormSpec:
+        return form_for(self.settings, lang, topic if topic in self.topics else None)
+
+    def per_topic(self) -> bool:
+        return per_topic(self.settings)
+
+    def required(self, topic: str | None) -> tuple[str, ...]:
+        return required_for(self.settings, topic if topic in self.topics else None)
+
+    def validate(self, values: Mapping[str, str], lang: str, required: Sequence[str]) -> dict[str, str]:
+        return validate(values, lang, self.topics, required)

@@ -255,7 +255,7 @@ async def test_the_recovery_loop_finishes_stored_events_on_its_own(make_harness)
     event = desk.event("ben", "/ticket stored while the database was away #1", event_id="later-1")
     assert await desk.bot.dispatcher.accept(event)
     desk.advance(minutes=2)
-    task = asyncio.create_task(desk.bot.recover_loop(every=0.01, older_than=timedelta(minutes=1)))
+    task = asyncio.create_task(desk.bot.inbox.recover_loop(every=0.01, older_than=timedelta(minutes=1)))
     try:
         for _ in range(500):
             if await desk.count(ProcessedEvent, ProcessedEvent.status == "done"):

@@ -13,12 +13,12 @@ from bot.infra import ops
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-async def test_a_sync_older_than_the_limit_is_reported_stale(make_harness, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_sync_older_than_the_limit_is_reported_stale(make_harness) -> None:
     desk = await make_harness()
     platform = next(iter(desk.bot.adapters)).value
-    monkeypatch.setitem(ops.LAST_SYNC, platform, desk.clock.now())
-    # another bot's platform in this process (a test before this one) is none of this bot's business
-    monkeypatch.setitem(ops.LAST_SYNC, "elsewhere", desk.clock.now() - timedelta(days=1))
+    desk.bot.health.synced(platform, desk.clock.now())
+    # a platform this bot does not run is none of its business
+    desk.bot.health.synced("elsewhere", desk.clock.now() - timedelta(days=1))
 
     status, body = await ops.health(desk.bot)
     assert (status, body["status"], body["sync_stale"]) == (200, "ok", [])
@@ -30,5 +30,5 @@ async def test_a_sync_older_than_the_limit_is_reported_stale(make_harness, monke
     status, body = await ops.health(desk.bot)
     assert (status, body["status"], body["sync_stale"]) == (200, "ok", [platform])
 
-    ops.synced(platform, desk.clock.now())  # the loop is back
+    desk.bot.health.synced(platform, desk.clock.now())  # the loop is back
     assert (await ops.health(desk.bot))[1]["sync_stale"] == []

@@ -188,12 +188,11 @@ class MatrixHarness:
         """Logs the bot in (again: a restart uses the same database and device) and prepares it."""
         client = make_client(self.settings, **client_options)
         await login(client, self.settings)
-        adapter = MatrixAdapter(self.settings, self.clock, client)
-        bot = await build(self.settings, self.clock, [adapter], db_url=self.db_url)
-        runtime = MatrixRuntime(bot, adapter)
-        await runtime.prepare()
+        runtime = MatrixRuntime(MatrixAdapter(self.settings, self.clock, client))
+        bot = await build(self.settings, self.clock, [runtime], db_url=self.db_url)
+        ingress = await runtime.prepare(bot.ports)
         await bot.dispatcher.recover()
-        await runtime.ingress.start()
+        await ingress.start()
         self.bot, self.runtime = bot, runtime
         self.bots.append((bot, runtime))
         return runtime

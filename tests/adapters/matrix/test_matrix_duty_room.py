@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from adapters.matrix.groups import MatrixGroups
@@ -10,8 +12,8 @@ from bot.settings import ConfigError
 
 
 def guard_for(matrix, settings) -> RoomGuard:
-    groups = MatrixGroups(matrix.adapter.client, matrix.adapter.rooms, settings, matrix.clock, matrix.bot.desk.sessions,
-                          matrix.bot_id)
+    ports = dataclasses.replace(matrix.bot.ports, settings=settings)
+    groups = MatrixGroups(matrix.adapter.client, matrix.adapter.rooms, ports, matrix.bot_id)
 
     async def say(_room: str, _text: str, _txn: str) -> None:
         return None

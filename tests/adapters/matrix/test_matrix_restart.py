@@ -70,7 +70,7 @@ async def until(what: str, check: Callable[[], Awaitable[bool]]) -> None:
 @contextlib.asynccontextmanager
 async def running(matrix: MatrixHarness) -> AsyncIterator[list[asyncio.Task[None]]]:
     """The production loops: the sync under the device's lease, the outbox sender, the timer loop."""
-    matrix.runtime.start()
+    matrix.runtime.run_sync()
     tasks = [asyncio.create_task(matrix.bot.outbox.run(poll=0.1), name="outbox"),
              asyncio.create_task(matrix.bot.timer_loop(poll=0.1), name="timers")]
     try:

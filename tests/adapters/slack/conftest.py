@@ -43,8 +43,9 @@ async def make_slack(fake_slack: FakeSlack, tmp_path: Path) -> AsyncIterator[Fac
         adapter = SlackAdapter(settings, clock, limiter=limiter or ChannelRateLimiter(rate=1000, burst=1000),
                                rate_limit_retries=rate_limit_retries)
         await adapter.start()
-        bot = await build(settings, clock, [adapter], db_url=f"sqlite+aiosqlite:///{tmp_path / 'dutydesk.db'}")
-        runtime = SlackRuntime(bot, adapter, recover_every=None)
+        runtime = SlackRuntime(adapter)
+        bot = await build(settings, clock, [runtime], db_url=f"sqlite+aiosqlite:///{tmp_path / 'dutydesk.db'}")
+        runtime.bind(bot.ports)  # the recovery loop is the bot's background's, which does not run here
         port = await runtime.start_http("127.0.0.1", 0, PATH)
         http = aiohttp.ClientSession()
         made.append((runtime, adapter, bot, http))

@@ -117,7 +117,7 @@ async def test_events_stored_but_never_processed_are_recovered(slack: SlackHarne
                          channel=ChannelRef(platform=Platform.SLACK, channel_id="D0REQ", is_direct=True,
                                             is_private=True))
     assert await slack.bot.dispatcher.accept(event)  # ... and the process died before processing it
-    ingress = slack.runtime.ingress
+    ingress = slack.bot.inbox
     assert await slack.bot.dispatcher.recover(older_than=timedelta(minutes=1), skip=ingress.in_flight) == 0
     slack.clock.advance(timedelta(minutes=2))
     ingress.in_flight.add(event.idempotency_key)  # being processed here right now: left alone

@@ -185,10 +185,10 @@ async def test_work_yields_to_requests_but_not_forever() -> None:
     import asyncio
     import time
 
-    from adapters.slack import app as slack_app
-    from adapters.slack.app import SlackIngress
+    from bot.core import inbox as slack_app  # the flow control moved from the Slack ingress into the core's inbox
+    from bot.core.inbox import FlowControl
 
-    ingress = SlackIngress.__new__(SlackIngress)  # only the pacing state is needed here
+    ingress = FlowControl()  # only the pacing state is needed here
     ingress.requests, ingress._last_processed = 0, time.monotonic()
     ingress._last_request = time.monotonic() - 1.0
     assert await ingress.yield_to_requests() is False  # quiet: work goes on at once
@@ -203,7 +203,8 @@ async def test_work_yields_to_requests_but_not_forever() -> None:
     passed: list[str] = []
 
     async def request() -> None:
-        await ingress.track(lambda: asyncio.sleep(0))
+        async with ingress.arriving():
+            await asyncio.sleep(0)
         passed.append("request")
 
     async with ingress.door_closed():
