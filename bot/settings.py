@@ -232,14 +232,30 @@ def _lines(source: str, err: ErrorDetails) -> list[str]:
 # --------------------------------------------------------------------------- loading
 
 
+# a config is a few kilobytes; anything this large is a wrong path (or /dev/zero), not a config
+MAX_CONFIG_BYTES = 1_000_000
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
+    """The file's TOML; a file that cannot be one (a device, too large, not UTF-8, nested too deeply) is a
+    ConfigError that says so, never a hang or a traceback."""
     try:
+        if path.exists() and not path.is_file():
+            raise ConfigError([f"{path}: not a regular file; pass the config file with --config"])
         with path.open("rb") as handle:
-            return tomllib.load(handle)
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError([f"{path}: larger than {MAX_CONFIG_BYTES // 1_000_000} MB, which no config is; "
+                               "check the path"])
+        return tomllib.loads(raw.decode("utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError([f"{path}: no such config file; pass an existing file with --config"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text (byte {exc.start + 1}); save the file as UTF-8"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{path}: not valid TOML: its tables or arrays are nested too deeply"]) from None
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the config file: {exc.strerror}"]) from None
 

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, field_validator
 
+from bot.calendar.walltime import FIRST_YEAR, LAST_YEAR
 from bot.core.context import Context
 from bot.core.errors import Refused
 from bot.core.registry import Arg, Command, Registry
@@ -63,9 +64,12 @@ def parse_day(text: str, now_day: date) -> date:
     if word[:3] in WEEKDAYS and re.fullmatch(r"[a-z]+", word):
         return now_day + timedelta(days=(WEEKDAYS.index(word[:3]) - now_day.weekday()) % 7)
     try:
-        return date.fromisoformat(word)
+        day = date.fromisoformat(word)
     except ValueError:
         raise Refused("duty.bad_date", text=text) from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise Refused("duty.bad_date", text=text)  # 9999-12-31 is a date, but no day of a rota
+    return day
 
 
 def _zone(ctx: Context) -> ZoneInfo:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 
@@ -40,6 +40,13 @@ def resolve_wall_time(naive: datetime, zone: ZoneInfo) -> datetime:
     )
 
 
+# the years an instant a person types may fall in: calendars, holidays and deadlines are computed day by day
+# from it, and a year like 9999 would run past what a datetime can hold
+FIRST_YEAR, LAST_YEAR = 1970, 2199
+# how far ahead a person may plan in chat (an absence, a deferral's review date): two years
+PLANNING_HORIZON = timedelta(days=731)
+
+
 def parse_instant(text: str, zone: ZoneInfo) -> datetime:
     """Parse ISO 8601; without an offset it is wall time in ``zone``. The result is in ``zone``."""
     raw = text.strip()
@@ -49,6 +56,8 @@ def parse_instant(text: str, zone: ZoneInfo) -> datetime:
         raise WallTimeError(
             f"bad instant {text!r}: use ISO 8601, e.g. 2026-11-24T09:15 or 2026-11-24T09:15:00+01:00"
         ) from None
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+        raise WallTimeError(f"{raw} is outside the years {FIRST_YEAR} to {LAST_YEAR} that dates may fall in")
     if parsed.tzinfo is None:
         return resolve_wall_time(parsed, zone)
     return parsed.astimezone(zone)
@@ -61,4 +70,5 @@ def ensure_aware(instant: datetime, what: str = "instant") -> datetime:
     return instant
 
 
-__all__ = ["WallTimeError", "ensure_aware", "parse_instant", "resolve_wall_time"]
+__all__ = ["FIRST_YEAR", "LAST_YEAR", "PLANNING_HORIZON", "WallTimeError", "ensure_aware", "parse_instant",
+           "resolve_wall_time"]

@@ -19,6 +19,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.calendar.walltime import PLANNING_HORIZON
 from bot.core.desk import Desk
 from bot.core.errors import Refused, Worded
 from bot.core.types import Button, MessageKind
@@ -31,6 +32,8 @@ from bot.duty.store import DutyState, load_state, today, week_of, window_of
 from storage.models import DutyAbsence, DutyOverride, DutyPlan, DutySwap, Timer
 
 # vacation without a substitute: reminders to the person, then the coordinator, at 09:00 (duty zone)
+# an absence longer than a year is noted in parts (its reminders and shifts are computed day by day)
+MAX_ABSENCE_DAYS = 366
 REMIND_PERSON_DAYS = (7, 3)
 REMIND_COORDINATOR_DAYS = 2
 REMIND_AT = time(9, 0)
@@ -256,8 +259,13 @@ async def go_away(session: AsyncSession, desk: Desk, person: str, first: date, l
     window = window_of(desk)
     if window is None:
         raise Refused("duty.not_configured")
-    if last < today(desk, window):
+    now_day = today(desk, window)
+    if last < now_day:
         raise Refused("duty.away_past", last=last.isoformat())
+    if (last - first).days >= MAX_ABSENCE_DAYS:
+        raise Refused("duty.away_too_long", days=MAX_ABSENCE_DAYS)
+    if first > now_day + PLANNING_HORIZON:
+        raise Refused("duty.away_too_far", first=first.isoformat(), latest=(now_day + PLANNING_HORIZON).isoformat())
     if substitute is not None:
         substitute = _check_person(desk, substitute)
         if substitute == person:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.calendar.walltime import PLANNING_HORIZON
 from bot.core.desk import Desk
 from bot.core.errors import Refused
 from bot.core.types import MessageKind
@@ -58,6 +59,8 @@ async def defer(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person
     today = desk.clock.now().astimezone(zone).date()
     if day <= today:
         raise Refused("defer.date_past", date=day.isoformat(), today=today.isoformat())
+    if day > today + PLANNING_HORIZON:
+        raise Refused("defer.date_far", date=day.isoformat(), latest=(today + PLANNING_HORIZON).isoformat())
     check(State(ticket.state), State.DEFERRED, has_assignee=ticket.assignee_id is not None)
     review = review_instant(desk, day)
     ticket.data = {**(ticket.data or {}), "deferral": {"reason": key, "label": label, "review": day.isoformat(),
