@@ -258,8 +258,10 @@ class Runner:
         ticket = step.ticket.upper() if step.ticket is not None and step.thread is None else None
         base["attachments"] = step.attachments()
         if text.startswith(self.prefix) and len(text) > len(self.prefix):
-            return InboundEvent(kind="command", text=text[len(self.prefix):], channel=channel, message_id=name,
-                                ticket=ticket, **base)
+            # a Slack slash command is seen by nobody but its author: no message of the channel (Matrix's
+            # "!ticket …" is one, like any other message)
+            return InboundEvent(kind="command", text=text[len(self.prefix):], channel=channel,
+                                message_id=None if self.prefix == "/" else name, ticket=ticket, **base)
         kind = "dm" if direct else "message"
         return InboundEvent(kind=kind, text=text, channel=channel, message_id=name, ticket=ticket, **base)
 

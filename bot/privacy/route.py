@@ -25,6 +25,8 @@ async def route(ctx: Context) -> list[Reply] | None:
         return None
     if event.kind == "command" and event.channel.thread_id:
         return await _ticket_in_thread(ctx)
+    if event.kind == "command" and event.message_id:
+        return await _ticket_in_public(ctx)
     if event.kind == "message":
         return await _public_message(ctx)
     return None
@@ -42,19 +44,50 @@ async def _explicit_move(ctx: Context, priority: int | None = None) -> list[Repl
                              priority_source=service.chosen_by(ctx.actor.person))
 
 
-async def _ticket_in_thread(ctx: Context) -> list[Reply] | None:
-    """`/ticket` written inside a thread moves the whole thread (the words become a reply in it)."""
+def _problem_text(ctx: Context) -> tuple[str, int | None] | None:
+    """The words and the chosen priority of a command that opens a ticket (``/ticket TEXT``, ``@dutydesk TEXT``,
+    ``!ticket TEXT``); None for any other command (``/ticket show X`` is just that command)."""
     text = ctx.event.text.strip()
     first = text.split(maxsplit=1)[:1]
     if [word.lower() for word in first] != ["ticket"]:
         return None  # an empty command too: the registry answers it
     parsed = ctx.desk.registry.parse(text)
     if isinstance(parsed, Parsed) and parsed.command.default_for != ("ticket",):
-        return None  # `/ticket show X` in a thread is just that command
+        return None
     chosen = isinstance(parsed, Parsed) and "priority" in parsed.args.model_fields_set
     priority = parsed.args.priority if chosen else None  # type: ignore[union-attr]
+    return (parsed.args.text if isinstance(parsed, Parsed) else ""), priority  # type: ignore[attr-defined]
+
+
+async def _ticket_in_public(ctx: Context) -> list[Reply] | None:
+    """Problem text written to the bot as a message everybody sees (``@dutydesk my password …`` on Slack, ``!ticket
+    …`` on Matrix) in a guarded channel is moved like any other problem report: into a private ticket, out of the
+    channel. (A Slack slash command is seen by nobody else: it opens its ticket as usual.)"""
+    event = ctx.event
+    if ctx.desk.settings.channels.mode_for(event.channel.channel_id) in (None, "off"):
+        return None
+    problem = _problem_text(ctx)
+    if problem is None or not problem[0].strip():
+        return None
+    words, priority = problem
+    ctx.event = event.model_copy(update={"thread": (ThreadMessage(
+        message_id=event.message_id or event.event_id, author=event.actor, text=words, at=event.received_at),)})
+    return await _explicit_move(ctx, priority)
+
+
+async def _ticket_in_thread(ctx: Context) -> list[Reply] | None:
+    """`/ticket` written inside a thread moves the whole thread (the words become a reply in it); inside a
+    thread that was moved already, the words follow it into its ticket."""
+    problem = _problem_text(ctx)
+    if problem is None:
+        return None
+    words, priority = problem
+    channel = ctx.event.channel
+    moved = await moved_ticket(ctx.session, channel.model_copy(update={"thread_id": None}), channel.thread_id or "")
+    if moved is not None and words.strip():
+        ctx.event = ctx.event.model_copy(update={"text": words})
+        return await follow_reply(ctx, moved, channel)
     thread = ctx.event.thread
-    words = parsed.args.text if isinstance(parsed, Parsed) else ""  # type: ignore[attr-defined]
     if words:
         thread = (*thread, ThreadMessage(message_id=ctx.event.message_id or ctx.event.event_id,
                                          author=ctx.event.actor, text=words, at=ctx.event.received_at))
