@@ -128,3 +128,15 @@ async def test_group_roles_come_with_a_warning_about_who_may_edit_the_groups(fak
     await make_slack(access={"slack_groups": {"agent": "S0AGENTS"}})
     assert any("S0AGENTS" in r.getMessage() and "any member can add themselves" in r.getMessage()
                for r in caplog.records if r.levelname == "WARNING")
+
+
+async def test_an_app_mention_with_a_problem_in_a_guarded_channel_is_moved(make_slack: Factory) -> None:
+    slack = await make_slack(user_token=True)
+    await slack.event({"type": "app_mention", "user": "U0REQ", "channel": "C0GEN", "ts": "1700000600.000100",
+                       "text": "<@U0BOT> my password hunter2 does not work"})
+    await slack.settle()
+    [ticket] = await slack.rows(Ticket)
+    assert ticket.description == "my password hunter2 does not work"
+    assert [c["ts"] for c in slack.fake.to("chat.delete")] == ["1700000600.000100"]   # out of the channel
+    public = [p["text"] for p in slack.fake.to("chat.postMessage") if p["channel"] == "C0GEN"]
+    assert public and not any("hunter2" in text for text in public)
