@@ -13,6 +13,7 @@ from bot.core.context import Context
 from bot.core.errors import Refused
 from bot.core.registry import Arg, Command, Registry
 from bot.core.types import MessageKind, Reply, Visibility
+from bot.duty import escalation
 from bot.i18n import catalogue
 from bot.i18n.format import duration, instant
 from bot.tickets import limits, reads, service
@@ -216,6 +217,7 @@ async def take(ctx: Context, args: KeyArgs) -> list[Reply]:
     ticket = await load(ctx, args.key, write=True)
     if ticket.assignee_id != ctx.actor.person.id:
         await service.assign(ctx.session, ctx.desk, ticket, ctx.actor.person, ctx.actor.person)
+    acked = await escalation.taken(ctx.session, ctx.desk, ticket, ctx.actor.person)
     if ticket.state != State.IN_PROGRESS.value:
         was = State(ticket.state)
         try:
@@ -226,11 +228,20 @@ async def take(ctx: Context, args: KeyArgs) -> list[Reply]:
             # yours, but it starts only once the documentation is complete
             if ticket.state == State.NEW.value:
                 await service.change_state(ctx.session, ctx.desk, ticket, State.TRIAGE, ctx.actor.person)
-            return reply(ctx, "intake.taken_waiting", key=ticket.key, ticket=ticket.key,
-                         fields=rules.labels(ctx.actor.language, rules.missing(ctx.desk.settings, ticket)))
+            return _acked(ctx, reply(ctx, "intake.taken_waiting", key=ticket.key, ticket=ticket.key,
+                                     fields=rules.labels(ctx.actor.language, rules.missing(ctx.desk.settings, ticket))),
+                          acked)
         if was in rules.SOLVED_STATES:
             await closing.set_aside(ctx.session, ticket)  # taken back to work: a new solution is needed
-    return reply(ctx, "ticket.taken", key=ticket.key, ticket=ticket.key)
+    return _acked(ctx, reply(ctx, "ticket.taken", key=ticket.key, ticket=ticket.key), acked)
+
+
+def _acked(ctx: Context, replies: list[Reply], acked: bool) -> list[Reply]:
+    """The reply to taking a ticket, and that its Prio-1 page is acknowledged when one was pending."""
+    if not acked:
+        return replies
+    first = replies[0]
+    return [first.model_copy(update={"text": f"{first.text} {ctx.t('escalation.taken_acks')}"}), *replies[1:]]
 
 
 async def assign(ctx: Context, args: AssignArgs) -> list[Reply]:
@@ -240,7 +251,10 @@ async def assign(ctx: Context, args: AssignArgs) -> list[Reply]:
         staff = ", ".join(sorted(ctx.desk.settings.people)) or "—"
         return reply(ctx, "ticket.unknown_agent", person=args.person, staff=staff)
     await service.assign(ctx.session, ctx.desk, ticket, person, ctx.actor.person)
-    return reply(ctx, "ticket.assigned", key=ticket.key, person=person.display_name, ticket=ticket.key)
+    # assigning a Prio-1 to oneself is taking it: its page is acknowledged
+    acked = person.id == ctx.actor.person.id and await escalation.taken(ctx.session, ctx.desk, ticket, person)
+    return _acked(ctx, reply(ctx, "ticket.assigned", key=ticket.key, person=person.display_name, ticket=ticket.key),
+                  acked)
 
 
 async def priority(ctx: Context, args: PriorityArgs) -> list[Reply]:

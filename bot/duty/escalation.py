@@ -205,6 +205,14 @@ async def acknowledge(session: AsyncSession, desk: Desk, ticket: Ticket, who: st
     return bool(pending.rowcount)
 
 
+async def taken(session: AsyncSession, desk: Desk, ticket: Ticket, who: Person) -> bool:
+    """``who`` took the Prio-1 (``take``, or assigned it to themselves): that acknowledges its page, so
+    nobody is reminded and the coordinator is not told. True when a page was pending."""
+    if ticket.priority != 1:
+        return False
+    return await acknowledge(session, desk, ticket, who.key)
+
+
 async def ping_timer(session: AsyncSession, desk: Desk, timer: Timer) -> None:
     ticket = await session.get(Ticket, timer.ticket_id)
     if ticket is None or ticket.priority != 1 or ticket.state in ("resolved", "feedback", "closed", "merged"):

@@ -237,3 +237,33 @@ async def test_a_slot_that_fails_in_a_rehearsal_is_retried_as_in_production(make
     assert attempts == ["15:00", "15:00"]
     (run,) = await desk.rows(JobRun, JobRun.job == "flaky")
     assert f"{as_utc(run.slot):%H:%M}" == "15:00"
+
+
+@pytest.mark.parametrize("command", ["/ticket take HW-1", "/ticket assign HW-1 @{me}"])
+async def test_taking_a_prio1_acknowledges_its_page(tmp_path: Path, command: str) -> None:
+    """The standby who takes the Prio-1 at 16:07 (or assigns it to themselves) is not reminded at 16:20, and
+    the coordinator is not told at 16:35 that nobody acknowledged it."""
+    first = await run(tmp_path, "2026-11-24T16:00:00+01:00", [
+        {"at": "2026-11-24T16:05:00+01:00", "user": "kim", "dm": True, "text": "/ticket -p1 the wiki is down"}])
+    standby = next(p for p in kinds(first, "ping") if p["ticket"] == "HW-1")["to"].lstrip("@")
+    lines = await run(tmp_path, "2026-11-24T16:00:00+01:00", [
+        {"at": "2026-11-24T16:05:00+01:00", "user": "kim", "dm": True, "text": "/ticket -p1 the wiki is down"},
+        {"at": "2026-11-24T16:07:00+01:00", "user": standby, "channel": "#support-duty",
+         "text": command.format(me=standby)},
+        {"until": "2026-11-24T17:30:00+01:00"},
+    ])
+    assert [p["at"] for p in kinds(lines, "ping") if p["ticket"] == "HW-1"] == ["2026-11-24T15:05:00Z"]
+    assert not [line for line in lines if line.get("to") == "@sarah" and "HW-1" in line["text"]]
+    assert any("Prio-1 page is acknowledged" in line["text"] for line in lines
+               if line.get("at") == "2026-11-24T15:07:00Z" and line.get("to") == "#support-duty")
+
+
+async def test_assigning_a_prio1_to_someone_else_is_no_acknowledgement(tmp_path: Path) -> None:
+    lines = await run(tmp_path, "2026-11-24T16:00:00+01:00", [
+        {"at": "2026-11-24T16:05:00+01:00", "user": "kim", "dm": True, "text": "/ticket -p1 the wiki is down"},
+        {"at": "2026-11-24T16:07:00+01:00", "user": "sarah", "channel": "#support-duty",
+         "text": "/ticket assign HW-1 @paul"},
+        {"until": "2026-11-24T17:30:00+01:00"},
+    ])
+    assert [p["at"] for p in kinds(lines, "ping") if p["ticket"] == "HW-1"] == [
+        "2026-11-24T15:05:00Z", "2026-11-24T15:20:00Z", "2026-11-24T15:35:00Z"]
