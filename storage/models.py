@@ -109,6 +109,7 @@ class Ticket(Base):
         Index("ix_tickets_state_priority_created", "state", "priority", "created_at"),
         Index("ix_tickets_assignee_state", "assignee_id", "state"),
         Index("ix_tickets_requester_state", "requester_id", "state"),
+        Index("ix_tickets_created_at", "created_at"),  # reports: the tickets opened in a range
         # /queue and the digest read the ~2 % open tickets of a table that is mostly closed ones:
         # the oldest open, the open by priority (digest), the unassigned open by priority
         Index("ix_tickets_open_created", "created_at", postgresql_where=_OPEN, sqlite_where=_OPEN),
@@ -152,7 +153,10 @@ class TicketEvent(Base):
     """Append-only log of everything that happened to a ticket; clocks are derived from it."""
 
     __tablename__ = "ticket_events"
-    __table_args__ = (Index("ix_ticket_events_ticket_id_id", "ticket_id", "id"),)
+    __table_args__ = (
+        Index("ix_ticket_events_ticket_id_id", "ticket_id", "id"),
+        Index("ix_ticket_events_at", "at"),  # reports: what happened in a range, what changed after it
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))

@@ -94,6 +94,11 @@ def _is_agent_answer(event: TicketEvent, staff_ids: set[int]) -> bool:
     return event.kind == "message" and event.public and event.actor_id in staff_ids
 
 
+def first_answer(events: Sequence[TicketEvent], staff_ids: set[int]) -> datetime | None:
+    """The first response: the first public message of a human agent (the bot's receipt does not count)."""
+    return next((e.at for e in events if _is_agent_answer(e, staff_ids)), None)
+
+
 def _is_requester_message(event: TicketEvent, requester_id: int) -> bool:
     return event.kind == "message" and event.actor_id == requester_id
 
@@ -129,7 +134,7 @@ def derive(
     if desk_policy is not None:
         target = _desk_target(desk_policy, ticket, "response")
         if target is not None:
-            first = next((e.at for e in events if _is_agent_answer(e, staff_ids)), None)
+            first = first_answer(events, staff_ids)
             clock = desk_policy.clock(target, reported)
             clocks.append(TicketClock("response", desk_policy, target, clock, first,
                                       "met" if first else "running"))
