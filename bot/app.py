@@ -65,9 +65,6 @@ class Bot:
     # set by a signal, or by a runtime whose intake ended (the console's last line): `dutydesk run` stops
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def __post_init__(self) -> None:
-        self.health.bot = self
-
     @functools.cached_property
     def ports(self) -> Ports:
         """What the adapters may use of this bot (bot/core/ports.py)."""

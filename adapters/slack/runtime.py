@@ -10,14 +10,14 @@ stays in the inbox and the outbox and resumes on the next start.
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.errors import SlackApiError
 
+from adapters.slack import endpoint
 from adapters.slack.adapter import SlackAdapter
 from adapters.slack.app import SlackIngress, create_app
 from adapters.slack.errors import error_code, hint
@@ -46,7 +46,7 @@ class SlackRuntime:
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
         self.socket: AsyncSocketModeHandler | None = None
-        self._health: Any = None
+        self._signing_secret: str | None = None
         self._greeted = False
 
     async def send(self, message: OutboundMessage) -> str | None:
@@ -61,8 +61,8 @@ class SlackRuntime:
             self.adapter.bind(ports)
             self.ingress = SlackIngress(ports, self.adapter)
             secret = ports.settings.slack.signing_secret
-            self.app = create_app(self.ingress, signing_secret=secret.get_secret_value() if secret else None)
-            self._health = ports.health
+            self._signing_secret = secret.get_secret_value() if secret else None
+            self.app = create_app(self.ingress, signing_secret=self._signing_secret)
         return self.ingress
 
     async def start(self, ports: Ports) -> str:
@@ -79,18 +79,10 @@ class SlackRuntime:
         return f"Slack as @{self.adapter.directory.bot_name} ({ready})"
 
     def web_app(self, path: str) -> web.Application:
-        """The HTTP endpoint: POST ``path`` (events, commands, interactivity), GET /healthz and /metrics
-        (the same as on the [ops] port)."""
+        """The HTTP endpoint: POST ``path`` (events, commands, interactivity) and nothing else; /healthz and
+        /metrics are on the [ops] listener only (adapters/slack/endpoint.py)."""
         assert self.app is not None
-
-        async def slack(request: web.Request) -> web.Response:
-            response = await self.app.async_dispatch(await to_bolt_request(request))
-            return await to_aiohttp_response(response)
-
-        app = web.Application()
-        app.router.add_post(path, slack)
-        self._health.mount(app)
-        return app
+        return endpoint.web_app(path, self._signing_secret, self.app.async_dispatch)
 
     async def start_http(self, host: str, port: int, path: str) -> int:
         """Serves the endpoint; returns the port it listens on (useful with port 0)."""

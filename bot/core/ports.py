@@ -145,10 +145,6 @@ class HealthPort(Protocol):
         """This replica stopped syncing the platform (the lease moved): no sync rather than a stale one."""
         ...
 
-    def mount(self, app: Any) -> None:
-        """Adds ``GET /healthz`` and ``/metrics`` to an aiohttp application the adapter serves."""
-        ...
-
 
 class StateTx(Protocol):
     """The key-value store inside one transaction."""

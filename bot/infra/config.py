@@ -38,8 +38,8 @@ def sqlite_file(url: str) -> Path | None:
 
 
 class OpsConfig(Section):
-    """``/healthz`` and Prometheus ``/metrics`` over HTTP while ``dutydesk run`` runs (also on the Slack
-    HTTP endpoint's port in HTTP mode)."""
+    """``/healthz`` and Prometheus ``/metrics`` over HTTP while ``dutydesk run`` runs, on this listener only
+    (not on the Slack HTTP endpoint's port)."""
 
     enabled: bool = True
     host: str = "127.0.0.1"

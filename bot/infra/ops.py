@@ -1,6 +1,7 @@
 """Operations over HTTP: ``GET /healthz`` and ``GET /metrics`` (Prometheus), served by aiohttp on
-``[ops] host/port`` while ``dutydesk run`` runs, and mountable on another aiohttp app (the Slack
-HTTP endpoint) with :func:`add_routes`.
+``[ops] host/port`` while ``dutydesk run`` runs, and nowhere else: they tell ticket counts, queue depth
+and the database and cost a query per call, so they stay off the Slack HTTP port the internet reaches
+(``[ops] host`` is loopback by default; give it another interface only towards monitoring).
 
 ``/healthz`` answers 200 with ``"status": "ok"`` when the database answers, 503 with
 ``"status": "down"`` when it does not; the body tells the outbox depth (pending, due, dead, age of the
@@ -40,17 +41,12 @@ class Health:
     def __init__(self) -> None:
         # platform → when its adapter last synced with the platform (a Matrix /sync)
         self.last_sync: dict[str, datetime] = {}
-        self.bot: Bot | None = None
 
     def synced(self, platform: str, at: datetime) -> None:
         self.last_sync[platform] = at
 
     def not_syncing(self, platform: str) -> None:
         self.last_sync.pop(platform, None)
-
-    def mount(self, app: web.Application) -> None:
-        assert self.bot is not None, "the bot sets itself when it is built"
-        add_routes(app, self.bot)
 
 
 def stale_syncs(bot: Bot, now: datetime) -> list[str]:
