@@ -6,6 +6,7 @@ so the numbers compare across machines even though the absolute rates do not.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -15,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_ENV = "DUTYDESK_BENCH_PG_URL"
+TARGETS_ENV = "DUTYDESK_BENCH_TARGETS"
 
 
 class PgUnavailable(Exception):
@@ -64,3 +66,15 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, file=N
     for row in rows:
         print(line(row), file=out)
     out.flush()
+
+
+def report_target(measure: str, now: str, target: str, met: bool) -> None:
+    """One target's state for the table at the end of ``run.py``, and a line in this benchmark's output.
+
+    ``run.py`` names a file in ``$DUTYDESK_BENCH_TARGETS``; each call appends one JSON line to it.
+    """
+    print(f"target: {measure}: {now} (target {target}) {'met' if met else 'MISSED'}", flush=True)
+    path = os.environ.get(TARGETS_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps({"measure": measure, "now": now, "target": target, "met": met}) + "\n")

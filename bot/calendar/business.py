@@ -4,15 +4,16 @@ Every rule is applied on the wall clock of the calendar's zone and only then tur
 so 08:00-16:00 is 08:00-16:00 local on the days the clocks change. Internally an instant is an
 integer count of microseconds since the Unix epoch (UTC): exact, cheap to compare and add, and
 independent of the process time zone. Each date's opening intervals are computed once and cached,
-and each year's are flattened into a table with running totals, so that adding or measuring
-business time is a binary search whatever the span.
+and the dates of a run of consecutive years are flattened into one timeline with running totals
+of business time and of working dates, so that adding or measuring business time, or counting
+working days, is a binary search or an index lookup whatever the span: a 30-day target costs what
+a 4-hour one costs.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
@@ -25,6 +26,7 @@ from bot.calendar.walltime import ensure_aware
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _MINUTE_US = 60_000_000
+_DAY_US = 86_400_000_000
 
 # Instants in microseconds since the epoch; a date's openings as half-open [start, end) pairs.
 _Span = tuple[int, int]
@@ -45,46 +47,73 @@ def _to_us(instant: datetime) -> int:
     return (ensure_aware(instant) - _EPOCH) // _US
 
 
-@dataclass(frozen=True)
-class _YearTable:
-    """All openings of one calendar year's dates, flattened, with running totals of business time.
+class _Day(NamedTuple):
+    """One date's openings as instants, and where each lies in the date's wall-clock business time."""
 
-    With them adding or measuring business time is a binary search instead of a walk over days,
-    which is what keeps a 30-working-day target as cheap as a 4-hour one.
+    spans: tuple[_Span, ...]
+    # Wall-clock business time of the date before each span, when wall clock and elapsed time agree
+    # throughout the openings (no clock change inside them, no range lost to a skipped hour): then a
+    # position in the working day is plain arithmetic. None on the few dates where they do not.
+    wall_before: tuple[int, ...] | None
+
+
+# How many years a timeline may grow by to take in a new question before it is rebuilt around it.
+_JOIN_YEARS = 5
+
+
+class _Timeline:
+    """The openings of the dates of consecutive years, in order, with running totals.
+
+    ``cum_end[i]`` is the business time from the timeline's first opening to the end of span ``i``,
+    so the business time between two instants is a difference of two lookups and the instant at
+    which an amount is used up is one bisection; ``work_before[k]`` counts the working dates before
+    the timeline's ``k``-th date, so "the n-th working day after" is an index.
     """
 
-    starts: list[int]
-    ends: list[int]
-    cum_end: list[int]  # business time from the year's first opening to the end of span i
-    workdays: list[int]  # ordinals of the dates with working time
+    __slots__ = ("base", "cum_end", "end_ordinal", "ends", "first_year", "hi_us", "last_year", "lo_us",
+                 "span_day", "span_wall", "starts", "total", "work_before", "workdays")
 
-    @classmethod
-    def build(cls, days: Iterable[tuple[int, tuple[_Span, ...]]]) -> _YearTable:
+    def __init__(self, first_year: int, last_year: int, days: list[_Day]) -> None:
+        self.first_year = first_year
+        self.last_year = last_year
+        self.base = date(first_year, 1, 1).toordinal()
+        self.end_ordinal = self.base + len(days)
         starts: list[int] = []
         ends: list[int] = []
         cum_end: list[int] = []
+        span_day: list[int] = []
+        span_wall: list[int] = []  # the span's wall-clock position in its date; -1: work it out the long way
+        work_before: list[int] = []
         workdays: list[int] = []
         total = 0
-        for ordinal, spans in days:
-            if spans:
+        for ordinal, day in enumerate(days, self.base):
+            work_before.append(len(workdays))
+            if day.spans:
                 workdays.append(ordinal)
-            for start, end in spans:
+            for index, (start, end) in enumerate(day.spans):
+                wall = day.wall_before[index] if day.wall_before is not None else -1
                 if ends and start < ends[-1]:
-                    start = ends[-1]  # never count an instant twice, whatever a clock change did
+                    start, wall = ends[-1], -1  # never count an instant twice, whatever a clock change did
                 if end <= start:
                     continue
                 total += end - start
                 starts.append(start)
                 ends.append(end)
                 cum_end.append(total)
-        return cls(starts, ends, cum_end, workdays)
-
-    @property
-    def total(self) -> int:
-        return self.cum_end[-1] if self.cum_end else 0
+                span_day.append(ordinal)
+                span_wall.append(wall)
+        work_before.append(len(workdays))
+        self.starts, self.ends, self.cum_end, self.total = starts, ends, cum_end, total
+        self.span_day, self.span_wall = span_day, span_wall
+        self.work_before, self.workdays = work_before, workdays
+        # The instants it answers for: a date's openings lie between its midnight and the next (24:00),
+        # and no zone is more than a day away from UTC, so a day's margin at each end keeps out the
+        # openings of the dates just outside, which the timeline does not hold.
+        self.lo_us = (datetime(first_year, 1, 1, tzinfo=UTC) - _EPOCH) // _US + _DAY_US
+        self.hi_us = (datetime(last_year + 1, 1, 1, tzinfo=UTC) - _EPOCH) // _US - _DAY_US
 
     def before(self, us: int) -> int:
-        """Business time of this year's openings that lies before ``us``."""
+        """Business time of the timeline's openings that lies before ``us``."""
         index = bisect_right(self.ends, us)  # spans 0 … index-1 ended at or before us
         done = self.cum_end[index - 1] if index else 0
         if index < len(self.starts) and self.starts[index] < us:
@@ -92,13 +121,9 @@ class _YearTable:
         return done
 
     def at(self, amount: int) -> int:
-        """The instant at which ``amount`` (0 < amount ≤ total) of this year's business time is used up."""
+        """The instant at which ``amount`` (0 < amount ≤ total) of business time is used up."""
         index = bisect_left(self.cum_end, amount)  # the first span that reaches it; its end if exactly
         return self.ends[index] - (self.cum_end[index] - amount)
-
-    def contains(self, us: int) -> bool:
-        index = bisect_right(self.ends, us)
-        return index < len(self.starts) and self.starts[index] <= us
 
 
 class BusinessCalendar:
@@ -132,8 +157,8 @@ class BusinessCalendar:
         # A calendar with no working time at all would make every search loop forever.
         self.horizon_days = horizon_days
         self._decreed_hours = tuple(self._hours_of_next_working_weekday(day) for day in range(7))
-        self._days: dict[int, tuple[_Span, ...]] = {}
-        self._years: dict[int, _YearTable] = {}
+        self._days: dict[int, _Day] = {}
+        self._line: _Timeline | None = None
 
     @classmethod
     def from_config(cls, name: str, cfg: CalendarConfig) -> BusinessCalendar:
@@ -199,12 +224,35 @@ class BusinessCalendar:
         # Clock changes happen on whole seconds, and the change lies in (high - 1 s, high].
         return high - high % 1_000_000
 
+    def _day(self, ordinal: int) -> _Day:
+        day = self._days.get(ordinal)
+        if day is None:
+            day = self._compute_day(date.fromordinal(ordinal))
+            self._days[ordinal] = day
+        return day
+
     def _spans(self, ordinal: int) -> tuple[_Span, ...]:
-        spans = self._days.get(ordinal)
-        if spans is None:
-            spans = self._compute_spans(date.fromordinal(ordinal))
-            self._days[ordinal] = spans
-        return spans
+        return self._day(ordinal).spans
+
+    def _offset_at(self, us: int) -> timedelta | None:
+        return (_EPOCH + us * _US).astimezone(self.zone).utcoffset()
+
+    def _compute_day(self, day: date) -> _Day:
+        spans = self._compute_spans(day)
+        ranges = self.wall_hours(day)
+        if len(ranges) != len(spans):
+            return _Day(spans, None)
+        wall_before: list[int] = []
+        before = 0
+        for (open_min, close_min), (start, end) in zip(ranges, spans, strict=True):
+            length = (close_min - open_min) * _MINUTE_US
+            # Same length and the same UTC offset at both ends: the span is its wall range, moved by
+            # a constant offset (tzdata has no zone that changes its clock twice within hours).
+            if end - start != length or self._offset_at(start) != self._offset_at(end - 1):
+                return _Day(spans, None)
+            wall_before.append(before)
+            before += length
+        return _Day(spans, tuple(wall_before))
 
     def _compute_spans(self, day: date) -> tuple[_Span, ...]:
         midnight = datetime.combine(day, time())
@@ -228,6 +276,19 @@ class BusinessCalendar:
 
     def _out(self, us: int) -> datetime:
         return (_EPOCH + us * _US).astimezone(self.zone)
+
+    # The questions below come in two forms: on aware datetimes, and (``…_us``) on instants as integer
+    # microseconds since the epoch, for a caller that chains several (an SLA deadline takes four):
+    # one conversion in and one out instead of one each way per question.
+
+    @staticmethod
+    def to_us(instant: datetime, what: str = "instant") -> int:
+        """An aware instant as microseconds since the epoch (a naive one is refused)."""
+        return (ensure_aware(instant, what) - _EPOCH) // _US
+
+    def from_us(self, us: int) -> datetime:
+        """Microseconds since the epoch as an instant in the calendar's zone."""
+        return self._out(us)
 
     def local_date(self, instant: datetime) -> date:
         return ensure_aware(instant).astimezone(self.zone).date()
@@ -270,19 +331,17 @@ class BusinessCalendar:
         """The ``n``-th working date after ``day`` (``day`` itself is not counted; n ≥ 1)."""
         if n < 1:
             raise ValueError("n must be at least 1")
-        ordinal = day.toordinal()
-        year = day.year
-        idle_days = 0
-        while True:
-            workdays = self._year(year).workdays
-            index = bisect_right(workdays, ordinal)
-            if index + n - 1 < len(workdays):
-                return date.fromordinal(workdays[index + n - 1])
-            n -= len(workdays) - index
-            idle_days = 0 if workdays else idle_days + 365
-            if idle_days > self.horizon_days:
-                raise self._no_working_time(day)
-            year += 1
+        return date.fromordinal(self._nth_working_ordinal(day.toordinal(), n))
+
+    def _nth_working_ordinal(self, ordinal: int, n: int) -> int:
+        line = self._line
+        if line is None or not line.base <= ordinal < line.end_ordinal:
+            year = date.fromordinal(ordinal).year
+            line = self._cover(year - 1, year + 1)
+        index = line.work_before[ordinal + 1 - line.base] + n - 1  # working dates up to ordinal, then n on
+        while index >= len(line.workdays):
+            line = self._grow(line, ordinal)
+        return line.workdays[index]
 
     def _no_working_time(self, since: date) -> CalendarError:
         return CalendarError(
@@ -291,59 +350,72 @@ class BusinessCalendar:
 
     # ----------------------------------------------------------------- instants
 
-    def _year(self, year: int) -> _YearTable:
-        table = self._years.get(year)
-        if table is None:
-            table = _YearTable.build(
-                (ordinal, self._spans(ordinal))
-                for ordinal in range(date(year, 1, 1).toordinal(), date(year + 1, 1, 1).toordinal())
-            )
-            self._years[year] = table
-        return table
-
     def _local_year(self, us: int) -> int:
         return (_EPOCH + us * _US).astimezone(self.zone).year
 
-    def _years_from(self, us: int) -> Iterator[_YearTable]:
-        """Year tables from the one before ``us`` onwards; fails after a horizon without working time."""
-        # A year earlier too: a date's span can end just past midnight into the next year (24:00).
-        year = self._local_year(us) - 1
-        idle_days = 0
-        while True:
-            table = self._year(year)
-            yield table
-            idle_days = 0 if table.total else idle_days + 365
-            if idle_days > self.horizon_days:
-                raise self._no_working_time(date(year - idle_days // 365 + 1, 1, 1))
-            year += 1
+    def _cover(self, first_year: int, last_year: int) -> _Timeline:
+        """The timeline of the years ``first_year`` … ``last_year``, joined with the current one if near."""
+        line = self._line
+        near = line is not None and line.first_year - _JOIN_YEARS <= first_year
+        if line is not None and near and last_year <= line.last_year + _JOIN_YEARS:
+            first_year, last_year = min(first_year, line.first_year), max(last_year, line.last_year)
+        first = date(first_year, 1, 1).toordinal()
+        days = [self._day(ordinal) for ordinal in range(first, date(last_year + 1, 1, 1).toordinal())]
+        line = _Timeline(first_year, last_year, days)
+        self._line = line
+        return line
+
+    def _line_for(self, a: int, b: int | None = None) -> _Timeline:
+        """A timeline that answers for the instants ``a`` (and ``b`` ≥ ``a``)."""
+        line = self._line
+        last = a if b is None else b
+        if line is not None and line.lo_us <= a and last < line.hi_us:
+            return line
+        return self._cover(self._local_year(a) - 1, self._local_year(last) + 1)
+
+    def _grow(self, line: _Timeline, since: int) -> _Timeline:
+        """The timeline one year longer, for a search from date ``since`` that ran off its end.
+
+        Fails once the search has found no working date for more than the horizon: a calendar
+        without working time would otherwise grow forever.
+        """
+        idle_from = max(since, line.workdays[-1] + 1) if line.workdays else since
+        if line.end_ordinal - idle_from > self.horizon_days:
+            raise self._no_working_time(date.fromordinal(idle_from))
+        return self._cover(line.first_year, line.last_year + 1)
 
     def is_open(self, instant: datetime) -> bool:
         us = _to_us(instant)
-        year = self._local_year(us)
-        return any(self._year(y).contains(us) for y in (year - 1, year))
+        line = self._line_for(us)
+        index = bisect_right(line.ends, us)
+        return index < len(line.starts) and line.starts[index] <= us
 
-    def _next_open_us(self, us: int) -> int:
-        for table in self._years_from(us):
-            index = bisect_right(table.ends, us)
-            if index < len(table.ends):
-                return max(table.starts[index], us)
-        raise AssertionError("_years_from() is unbounded")  # pragma: no cover
+    def _open_span(self, us: int) -> tuple[_Timeline, int, int]:
+        """(timeline, index of the span, instant) of the first business instant at or after ``us``."""
+        line = self._line_for(us)
+        while True:
+            index = bisect_right(line.ends, us)
+            if index < len(line.ends):
+                return line, index, max(line.starts[index], us)
+            line = self._grow(line, self._local_ordinal(us))
+
+    def next_opening_us(self, us: int) -> int:
+        """:meth:`next_opening` on microseconds."""
+        return self._open_span(us)[2]
 
     def next_opening(self, instant: datetime) -> datetime:
         """The first business instant at or after ``instant`` (itself while open)."""
-        return self._out(self._next_open_us(_to_us(instant)))
+        return self._out(self.next_opening_us(_to_us(instant)))
 
-    def _add_us(self, us: int, amount: int) -> int:
+    def add_business_time_us(self, us: int, amount: int) -> int:
+        """:meth:`add_business_time` on microseconds (``amount`` ≥ 0)."""
         if amount == 0:
-            return self._next_open_us(us)
-        for table in self._years_from(us):
-            done = table.before(us)
-            available = table.total - done
-            # "<=": a budget used up exactly at closing ends at closing, not at the next opening.
-            if amount <= available:
-                return table.at(done + amount)
-            amount -= available
-        raise AssertionError("_years_from() is unbounded")  # pragma: no cover
+            return self.next_opening_us(us)
+        line = self._line_for(us)
+        # "<=": a budget used up exactly at closing ends at closing, not at the next opening.
+        while line.before(us) + amount > line.total:
+            line = self._grow(line, self._local_ordinal(us))
+        return line.at(line.before(us) + amount)
 
     def add_business_time(self, start: datetime, amount: timedelta) -> datetime:
         """The instant at which ``amount`` of business time after ``start`` is used up.
@@ -353,20 +425,18 @@ class BusinessCalendar:
         """
         if amount < timedelta(0):
             raise ValueError(f"cannot add a negative business time ({amount})")
-        return self._out(self._add_us(_to_us(start), amount // _US))
+        return self._out(self.add_business_time_us(_to_us(start), amount // _US))
 
-    def _between_us(self, a: int, b: int) -> int:
+    def business_time_between_us(self, a: int, b: int) -> int:
+        """:meth:`business_time_between` on microseconds."""
         if b < a:
-            return -self._between_us(b, a)
-        # Every span belongs to exactly one year table, so the per-table differences add up exactly.
-        return sum(
-            self._year(year).before(b) - self._year(year).before(a)
-            for year in range(self._local_year(a) - 1, self._local_year(b) + 2)
-        )
+            return -self.business_time_between_us(b, a)
+        line = self._line_for(a, b)
+        return line.before(b) - line.before(a)
 
     def business_time_between(self, a: datetime, b: datetime) -> timedelta:
         """Business time in ``[a, b)``; negative when ``b`` is before ``a``."""
-        return self._between_us(_to_us(a), _to_us(b)) * _US
+        return self.business_time_between_us(_to_us(a), _to_us(b)) * _US
 
     # ----------------------------------------------------------------- working-day targets
 
@@ -417,9 +487,11 @@ class BusinessCalendar:
 
     def _at_position(self, ordinal: int, offset: int) -> int:
         """The instant ``offset`` wall-clock business microseconds into a date, at most its closing."""
-        spans = self._spans(ordinal)
-        ranges = self.wall_hours(date.fromordinal(ordinal))
-        if len(ranges) != len(spans):
+        day = self._day(ordinal)
+        spans = day.spans
+        ranges = self.wall_hours(date.fromordinal(ordinal)) if day.wall_before is None else ()
+        if day.wall_before is not None or len(ranges) != len(spans):
+            # Wall clock and elapsed time agree on this date (or cannot be matched): walk the spans.
             remaining = offset
             for start, end in spans:
                 if remaining <= end - start:
@@ -449,14 +521,20 @@ class BusinessCalendar:
         """
         if n < 1:
             raise ValueError("n must be at least 1")
-        us = self._next_open_us(_to_us(start))
-        ordinal, offset = self._position(us)
-        day = date.fromordinal(ordinal)
+        return self._out(self.add_working_days_us(_to_us(start), n))
+
+    def add_working_days_us(self, us: int, n: int) -> int:
+        """:meth:`add_working_days` on microseconds (n ≥ 1)."""
+        line, index, us = self._open_span(us)
+        wall = line.span_wall[index]
+        if wall >= 0:
+            ordinal, offset = line.span_day[index], wall + us - line.starts[index]
+        else:
+            ordinal, offset = self._position(us)
         if offset == 0:
-            target = day if n == 1 else self.nth_working_day_after(day, n - 1)
-            return self._out(self._spans(target.toordinal())[-1][1])
-        target = self.nth_working_day_after(day, n)
-        return self._out(self._at_position(target.toordinal(), offset))
+            target = ordinal if n == 1 else self._nth_working_ordinal(ordinal, n - 1)
+            return self._spans(target)[-1][1]
+        return self._at_position(self._nth_working_ordinal(ordinal, n), offset)
 
     def add_working_days_closing(self, start: datetime, n: int) -> datetime:
         """Closing time of the ``n``-th working day after the date of ``start`` (``working_day = "closing"``).

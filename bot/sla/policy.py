@@ -28,6 +28,7 @@ from bot.sla.durations import Duration, parse_duration
 
 WorkingDay = Literal["hours", "closing"]
 PauseLike = Pause | tuple[datetime, datetime | None]
+_US = timedelta(microseconds=1)
 
 
 class SlaError(ValueError):
@@ -115,16 +116,30 @@ class SlaPolicy:
         assert opening is not None  # a working day has an opening
         return opening, True
 
-    def _budget(self, target: SlaTarget, received: datetime, start: datetime) -> timedelta:
+    def _start_and_budget_us(self, target: SlaTarget, reported_at: datetime) -> tuple[int, int]:
+        """Clock start and business-time budget of a report, in the calendar's microseconds.
+
+        Every target becomes a budget at the clock start: a working-day target is the business
+        time from the start to the instant its days are used up.
+        """
         cal = self.calendar
+        if target.cutoff is None:
+            reported = cal.to_us(reported_at, "reported_at")
+            start, received = cal.next_opening_us(reported), reported_at
+        else:
+            opening, deferred = self._start(reported_at, target.cutoff)
+            start = cal.to_us(opening)
+            # A report the cut-off deferred counts as received at the clock start ("closing" counts days
+            # after the day of receipt); otherwise the report day is the day of receipt.
+            received = opening if deferred else reported_at
         within = target.within
         if not within.is_days:
-            return within.business_time
+            return start, within.business_time // _US
         if self.working_day == "hours":
-            due = cal.add_working_days(start, within.working_days)
+            due = cal.add_working_days_us(start, within.working_days)
         else:
-            due = cal.add_working_days_closing(received, within.working_days)
-        return cal.business_time_between(start, due)
+            due = cal.to_us(cal.add_working_days_closing(received, within.working_days))
+        return start, cal.business_time_between_us(start, due)
 
     def clock(
         self,
@@ -133,12 +148,9 @@ class SlaPolicy:
         pauses: Iterable[PauseLike] = (),
     ) -> SlaClock:
         """The clock of ``target`` (a target name, or a Duration for an ad-hoc ``within``)."""
-        resolved = self._resolve(target)
-        start, deferred = self._start(reported_at, resolved.cutoff)
-        # A report the cut-off deferred counts as received at the clock start ("closing" counts days
-        # after the day of receipt); otherwise the report day is the day of receipt.
-        budget = self._budget(resolved, start if deferred else reported_at, start)
-        return SlaClock(self.calendar, start, budget, tuple(_pause(p) for p in pauses))
+        start, budget = self._start_and_budget_us(self._resolve(target), reported_at)
+        cal = self.calendar
+        return SlaClock(cal, cal.from_us(start), budget * _US, tuple(_pause(p) for p in pauses))
 
     def deadline(
         self,
@@ -147,6 +159,12 @@ class SlaPolicy:
         pauses: Iterable[PauseLike] = (),
     ) -> Deadline:
         """Start and due instant; every pause must have ended (an open pause has no due yet)."""
+        pauses = tuple(pauses)
+        if not pauses:
+            # Without pauses the due instant is the budget added to the start: no clock to build.
+            start, budget = self._start_and_budget_us(self._resolve(target), reported_at)
+            cal = self.calendar
+            return Deadline(cal.from_us(start), cal.from_us(cal.add_business_time_us(start, budget)))
         clock = self.clock(target, reported_at, pauses)
         due = clock.due
         if due is None:

@@ -169,3 +169,30 @@ def test_cache_makes_repeated_questions_consistent(name: str) -> None:
     start = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
     first = cal.add_business_time(start, timedelta(hours=100))
     assert cal.add_business_time(start, timedelta(hours=100)) == first
+
+
+@bounded
+@given(calendars, instants)
+def test_working_day_position_shortcut_agrees_with_the_wall_clock(name: str, instant: datetime) -> None:
+    # Where a date's openings keep one UTC offset, a position in its working day is taken from the
+    # timeline by arithmetic; it must be what the wall-clock rule gives.
+    cal = BUILT[name]
+    line, index, us = cal._open_span(cal.to_us(instant))
+    if line.span_wall[index] >= 0:
+        assert (line.span_day[index], line.span_wall[index] + us - line.starts[index]) == cal._position(us)
+
+
+@pytest.mark.parametrize("name", sorted(BUILT))
+def test_questions_far_apart_give_the_answers_of_a_fresh_calendar(name: str) -> None:
+    # The timeline covers a run of years and is rebuilt around a question far outside it (1971, 2198):
+    # going there and back must not change any answer.
+    cal = BusinessCalendar.from_config(name, CALENDARS[name])
+    near = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
+    answers = []
+    for at in (near, datetime(1971, 6, 1, tzinfo=UTC), datetime(2198, 6, 1, tzinfo=UTC), near):
+        answers.append((cal.add_business_time(at, timedelta(hours=100)), cal.add_working_days(at, 3),
+                        cal.business_time_between(at, at + timedelta(days=400))))
+        fresh = BusinessCalendar.from_config(name, CALENDARS[name])
+        assert answers[-1] == (fresh.add_business_time(at, timedelta(hours=100)), fresh.add_working_days(at, 3),
+                               fresh.business_time_between(at, at + timedelta(days=400)))
+    assert answers[0] == answers[-1]

@@ -205,3 +205,13 @@ def test_example_suite_passes_in_another_process_zone() -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert " passed" in result.stdout and "failed" not in result.stdout
+
+
+@bounded
+@given(policies, targets, instants)
+def test_deadline_without_pauses_is_the_clocks_due(policy: str, target: str, reported: datetime) -> None:
+    # deadline() skips building a clock when there are no pauses; it must say what the clock says.
+    p = POLICIES[policy]
+    clock = p.clock(target, reported)
+    deadline = p.deadline(target, reported)
+    assert (utc(deadline.start), utc(deadline.due)) == (utc(clock.start), utc(clock.due))  # type: ignore[arg-type]
