@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from pydantic import BaseModel, field_validator
 from sqlalchemy import select
 
@@ -11,7 +9,7 @@ from bot import access, routing
 from bot.access.people import person_by_key
 from bot.core.context import Context
 from bot.core.errors import Refused
-from bot.core.registry import Arg, Command, Registry
+from bot.core.registry import TICKET_KEY, Arg, Command, Registry
 from bot.core.types import MessageKind, Reply, Visibility
 from bot.duty import escalation
 from bot.i18n import catalogue
@@ -21,7 +19,7 @@ from bot.tickets.states import SETTABLE, State
 from bot.workflow import attachments, closing, rules
 from storage.models import Person, Ticket
 
-KEY = re.compile(r"[A-Za-z][A-Za-z0-9]{0,7}-\d{1,9}")
+KEY = TICKET_KEY
 
 
 def _priority(value: object) -> int:
@@ -86,7 +84,7 @@ class NoArgs(BaseModel):
     pass
 
 
-KEY_ARG = Arg("key", "positional", metavar="ID")
+KEY_ARG = Arg("key", "positional", metavar="ID", space_ticket=True)
 
 
 def reply(

@@ -266,7 +266,9 @@ class Dispatcher:
         return []
 
     async def run_command(self, ctx: Context, text: str) -> list[Reply]:
-        parsed = self.desk.registry.parse(text)
+        # a command typed in a ticket's private space is about that ticket unless it names another
+        space = ctx.event.ticket if ctx.event.kind == "command" else None
+        parsed = self.desk.registry.parse(text, space_ticket=space)
         if isinstance(parsed, ParseError):
             return [Reply(text=self._parse_error(ctx, parsed), kind=MessageKind.ERROR)]
         refusal = self._refuse(ctx.actor, parsed)

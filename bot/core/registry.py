@@ -25,6 +25,9 @@ Permission = Literal["anyone", "staff", "agent", "lead", "coordinator", "admin"]
 Handler = Callable[["Context", Any], Awaitable["list[Reply]"]]
 
 _TOKEN = re.compile(r"\S+")
+# what a ticket id looks like (HW-42): inside a ticket's space a command's ID may be left out, and a first word
+# of this shape is still read as an explicit id (another ticket named from inside this one)
+TICKET_KEY = re.compile(r"[A-Za-z][A-Za-z0-9]{0,7}-\d{1,9}")
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,8 @@ class Arg:
     flags: tuple[str, ...] = ()
     metavar: str | None = None
     required: bool = True
+    # a ticket's id: inside that ticket's private space the space's ticket stands in when it is left out
+    space_ticket: bool = False
 
     def usage(self) -> str:
         label = self.metavar or self.name.upper()
@@ -99,7 +104,9 @@ class Registry:
     def in_group(self, group: str) -> list[Command]:
         return sorted((c for c in self.commands.values() if c.path[0] == group), key=lambda c: c.path)
 
-    def parse(self, text: str) -> Parsed | ParseError:
+    def parse(self, text: str, *, space_ticket: str | None = None) -> Parsed | ParseError:
+        """``space_ticket``: the command was written in this ticket's private space, where an ID argument may
+        be left out (``/ticket take``, ``/ticket solve It was the cache``)."""
         tokens = [(m.group(), m.start()) for m in _TOKEN.finditer(text)]
         if not tokens:
             return ParseError("parse.empty")
@@ -120,7 +127,7 @@ class Registry:
         if best is None:
             group = (words[0],) if words[0] in self.groups() else ()
             return ParseError("parse.unknown", {"command": words[0]}, group=group)
-        return _fill(best, text, tokens[used:])
+        return _fill(best, text, tokens[used:], space_ticket)
 
 
 def _unquote(text: str, tokens: list[tuple[str, int]], i: int) -> tuple[str, int]:
@@ -136,11 +143,15 @@ def _unquote(text: str, tokens: list[tuple[str, int]], i: int) -> tuple[str, int
     return token, i + 1
 
 
-def _fill(command: Command, text: str, tokens: list[tuple[str, int]]) -> Parsed | ParseError:
+def _fill(command: Command, text: str, tokens: list[tuple[str, int]], space_ticket: str | None = None
+          ) -> Parsed | ParseError:
     options = {flag: arg for arg in command.args if arg.kind == "option" for flag in arg.flags}
     positionals = [arg for arg in command.args if arg.kind == "positional"]
     rest = next((arg for arg in command.args if arg.kind == "rest"), None)
     values: dict[str, Any] = {}
+    if space_ticket and positionals and positionals[0].space_ticket \
+            and not (tokens and TICKET_KEY.fullmatch(tokens[0][0])):
+        values[positionals.pop(0).name] = space_ticket
     rest_start: int | None = None
     i = 0
     only_text = False

@@ -261,3 +261,30 @@ def test_free_text_survives_unchanged(text: str) -> None:
 def test_priority_forms_with_any_text(level: str, form: str, text: str) -> None:
     args = parsed(f"ticket {form.format(level)} {text}").args
     assert (args.priority, args.text) == (int(level), text.strip())
+
+
+# --------------------------------------------------------------------------- inside a ticket's space
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "rest"),
+    [
+        ("ticket take", "HW-42", {}),
+        ("ticket solve It was the cache", "HW-42", {"text": "It was the cache"}),
+        ("ticket close", "HW-42", {}),
+        ("ticket priority 1", "HW-42", {"level": 1}),
+        ("ticket take HW-7", "HW-7", {}),                       # another ticket named: its id wins
+        ("ticket note hw-7 same switch", "HW-7", {"text": "same switch"}),
+    ],
+)
+def test_a_space_command_takes_the_ticket_of_the_space(text: str, key: str, rest: dict[str, object]) -> None:
+    result = REGISTRY.parse(text, space_ticket="HW-42")
+    assert isinstance(result, Parsed), result
+    assert result.args.key == key  # type: ignore[attr-defined]
+    for name, value in rest.items():
+        assert getattr(result.args, name) == value
+
+
+def test_outside_a_space_the_id_is_still_required() -> None:
+    assert error("ticket take").reason == "parse.missing"
+    assert error("ticket close").reason == "parse.missing"
