@@ -102,6 +102,10 @@ async def _run(args: argparse.Namespace) -> int:
             from adapters.slack.runtime import connect as connect_slack
 
             runtimes.append(await connect_slack(settings, clock))
+        if settings.mail_enabled:
+            from adapters.mail.runtime import connect as connect_mail
+
+            runtimes.append(await connect_mail(settings))
         if not runtimes:
             from adapters.console import ConsoleAdapter
 

@@ -26,7 +26,7 @@ from bot.calendar.config import CalendarConfig
 from bot.core.config import ENV_PREFIX, PROBLEMS, DeskConfig, did_you_mean, loading
 from bot.duty.config import DutyConfig
 from bot.infra.config import HaConfig, OpsConfig, StorageConfig
-from bot.infra.platforms import E2E_INSTALL, MatrixConfig, SlackConfig, e2e_installed
+from bot.infra.platforms import E2E_INSTALL, MailConfig, MailServer, MatrixConfig, SlackConfig, e2e_installed
 from bot.privacy.config import ChannelsConfig
 from bot.sla.config import SlaPolicyConfig
 from bot.tickets.config import LimitsConfig
@@ -45,8 +45,8 @@ from bot.workflow.config import (
 CONTRACT = "docs/configuration.md"
 
 # the adapters reach the configuration through this module only (the import contracts in pyproject.toml)
-__all__ = ["E2E_INSTALL", "ChannelsConfig", "ConfigError", "Settings", "e2e_installed", "load_settings",
-           "settings_from_data"]
+__all__ = ["E2E_INSTALL", "ChannelsConfig", "ConfigError", "MailConfig", "MailServer", "Settings", "e2e_installed",
+           "load_settings", "settings_from_data"]
 
 
 class ConfigError(Exception):
@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     resolution: ResolutionConfig | None = None
     slack: SlackConfig = Field(default_factory=SlackConfig)
     matrix: MatrixConfig = Field(default_factory=MatrixConfig)
+    mail: MailConfig = Field(default_factory=MailConfig)
     ops: OpsConfig = Field(default_factory=OpsConfig)
     ha: HaConfig = Field(default_factory=HaConfig)
 
@@ -118,8 +119,14 @@ class Settings(BaseSettings):
     def matrix_enabled(self) -> bool:
         return self.matrix.enabled
 
+    @property
+    def mail_enabled(self) -> bool:
+        return self.mail.enabled
+
     def person_key_for(self, platform: str, user_id: str) -> str | None:
         for key, person in self.people.items():
+            if platform == "mail" and person.email and person.email.strip().lower() == user_id.strip().lower():
+                return key
             if platform == "slack" and person.slack == user_id:
                 return key
             if platform == "matrix" and person.matrix == user_id:

@@ -35,6 +35,8 @@ class PersonConfig(Section):
     language: Language | None = None
     roles: list[StaffRole] = Field(default_factory=lambda: ["agent"])
     phone: str | None = None
+    # their mail address: mail from it is theirs (the support mailbox), and it passes the sender check
+    email: str | None = None
 
 
 class AccessConfig(Section):

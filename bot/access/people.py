@@ -22,8 +22,10 @@ STAFF_SYNC_LOCK = 0x64757479  # "duty"
 KEYED_PLATFORMS = (Platform.CONSOLE, Platform.SIM)
 
 
-def _identities(key: str, slack: str | None, matrix: str | None) -> list[tuple[str, str]]:
+def _identities(key: str, slack: str | None, matrix: str | None, email: str | None = None) -> list[tuple[str, str]]:
     found = [(p.value, key) for p in KEYED_PLATFORMS]
+    if email:
+        found.append((Platform.MAIL.value, email.strip().lower()))
     if slack:
         found.append((Platform.SLACK.value, slack))
     if matrix:
@@ -33,7 +35,8 @@ def _identities(key: str, slack: str | None, matrix: str | None) -> list[tuple[s
 
 async def _detach_stale(session: AsyncSession, person: Person, cfg: PersonConfig) -> None:
     """Removes a staff member's Slack and Matrix accounts that the config does not name (any more)."""
-    for platform, configured in ((Platform.SLACK, cfg.slack), (Platform.MATRIX, cfg.matrix)):
+    email = cfg.email.strip().lower() if cfg.email else None
+    for platform, configured in ((Platform.SLACK, cfg.slack), (Platform.MATRIX, cfg.matrix), (Platform.MAIL, email)):
         stale = delete(Identity).where(Identity.person_id == person.id, Identity.platform == platform.value)
         if configured:
             stale = stale.where(Identity.user_id != configured)
@@ -62,7 +65,7 @@ async def sync_staff(session: AsyncSession, settings: Settings, now: datetime) -
         person.timezone = cfg.timezone
         await session.flush()
         await _detach_stale(session, person, cfg)
-        for platform, user_id in _identities(key, cfg.slack, cfg.matrix):
+        for platform, user_id in _identities(key, cfg.slack, cfg.matrix, cfg.email):
             identity = await session.scalar(
                 select(Identity).where(Identity.platform == platform, Identity.user_id == user_id)
             )

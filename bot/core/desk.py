@@ -64,7 +64,8 @@ class Desk:
             Target(kind="channel", platform=platform, channel_id=channel)
             for only, channel in self.settings.channels.duty_entries()
             for platform in self.platforms
-            if only is None or only == platform.value
+            # the mailbox has no channels: the duty team reads chat
+            if (only is None or only == platform.value) and platform != Platform.MAIL
         ]
 
     def is_duty_channel(self, channel_id: str) -> bool:

@@ -22,7 +22,7 @@ from bot.core.context import Actor, Context
 from bot.core.desk import Desk
 from bot.core.errors import Refused
 from bot.core.registry import Parsed, ParseError
-from bot.core.types import Capability, InboundEvent, MessageKind, Reply, Target, Visibility
+from bot.core.types import AUTOMATIC_MAIL, Capability, InboundEvent, MessageKind, Platform, Reply, Target, Visibility
 from bot.core.uow import UnitOfWork, unit_of_work
 from bot.i18n import t
 from bot.infra import metrics
@@ -250,9 +250,15 @@ class Dispatcher:
             return await self.run_command(ctx, f"{words} {event.value or ''}")
         if event.kind == "message" and event.ticket:
             ticket = await service.get(ctx.session, event.ticket)
+            if ticket is not None and event.name == AUTOMATIC_MAIL:
+                # a bounce or an auto-reply to the ticket's mail: the team sees it on the ticket, nobody answers it
+                service.log(ctx.session, ticket, "mail_automatic", self.desk.clock.now(), None, body=event.text)
+                return []
             if ticket is not None:
-                await service.record_space_message(ctx.session, self.desk, ticket, ctx.actor.person, event.text,
-                                                   author_is_staff=ctx.actor.is_staff)
+                role = await service.record_space_message(ctx.session, self.desk, ticket, ctx.actor.person,
+                                                          event.text, author_is_staff=ctx.actor.is_staff)
+                if event.actor.platform == Platform.MAIL and role == "requester":
+                    await service.tell_team_of_mail(ctx.session, self.desk, ticket, ctx.actor.person, event.text)
                 return await workflow.space_message(ctx, ticket)
             return []
         if event.kind == "dm" and event.text.strip():
@@ -300,7 +306,9 @@ class Dispatcher:
         channel = event.channel
         platform = event.actor.platform
         if channel.is_direct or not self.desk.can(platform, Capability.EPHEMERAL):
-            return Target(kind="dm", platform=platform, user_id=event.actor.user_id)
+            # a mail answer goes into the thread of the mail it answers (In-Reply-To)
+            thread = channel.thread_id if platform == Platform.MAIL else None
+            return Target(kind="dm", platform=platform, user_id=event.actor.user_id, thread_id=thread)
         return Target(kind="ephemeral", platform=platform, channel_id=channel.channel_id,
                       thread_id=channel.thread_id, user_id=event.actor.user_id)
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.core.types import Capability, FormSpec, InboundEvent, OutboundMessage, Platform, Removal
+from bot.core.types import Capability, FormSpec, InboundEvent, OutboundMessage, Platform, Removal, TicketSummary
 
 # re-exported: what an adapter's online check (`dutydesk check --online`) reports in
 from bot.infra.checks import Finding as Finding
@@ -189,6 +189,11 @@ class TicketReads(Protocol):
 
     async def home_sections(self, platform: Platform, user_id: str, lang: str) -> list[str]:
         """A person's open tickets as the App Home shows them: for the team, those assigned to them first."""
+        ...
+
+    async def summary(self, ticket_key: str, platform: Platform) -> TicketSummary | None:
+        """A ticket's title, origin thread and requester's account on ``platform`` (the mail thread's subject,
+        and the address its messages go to); None for an unknown ticket."""
         ...
 
 

@@ -18,6 +18,7 @@ class Platform(StrEnum):
     SIM = "sim"
     SLACK = "slack"
     MATRIX = "matrix"
+    MAIL = "mail"          # the support mailbox: a user id is an address, a ticket's space is its mail thread
 
 
 class Capability(StrEnum):
@@ -159,6 +160,23 @@ class InboundEvent(Frozen):
     @property
     def idempotency_key(self) -> str:
         return f"{self.actor.platform.value}:{self.event_id}"
+
+
+class TicketSummary(Frozen):
+    """What an adapter may read of one ticket (``TicketReads.summary``): its title, its origin's thread, and
+    the requester's account on the asking platform (None when they have none there)."""
+
+    key: str
+    title: str
+    state: str
+    origin_platform: str
+    origin_thread: str | None = None
+    requester_id: str | None = None
+    requester_name: str | None = None
+
+
+# an inbound mail that no person wrote (an auto-reply, a bounce, a list): recorded on its ticket, never answered
+AUTOMATIC_MAIL = "mail-automatic"
 
 
 class Button(Frozen):

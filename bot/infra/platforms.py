@@ -1,9 +1,12 @@
-"""``[slack]`` and ``[matrix]``: how the adapters connect. The core owns these sections (``bot/`` imports no
+"""``[slack]``, ``[matrix]`` and ``[mail]``: how the adapters connect. The core owns these sections (``bot/`` imports no
 adapter); the adapters read them. Secrets (``SecretStr`` fields) come only from the environment."""
 
 from __future__ import annotations
 
 import importlib.util
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from bot.core.config import ENV_PREFIX, Section, defined, refuse
 from bot.infra.config import DEFAULT_DB_URL, sqlite_file
+from bot.sla.durations import wall_duration
 
 E2E_INSTALL = "pip install 'dutydesk[e2e]'"   # matrix-nio[e2e]: vodozemac and the peewee key store
 
@@ -120,3 +124,116 @@ class MatrixConfig(Section):
     def e2ee_problems(self, src: str, storage_url: str) -> list[str]:
         """One line per reason ``e2ee = "on"`` cannot work (nothing for "auto": it falls back to off)."""
         return [f"{src}: matrix.{at}: {message}" for at, message in self._e2ee_problems(storage_url)]
+
+
+# how often a mailbox without IDLE is polled: seconds to hours
+MailDuration = wall_duration(days=False, bad='{text!r} is not a duration; write e.g. "30s", "1m" or "5m"')
+_MAIL_URL = re.compile(r"^(?P<scheme>imaps?|smtps?)://(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\s\[\]]+)(?::(?P<port>\d{1,5}))?/?$")
+_DEFAULT_PORTS = {"imap": 143, "imaps": 993, "smtp": 587, "smtps": 465}
+_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+
+@dataclass(frozen=True)
+class MailServer:
+    """``imaps://host[:port]`` and the like, taken apart: TLS from the start (``imaps``, ``smtps``) or STARTTLS
+    where the server offers it (``imap``, ``smtp``)."""
+
+    scheme: str
+    host: str
+    port: int
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme.endswith("s")
+
+    @staticmethod
+    def parse(url: str, kinds: tuple[str, str]) -> MailServer:
+        match = _MAIL_URL.match(url.strip())
+        if match is None or match["scheme"] not in kinds:
+            raise ValueError(f"{url!r} is not a server address; write {kinds[1]}://HOST[:PORT] or {kinds[0]}://HOST[:PORT]")
+        port = int(match["port"]) if match["port"] else _DEFAULT_PORTS[match["scheme"]]
+        if not 0 < port < 65536:
+            raise ValueError(f"{url!r}: the port must lie in 1-65535")
+        return MailServer(match["scheme"], match["host"].strip("[]"), port)
+
+
+class MailConfig(Section):
+    """The support mailbox; enabled when ``DUTYDESK_MAIL__PASSWORD`` is set. The adapter (adapters/mail) reads
+    ``folder`` over IMAP (IDLE where the server has it, else every ``poll``) and sends as ``address`` over SMTP."""
+
+    address: str | None = None
+    username: str | None = None
+    imap: str | None = None
+    smtp: str | None = None
+    folder: str = "INBOX"
+    poll: MailDuration = timedelta(seconds=30)
+    senders: Literal["anyone", "known"] = "anyone"
+    vendor: str | None = None
+    # what the first start takes of the mail already in the folder: "unseen" (the unseen mails), "none" (only
+    # what arrives from now on; the rest is left as it is) or a date "YYYY-MM-DD" (unseen mails since that day)
+    backlog: str = "unseen"
+    # answers (receipts, refusals) to one sender at most this many per hour (RFC 3834: no storms)
+    answers_per_hour: int = Field(default=10, ge=1, le=1000)
+    password: SecretStr | None = None
+
+    @field_validator("imap")
+    @classmethod
+    def _imap(cls, value: str | None) -> str | None:
+        if value is not None:
+            MailServer.parse(value, ("imap", "imaps"))
+        return value
+
+    @field_validator("smtp")
+    @classmethod
+    def _smtp(cls, value: str | None) -> str | None:
+        if value is not None:
+            MailServer.parse(value, ("smtp", "smtps"))
+        return value
+
+    @field_validator("address", "vendor")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and not _ADDRESS.match(value.strip()):
+            raise ValueError(f"{value!r} is not an e-mail address (name@example.org)")
+        return value.strip().lower() if value is not None else None
+
+    @field_validator("backlog")
+    @classmethod
+    def _backlog(cls, value: str) -> str:
+        if value in ("unseen", "none"):
+            return value
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f'{value!r}: write "unseen", "none" or a date like "2026-11-01"') from None
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return self.password is not None
+
+    @property
+    def login(self) -> str:
+        return self.username or self.address or ""
+
+    @property
+    def imap_server(self) -> MailServer:
+        assert self.imap is not None
+        return MailServer.parse(self.imap, ("imap", "imaps"))
+
+    @property
+    def smtp_server(self) -> MailServer:
+        assert self.smtp is not None
+        return MailServer.parse(self.smtp, ("smtp", "smtps"))
+
+    @property
+    def backlog_since(self) -> date | None:
+        return None if self.backlog in ("unseen", "none") else date.fromisoformat(self.backlog)
+
+    @model_validator(mode="after")
+    def _can_connect(self) -> MailConfig:
+        if self.enabled:
+            missing = [key for key in ("address", "imap", "smtp") if getattr(self, key) is None]
+            if missing:
+                refuse(("", f"set mail.{', mail.'.join(missing)} to read and send the support mailbox"))
+        return self

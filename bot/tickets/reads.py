@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import Clock
-from bot.core.types import Platform
+from bot.core.types import Platform, TicketSummary
 from bot.i18n import t
 from bot.i18n.format import duration
 from bot.tickets.service import open_tickets_of
@@ -67,6 +67,18 @@ class TicketReadModel:
     async def members(self, ticket_key: str, platform: Platform) -> list[tuple[str, bool]]:
         async with self.sessions() as session:
             return await ticket_members(session, ticket_key, platform)
+
+    async def summary(self, ticket_key: str, platform: Platform) -> TicketSummary | None:
+        async with self.sessions() as session:
+            ticket = await session.scalar(select(Ticket).where(Ticket.key == ticket_key.upper()))
+            if ticket is None:
+                return None
+            requester = await session.get(Person, ticket.requester_id)
+            user_id = await session.scalar(select(Identity.user_id).where(
+                Identity.person_id == ticket.requester_id, Identity.platform == platform.value).limit(1))
+            return TicketSummary(key=ticket.key, title=ticket.title, state=ticket.state,
+                                 origin_platform=ticket.origin_platform, origin_thread=ticket.origin_thread,
+                                 requester_id=user_id, requester_name=requester.display_name if requester else None)
 
     async def home_sections(self, platform: Platform, user_id: str, lang: str) -> list[str]:
         now = self.clock.now()

@@ -59,6 +59,8 @@ def next_step(desk: Desk, ticket: Ticket, language: str) -> str:
     duty = desk.settings.duty
     confirm = (duty is not None and duty.requester_p1 == "confirm"
                and (ticket.data or {}).get("priority_source") in REQUESTED)
+    if ticket.origin_platform == Platform.MAIL.value and ticket.priority != 1:
+        return t(language, "ticket.next_mail", key=ticket.key)
     step = "ticket.next" if ticket.priority != 1 else ("ticket.next_p1_confirm" if confirm else "ticket.next_p1")
     return t(language, step, key=ticket.key)
 
@@ -159,16 +161,18 @@ async def create(
     unit.mark(unit.untimed, ticket)
     if priority == 1:
         raised(session, ticket)
-    enqueue(
-        session,
-        now,
-        space_target(ticket),
-        t(language, "ticket.space_opened", key=ticket.key, priority=priority, who=requester.display_name,
-          text=ticket.description),
-        kind=MessageKind.NOTICE,
-        visibility=Visibility.PRIVATE,
-        ticket=ticket.key,
-    )
+    if origin.platform != Platform.MAIL:
+        # a mail ticket's space is the requester's mail thread: the receipt is their first mail, not this note
+        enqueue(
+            session,
+            now,
+            space_target(ticket),
+            t(language, "ticket.space_opened", key=ticket.key, priority=priority, who=requester.display_name,
+              text=ticket.description),
+            kind=MessageKind.NOTICE,
+            visibility=Visibility.PRIVATE,
+            ticket=ticket.key,
+        )
     notify_duty(
         session,
         desk,
@@ -308,6 +312,25 @@ async def record_space_message(
         log(session, ticket, "state", now, author, old=State.WAITING_REQUESTER.value, new=resumed.value,
             body="requester answered")
     return role
+
+
+async def tell_team_of_mail(session: AsyncSession, desk: Desk, ticket: Ticket, author: Person, text: str) -> None:
+    """The requester answered by mail: the team has no chat space of the ticket to read it in, so the assignee
+    gets it by direct message (where they have an account), else the duty channels hear that it came."""
+    now = desk.clock.now()
+    if ticket.assignee_id is not None:
+        assignee = await session.get(Person, ticket.assignee_id)
+        for platform in (Platform.SLACK, Platform.MATRIX, Platform.CONSOLE, Platform.SIM):
+            if platform not in desk.platforms:
+                continue
+            user_id = await identity_of(session, ticket.assignee_id, platform)
+            if user_id is not None and assignee is not None:
+                enqueue(session, now, Target(kind="dm", platform=platform, user_id=user_id),
+                        t(assignee.language or desk.language, "mail.answered_assignee", key=ticket.key,
+                          who=author.display_name, text=text),
+                        kind=MessageKind.NOTICE, visibility=Visibility.PRIVATE, ticket=ticket.key)
+                return
+    notify_duty(session, desk, "mail.answered_duty", ticket, kind=MessageKind.NOTICE, who=author.display_name)
 
 
 async def open_tickets_of(session: AsyncSession, person: Person, *, as_assignee: bool, limit: int = 20) -> list[Ticket]:

@@ -315,4 +315,4 @@ def test_secrets_are_the_secret_fields_of_every_section() -> None:
     from bot.settings import secret_keys
 
     assert secret_keys() == {"slack": ("bot_token", "app_token", "signing_secret", "user_token"),
-                             "matrix": ("password", "access_token")}
+                             "matrix": ("password", "access_token"), "mail": ("password",)}

@@ -1,0 +1,1 @@
+"""The support mailbox as a platform: IMAP intake, SMTP delivery (DESIGN.md ``[mail]``)."""
