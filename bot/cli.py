@@ -142,6 +142,8 @@ def _check(args: argparse.Namespace) -> int:
     settings = settings_for(args.config)
     print(f"{settings.source}: ok ({len(settings.people)} people, {len(settings.calendars)} calendars, "
           f"{len(settings.sla)} SLA policies)")
+    for warning in settings.warnings():
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

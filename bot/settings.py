@@ -111,6 +111,31 @@ class Settings(BaseSettings):
         with loading(data if isinstance(data, dict) else {}):
             return handler(data)  # type: ignore[no-any-return]
 
+    @model_validator(mode="after")
+    def _desk_zone(self) -> Settings:
+        # times are shown in the desk's zone: unless [desk] timezone says otherwise, the calendar's
+        if "timezone" not in self.desk.model_fields_set:
+            zone = self.calendar_zone()
+            if zone is not None:
+                self.desk.timezone = zone
+        return self
+
+    def calendar_zone(self) -> str | None:
+        """The zone of the desk's calendar: [desk] calendar, else [duty] calendar, else the only zone of all."""
+        for name in (self.desk.calendar, self.duty.calendar if self.duty is not None else None):
+            if name and name in self.calendars:
+                return self.calendars[name].timezone
+        zones = {calendar.timezone for calendar in self.calendars.values()}
+        return zones.pop() if len(zones) == 1 else None
+
+    def warnings(self) -> list[str]:
+        """What loads but is likely not meant: printed by ``check-config``."""
+        found = []
+        if self.desk.timezone == "UTC" and "timezone" not in self.desk.model_fields_set:
+            found.append('[desk] timezone: not set and no calendar to take it from, so times are shown in UTC; set '
+                         'it to the desk\'s zone, e.g. timezone = "Europe/Berlin"')
+        return found
+
     @property
     def slack_enabled(self) -> bool:
         return self.slack.enabled

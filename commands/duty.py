@@ -10,13 +10,14 @@ from pydantic import BaseModel, field_validator
 
 from bot.calendar.walltime import FIRST_YEAR, LAST_YEAR
 from bot.core.context import Context
-from bot.core.errors import Refused
+from bot.core.errors import Refused, Worded
 from bot.core.registry import Arg, Command, Registry
 from bot.core.types import Reply
 from bot.duty import service
 from bot.duty.model import Assignment
 from bot.duty.notify import day_text, hours_text, name_of, role_name
 from bot.duty.store import DutyState, load_state, today, week_of, window_of
+from bot.i18n.format import clock, listing, zone_name
 from commands.ticket import NoArgs
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -107,23 +108,24 @@ async def show(ctx: Context, _args: NoArgs) -> list[Reply]:
     lines = []
     running = window.window_at(now)
     if running is not None:
-        lines.append(ctx.t("duty.now", until=hours_text([running], zone).split("-", 1)[1],
+        lines.append(ctx.t("duty.now", until=clock(lang, running[1], zone),
                            roles=_roles_line(ctx, state, window.local_date(running[0]))))
     elif upcoming is not None:
         next_day = window.local_date(upcoming[0])
         lines.append(ctx.t("duty.now_none", day=day_text(lang, next_day),
-                           hours=hours_text(window.windows_on(next_day), zone),
+                           hours=hours_text(window.windows_on(next_day), zone, lang),
                            roles=_roles_line(ctx, state, next_day)))
     else:
         lines.append(ctx.t("duty.never"))
-    lines.append(ctx.t("duty.week_head", week=day_text(lang, monday), zone=ctx.actor.timezone))
+    lines.append(ctx.t("duty.week_head", week=day_text(lang, monday), zone=zone_name(lang, ctx.actor.timezone)))
     for offset in range(7):
         d = monday + timedelta(days=offset)
         if not window.weekly[d.weekday()]:
             continue
         mark = ctx.t("duty.today_mark") if d == day else ""
         if window.is_duty_day(d):
-            lines.append(ctx.t("duty.week_line", day=day_text(lang, d), hours=hours_text(window.windows_on(d), zone),
+            lines.append(ctx.t("duty.week_line", day=day_text(lang, d),
+                               hours=hours_text(window.windows_on(d), zone, lang),
                                roles=_roles_line(ctx, state, d)) + mark)
         else:
             lines.append(ctx.t("duty.week_off", day=day_text(lang, d)) + mark)
@@ -149,7 +151,8 @@ async def accept(ctx: Context, args: IdArgs) -> list[Reply]:
     lang = ctx.actor.language
     request = done.swap
     values = dict(id=request.id, role=role_name(lang, request.role), day=day_text(lang, request.day),
-                  hours=done.hours, requester=name_of(ctx.desk, request.requester))
+                  hours=done.hours(lang) if isinstance(done.hours, Worded) else done.hours,
+                  requester=name_of(ctx.desk, request.requester))
     if done.exchanged is not None:
         return [Reply(text=ctx.t("duty.accepted_exchange", other=role_name(lang, done.exchanged), **values))]
     return [Reply(text=ctx.t("duty.accepted", **values))]
@@ -164,9 +167,8 @@ def _shifts(lang: str, shifts: list[tuple[date, str]]) -> str:
     return ", ".join(f"{day_text(lang, d)} {role_name(lang, r)}" for d, r in shifts)
 
 
-def _when(value: datetime, zone: ZoneInfo) -> str:
-    local = value.astimezone(zone)
-    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+def _when(ctx: Context, value: datetime) -> str:
+    return ctx.when(value)
 
 
 async def away(ctx: Context, args: AwayArgs) -> list[Reply]:
@@ -186,7 +188,7 @@ async def away(ctx: Context, args: AwayArgs) -> list[Reply]:
     else:
         lines = [ctx.t("duty.away_ok_remind", prefix=ctx.prefix, **values)]
         if done.reminders:
-            when = ", ".join(_when(r, _zone(ctx)) for r in done.reminders)
+            when = listing(lang, [_when(ctx, r) for r in done.reminders])
             lines.append(ctx.t("duty.away_reminders", reminders=when))
     lines += _coordinator_lines(ctx, done.coordinator_told, done.coordinator_at)
     return [Reply(text=" ".join(lines))]
@@ -202,7 +204,7 @@ def _coordinator_lines(ctx: Context, told: str | None, later: datetime | None = 
     who = name_of(ctx.desk, coordinator, ctx.actor.language)
     if later <= ctx.now:
         return [ctx.t("duty.away_coordinator_now", coordinator=who)]
-    return [ctx.t("duty.away_coordinator_later", coordinator=who, when=_when(later, _zone(ctx)))]
+    return [ctx.t("duty.away_coordinator_later", coordinator=who, when=_when(ctx, later))]
 
 
 async def sick(ctx: Context, _args: NoArgs) -> list[Reply]:
@@ -228,7 +230,7 @@ async def plan(ctx: Context, _args: NoArgs) -> list[Reply]:
     lang = ctx.actor.language
     served = " · ".join(f"{name_of(ctx.desk, p)} {n}" for p, n in sorted(proposal.served.items())) \
         or ctx.t("duty.plan_no_ledger")
-    lines = [ctx.t("duty.plan_head", week=day_text(lang, proposal.week), weeks=service.FAIR_WEEKS, served=served)]
+    lines = [ctx.t("duty.plan_head", week=day_text(lang, proposal.week), count=service.FAIR_WEEKS, served=served)]
     by_day: dict[date, list[str]] = {}
     for day, role, person in proposal.rows:
         who = name_of(ctx.desk, person, lang) if person else ctx.t("duty.uncovered")

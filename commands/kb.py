@@ -10,7 +10,6 @@ from bot.core.context import Context
 from bot.core.errors import Refused
 from bot.core.registry import Arg, Command, Registry
 from bot.core.types import Reply
-from bot.i18n.format import instant
 from bot.workflow import closing
 from commands.ticket import KEY_ARG, KeyArgs, TextArgs, load, reply
 from storage.models import Ticket
@@ -62,7 +61,7 @@ async def search(ctx: Context, args: SearchArgs) -> list[Reply]:
     for found in solutions:
         text = found.text if len(found.text) <= 200 else found.text[:199] + "…"
         lines.append(ctx.t("kb.solution_line", key=found.ticket, title=found.title, text=text,
-                           at=instant(found.at, ctx.actor.timezone)))
+                           at=ctx.when(found.at)))
     return [Reply(text="\n".join(lines))]
 
 

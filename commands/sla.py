@@ -6,7 +6,7 @@ from __future__ import annotations
 from bot.core.context import Context
 from bot.core.registry import Command, Registry
 from bot.core.types import Reply
-from bot.i18n.format import duration, instant
+from bot.i18n.format import duration
 from bot.sla.service import clocks_of, vendor_due, vendor_policy_of
 from bot.workflow.vendor import queued_for
 from commands.ticket import KEY_ARG, KeyArgs, load
@@ -14,8 +14,8 @@ from storage.models import Ticket
 
 
 def _when(ctx: Context, value, calendar_zone: str) -> str:
-    mine = instant(value, ctx.actor.timezone)
-    theirs = instant(value, calendar_zone)
+    mine = ctx.when(value)
+    theirs = ctx.when(value, calendar_zone)
     return mine if mine == theirs else ctx.t("sla.two_zones", mine=mine, theirs=theirs)
 
 
@@ -58,10 +58,10 @@ async def _vendor_waiting(ctx: Context, ticket: Ticket) -> str | None:
     if opens is None or vendor is None:
         return None
     due = vendor_due(ctx.desk, ticket.priority, opens)
-    values = dict(clock=ctx.t("sla.clock_vendor"), vendor=vendor.name, opens=instant(opens, ctx.actor.timezone))
+    values = dict(clock=ctx.t("sla.clock_vendor"), vendor=vendor.name, opens=ctx.when(opens))
     if due is None:
         return ctx.t("sla.vendor_queued_no_sla", **values)
-    return ctx.t("sla.vendor_queued", due=instant(due, ctx.actor.timezone), **values)
+    return ctx.t("sla.vendor_queued", due=ctx.when(due), **values)
 
 
 def register(registry: Registry) -> None:

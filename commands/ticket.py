@@ -13,7 +13,7 @@ from bot.core.registry import TICKET_KEY, Arg, Command, Registry
 from bot.core.types import MessageKind, Reply, Visibility
 from bot.duty import escalation
 from bot.i18n import catalogue
-from bot.i18n.format import duration, instant
+from bot.i18n.format import ago
 from bot.tickets import limits, reads, service
 from bot.tickets.states import SETTABLE, State
 from bot.workflow import attachments, closing, rules
@@ -167,8 +167,7 @@ async def show(ctx: Context, args: KeyArgs) -> list[Reply]:
         ctx.t("ticket.show_meta", state=ctx.t(f"state.{ticket.state}"), priority=ticket.priority,
               requester=requester.display_name if requester else "?",
               assignee=assignee.display_name if assignee else ctx.t("ticket.nobody"),
-              created=instant(ticket.created_at, ctx.actor.timezone),
-              age=duration(ctx.actor.language, ctx.now - ticket.created_at)),
+              created=ctx.when(ticket.created_at), ago=ago(ctx.actor.language, ctx.now - ticket.created_at)),
     ]
     if ticket.topic:
         lines.append(ctx.t("ticket.show_topic", topic=ticket.topic))
@@ -192,7 +191,7 @@ async def show(ctx: Context, args: KeyArgs) -> list[Reply]:
             kind = "outside"
             outsider = await ctx.session.get(Person, event.actor_id) if event.actor_id else None
             who = outsider.key if outsider is not None else "?"
-        lines.append(ctx.t(f"event.{kind}", at=instant(event.at, ctx.actor.timezone), who=who or "dutydesk",
+        lines.append(ctx.t(f"event.{kind}", at=ctx.when(event.at), who=who or "dutydesk",
                            old=event.old or "", new=event.new or "", body=event.body or "", kind=event.kind))
     return [Reply(text="\n".join(lines), ticket=ticket.key)]
 

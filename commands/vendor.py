@@ -8,7 +8,6 @@ from pydantic import field_validator
 from bot.core.context import Context
 from bot.core.registry import Arg, Command, Registry
 from bot.core.types import Reply
-from bot.i18n.format import instant
 from bot.workflow import vendor
 from commands.ticket import KEY_ARG, KeyArgs, load, reply
 
@@ -37,7 +36,7 @@ async def report(ctx: Context, args: VendorArgs) -> list[Reply]:
         lines.append(ctx.t("vendor.reported", key=ticket.key, vendor=name, id=args.vendor_ticket or "—"))
     else:
         assert done.opens is not None
-        opens = instant(done.opens, ctx.actor.timezone)
+        opens = ctx.when(done.opens)
         if done.outcome == "queued_already":
             lines.append(ctx.t("vendor.queued_id" if args.vendor_ticket else "vendor.queued_already", key=ticket.key,
                                vendor=name, opens=opens, id=args.vendor_ticket or "—"))
@@ -45,7 +44,7 @@ async def report(ctx: Context, args: VendorArgs) -> list[Reply]:
             lines.append(ctx.t("vendor.queued", key=ticket.key, vendor=name, opens=opens))
     if done.due is not None:
         lines.append(ctx.t("vendor.due" if done.outcome == "reported" else "vendor.due_queued", vendor=name,
-                           due=instant(done.due, ctx.actor.timezone)))
+                           due=ctx.when(done.due)))
     if done.outcome != "reported" and done.emergency:
         lines.append(ctx.t("vendor.emergency", phone=done.emergency))
     if done.phone:

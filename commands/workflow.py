@@ -16,7 +16,6 @@ from bot.core.registry import Arg, Command, Registry
 from bot.core.types import Reply
 from bot.duty.notify import name_of
 from bot.i18n import t
-from bot.i18n.format import instant
 from bot.routing import deletion
 from bot.tickets import service
 from bot.workflow import defer as deferral
@@ -108,7 +107,7 @@ def detail_lines(ctx: Context, ticket: Ticket) -> list[str]:
                            who=name_of(ctx.desk, vendor["by"]) if vendor.get("by") else "—"))
     queued = data.get("vendor_queued")
     if queued and not vendor:
-        opens = instant(_parse(queued["opens"]), ctx.actor.timezone)
+        opens = ctx.when(_parse(queued["opens"]))
         lines.append(ctx.t("workflow.show_vendor_queued", opens=opens))
     deferred = data.get("deferral")
     if deferred and ticket.state == "deferred":
@@ -266,7 +265,7 @@ async def defer(ctx: Context, args: DeferArgs) -> list[Reply]:
         raise Refused("defer.bad_date", text=args.day[:40])
     label, review = await deferral.defer(ctx.session, ctx.desk, ticket, ctx.actor.person, args.reason, day, args.note)
     return reply(ctx, "defer.done", key=ticket.key, ticket=ticket.key, reason=label,
-                 review=instant(review, ctx.actor.timezone))
+                 review=ctx.when(review))
 
 
 async def merge(ctx: Context, args: MergeArgs) -> list[Reply]:

@@ -164,7 +164,10 @@ Language = Literal["de", "en", "ru"]
 
 
 class DeskConfig(Section):
-    """``[desk]``: the desk's name, language, ticket prefix, default calendar and SLA policy, display zone."""
+    """``[desk]``: the desk's name, language, ticket prefix, default calendar and SLA policy, display zone.
+
+    ``timezone`` left out is the zone of the desk's calendar (of the duty's calendar, or of the one calendar the
+    config has); only a desk without any calendar shows UTC, and ``check-config`` warns about it."""
 
     name: str = "dutydesk"
     language: Language = "en"

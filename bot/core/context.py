@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,3 +46,9 @@ class Context:
     @property
     def now(self):
         return self.desk.clock.now()
+
+    def when(self, value: datetime, zone: str | None = None) -> str:
+        """An instant as this reader reads it: in their zone (or ``zone``), in their language's form."""
+        from bot.i18n.format import instant
+
+        return instant(self.actor.language, value, zone or self.actor.timezone, now=self.now)

@@ -139,7 +139,7 @@ async def answer_when_closed(session: AsyncSession, desk: Desk, ticket: Ticket) 
     emergency = t(ticket.language, "closed.emergency_phone" if phone else "closed.emergency_p1", phone=phone or "",
                   prefix=desk.prefixes.get(platform, "/"))
     tell_requester(session, desk, ticket, "closed.auto_answer", kind=MessageKind.AUTO_ANSWER,
-                   opens=instant(opens, desk.settings.desk.timezone), emergency=emergency)
+                   opens=instant(ticket.language, opens, desk.settings.desk.timezone, now=now), emergency=emergency)
 
 
 async def ping_standby(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:

@@ -53,7 +53,7 @@ async def post_handover(session: AsyncSession, desk: Desk, slot: datetime) -> No
     none = "—"
     post_duty(desk, session, "handover.post" if duty.mailbox else "handover.post_plain", kind=MessageKind.HANDOVER,
               buttons=(Button(action=ACTION, label="taken over", value=slot.isoformat()),),
-              start=instant(shift[0], desk.settings.desk.timezone),
+              start=lambda lang: instant(lang, shift[0], desk.settings.desk.timezone),
               mailbox=name_of(desk, duty.mailbox),
               phone=name_of(desk, phone.person if phone else None),
               standby=name_of(desk, standby.person if standby else None),
@@ -73,7 +73,11 @@ async def acknowledge(session: AsyncSession, desk: Desk, who: str) -> bool:
 
 async def unacknowledged(session: AsyncSession, desk: Desk, timer: Timer) -> None:
     duty = desk.settings.duty
-    start = instant(datetime.fromisoformat(timer.data["slot"]), desk.settings.desk.timezone)
+    slot = datetime.fromisoformat(timer.data["slot"])
+
+    def start(lang: str) -> str:
+        return instant(lang, slot, desk.settings.desk.timezone)
+
     if duty is not None and duty.coordinator and await tell(session, desk, duty.coordinator,
                                                             "handover.coordinator", kind=MessageKind.PING, start=start):
         return

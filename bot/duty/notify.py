@@ -10,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.people import identity_of, person_by_key
 from bot.core.desk import Desk
+from bot.core.errors import Worded
 from bot.core.types import Button, Capability, MessageKind, Target, Visibility
+from bot.i18n import format as fmt
 from bot.i18n import t
 from bot.infra.outbox import enqueue
 
@@ -41,19 +43,20 @@ def role_name(lang: str, role: str) -> str:
         return role
 
 
-def day_text(lang: str, day: date) -> str:
-    """``Wed 2026-11-25``."""
-    names = t(lang, "duty.weekdays").split()
-    return f"{names[day.weekday()]} {day.isoformat()}"
+def day_text(lang: str, day: date, *, now: date | datetime | None = None) -> str:
+    """``Mi., 25. Nov.``, ``Wed 25 Nov``: the reader's form (with the year when it is not near ``now``)."""
+    return fmt.day(lang, day, now=now)
 
 
-def hours_text(windows: Iterable[tuple[datetime, datetime]], zone: ZoneInfo) -> str:
-    """``16:00-18:00 CET`` in ``zone`` (several windows joined with commas)."""
-    parts = []
-    for start, end in windows:
-        a, b = start.astimezone(zone), end.astimezone(zone)
-        parts.append(f"{a:%H:%M}-{b:%H:%M} {b.tzname()}")
-    return ", ".join(parts)
+def hours_text(windows: Iterable[tuple[datetime, datetime]], zone: ZoneInfo, lang: str | None = None) -> str:
+    """``16:00–18:00`` in ``zone`` (several windows joined with commas); without ``lang`` a :class:`Worded`
+    that each recipient's message words in their language."""
+    shown = list(windows)
+
+    def text(language: str) -> str:
+        return ", ".join(fmt.hours(language, start, end, zone) for start, end in shown)
+
+    return text(lang) if lang is not None else Worded(text("en"), text)
 
 
 async def tell(session: AsyncSession, desk: Desk, key: str, text_key: str, /, *, kind: MessageKind = MessageKind.NOTICE,

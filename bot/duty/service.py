@@ -263,7 +263,7 @@ async def go_away(session: AsyncSession, desk: Desk, person: str, first: date, l
     if last < now_day:
         raise Refused("duty.away_past", last=last.isoformat())
     if (last - first).days >= MAX_ABSENCE_DAYS:
-        raise Refused("duty.away_too_long", days=MAX_ABSENCE_DAYS)
+        raise Refused("duty.away_too_long", count=MAX_ABSENCE_DAYS)
     if first > now_day + PLANNING_HORIZON:
         raise Refused("duty.away_too_far", first=first.isoformat(), latest=(now_day + PLANNING_HORIZON).isoformat())
     if substitute is not None:

@@ -1,23 +1,109 @@
-"""Small formatting helpers for user-facing text (durations, instants in a person's zone)."""
+"""Times, dates, durations and numbers as the reader's language writes them (Babel, from CLDR).
+
+Every instant a person reads goes through :func:`instant` in that person's zone: ``Do., 26. Nov., 08:00``,
+``Thu 26 Nov, 08:00``, ``чт, 26 нояб., 08:00``. The zone is not named: a reader sees their own zone (or the
+desk's), and the letters "UTC" appear in no chat or mail text (docs/architecture.md, "Language and time").
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
+from functools import cache
 from zoneinfo import ZoneInfo
 
-from bot.i18n import t
+from babel import Locale
+from babel.dates import format_interval, format_skeleton, format_timedelta, get_timezone_name
+from babel.lists import format_list
+from babel.units import format_unit
+
+from bot.i18n import FALLBACK, LANGUAGES, t
+
+# English for an international team: day before month, 24-hour clock ("Thu 26 Nov, 08:00"), as the design shows
+_LOCALES = {"de": "de_DE", "en": "en_GB", "ru": "ru_RU"}
+# a date this far from "now" names its year; nearer ones are read without it
+_YEAR_AFTER = timedelta(days=183)
+_UNITS = (("duration-day", 86400), ("duration-hour", 3600), ("duration-minute", 60))
 
 
-def duration(lang: str, delta: timedelta) -> str:
-    """``2d 4h``, ``3h 20m``, ``5m``: the two largest units, in the language's abbreviations."""
-    minutes = max(int(delta.total_seconds() // 60), 0)
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    parts = [(days, "units.d"), (hours, "units.h"), (mins, "units.m")]
-    shown = [f"{value}{t(lang, unit)}" for value, unit in parts if value][:2]
-    return " ".join(shown) if shown else f"0{t(lang, 'units.m')}"
+@cache
+def locale(lang: str | None) -> Locale:
+    return Locale.parse(_LOCALES[lang if lang in LANGUAGES else FALLBACK])
 
 
-def instant(value: datetime, zone: str) -> str:
-    local = value.astimezone(ZoneInfo(zone))
-    return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or zone)
+def _zone(zone: str | tzinfo) -> tzinfo:
+    return ZoneInfo(zone) if isinstance(zone, str) else zone
+
+
+def _with_year(value: date, now: datetime | date | None) -> bool:
+    if now is None:
+        return False
+    today = now.date() if isinstance(now, datetime) else now
+    return abs(value - today) > _YEAR_AFTER
+
+
+def day(lang: str | None, value: date, *, now: datetime | date | None = None) -> str:
+    """``Mi., 25. Nov.``, ``Wed 25 Nov``, ``ср, 25 нояб.``; with the year when it lies more than half a year from
+    ``now`` (``Mi., 25. Nov. 2026``)."""
+    skeleton = "yMMMEd" if _with_year(value, now) else "MMMEd"
+    return format_skeleton(skeleton, value, locale=locale(lang))
+
+
+def clock(lang: str | None, value: datetime, zone: str | tzinfo) -> str:
+    """``08:00`` in ``zone``."""
+    return format_skeleton("Hm", value.astimezone(_zone(zone)), locale=locale(lang))
+
+
+def instant(lang: str | None, value: datetime, zone: str | tzinfo, *, now: datetime | None = None) -> str:
+    """Weekday, date and time of ``value`` in ``zone``: ``Do., 26. Nov., 08:00``."""
+    local = value.astimezone(_zone(zone))
+    loc = locale(lang)
+    pattern = loc.datetime_formats.get("medium") or "{1}, {0}"
+    return str(pattern).replace("{1}", day(lang, local.date(), now=now)).replace("{0}", clock(lang, local, zone))
+
+
+def hours(lang: str | None, start: datetime, end: datetime, zone: str | tzinfo) -> str:
+    """A time range in ``zone``, ``16:00–18:00``."""
+    tz = _zone(zone)
+    a, b = start.astimezone(tz), end.astimezone(tz)
+    if a.date() != b.date() and b.time() == datetime.min.time():
+        return f"{clock(lang, a, tz)}–24:00"  # a window to midnight ends at 24:00, not at 00:00 of the next day
+    return str(format_interval(a, b, skeleton="Hm", tzinfo=tz, locale=locale(lang)))
+
+
+def duration(lang: str | None, delta: timedelta) -> str:
+    """The two largest units, written out with the language's plural forms: ``2 Tage, 4 Stunden``,
+    ``1 hour, 20 minutes``, ``5 минут``."""
+    seconds = max(int(delta.total_seconds()) // 60 * 60, 0)
+    parts = []
+    for unit, size in _UNITS:
+        amount, seconds = divmod(seconds, size)
+        if amount:
+            parts.append(format_unit(amount, unit, length="long", locale=locale(lang)))
+    shown = parts[:2] or [format_unit(0, "duration-minute", length="long", locale=locale(lang))]
+    return format_list(shown, style="unit", locale=locale(lang))
+
+
+def ago(lang: str | None, delta: timedelta) -> str:
+    """How long ago, rounded to one unit: ``vor 3 Stunden``, ``3 hours ago``, ``3 часа назад``."""
+    if delta < timedelta(minutes=1):
+        delta = timedelta(minutes=1)
+    return format_timedelta(-delta, add_direction=True, threshold=1.0, locale=locale(lang))
+
+
+def zone_name(lang: str | None, zone: str | tzinfo) -> str:
+    """A zone as people name it: ``Mitteleuropäische Zeit``, ``Moscow Time``; UTC in words."""
+    key = zone if isinstance(zone, str) else str(zone)
+    if key in ("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu", "GMT",
+               "Etc/GMT"):
+        return t(lang, "time.utc")
+    return str(get_timezone_name(_zone(zone), zone_variant="generic", locale=locale(lang)))
+
+
+def plural_form(lang: str | None, count: int | float) -> str:
+    """The CLDR plural category of ``count`` in ``lang``: ``one``, ``few``, ``many`` or ``other``."""
+    return str(locale(lang).plural_form(count))
+
+
+def listing(lang: str | None, items: list[str]) -> str:
+    """``a, b und c``."""
+    return format_list(items, locale=locale(lang)) if items else ""

@@ -30,7 +30,6 @@ from bot.core.types import (
     Visibility,
 )
 from bot.i18n import t
-from bot.i18n.format import instant
 from bot.infra.outbox import enqueue, enqueue_removal
 from bot.tickets import limits, service
 from storage.models import MovedThread, Person, Ticket
@@ -56,7 +55,7 @@ def _line(ctx: Context, message: ThreadMessage, author: Person, role: str) -> st
         who = ctx.t("privacy.who_requester", name=author.display_name)
     else:
         who = ctx.t("privacy.who_outside", account=message.author.user_id)
-    return ctx.t("privacy.copied_line", at=instant(message.at, ctx.desk.settings.desk.timezone), who=who,
+    return ctx.t("privacy.copied_line", at=ctx.when(message.at, ctx.desk.settings.desk.timezone), who=who,
                  text=message.text)
 
 

@@ -134,7 +134,7 @@ async def send_warning(session: AsyncSession, desk: Desk, timer: Timer) -> None:
 
     def text(lang: str, zone: str) -> str:
         return t(lang, f"sla.{level}", key=ticket.key, priority=ticket.priority,
-                 clock=t(lang, f"sla.clock_{clock_name}"), due=instant(due, zone))
+                 clock=t(lang, f"sla.clock_{clock_name}"), due=instant(lang, due, zone, now=now))
 
     platform = Platform(ticket.origin_platform)
     assignee = await session.get(Person, ticket.assignee_id) if ticket.assignee_id else None

@@ -50,7 +50,7 @@ async def hold(session: AsyncSession, desk: Desk, person: Person, text: str, lan
     await keep(session, desk, recent, person, text)
     again = recent[-1].created_at + window(desk)
     return Reply(text=t(language, "limits.held", count=len(recent), within=duration(language, window(desk)),
-                        key=recent[0].key, again=instant(again, timezone)),
+                        key=recent[0].key, again=instant(language, again, timezone, now=desk.clock.now())),
                  kind=MessageKind.LIMITED, ticket=recent[0].key)
 
 

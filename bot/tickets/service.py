@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.people import identity_of
 from bot.core.desk import Desk
+from bot.core.errors import in_language
 from bot.core.types import ChannelRef, MessageKind, Platform, Target, Visibility
 from bot.core.uow import UnitOfWork
 from bot.i18n import t
@@ -191,7 +192,8 @@ def notify_duty(
 ) -> None:
     """Tells the duty channels, which are private: ticket titles may appear there and nowhere public."""
     now = desk.clock.now()
-    text = t(desk.language, key, key=ticket.key if ticket else "", **values)
+    worded = {name: in_language(value, desk.language) for name, value in values.items()}
+    text = t(desk.language, key, key=ticket.key if ticket else "", **worded)
     for target in desk.duty_targets():
         enqueue(session, now, target, text, kind=kind, visibility=Visibility.PRIVATE,
                 ticket=ticket.key if ticket else None)
@@ -199,12 +201,14 @@ def notify_duty(
 
 def tell_requester(session: AsyncSession, desk: Desk, ticket: Ticket, key: str, *,
                    kind: MessageKind = MessageKind.NOTICE, **values: object) -> None:
-    """A message to the requester in the ticket's private space, in the requester's language."""
+    """A message to the requester in the ticket's private space, in the requester's language; a callable value
+    (a :class:`Worded`, a date) is worded in that language."""
+    worded = {name: in_language(value, ticket.language) for name, value in values.items()}
     enqueue(
         session,
         desk.clock.now(),
         space_target(ticket),
-        t(ticket.language, key, key=ticket.key, **values),
+        t(ticket.language, key, key=ticket.key, **worded),
         kind=kind,
         visibility=Visibility.PRIVATE,
         ticket=ticket.key,

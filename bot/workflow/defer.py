@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.calendar.walltime import PLANNING_HORIZON
 from bot.core.desk import Desk
-from bot.core.errors import Refused
+from bot.core.errors import Refused, Worded
 from bot.core.types import MessageKind
 from bot.duty.notify import tell
+from bot.i18n import format as fmt
 from bot.tickets import service
 from bot.tickets.states import State, check
 from storage.models import Person, Ticket, Timer
@@ -45,6 +46,10 @@ def reason_of(desk: Desk, text: str) -> tuple[str, str]:
     raise Refused("defer.unknown_reason", reason=word[:40], reasons=listed)
 
 
+def _day(day: date, today: date) -> Worded:
+    return Worded(day.isoformat(), lambda lang: fmt.day(lang, day, now=today))
+
+
 def review_instant(desk: Desk, day: date) -> datetime:
     config = desk.settings.deferral
     at = time.fromisoformat(config.review_at) if config is not None else time(9, 0)
@@ -58,9 +63,9 @@ async def defer(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person
     zone = ZoneInfo(desk.settings.desk.timezone)
     today = desk.clock.now().astimezone(zone).date()
     if day <= today:
-        raise Refused("defer.date_past", date=day.isoformat(), today=today.isoformat())
+        raise Refused("defer.date_past", date=_day(day, today), today=_day(today, today))
     if day > today + PLANNING_HORIZON:
-        raise Refused("defer.date_far", date=day.isoformat(), latest=(today + PLANNING_HORIZON).isoformat())
+        raise Refused("defer.date_far", date=_day(day, today), latest=_day(today + PLANNING_HORIZON, today))
     check(State(ticket.state), State.DEFERRED, has_assignee=ticket.assignee_id is not None)
     review = review_instant(desk, day)
     ticket.data = {**(ticket.data or {}), "deferral": {"reason": key, "label": label, "review": day.isoformat(),
@@ -68,7 +73,7 @@ async def defer(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person
     await service.change_state(session, desk, ticket, State.DEFERRED, actor, reason=f"{key}: {note or label}",
                                tell=False)
     session.add(Timer(ticket_id=ticket.id, kind=REVIEW_TIMER, due_at=review, data={"review": day.isoformat()}))
-    service.tell_requester(session, desk, ticket, "defer.requester", reason=label, date=day.isoformat(),
+    service.tell_requester(session, desk, ticket, "defer.requester", reason=label, date=_day(day, today),
                            note=note or "—")
     # telling the requester why it waits is the agent's answer (first response)
     service.log(session, ticket, "reply", desk.clock.now(), actor, new="deferral", body=f"{label}: {note or ''}",

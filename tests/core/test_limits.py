@@ -15,7 +15,7 @@ async def test_beyond_the_limit_a_request_is_kept_on_the_newest_ticket_until_the
     await desk.send("rita", "/ticket -p1 scanner is dead")
     desk.advance(minutes=10)
     answer = await desk.reply("rita", "/ticket -p1 and the coffee machine")
-    assert answer.text == t("en", "limits.held", count=2, within="1h", key="HW-2", again="2026-11-24 15:50 UTC")
+    assert answer.text == t("en", "limits.held", count=2, within="1 hour", key="HW-2", again="Tue 24 Nov, 15:50")
     [kept] = await desk.rows(TicketEvent, TicketEvent.kind == "limited")
     [second] = await desk.rows(Ticket, Ticket.key == "HW-2")
     assert (kept.ticket_id, kept.body, kept.public) == (second.id, "and the coffee machine", True)

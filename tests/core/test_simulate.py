@@ -101,14 +101,14 @@ def test_requester_message_in_the_space_and_agent_reply(slack_transcript: list[d
     assert reply["text"] == "Anna: we restarted the shop, please try again"
     (show,) = [line for line in about(slack_transcript, at="2026-11-24T15:06:30Z") if line["for"] == "@anna"]
     history = show["text"].splitlines()
-    assert "2026-11-24 15:06 UTC carl: it's still down, error 500" in history
-    assert "2026-11-24 15:06 UTC Anna answered: we restarted the shop, please try again" in history
+    assert "Tue 24 Nov, 15:06 carl: it's still down, error 500" in history
+    assert "Tue 24 Nov, 15:06 Anna answered: we restarted the shop, please try again" in history
 
 
 def test_queue_in_the_duty_channel(slack_transcript: list[dict]) -> None:
     (queue,) = [line for line in slack_transcript if line["text"].startswith("Queue:")]
     assert (queue["to"], queue["visibility"], queue["for"]) == ("#support-duty", "ephemeral", "@anna")
-    assert "HW-1 P2 in progress, 16m, Anna — the shop is down" in queue["text"]
+    assert "HW-1 P2 in progress, 16 minutes, Anna — the shop is down" in queue["text"]
 
 
 def test_requester_cannot_see_another_ticket(slack_transcript: list[dict]) -> None:

@@ -354,7 +354,7 @@ async def test_list_mine_for_requesters_and_staff(desk) -> None:
     answer = await desk.reply("anna", "/ticket list mine")
     assert answer.text.splitlines() == [
         t("en", "ticket.list_head_staff", count=1),
-        t("en", "ticket.list_line", key="HW-4", priority=2, state="in progress", title="not dora's", age="0m"),
+        t("en", "ticket.list_line", key="HW-4", priority=2, state="in progress", title="not dora's", age="0 minutes"),
     ]
 
 
@@ -386,13 +386,13 @@ async def test_queue_shows_titles_only_in_the_duty_channel(desk) -> None:
     assert lines[0] == t("en", "queue.head", total=1, states="new 1", priorities="P1 1")
     assert lines[1:] == [
         t("en", "queue.oldest"),
-        "HW-1 P1 new, 1h 30m, nobody",
+        "HW-1 P1 new, 1 hour, 30 minutes, nobody",
         t("en", "queue.unassigned", count=1),
-        "HW-1 P1 new, 1h 30m, nobody",
+        "HW-1 P1 new, 1 hour, 30 minutes, nobody",
     ]
     assert "salary" not in public.text
     duty = await desk.reply("anna", "/queue", channel="#support-duty")
-    assert "HW-1 P1 new, 1h 30m, nobody — salary export broken" in duty.text
+    assert "HW-1 P1 new, 1 hour, 30 minutes, nobody — salary export broken" in duty.text
 
 
 async def test_queue_when_empty(desk) -> None:
@@ -448,4 +448,4 @@ async def test_ages_use_the_virtual_clock(desk) -> None:
     await desk.send("dora", "/ticket printer on fire")
     desk.clock.advance(timedelta(days=1, hours=3))
     view = await desk.reply("anna", "/ticket show HW-1")
-    assert "(1d 3h ago)" in view.text
+    assert "(1 day ago)" in view.text

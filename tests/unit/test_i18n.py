@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.i18n import FALLBACK, LANGUAGES, catalogue, t
+from bot.i18n import FALLBACK, LANGUAGES, Entry, catalogue, forms, t
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("bot", "commands", "adapters")
@@ -33,12 +33,14 @@ KEY_ARGS: dict[str, tuple[int, str | None]] = {
 }
 
 
-def placeholders(text: str) -> set[str]:
-    return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+def placeholders(entry: Entry) -> set[str]:
+    """The placeholders of an entry (of all its plural forms together)."""
+    return {field for text in forms(entry) for _, field, _, _ in string.Formatter().parse(text) if field is not None}
 
 
-def dummies(text: str) -> dict[str, str]:
-    return {name: f"<{name}>" for name in placeholders(text)}
+def dummies(entry: Entry) -> dict[str, object]:
+    # a plural entry picks its form by {count}, a number
+    return {name: (2 if name == "count" else f"<{name}>") for name in placeholders(entry)}
 
 
 # --- the catalogues agree -------------------------------------------------------------------------------------
@@ -66,7 +68,8 @@ def test_same_placeholders_as_english(lang: str) -> None:
 @pytest.mark.parametrize("lang", OTHERS)
 def test_same_edge_whitespace_as_english(lang: str) -> None:
     # Some sentences are glued to others (`` (phone duty: {who})``); a lost leading space shows in chat.
-    def edges(text: str) -> tuple[bool, bool]:
+    def edges(entry: Entry) -> tuple[bool, bool]:
+        text = forms(entry)[-1]
         return text[:1].isspace(), text[-1:].isspace()
 
     english, other = catalogue(FALLBACK), catalogue(lang)
@@ -76,16 +79,17 @@ def test_same_edge_whitespace_as_english(lang: str) -> None:
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_every_sentence_formats(lang: str) -> None:
-    for key, text in catalogue(lang).items():
-        assert text.strip(), f"{lang}:{key} is empty"
-        for _, field, spec, conversion in string.Formatter().parse(text):
-            assert field is None or field.isidentifier(), f"{lang}:{key}: placeholder {{{field}}} is not a plain name"
-            assert not spec and not conversion, f"{lang}:{key}: placeholder with a format spec or conversion"
-        try:
-            formatted = text.format(**dummies(text))
-        except (KeyError, IndexError, ValueError) as exc:
-            pytest.fail(f"{lang}:{key} does not format: {exc!r}")
-        assert t(lang, key, **dummies(text)) == formatted
+    for key, entry in catalogue(lang).items():
+        for text in forms(entry):
+            assert text.strip(), f"{lang}:{key} is empty"
+            for _, field, spec, conversion in string.Formatter().parse(text):
+                assert field is None or field.isidentifier(), f"{lang}:{key}: placeholder {{{field}}} is no plain name"
+                assert not spec and not conversion, f"{lang}:{key}: placeholder with a format spec or conversion"
+            try:
+                text.format(**dummies(entry))
+            except (KeyError, IndexError, ValueError) as exc:
+                pytest.fail(f"{lang}:{key} does not format: {exc!r}")
+        assert t(lang, key, **dummies(entry))
 
 
 def test_keys_are_namespaced() -> None:
@@ -187,7 +191,7 @@ def test_every_key_in_the_code_exists() -> None:
 
 @pytest.mark.parametrize("lang", ["fr", "xx", "", None, "EN"])
 def test_unknown_language_falls_back_to_english(lang: str | None) -> None:
-    assert t(lang, "ticket.closed", key="HD-1") == catalogue(FALLBACK)["ticket.closed"].format(key="HD-1")
+    assert t(lang, "ticket.closed", key="HD-1") == str(catalogue(FALLBACK)["ticket.closed"]).format(key="HD-1")
     assert t(lang, "queue.oldest") == catalogue(FALLBACK)["queue.oldest"]
 
 
