@@ -121,6 +121,13 @@ class MailIntake:
                 await imap.uid("store", str(uid), "+FLAGS.SILENT (\\Seen)")
             async with self.ports.state.write() as tx:
                 await put_json(tx, self.state_key, {"validity": validity, "last": uid})
+        if criteria:
+            # the first look took the unseen mails; from here on every mail above the folder's end at the
+            # time of the SELECT is new (a read one below it stays as it is)
+            end = (_number(self._selected, "UIDNEXT") or 1) - 1
+            if end > (uids[-1] if uids else last):
+                async with self.ports.state.write() as tx:
+                    await put_json(tx, self.state_key, {"validity": validity, "last": end})
         return len(uids)
 
     async def _first_look(self, imap: aioimaplib.IMAP4, stored: dict[str, object] | None) -> tuple[int, list[str]]:
