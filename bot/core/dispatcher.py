@@ -7,12 +7,13 @@ the row done. A crash between the two leaves a ``received`` row that ``recover``
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import Update, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import access
@@ -135,15 +136,14 @@ class Dispatcher:
         plan: InlinePlan | None = None
         try:
             async with unit_of_work(self.desk) as unit:
-                session = unit.session
-                stmt = select(ProcessedEvent).where(ProcessedEvent.key == key, ProcessedEvent.status == "received")
-                if session.bind.dialect.name == "postgresql":
-                    stmt = stmt.with_for_update(skip_locked=True)
-                row = await session.scalar(stmt)
-                if row is None:
+                # claimed and marked done in one statement: it commits with the work or not at all (a
+                # rollback leaves the row "received" for the recovery loop)
+                connection = await unit.session.connection()
+                claimed = (await connection.execute(self._claim(connection.dialect.name),
+                                                    {"event_key": key, "now": self.desk.clock.now()})).first()
+                if claimed is None:
                     return  # done already, or another replica has it right now
                 plan = await self._unit(unit, event)
-                row.status, row.handled_at = "done", self.desk.clock.now()
         except Exception as exc:
             if unavailable(exc):
                 # the database is away (connection lost, disk full): nothing was committed, the event
@@ -154,6 +154,20 @@ class Dispatcher:
             await self._give_up(event, exc, accepted=True)
             return
         self._committed(plan)
+
+    @staticmethod
+    @functools.cache
+    def _claim(dialect: str) -> Update:
+        """The inbox row of a stored event marked done, if it is still waiting and (PostgreSQL) nobody holds it."""
+        table = ProcessedEvent.__table__
+        waiting = (table.c.key == bindparam("event_key")) & (table.c.status == "received")
+        stmt = update(table)
+        if dialect == "postgresql":
+            # a replica working on it holds the row lock: skip it at once instead of waiting for its commit
+            stmt = stmt.where(table.c.key.in_(select(table.c.key).where(waiting).with_for_update(skip_locked=True)))
+        else:
+            stmt = stmt.where(waiting)
+        return stmt.values(status="done", handled_at=bindparam("now")).returning(table.c.key)
 
     async def _give_up(self, event: InboundEvent, exc: Exception, *, accepted: bool) -> None:
         """The unit of work failed (a bug, not the database) and was rolled back: the event is kept as

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 if TYPE_CHECKING:
     from bot.core.desk import Desk
-    from storage.models import OutboxMessage, Ticket
+    from storage.models import OutboxMessage, Ticket, TicketEvent
 
 _KEY = "dutydesk.unit_of_work"  # the one session.info entry: the unit the session belongs to
 
@@ -48,6 +48,9 @@ class UnitOfWork:
     touched: set[int] = field(default_factory=set)
     # tickets inserted in this unit whose SLA timers are not written yet (there are none to replace)
     untimed: set[int] = field(default_factory=set)
+    # the ticket_events rows this unit added, per ticket, in order, each with whether its actor is staff: the
+    # whole log of a ticket opened in this unit, so its SLA clocks are derived without reading it back
+    logged: dict[int, list[tuple[TicketEvent, bool]]] = field(default_factory=dict)
     # with inline delivery (bot/infra/outbox.py): the rows this unit enqueued claimed for this process
     inline: list[OutboxMessage] | None = None
     finished: bool = False

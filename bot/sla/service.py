@@ -45,6 +45,14 @@ async def clocks_of(session: AsyncSession, desk: Desk, ticket: Ticket) -> list[T
     vendor_policy = vendor_policy_of(desk)
     if desk_policy is None and vendor_policy is None:
         return []
+    unit = UnitOfWork.find(session)
+    if unit is not None and ticket.id in unit.untimed:
+        # opened in this unit of work: its whole log is what the unit added (the log is append-only), so it
+        # is not read back, which also spares the flush that reading it would force
+        added = unit.logged.get(ticket.id, [])
+        events = [event for event, _ in added]
+        staff = {event.actor_id for event, is_staff in added if is_staff}
+        return derive(ticket, events, staff, desk_policy, vendor_policy)
     # the log and each actor's staff flag in one query: derive() only asks whether an event's actor is staff
     rows = (await session.execute(
         select(TicketEvent, Person.is_staff).outerjoin(Person, Person.id == TicketEvent.actor_id)

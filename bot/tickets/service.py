@@ -108,6 +108,7 @@ def log(
     session.add(event)
     ticket.updated_at = now
     touch(session, ticket)
+    UnitOfWork.of(session).logged.setdefault(ticket.id, []).append((event, bool(actor and actor.is_staff)))
     return event
 
 
