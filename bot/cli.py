@@ -155,10 +155,11 @@ def _check_desk(args: argparse.Namespace) -> int:
     counts = {"people": len(settings.people), "calendars": len(settings.calendars), "SLA policies": len(settings.sla)}
     findings = [checks.passed("config", settings.source, ", ".join(f"{k}: {n}" for k, n in counts.items()))]
     if args.online:
+        from adapters.mail.check import MailProbe
         from adapters.matrix.check import MatrixProbe
         from adapters.slack.check import SlackProbe
 
-        probes: list[checks.Probe] = [checks.DatabaseProbe(), SlackProbe(), MatrixProbe()]
+        probes: list[checks.Probe] = [checks.DatabaseProbe(), SlackProbe(), MatrixProbe(), MailProbe()]
         findings += asyncio.run(checks.run_probes(settings, probes))
     return checks.report(findings)
 
