@@ -140,7 +140,7 @@ async def create(ctx: Context, args: CreateArgs) -> list[Reply]:
     )
     return [Reply(
         text=ctx.t("ticket.receipt", key=ticket.key, priority=priority, priority_name=ctx.t(f"priority.{priority}"),
-                   next=service.next_step(ctx.desk, ticket, ctx.actor.language)),
+                   next=await service.next_step(ctx.session, ctx.desk, ticket, ctx.actor.language)),
         kind=MessageKind.RECEIPT,
         ticket=ticket.key,
     ), *await _files_onto(ctx, ticket.key)]
@@ -265,6 +265,8 @@ async def priority(ctx: Context, args: PriorityArgs) -> list[Reply]:
 async def note(ctx: Context, args: TextArgs) -> list[Reply]:
     ticket = await load(ctx, args.key, write=True)
     service.add_note(ctx.session, ctx.desk, ticket, ctx.actor.person, args.text)
+    # on a Prio-1, the standby's notes reach the phone duty, who talks to the customer
+    await escalation.relay_note(ctx.session, ctx.desk, ticket, ctx.actor.person, args.text)
     return reply(ctx, "ticket.noted", key=ticket.key, ticket=ticket.key)
 
 

@@ -9,6 +9,7 @@ from bot.duty import escalation, handover, service
 from bot.duty.store import window_of
 from bot.duty.trigger import DutyWindowTrigger
 from bot.infra.scheduler import Job
+from bot.tickets.service import P1_PROMISE
 from commands import duty
 from commands import escalation as escalation_commands
 
@@ -27,3 +28,4 @@ def register(features: Features) -> None:
     features.timer("duty:away-coord", service.away_reminder)
     features.job(handover_job)
     features.finish(Stage.ESCALATION, escalation.escalate)
+    features.on(P1_PROMISE, escalation.promise)

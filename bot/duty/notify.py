@@ -75,7 +75,8 @@ async def tell(session: AsyncSession, desk: Desk, key: str, text_key: str, /, *,
         if user_id is None:
             continue
         shown = tuple(buttons) if desk.can(platform, Capability.BUTTONS) else ()
-        text = t(lang, text_key, prefix=desk.prefixes.get(platform, "/"), **filled)
+        # stripped: a sentence filled with an empty part ("{told}") ends without a blank
+        text = t(lang, text_key, prefix=desk.prefixes.get(platform, "/"), **filled).strip()
         enqueue(session, desk.clock.now(), Target(kind="dm", platform=platform, user_id=user_id),
                 text, kind=kind, visibility=Visibility.PRIVATE, buttons=shown, ticket=ticket)
         return True
@@ -89,6 +90,6 @@ def post_duty(desk: Desk, session: AsyncSession, text_key: str, /, *, kind: Mess
     filled = {name: (value(lang) if callable(value) else value) for name, value in values.items()}
     for target in desk.duty_targets():
         shown = tuple(buttons) if desk.can(target.platform, Capability.BUTTONS) else ()
-        text = t(lang, text_key, prefix=desk.prefixes.get(target.platform, "/"), **filled)
+        text = t(lang, text_key, prefix=desk.prefixes.get(target.platform, "/"), **filled).strip()
         enqueue(session, desk.clock.now(), target, text, kind=kind, visibility=Visibility.PRIVATE, buttons=shown,
                 ticket=ticket)

@@ -167,7 +167,7 @@ async def create_from_form(ctx: Context) -> list[Reply]:
     )
     return [Reply(
         text=ctx.t("ticket.receipt", key=ticket.key, priority=priority, priority_name=ctx.t(f"priority.{priority}"),
-                   next=service.next_step(ctx.desk, ticket, ctx.actor.language)),
+                   next=await service.next_step(ctx.session, ctx.desk, ticket, ctx.actor.language)),
         kind=MessageKind.RECEIPT,
         ticket=ticket.key,
     )]

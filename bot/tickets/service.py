@@ -3,6 +3,7 @@ outbox rows that tell people about it, all in the caller's unit of work (no comm
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.access.people import identity_of
 from bot.core.desk import Desk
 from bot.core.errors import in_language
+from bot.core.features import Hook
 from bot.core.types import ChannelRef, MessageKind, Platform, Target, Visibility
 from bot.core.uow import UnitOfWork
 from bot.i18n import t
@@ -55,15 +57,23 @@ def chosen_by(actor: Person) -> str:
     return "team" if actor.is_staff else "given"
 
 
-def next_step(desk: Desk, ticket: Ticket, language: str) -> str:
-    """A receipt's last sentence: what happens next with a ticket of its priority."""
-    duty = desk.settings.duty
-    confirm = (duty is not None and duty.requester_p1 == "confirm"
-               and (ticket.data or {}).get("priority_source") in REQUESTED)
-    if ticket.origin_platform == Platform.MAIL.value and ticket.priority != 1:
-        return t(language, "ticket.next_mail", key=ticket.key)
-    step = "ticket.next" if ticket.priority != 1 else ("ticket.next_p1_confirm" if confirm else "ticket.next_p1")
-    return t(language, step, key=ticket.key)
+# what a Prio-1's receipt promises: the feature that pages people for a Prio-1 (duty) says who is told and when;
+# the first hook that answers wins
+PromiseHook = Callable[[AsyncSession, Desk, Ticket, str], Awaitable[str | None]]
+P1_PROMISE: Hook[PromiseHook] = Hook("tickets.p1_promise")
+
+
+async def next_step(session: AsyncSession, desk: Desk, ticket: Ticket, language: str) -> str:
+    """A receipt's last sentence: what happens next with a ticket of its priority — only what will happen."""
+    if ticket.priority != 1:
+        return t(language, "ticket.next_mail" if ticket.origin_platform == Platform.MAIL.value else "ticket.next",
+                 key=ticket.key)
+    for hook in desk.features.hooked(P1_PROMISE):
+        said = await hook(session, desk, ticket, language)
+        if said is not None:
+            return said
+    # no rota: the duty channel's new-ticket notice is what happens at once
+    return t(language, "ticket.next_p1_team" if desk.duty_targets() else "ticket.next", key=ticket.key)
 
 
 async def next_number(session: AsyncSession, prefix: str) -> int:

@@ -110,4 +110,5 @@ async def test_an_unconfirmed_prio_1_is_asked_again_then_goes_to_the_coordinator
     assert pings(result) == [("2026-11-24T15:20:00Z", "@lea"), ("2026-11-24T15:35:00Z", "@lea"),
                              ("2026-11-24T15:50:00Z", "@sarah")]
     told = result.texts(kind="ping", to="@sarah", ticket="HW-1")
-    assert told == [t("en", "escalation.confirm_coordinator", key="HW-1", who="Lea", prefix="/")]
+    # the coordinator gets Lea's number to call her
+    assert told == [t("en", "escalation.confirm_coordinator", key="HW-1", who="Lea (+49 30 5550 2102)", prefix="/")]

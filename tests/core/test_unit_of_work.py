@@ -117,7 +117,8 @@ async def test_a_timer_that_raises_a_ticket_to_prio1_pings_the_standby_in_its_co
     assert await timers.fire_due(agency.bot.desk) == 1
     assert len(await pings(agency, key)) == 1
     repeats = await agency.rows(Timer, Timer.ticket_id == row.id, Timer.kind.like("ping:%"))
-    assert {t.kind for t in repeats} == {"ping:repeat", "ping:coordinator"}
+    # and the hand-over at the end of the standby's duty
+    assert {t.kind for t in repeats} == {"ping:repeat", "ping:coordinator", "ping:window"}
 
 
 async def test_a_job_that_opens_a_ticket_gets_what_a_command_gets(agency) -> None:

@@ -98,7 +98,8 @@ async def test_the_urgency_sets_the_priority_unless_the_customer_chose_one(tmp_p
     result = await run(tmp_path, ORG, steps, start=WEDNESDAY)
     assert [(await result.ticket(k)).priority for k in ("KS-1", "KS-2")] == [1, 3]
     assert result.has(de("ticket.priority_changed", key="KS-1", old=2, new=1), to="ticket:KS-1")
-    assert [line["to"] for line in result.about(kind="ping")] == [INTERN]  # the raised Prio-1 escalates
+    # the raised Prio-1 escalates to a person: the desk's one duty role, the phone duty (Daniel this Wednesday)
+    assert [line["to"] for line in result.about(kind="ping")] == ["@daniel"]
 
 
 async def test_the_deletion_workflow_to_accounting(tmp_path) -> None:

@@ -172,8 +172,8 @@ def test_scan_finds_the_calls() -> None:
     # One of each kind of call; if these vanish, the scan no longer sees the code.
     assert {"ticket.not_found", "parse.usage", "help.help", "console.banner", "error.internal"} <= keys
     assert {"state.", "sla.clock_", "priority."} <= keys
-    # Followed through a local name: ``step = "ticket.next" if ... else ("ticket.next_p1_confirm" if … else …)``.
-    assert {"ticket.next", "ticket.next_p1", "ticket.next_p1_confirm"} <= keys
+    # Followed through a local name: ``key = "ticket.next_p1_confirm" if confirm else f"ticket.next_p1_{role}"``.
+    assert {"ticket.next", "ticket.next_p1_", "ticket.next_p1_confirm"} <= keys
 
 
 def test_every_key_in_the_code_exists() -> None:
