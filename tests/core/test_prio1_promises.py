@@ -51,7 +51,7 @@ async def test_outside_duty_the_coordinator_is_told_at_once_and_the_next_standby
     assert result.errors() == []
     receipt = result.texts(kind="receipt")[0]
     assert "nobody is on duty right now" in receipt and "duty coordinator is told at once" in receipt
-    assert "the person on emergency standby when duty starts, 2026-11-25 16:00" in receipt
+    assert "the person on emergency standby when duty starts, Wed 25 Nov, 16:00" in receipt
     assert "told at once" not in receipt.replace("coordinator is told at once", "")
     # never "if it is an emergency, open a ticket with priority 1" to somebody who just did
     assert not [text for text in to_kim(result) if "emergency, open" in text or "-p1" in text]
@@ -59,7 +59,7 @@ async def test_outside_duty_the_coordinator_is_told_at_once_and_the_next_standby
     assert pings(result) == [("2026-11-24T18:30:00Z", "@sarah"), ("2026-11-24T18:30:00Z", "#support-duty"),
                              ("2026-11-25T15:00:00Z", "@lea")]
     coordinator = result.about(kind="ping", to="@sarah", ticket="HW-1")[0]
-    assert coordinator["buttons"] == ["ack"] and "2026-11-25 16:00" in coordinator["text"]
+    assert coordinator["buttons"] == ["ack"] and "Wed 25 Nov, 16:00" in coordinator["text"]
     assert result.has("Sarah (coordinator) is told", to="#support-duty")
 
 
@@ -79,7 +79,7 @@ async def test_without_a_coordinator_the_next_windows_standby_is_paged_at_its_st
     ], start="2026-11-24T09:00:00+01:00", config=agency(coordinator=None))
     assert result.errors() == []
     receipt = result.texts(kind="receipt")[0]
-    assert "duty channel is told now, and the person on emergency standby when duty starts, 2026-11-24 16:00" \
+    assert "duty channel is told now, and the person on emergency standby when duty starts, Tue 24 Nov, 16:00" \
         in receipt and "coordinator" not in receipt
     assert pings(result) == [("2026-11-24T09:00:00Z", "#support-duty"), ("2026-11-24T15:00:00Z", "@jonas")]
 
@@ -100,7 +100,7 @@ async def test_a_page_at_1755_follows_the_duty_window(tmp_path) -> None:
         ("2026-11-25T15:15:00Z", "@lea"),            # and her repeat, within her duty
     ]
     ended = result.about(kind="ping", to="@sarah", ticket="HW-1")[0]["text"]
-    assert "still not acknowledged, and nobody is on duty now" in ended and "2026-11-25 16:00" in ended
+    assert "still not acknowledged, and nobody is on duty now" in ended and "Wed 25 Nov, 16:00" in ended
 
 
 async def test_the_pings_name_the_others_phone_and_the_standbys_notes_reach_the_phone_duty(tmp_path) -> None:
