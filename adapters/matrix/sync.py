@@ -49,7 +49,15 @@ from adapters.matrix.forms import Forms
 from adapters.matrix.groups import MatrixGroups
 from adapters.matrix.guard import RoomGuard
 from bot.core.ports import Backoff, Ports, supervise
-from bot.core.types import MOVE_ACTION, TICKET_FORM_ID, TICKET_REACTIONS, ChannelRef, InboundEvent, ThreadMessage
+from bot.core.types import (
+    MOVE_ACTION,
+    TICKET_FORM_ID,
+    TICKET_REACTIONS,
+    ChannelRef,
+    InboundEvent,
+    Platform,
+    ThreadMessage,
+)
 from bot.i18n import t
 from bot.settings import E2E_INSTALL
 
@@ -291,6 +299,11 @@ class MatrixIngress:
                                                     and await self.rooms.opened(room_id) is None)
         return convert.channel_ref(name, thread=thread, private=private, direct=direct), ticket, direct
 
+    async def moved(self, where: ChannelRef, message_id: str) -> bool:
+        """Whether ``message_id`` belongs to a conversation moved into a ticket (its root, or a message copied or
+        followed)."""
+        return await self.ports.tickets.moved_into(Platform.MATRIX, where.channel_id, message_id) is not None
+
     def display_name(self, room_id: str, user_id: str) -> str | None:
         room = self.client.rooms.get(room_id)
         return room.user_name(user_id) if room is not None else None
@@ -301,6 +314,14 @@ class MatrixIngress:
         sender = str(raw["sender"])
         root = convert.thread_root(content)
         where, ticket, direct = await self.where(room_id, thread=root)
+        followed = False
+        if ticket is None and not direct:
+            # a reply in a moved conversation follows it into its ticket, in any room: in a thread (m.thread)
+            # or as a plain reply (m.in_reply_to) to any of its messages, which names no thread
+            answered = root or convert.reply_to(content)
+            followed = answered is not None and await self.moved(where, answered)
+            if followed and root is None:
+                where = where.model_copy(update={"thread_id": answered})
         name = self.display_name(room_id, sender)
         now = self.now()
         if direct:
@@ -327,10 +348,10 @@ class MatrixIngress:
                                   thread=thread)
         elif direct:
             event = convert.event("dm", raw, where, now=now, text=body, display_name=name)
-        elif ticket is not None or where.channel_id in self.settings.channels.guarded:
+        elif ticket is not None or followed or where.channel_id in self.settings.channels.guarded:
             event = convert.event("message", raw, where, now=now, text=body, display_name=name, ticket=ticket)
         else:
-            return  # neither a direct room, a ticket's room nor a guarded room: not the bot's business
+            return  # neither a direct room, a ticket's room, a moved conversation nor a guarded room
         await self.submit(event)
 
     async def on_file(self, room_id: str, raw: dict[str, Any]) -> None:

@@ -116,6 +116,12 @@ class SlackIngress:
         return (convert.channel_ref(self.directory.name_of(channel_id), thread=thread, private=private,
                                     direct=direct), ticket)
 
+    async def moved(self, where: ChannelRef, thread_ts: object) -> bool:
+        """Whether a reply belongs to a thread moved into a ticket: a thread moved by the :ticket: reaction or
+        the shortcut in a channel that is not guarded is followed like any other."""
+        return bool(thread_ts) and await self.ports.tickets.moved_into(
+            Platform.SLACK, where.channel_id, str(thread_ts)) is not None
+
     async def fetch_thread(self, channel_id: str, ts: str) -> tuple[ThreadMessage, ...]:
         """The thread ``ts`` belongs to, root first (empty when Slack does not answer in time)."""
         client = self.adapter.client
@@ -280,8 +286,9 @@ class SlackIngress:
                 return  # the app_mention event carries it
             where, ticket = await self.where(channel_id, thread=event.get("thread_ts"),
                                              hint=event.get("channel_type"))
-            if ticket is None and where.channel_id not in self.settings.channels.guarded:
-                return  # neither a ticket's space nor a guarded channel: not the bot's business
+            if (ticket is None and where.channel_id not in self.settings.channels.guarded
+                    and not await self.moved(where, event.get("thread_ts"))):
+                return  # neither a ticket's space, a guarded channel nor a moved thread: not the bot's business
             kind = "message"
         name = await self.directory.display_name(str(event["user"]))
         text = self.plain(str(event.get("text") or ""))

@@ -196,6 +196,12 @@ class TicketReads(Protocol):
         and the address its messages go to); None for an unknown ticket."""
         ...
 
+    async def moved_into(self, platform: Platform, channel_id: str, message_id: str) -> str | None:
+        """The key of the ticket a public conversation was moved into, by the id of any of its messages (its
+        root, a copied or followed reply); None when the message was not moved. ``channel_id`` as the core
+        names the channel (``ChannelRef.channel_id``)."""
+        ...
+
 
 class GroupsPort(Protocol):
     def watched(self, platform: Platform) -> set[str]:

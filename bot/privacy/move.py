@@ -33,16 +33,29 @@ from bot.i18n import t
 from bot.infra.outbox import enqueue, enqueue_removal
 from bot.tickets import limits, service
 from storage.models import MovedThread, Person, Ticket
+from storage.upsert import upsert
 
 log = structlog.stdlib.get_logger(__name__)
 
 
 
 async def moved_ticket(session: AsyncSession, channel: ChannelRef, root_id: str) -> Ticket | None:
+    """The ticket a public conversation was moved into, by the id of any of its messages (``root_id``: the
+    thread's root, or a message that was copied from it or followed it later)."""
     row = await session.scalar(select(MovedThread).where(
         MovedThread.platform == channel.platform.value, MovedThread.channel_id == channel.channel_id,
         MovedThread.root_id == root_id))
     return await session.get(Ticket, row.ticket_id) if row is not None else None
+
+
+async def _leads_to(ctx: Context, channel: ChannelRef, message_ids: list[str], ticket: Ticket) -> None:
+    """Each of ``message_ids`` leads to the ticket from now on: a plain reply (Matrix ``m.in_reply_to``)
+    names the message it answers, which need not be the thread's root, and may answer an earlier reply."""
+    rows = [{"platform": channel.platform.value, "channel_id": channel.channel_id, "root_id": message_id,
+             "ticket_id": ticket.id, "moved_at": ctx.now} for message_id in dict.fromkeys(message_ids)]
+    if rows:
+        await ctx.session.execute(upsert(ctx.session, MovedThread, None, key=("platform", "channel_id", "root_id")),
+                                  rows)
 
 
 def _line(ctx: Context, message: ThreadMessage, author: Person, role: str) -> str:
@@ -104,6 +117,7 @@ async def move_thread(ctx: Context, channel: ChannelRef, thread: tuple[ThreadMes
                                       priority_source=priority_source)
     ctx.session.add(MovedThread(platform=channel.platform.value, channel_id=channel.channel_id,
                                 root_id=root.message_id, ticket_id=ticket.id, moved_at=ctx.now))
+    await _leads_to(ctx, channel, [m.message_id for m in thread[1:] if m.message_id != root.message_id], ticket)
     service.log(ctx.session, ticket, "moved", ctx.now, ctx.actor.person, old=channel.channel_id,
                 new=str(len(thread)))
     lines = [ctx.t("privacy.copied_head", channel=channel.channel_id, count=len(thread))]
@@ -154,6 +168,7 @@ async def follow_reply(ctx: Context, ticket: Ticket, channel: ChannelRef) -> lis
     author = ctx.actor.person
     role = await service.record_space_message(ctx.session, ctx.desk, ticket, author, event.text,
                                               author_is_staff=ctx.actor.is_staff)
+    await _leads_to(ctx, channel.model_copy(update={"thread_id": None}), [message.message_id], ticket)
     enqueue(ctx.session, ctx.now, service.space_target(ticket), _line(ctx, message, author, role),
             kind=MessageKind.MOVED, visibility=Visibility.PRIVATE, ticket=ticket.key)
     if ctx.desk.can(channel.platform, Capability.DELETE):

@@ -21,6 +21,13 @@ async def route(ctx: Context) -> list[Reply] | None:
         return await _explicit_move(ctx)
     if event.kind == "action" and event.name == MOVE_ACTION:
         return await _explicit_move(ctx)
+    if event.kind == "message" and event.channel.thread_id and not (event.channel.is_direct or event.ticket):
+        # a reply in a moved thread follows it wherever the thread was: the reaction and the shortcut move
+        # threads out of private and unguarded channels too
+        channel = event.channel
+        moved = await moved_ticket(ctx.session, channel.model_copy(update={"thread_id": None}), channel.thread_id)
+        if moved is not None:
+            return await follow_reply(ctx, moved, channel)
     if not _in_public_channel(ctx):
         return None
     if event.kind == "command" and event.channel.thread_id:
@@ -99,10 +106,7 @@ async def _public_message(ctx: Context) -> list[Reply] | None:
     event = ctx.event
     channel = event.channel
     if channel.thread_id:
-        ticket = await moved_ticket(ctx.session, channel.model_copy(update={"thread_id": None}), channel.thread_id)
-        if ticket is not None:
-            return await follow_reply(ctx, ticket, channel)
-        return None
+        return None  # a moved thread's replies were followed in route(); other threads are the channel's own
     mode = ctx.desk.settings.channels.mode_for(channel.channel_id)
     if mode in (None, "off") or not ctx.desk.detector.detect(event.text).is_problem:
         return None

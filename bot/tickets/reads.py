@@ -17,7 +17,7 @@ from bot.core.types import Platform, TicketSummary
 from bot.i18n import t
 from bot.i18n.format import duration
 from bot.tickets.service import open_tickets_of
-from storage.models import Identity, Person, Ticket
+from storage.models import Identity, MovedThread, Person, Ticket
 
 
 async def open_tickets_text(session: AsyncSession, person: Person | None, *, as_assignee: bool, lang: str,
@@ -88,3 +88,9 @@ class TicketReadModel:
             staff = person is not None and person.is_staff
             return [await open_tickets_text(session, person, as_assignee=as_assignee, lang=lang, now=now)
                     for as_assignee in ((True, False) if staff else (False,))]
+
+    async def moved_into(self, platform: Platform, channel_id: str, message_id: str) -> str | None:
+        async with self.sessions() as session:
+            return await session.scalar(select(Ticket.key).join(MovedThread, MovedThread.ticket_id == Ticket.id).where(
+                MovedThread.platform == platform.value, MovedThread.channel_id == channel_id,
+                MovedThread.root_id == message_id))

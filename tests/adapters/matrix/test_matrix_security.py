@@ -147,3 +147,50 @@ async def test_a_duty_room_opened_while_running_gets_no_ticket_titles(matrix: Ma
     dead = await rows(matrix, OutboxMessage, OutboxMessage.status == "dead")
     assert dead and all("anybody can join the room" in (row.last_error or "") for row in dead)
     assert not any("salary" in text for text in posted)
+
+
+async def test_replies_follow_a_moved_conversation_in_threads_and_as_plain_replies(matrix: MatrixHarness) -> None:
+    """#random is not guarded: the reaction moved the thread, and later replies stayed public; a plain reply
+    (m.in_reply_to, no thread) to a moved message was not followed in any room."""
+    room = await matrix.room_with_bot("anna", name="random", members=("rita", "ben"))
+    rita, ben, anna = (matrix.people[p] for p in ("rita", "ben", "anna"))
+    root = await rita.send(room, "my invoice shows someone else's address")
+    reaction = await anna.react(room, root, "🎫")
+    await matrix.settle(reaction)
+    [ticket] = await rows(matrix, Ticket)
+    threaded = await ben.send(room, "same for me, with my phone number", thread=root)
+    plain = await rita.send(room, "and my IBAN is shown too", reply_to=root)
+    chained = await rita.send(room, "and my birthday", reply_to=plain)
+    other = await ben.send(room, "lunch?")
+    unrelated = await rita.send(room, "yes, at noon", reply_to=other)
+    last = await ben.send(room, "still broken", thread=root)
+    await matrix.settle(threaded, plain, chained, last)
+
+    space = await space_of(matrix, ticket.key)
+    await rita.accept_invites()
+    copied = "\n".join(e["content"].get("body", "") for e in await rita.from_bot(space, matrix.bot_id))
+    for words in ("phone number", "IBAN", "birthday", "still broken"):
+        assert words in copied
+    assert "lunch" not in copied and "noon" not in copied
+    for event_id in (threaded, plain, chained, last):
+        assert (await anna.event(room, event_id))["content"] == {}          # out of the room
+    assert not await matrix.seen(other) and not await matrix.seen(unrelated)
+    assert (await anna.event(room, unrelated))["content"]["body"] == "yes, at noon"
+
+
+async def test_a_plain_reply_to_a_moved_message_in_a_guarded_room_follows_it(matrix: MatrixHarness) -> None:
+    general = await matrix.room_with_bot("anna", name="general", members=("rita",))
+    rita, anna = matrix.people["rita"], matrix.people["anna"]
+    root = await rita.send(general, "the portal shows my colleague's salary slip")
+    await matrix.settle(root)
+    reaction = await anna.react(general, root, "🎫")
+    await matrix.settle(reaction)
+    plain = await rita.send(general, "here is my password: hunter2", reply_to=root)
+    await matrix.settle(plain)
+    [ticket] = await rows(matrix, Ticket)
+    [said] = await rows(matrix, TicketEvent, TicketEvent.kind == "message")
+    assert said.ticket_id == ticket.id and said.new == "requester"
+    assert (await anna.event(general, plain))["content"] == {}
+    public = [e["content"].get("body", "") for e in await anna.from_bot(general, matrix.bot_id)]
+    assert not any("hunter2" in body for body in public)
+    assert len(await rows(matrix, Ticket)) == 1                          # no second ticket, no nudge to move it

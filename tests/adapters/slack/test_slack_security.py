@@ -12,7 +12,7 @@ from slack_harness import DESK, Factory, SlackHarness
 
 from bot.i18n import t
 from bot.settings import ConfigError
-from storage.models import Identity, OutboxMessage, Ticket, TicketEvent
+from storage.models import Identity, OutboxMessage, ProcessedEvent, Ticket, TicketEvent
 
 
 def answers(slack: SlackHarness, user: str) -> list[str]:
@@ -140,3 +140,26 @@ async def test_an_app_mention_with_a_problem_in_a_guarded_channel_is_moved(make_
     assert [c["ts"] for c in slack.fake.to("chat.delete")] == ["1700000600.000100"]   # out of the channel
     public = [p["text"] for p in slack.fake.to("chat.postMessage") if p["channel"] == "C0GEN"]
     assert public and not any("hunter2" in text for text in public)
+
+
+async def test_later_replies_follow_a_thread_moved_by_reaction_in_a_channel_that_is_not_guarded(
+        make_slack: Factory) -> None:
+    """#random is not guarded: only the :ticket: reaction moves a thread there, and the replies after it went on
+    being public, unseen by the bot."""
+    slack = await make_slack(user_token=True)
+    space = await move_a_thread(slack, channel="C0RANDOM")
+    await slack.event({"type": "message", "channel": "C0RANDOM", "channel_type": "channel", "user": "U0REQ",
+                       "text": "and my IBAN DE02 1203 0000 0000 2020 51 is shown too", "ts": "1700000520.000100",
+                       "thread_ts": ROOT_TS})
+    # a reply in a thread nobody moved, and a message outside any thread, stay the channel's own business
+    await slack.event({"type": "message", "channel": "C0RANDOM", "channel_type": "channel", "user": "U0BEN",
+                       "text": "lunch?", "ts": "1700000530.000100", "thread_ts": "1700000400.000100"})
+    await slack.event({"type": "message", "channel": "C0RANDOM", "channel_type": "channel", "user": "U0BEN",
+                       "text": "anyone for coffee", "ts": "1700000540.000100"})
+    await slack.settle()
+    copied = [p["text"] for p in slack.fake.to("chat.postMessage") if p["channel"] == space]
+    assert any("IBAN DE02" in text for text in copied)
+    assert not any("lunch" in text or "coffee" in text for text in copied)
+    assert "1700000520.000100" in [d["ts"] for d in slack.fake.to("chat.delete")]
+    kinds = sorted(row.payload["kind"] for row in await slack.rows(ProcessedEvent))
+    assert kinds == ["message", "reaction"]
