@@ -163,7 +163,8 @@ class Bot:
     @contextlib.asynccontextmanager
     async def background(self) -> AsyncIterator[None]:
         """Runs the outbox sender, the timer loop and the scheduler while the body runs."""
-        ops = OpsServer(self) if self.settings.ops.enabled else None
+        token = self.settings.ops.token
+        ops = OpsServer(self, token.get_secret_value() if token else None) if self.settings.ops.enabled else None
         if ops is not None:
             await ops.start(self.settings.ops.host, self.settings.ops.port)
         await self.inbox.recover()

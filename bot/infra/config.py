@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from bot.core.config import Section, refuse
 from bot.sla.durations import duration_text, wall_duration
@@ -44,6 +44,8 @@ class OpsConfig(Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=9469, ge=0, le=65535)
+    # DUTYDESK_OPS__TOKEN: /metrics and the details of /healthz only with "Authorization: Bearer TOKEN"
+    token: SecretStr | None = None
 
 
 class HaConfig(Section):

@@ -8,10 +8,15 @@ and the database and cost a query per call, so they stay off the Slack HTTP port
 oldest), the unhandled events in the inbox, when the last event arrived and when each platform last
 synced (adapters report that to :class:`Health`, their health port), and which platforms' syncs are stale
 (``sync_stale``: none for ``SYNC_STALE_AFTER``). It never shows message content.
+
+With ``[ops] token`` (``DUTYDESK_OPS__TOKEN``, for an ops listener beyond loopback) ``/metrics`` answers 401
+and ``/healthz`` only ``{"status": …}`` with its code unless the request carries ``Authorization: Bearer
+TOKEN``.
 """
 
 from __future__ import annotations
 
+import hmac
 import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -30,6 +35,7 @@ if TYPE_CHECKING:
 log = structlog.stdlib.get_logger(__name__)
 
 BOT_KEY = web.AppKey("dutydesk_bot", object)
+TOKEN_KEY = web.AppKey("dutydesk_ops_token", object)
 # a platform whose last sync is older than this is reported in ``sync_stale``: a Matrix /sync long poll
 # returns within 30 s, so a working sync loop reports several times in this span
 SYNC_STALE_AFTER = timedelta(seconds=90)
@@ -102,35 +108,52 @@ async def health(bot: Bot) -> tuple[int, dict[str, Any]]:
     return 200, body
 
 
+def _authorized(request: web.Request) -> bool:
+    """Whether the request may see the details: no ``[ops] token`` set, or ``Authorization: Bearer TOKEN``."""
+    token: str | None = request.app[TOKEN_KEY]
+    if token is None:
+        return True
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
 async def _healthz(request: web.Request) -> web.Response:
     status, body = await health(request.app[BOT_KEY])  # type: ignore[arg-type]
+    if not _authorized(request):
+        # probes without the token (an orchestrator's, the image's HEALTHCHECK) still learn up or down
+        body = {"status": body["status"]}
     return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
 
 
 async def _metrics(request: web.Request) -> web.Response:
+    if not _authorized(request):
+        return web.Response(status=401, text="a bearer token is needed", headers={"WWW-Authenticate": "Bearer"})
     await health(request.app[BOT_KEY])  # type: ignore[arg-type]  # the database gauges, read now
     response = web.Response(body=generate_latest(metrics.REGISTRY))
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response
 
 
-def add_routes(app: web.Application, bot: Bot) -> None:
-    """Mounts ``/healthz`` and ``/metrics`` of ``bot`` on ``app`` (before the app starts)."""
+def add_routes(app: web.Application, bot: Bot, token: str | None = None) -> None:
+    """Mounts ``/healthz`` and ``/metrics`` of ``bot`` on ``app`` (before the app starts); with ``token``,
+    ``/metrics`` and the details of ``/healthz`` need it as a bearer token."""
     app[BOT_KEY] = bot
+    app[TOKEN_KEY] = token or None
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
 
 
 class OpsServer:
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, token: str | None = None) -> None:
         self.bot = bot
+        self.token = token
         self.runner: web.AppRunner | None = None
         self.port: int | None = None
 
     async def start(self, host: str, port: int) -> int | None:
         """Serves the endpoints; returns the port, or None when it cannot listen (the bot runs on)."""
         app = web.Application()
-        add_routes(app, self.bot)
+        add_routes(app, self.bot, self.token)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         try:

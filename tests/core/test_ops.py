@@ -241,3 +241,43 @@ def test_events_are_key_value_in_both_formats() -> None:
     root = logging.getLogger()
     for handler in [h for h in root.handlers if getattr(h, "_dutydesk", False)]:
         root.removeHandler(handler)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_with_a_token_metrics_and_health_details_need_it(make_harness) -> None:
+    """[ops] token (DUTYDESK_OPS__TOKEN), for an ops listener others can reach: /metrics needs the bearer token,
+    /healthz without it tells up or down and nothing else (probes carry no token)."""
+    desk = await make_harness()
+    server = OpsServer(desk.bot, token="s3cret-ops-token")
+    port = await server.start("127.0.0.1", 0)
+    assert port
+
+    async def ask(path: str, authorization: str | None = None) -> tuple[int, str]:
+        headers = {"Authorization": authorization} if authorization else {}
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}{path}",
+                                                             headers=headers) as response:
+            return response.status, await response.text()
+
+    try:
+        for wrong in (None, "Bearer nope", "Basic s3cret-ops-token", "Bearer s3cret-ops-token-and-more", "Bearer"):
+            status, text = await ask("/metrics", wrong)
+            assert status == 401 and "dutydesk_" not in text, wrong
+            status, text = await ask("/healthz", wrong)
+            assert (status, json.loads(text)) == (200, {"status": "ok"}), wrong
+        status, text = await ask("/metrics", "Bearer s3cret-ops-token")
+        assert status == 200 and "dutydesk_tickets_created_total" in text
+        status, text = await ask("/healthz", "bearer s3cret-ops-token")
+        assert status == 200 and json.loads(text)["outbox"]["pending"] == 0
+    finally:
+        await server.stop()
+
+
+def test_the_ops_token_is_a_secret_from_the_environment() -> None:
+    from bot.settings import ConfigError, settings_from_data
+
+    settings = settings_from_data({}, "(test)", env={"DUTYDESK_OPS__TOKEN": "s3cret-ops-token"})
+    assert settings.ops.token is not None and settings.ops.token.get_secret_value() == "s3cret-ops-token"
+    with pytest.raises(ConfigError) as refused:
+        settings_from_data({"ops": {"token": "s3cret-ops-token"}}, "(test)", env={})
+    problems = str(refused.value.problems)
+    assert "DUTYDESK_OPS__TOKEN" in problems and "s3cret-ops-token" not in problems

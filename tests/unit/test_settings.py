@@ -314,5 +314,5 @@ def test_references_are_checked_against_the_environment_too(tmp_path: Path) -> N
 def test_secrets_are_the_secret_fields_of_every_section() -> None:
     from bot.settings import secret_keys
 
-    assert secret_keys() == {"slack": ("bot_token", "app_token", "signing_secret", "user_token"),
+    assert secret_keys() == {"ops": ("token",), "slack": ("bot_token", "app_token", "signing_secret", "user_token"),
                              "matrix": ("password", "access_token"), "mail": ("password",)}

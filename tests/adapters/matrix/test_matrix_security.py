@@ -172,6 +172,9 @@ async def test_replies_follow_a_moved_conversation_in_threads_and_as_plain_repli
     for words in ("phone number", "IBAN", "birthday", "still broken"):
         assert words in copied
     assert "lunch" not in copied and "noon" not in copied
+    # who wrote what is the bot's word: Ben is neither the requester nor the team
+    assert f"{matrix.names['ben']} (not part of this ticket): same for me" in copied
+    assert "(requester): and my IBAN is shown too" in copied
     for event_id in (threaded, plain, chained, last):
         assert (await anna.event(room, event_id))["content"] == {}          # out of the room
     assert not await matrix.seen(other) and not await matrix.seen(unrelated)
