@@ -49,6 +49,7 @@ def settings_for(given: str | None) -> Settings:
 def build_parser() -> Parser:
     from bot.duty import cli as duty_cli
     from bot.infra import backup_cli
+    from bot.reports import cli as report_cli
     from bot.sla import cli as sla_cli
 
     parser = Parser(prog="dutydesk", description="Support-desk bot for teams that work in chat.")
@@ -81,6 +82,7 @@ def build_parser() -> Parser:
     sla_cli.add_parser(sub)
     duty_cli.add_parsers(sub)
     backup_cli.add_parsers(sub)
+    report_cli.add_parser(sub)
     return parser
 
 
@@ -179,6 +181,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from bot.infra import backup_cli
 
         return backup_cli.run(args)
+    if args.command == "report":
+        from bot.reports import cli as report_cli
+
+        return report_cli.run(args)
     if args.command in ("export-ical", "duty"):
         from bot.duty import cli as duty_cli
 
