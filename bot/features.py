@@ -12,6 +12,7 @@ from bot.core.features import Features
 from bot.core.registry import Registry
 from bot.digest import feature as digest
 from bot.duty import feature as duty
+from bot.reports import feature as reports
 from bot.routing import feature as routing
 from bot.sla import feature as sla
 from bot.tickets import feature as tickets
@@ -20,6 +21,7 @@ from commands import help as help_commands
 
 INSTALLED: tuple[Callable[[Features], None], ...] = (
     tickets.register, workflow.register, sla.register, duty.register, digest.register, routing.register,
+    reports.register,
 )
 
 
