@@ -9,39 +9,30 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from babel import Locale
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date
 from babel.numbers import format_decimal
 
-from bot.i18n import LANGUAGES, t
+from bot.i18n import t
+from bot.i18n.format import instant, locale
 from bot.reports.figures import PRIORITIES, SATISFACTION, Report
 
 
-def _locale(lang: str) -> Locale:
-    return Locale.parse(lang if lang in LANGUAGES else "en")
-
-
 def number(lang: str, value: float) -> str:
-    return format_decimal(value, format="#,##0.#", locale=_locale(lang))
+    return format_decimal(value, format="#,##0.#", locale=locale(lang))
 
 
 def plural(lang: str, key: str, count: int) -> str:
-    """``report.tickets`` with ``count``, in the language's plural form (CLDR: one, few, many, other)."""
-    form = _locale(lang).plural_form(count)
-    try:
-        return t(lang, f"{key}.{form}", n=number(lang, count))
-    except KeyError:
-        return t(lang, f"{key}.other", n=number(lang, count))
+    """``report.opened`` with ``count``, in the language's plural form (CLDR: one, few, many, other)."""
+    return t(lang, key, count=count)
 
 
 def day(lang: str, value: date) -> str:
-    return format_date(value, format="medium", locale=_locale(lang))
+    return format_date(value, format="medium", locale=locale(lang))
 
 
 def when(lang: str, value: datetime, zone: str) -> str:
-    return format_datetime(value, format="EEE d MMM, HH:mm", tzinfo=ZoneInfo(zone), locale=_locale(lang))
+    return instant(lang, value, zone)
 
 
 def minutes(lang: str, value: float | None) -> str:

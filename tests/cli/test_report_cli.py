@@ -95,7 +95,7 @@ async def test_json_csv_and_text(make_harness, db_url: str, tmp_path: Path, caps
 
     code, out, _ = await report(capsys, *week_args)
     assert code == 0
-    assert out.startswith("Report Nov 30, 2026 – Dec 6, 2026\n4 opened · 2 closed · 3 open at the end\n")
+    assert out.startswith("Report 30 Nov 2026 – 6 Dec 2026\n4 opened · 2 closed · 3 open at the end\n")
     assert "SLA response: met 1, breached 2, running 0" in out
     assert "First response (business time): median 30 min, 90 % within 5 h 0 min" in out
     assert ("HW-1 P2 in progress, since Fri 27 Nov, 10:00, Anna\n"

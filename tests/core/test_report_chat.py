@@ -17,7 +17,7 @@ async def test_leads_coordinators_and_admins_get_the_report_others_are_refused(m
     desk.clock.set(at(8, 9, month=12))  # Tuesday after the week
     for who in ("anna", "carla", "root"):  # lead, coordinator, admin
         answer = await desk.reply(who, "/report last week")
-        assert answer.text.startswith("Report Nov 30, 2026 – Dec 6, 2026\n4 opened · 2 closed"), who
+        assert answer.text.startswith("Report 30 Nov 2026 – 6 Dec 2026\n4 opened · 2 closed"), who
         assert answer.target.kind == "ephemeral"
     # an agent without the lead role, and a requester: refused, and nothing of the figures shows
     agent = await desk.reply("ben", "/report last week")
@@ -33,11 +33,11 @@ async def test_periods_and_bad_periods(make_harness) -> None:
     desk = await week(make_harness)
     desk.clock.set(at(8, 9, month=12))
     dates = await desk.reply("anna", "/report 2026-11-30 2026-12-06")
-    assert dates.text.startswith("Report Nov 30, 2026 – Dec 6, 2026")
+    assert dates.text.startswith("Report 30 Nov 2026 – 6 Dec 2026")
     this_week = await desk.reply("anna", "/report")
-    assert this_week.text.startswith("Report Dec 7, 2026 – Dec 13, 2026")
+    assert this_week.text.startswith("Report 7 Dec 2026 – 13 Dec 2026")
     month = await desk.reply("anna", "/report month")
-    assert month.text.startswith("Report Dec 1, 2026 – Dec 31, 2026")
+    assert month.text.startswith("Report 1 Dec 2026 – 31 Dec 2026")
     for bad in ("/report fortnight", "/report 2026-12-06 2026-11-30", "/report 2026-02-30 2026-03-01",
                 "/report 2020-01-01 2026-01-01", "/report 9999-01-01 9999-01-02"):
         answer = await desk.reply("anna", bad)
@@ -52,10 +52,10 @@ async def test_the_report_in_german_and_russian(make_harness) -> None:
         report = await build_report(session, desk.bot.desk, date(2026, 11, 30), date(2026, 12, 6))
     german, russian = render(report, "de", "Europe/Berlin"), render(report, "ru", "Europe/Moscow")
     assert german.startswith("Bericht 30.11.2026 – 06.12.2026\n4 eröffnet · 2 geschlossen · 3 am Ende offen")
-    assert "HW-1 P2 in Bearbeitung, seit Fr. 27 Nov., 10:00, Anna" in german
+    assert "HW-1 P2 in Bearbeitung, seit Fr., 27. Nov., 10:00, Anna" in german
     assert "Zufriedenheit: gefragt 2 · zufrieden 1 · nicht behoben 0 · keine Antwort 1" in german
     assert "4 открыто · 2 закрыто · 3 открыты на конец периода" in russian
-    assert "HW-1 P2 в работе, с пт 27 нояб., 12:00, Anna" in russian  # the reader's zone
+    assert "HW-1 P2 в работе, с пт, 27 нояб., 12:00, Anna" in russian  # the reader's zone
     for text in (german, russian):
         assert "opened" not in text and "UTC" not in text
 
