@@ -307,6 +307,10 @@ async def main(args: argparse.Namespace) -> int:
     verdict = dd["p99"] < 100 and dd["p99"] <= 1.5 * base["p99"]
     print(f"target p99 < 100 ms and ≤ 1.5 × bare: {'met' if verdict else 'MISSED'} "
           f"(p99 {dd['p99']:.1f} ms, {dd['p99'] / base['p99']:.2f} ×)")
+    from benchmarks.common import report_target
+
+    report_target("Slack /ticket ack p99 ÷ bare bolt (ack only)",
+                  f"{dd['p99'] / base['p99']:.2f}× ({dd['p99']:.0f} ms)", "≤ 1.5× and < 100 ms", verdict)
     return 0 if tickets == expected else 1
 
 
