@@ -13,7 +13,7 @@ from bot.core.desk import Desk
 from bot.core.types import Button, MessageKind
 from bot.duty.escalation import duty_roles
 from bot.duty.ledger import record_shifts
-from bot.duty.notify import name_of, post_duty, tell
+from bot.duty.notify import name_of, post_duty, role_name, tell
 from bot.duty.store import window_of
 from bot.i18n.format import instant
 from bot.sla.service import clocks_of
@@ -51,15 +51,25 @@ async def post_handover(session: AsyncSession, desk: Desk, slot: datetime) -> No
     standby = served.get(standby_role) if standby_role else None
     prio1, due = await _open(session, desk, shift[1])
     none = "—"
-    post_duty(desk, session, "handover.post" if duty.mailbox else "handover.post_plain", kind=MessageKind.HANDOVER,
-              buttons=(Button(action=ACTION, label="taken over", value=slot.isoformat()),),
+    if standby_role is not None:
+        text = "handover.post" if duty.mailbox else "handover.post_plain"
+    else:
+        # one role (the PR vendor's phone line): no "emergency standby: nobody" in the handover
+        text = "handover.post_one" if duty.mailbox else "handover.post_plain_one"
+    # taken over by whom, and from whom: a desk with one role and no mailbox owner has nobody who hands over, and
+    # a shift nobody holds has nobody who could take it: then the handover is a notice, not a question
+    ask = (duty.mailbox is not None or standby_role is not None) and (phone is not None or standby is not None)
+    post_duty(desk, session, text, kind=MessageKind.HANDOVER,
+              buttons=(Button(action=ACTION, label="taken over", value=slot.isoformat()),) if ask else (),
               start=lambda lang: instant(lang, shift[0], desk.settings.desk.timezone),
               mailbox=name_of(desk, duty.mailbox),
+              role=lambda lang: role_name(lang, phone_role or ""),
               phone=name_of(desk, phone.person if phone else None),
               standby=name_of(desk, standby.person if standby else None),
               prio1=", ".join(prio1) or none, due=", ".join(due) or none)
-    session.add(Timer(ticket_id=None, kind="handover:ack", due_at=slot + duty.handover_ack,
-                      data={"slot": slot.isoformat()}))
+    if ask:
+        session.add(Timer(ticket_id=None, kind="handover:ack", due_at=slot + duty.handover_ack,
+                          data={"slot": slot.isoformat()}))
 
 
 async def acknowledge(session: AsyncSession, desk: Desk, who: str) -> bool:

@@ -119,3 +119,22 @@ async def test_the_pings_name_the_others_phone_and_the_standbys_notes_reach_the_
     # the phone duty's own note is not sent back to them, and no note reaches the requester
     assert not result.has("called the customer back", to="@lea")
     assert not [text for text in to_kim(result) if "restarting" in text]
+
+
+async def test_a_desk_with_one_duty_role_hands_over_without_a_standby_and_pages_its_phone_duty(tmp_path) -> None:
+    """The PR vendor's duty is one role, the phone line, 09:00-17:00: the handover names no "emergency standby:
+    nobody" and asks nobody to confirm it (nobody hands over); a Prio-1 reaches the phone duty, and the receipt
+    says so."""
+    result = await run(tmp_path, "pr-vendor", [
+        {"at": "2026-11-25T10:00:00+01:00", "user": "kunde", "dm": True, "text": "/ticket -p1 Versand geht nicht"},
+        {"until": "2026-11-25T11:00:00+01:00"},
+    ], start="2026-11-25T08:55:00+01:00")
+    assert result.errors() == []
+    (handover,) = result.about(kind="handover")
+    assert handover["text"].startswith("Dienstbeginn Mi., 25. Nov., 09:00: Telefondienst und Ticketeingang ")
+    assert "Notfallbereitschaft" not in handover["text"] and "niemand" not in handover["text"]
+    assert "buttons" not in handover
+    assert not result.about(kind="ping", ticket=None)  # no "nobody confirmed the handover" at 09:30
+    ping = result.about(kind="ping", ticket="KS-1")[0]
+    assert ping["to"] == "@daniel" and "Du hast Telefondienst" in ping["text"] and ping["buttons"] == ["ack"]
+    assert "Prio-1: Der Telefondienst wird sofort informiert." in result.texts(kind="receipt")[0]
