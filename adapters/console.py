@@ -13,12 +13,12 @@ import contextlib
 import itertools
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TextIO
 
 from bot.core.clock import Clock
-from bot.core.ports import Ports
-from bot.core.types import Capability, ChannelRef, InboundEvent, OutboundMessage, Platform, UserRef
+from bot.core.ports import DeliveryError, Ports
+from bot.core.types import Capability, ChannelRef, InboundEvent, OutboundMessage, Platform, Removal, UserRef
 from bot.i18n import t
 
 CAPABILITIES = frozenset({Capability.EPHEMERAL, Capability.DMS, Capability.PRIVATE_ROOMS, Capability.BUTTONS})
@@ -56,7 +56,7 @@ class ConsoleAdapter:
 
     def _event(self, kind: str, text: str) -> InboundEvent:
         return InboundEvent(
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             event_id=f"{self._session}-{next(self._ids)}",
             actor=UserRef(platform=Platform.CONSOLE, user_id=self.user, display_name=self.user),
             channel=self.channel,
@@ -115,6 +115,10 @@ class ConsoleAdapter:
         self.out.flush()
         return f"console-{message.id}"
 
+    async def remove(self, removal: Removal) -> str | None:
+        # what was typed at a terminal cannot be taken back (no Capability.DELETE: the outbox never asks)
+        raise DeliveryError("the console cannot delete a message", permanent=True)
+
     async def run(self, handle: Callable[[InboundEvent], Awaitable[object]], stdin: TextIO | None = None) -> None:
         """The prompt: each line typed is an event handled before the next prompt, until the input ends."""
         self.out.write(t(self.language, "console.banner") + "\n")
@@ -152,7 +156,7 @@ class ConsoleAdapter:
         self.out.flush()
 
 
-async def _lines(stdin: TextIO) -> AsyncIterator[str]:
+async def _lines(stdin: TextIO) -> AsyncGenerator[str, None]:
     """The lines of ``stdin`` as they are typed. A daemon thread reads them, so a signal that stops the
     bot does not wait for a line that never comes."""
     loop = asyncio.get_running_loop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC
-from typing import TextIO
+from typing import IO
 
 from bot.core.clock import Clock
 from bot.core.ports import DeliveryError
@@ -29,7 +29,7 @@ def iso_utc(clock: Clock) -> str:
 class SimAdapter:
     platform = Platform.SIM
 
-    def __init__(self, profile: str, clock: Clock, out: TextIO, private_channels: set[str],
+    def __init__(self, profile: str, clock: Clock, out: IO[str], private_channels: set[str],
                  can_remove: bool = True) -> None:
         self.profile = profile
         self.can_remove = can_remove

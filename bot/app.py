@@ -139,7 +139,8 @@ class Bot:
                 for job_id in fire[1]:  # type: ignore[index]
                     await self.scheduler.fire(job_id, job_due)
             else:
-                clock.set(max(timer_due, clock.now()))  # type: ignore[arg-type]
+                assert timer_due is not None  # no job due, so a timer is
+                clock.set(max(timer_due, clock.now()))
                 await self.timer_pass()
             await self.outbox.drain()
         clock.set(max(until, clock.now()))

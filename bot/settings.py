@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from types import NoneType, UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Union, cast, get_args, get_origin
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_core import ErrorDetails
@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     def _with_the_whole_config(cls, data: Any, handler: Any) -> Settings:
         # the sections' validators check names against other sections of this same config (bot/core/config.py)
         with loading(data if isinstance(data, dict) else {}):
-            return handler(data)  # type: ignore[no-any-return]
+            return cast(Settings, handler(data))
 
     @model_validator(mode="after")
     def _desk_zone(self) -> Settings:

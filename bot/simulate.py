@@ -225,9 +225,9 @@ class Runner:
         base: dict[str, Any] = {"event_id": f"step-{number}", "actor": self._user(step.user),
                                 "received_at": self.clock.now()}
         if step.react is not None:
-            channel, root, direct = self.messages[step.message]  # type: ignore[index]
+            channel_id, root, direct = self.messages[step.message]  # type: ignore[index]
             return InboundEvent(kind="reaction", name=step.react.strip(":"), message_id=step.message,
-                                channel=self._channel(channel, root, direct),
+                                channel=self._channel(channel_id, root, direct),
                                 thread=self.thread_of(step.message), **base)  # type: ignore[arg-type]
         if step.action is not None:
             if step.message is not None:  # a button on a message, e.g. the privacy nudge

@@ -123,11 +123,11 @@ def detail_lines(ctx: Context, ticket: Ticket) -> list[str]:
         lines.append(ctx.t("workflow.show_satisfaction", answer=ctx.t(f"workflow.satisfaction_{data['satisfaction']}")))
     if agent and "deletion" in data:
         steps = data["deletion"]
-        shown = " · ".join(f"{CHECK if step in steps else OPEN} {step}" for step in deletion.STEPS)
+        progress = " · ".join(f"{CHECK if step in steps else OPEN} {step}" for step in deletion.STEPS)
         following = deletion.next_step(ticket)
         state = ctx.t("workflow.deletion_next", step=following) if following else \
             ctx.t("workflow.deletion_with", who=name_of(ctx.desk, steps.get("accounting")))
-        lines.append(ctx.t("workflow.show_deletion", steps=shown, next=state))
+        lines.append(ctx.t("workflow.show_deletion", steps=progress, next=state))
     return lines
 
 

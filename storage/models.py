@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -22,7 +23,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -56,6 +57,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table for Core statements (``__table__`` is typed as the wider ``FromClause``)."""
+    return cast(Table, model.__table__)
 
 
 class Person(Base):
@@ -145,7 +151,8 @@ class Ticket(Base):
 def ticket_is_open() -> ColumnElement[bool]:
     """``tickets.state IN ('deferred', …)`` with the states written into the SQL (not bound), in the
     order of the partial indexes, so SQLite and PostgreSQL can use them."""
-    states = bindparam("open_states", list(TICKET_OPEN_STATES), expanding=True, literal_execute=True, unique=True)
+    states: BindParameter[list[str]] = bindparam("open_states", list(TICKET_OPEN_STATES), expanding=True,
+                                                 literal_execute=True, unique=True)
     return Ticket.state.in_(states)
 
 

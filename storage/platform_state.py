@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.db import affected
 from storage.models import KeyValue
 from storage.upsert import upsert
 
@@ -54,7 +55,7 @@ async def keys_with_prefix(session: AsyncSession, prefix: str, *, limit: int = 1
 async def take(session: AsyncSession, key: str) -> bool:
     """Deletes ``key``; True only for the one caller whose delete removed it (a claim)."""
     result = await session.execute(delete(KeyValue).where(KeyValue.key == key))
-    return bool(result.rowcount)
+    return bool(affected(result))
 
 
 class StateTx:

@@ -197,12 +197,14 @@ class MatrixAdapter:
     async def remember_choices(self, room: str, event_id: str, buttons: tuple[Button, ...]) -> None:
         """Keeps a message's choices, so "2" (or the 2️⃣ reaction) in reply can be mapped to its button."""
         data = json.dumps({"room": room, "buttons": [b.model_dump() for b in buttons]})
+        assert self.state is not None, "bind() comes before any message"
         async with self.state.write() as state:
             await state.put(CHOICES_KEY.format(event=event_id), data)
             await state.put(LAST_CHOICES_KEY.format(room=room), event_id)
 
     async def choices(self, room: str, event_id: str | None) -> tuple[str, list[Button]] | None:
         """The choices of ``event_id`` (a message replied or reacted to), else of the room's latest one."""
+        assert self.state is not None, "bind() comes before any message"
         async with self.state.read() as state:
             if event_id is None:
                 event_id = await state.get(LAST_CHOICES_KEY.format(room=room))

@@ -107,8 +107,9 @@ def caption_of(content: Mapping[str, Any]) -> str:
 def attachments_of(content: Mapping[str, Any]) -> tuple[Attachment, ...]:
     """An ``m.image`` / ``m.file``: its name (``filename``, else ``body``), ``info.mimetype`` and
     ``info.size``, and the ``mxc://`` URI as the reference (an encrypted file's is in ``file.url``)."""
-    info = content.get("info") if isinstance(content.get("info"), Mapping) else {}
-    encrypted = content.get("file") if isinstance(content.get("file"), Mapping) else {}
+    raw_info, raw_file = content.get("info"), content.get("file")
+    info: Mapping[str, Any] = raw_info if isinstance(raw_info, Mapping) else {}
+    encrypted: Mapping[str, Any] = raw_file if isinstance(raw_file, Mapping) else {}
     url = str(content.get("url") or encrypted.get("url") or "")
     name = str(content.get("filename") or content.get("body") or "").strip() or url.rsplit("/", 1)[-1] or "file"
     size = info.get("size")
@@ -131,7 +132,7 @@ def event(kind: str, raw: Mapping[str, Any], where: ChannelRef, *, now: datetime
           form_values: dict[str, str] | None = None, event_id: str | None = None,
           attachments: tuple[Attachment, ...] = ()) -> InboundEvent:
     return InboundEvent(
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         event_id=event_id or str(raw["event_id"]),
         actor=user(str(raw["sender"]), display_name),
         channel=where,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable
+from typing import Any
 
 import structlog
 from nio import (
@@ -218,7 +219,7 @@ class Rooms:
         if known is not None and known.issuperset(team):
             return
         answer = await self.client.room_get_state_event(room, "m.room.power_levels")
-        content = dict(getattr(answer, "content", None) or {})
+        content: dict[str, Any] = dict(getattr(answer, "content", None) or {})
         if not isinstance(answer, RoomGetStateEventResponse) or not content:
             log.warning("matrix: cannot read the power levels of a ticket room (%s)",
                         getattr(answer, "status_code", answer))

@@ -350,7 +350,7 @@ class SlackIngress:
     async def on_subteam_updated(self, event: dict[str, Any]) -> None:
         self.spawn(self.guarded(self.groups.on_updated(event), "a user group update"))
 
-    async def guarded(self, work: Coroutine[Any, Any, None], what: str) -> None:
+    async def guarded(self, work: Coroutine[Any, Any, object], what: str) -> None:
         try:
             await work
         except Exception as exc:

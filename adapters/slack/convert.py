@@ -135,7 +135,7 @@ def message(body: Mapping[str, Any], where: ChannelRef, *, kind: str, text: str,
             ticket: str | None, name: str | None = None) -> InboundEvent:
     event = body["event"]
     return InboundEvent(
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         event_id=str(body["event_id"]),
         actor=user(str(event["user"]), name),
         channel=where,

@@ -26,6 +26,8 @@ from bot.core.types import OutboundMessage, Platform, Removal
 from bot.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
+    from slack_bolt.async_app import AsyncApp
+
     from bot.core.clock import Clock
 
 log = structlog.stdlib.get_logger(__name__)
@@ -42,7 +44,7 @@ class SlackRuntime:
         self.adapter = adapter
         self.capabilities = adapter.capabilities
         self.ingress: SlackIngress | None = None
-        self.app = None
+        self.app: AsyncApp | None = None
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
         self.socket: AsyncSocketModeHandler | None = None
@@ -98,6 +100,7 @@ class SlackRuntime:
 
     async def start_socket(self, app_token: str) -> None:
         await self.sync_groups()
+        assert self.app is not None, "bind() first"
         self.socket = AsyncSocketModeHandler(self.app, app_token, web_client=self.adapter.client)
         self.socket.client.message_listeners.append(self._on_socket_message)
         await self.socket.connect_async()
@@ -110,7 +113,7 @@ class SlackRuntime:
         if self.ingress.groups.watched:
             await self.ingress.groups.sync_all(strict=True)
 
-    async def _on_socket_message(self, _client: object, message: dict, _raw: str) -> None:
+    async def _on_socket_message(self, _client: Any, message: dict[str, Any], _raw: str | None) -> None:
         """Every Socket Mode (re)connection starts with "hello": after a reconnect, group changes may have
         been missed while the socket was down, so the groups are read in full again."""
         ingress = self.ingress

@@ -33,7 +33,7 @@ class PersonConfig(Section):
     matrix: str | None = None
     timezone: TimeZoneName | None = None
     language: Language | None = None
-    roles: list[StaffRole] = Field(default_factory=lambda: ["agent"])
+    roles: list[StaffRole] = Field(default_factory=lambda: list[StaffRole](["agent"]))
     phone: str | None = None
     # their mail address: mail from it is theirs (the support mailbox), and it passes the sender check
     email: str | None = None

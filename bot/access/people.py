@@ -49,7 +49,7 @@ async def sync_staff(session: AsyncSession, settings: Settings, now: datetime) -
     The config is the whole truth about a staff member's accounts: an account that is no longer
     configured (``slack = "U0ANNA"`` changed to ``"U0ANNA2"``) is detached from the person, so it
     keeps none of their rights; when it writes again it is a requester like anyone else."""
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         # two replicas starting at once would both insert a new staff member (a unique violation):
         # the second waits here until the first commits, then finds the rows
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STAFF_SYNC_LOCK})

@@ -33,7 +33,7 @@ from bot.tickets import form as ticket_form
 from bot.tickets import service
 from bot.workflow import hooks as workflow
 from storage.errors import StorageUnavailable, unavailable
-from storage.models import ProcessedEvent
+from storage.models import ProcessedEvent, table_of
 from storage.upsert import upsert
 
 log = structlog.stdlib.get_logger(__name__)
@@ -122,7 +122,7 @@ class Dispatcher:
         # one cached statement with a parameter list (SQLAlchemy sends it as multi-row INSERTs); a
         # literal multi-row .values([...]) would be compiled anew for every batch
         connection = await session.connection()
-        table = ProcessedEvent.__table__
+        table = table_of(ProcessedEvent)
         result = await connection.execute(
             upsert(connection, table, None, key=["key"]).returning(table.c.key),
             [{"key": key, "received_at": now, "status": status, "handled_at": handled_at,
@@ -159,7 +159,7 @@ class Dispatcher:
     @functools.cache
     def _claim(dialect: str) -> Update:
         """The inbox row of a stored event marked done, if it is still waiting and (PostgreSQL) nobody holds it."""
-        table = ProcessedEvent.__table__
+        table = table_of(ProcessedEvent)
         waiting = (table.c.key == bindparam("event_key")) & (table.c.status == "received")
         stmt = update(table)
         if dialect == "postgresql":

@@ -25,7 +25,7 @@ The other direction: every platform is a :class:`Runtime` (``start``, ``send``, 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -243,7 +243,7 @@ class DeskFacts(Protocol):
 
 
 class LeasePort(Protocol):
-    async def run_while_held(self, work: Callable[[], Awaitable[object]], *, stop: Any = None) -> None:
+    async def run_while_held(self, work: Callable[[], Coroutine[Any, Any, object]], *, stop: Any = None) -> None:
         """Runs ``work`` whenever this replica holds the lease; cancels it when the lease is lost."""
         ...
 

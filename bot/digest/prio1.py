@@ -4,6 +4,7 @@ ticket inbox for Prio-1 every hour). Titles appear here because the duty channel
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,7 +32,7 @@ class DigestLine:
     sla_left: timedelta | None
 
 
-def digest_query(priorities: list[int]) -> Select[tuple[Ticket, str | None]]:
+def digest_query(priorities: Sequence[int]) -> Select[Ticket, str]:
     """The open tickets of these priorities, oldest first, with the assignee's name (benchmarked at
     a million tickets in benchmarks/bench_queue_1m.py)."""
     return (
@@ -43,7 +44,7 @@ def digest_query(priorities: list[int]) -> Select[tuple[Ticket, str | None]]:
     )
 
 
-async def open_tickets(session: AsyncSession, desk: Desk, priorities: list[int], now: datetime) -> list[DigestLine]:
+async def open_tickets(session: AsyncSession, desk: Desk, priorities: Sequence[int], now: datetime) -> list[DigestLine]:
     rows = (await session.execute(digest_query(priorities))).all()
     lines = []
     for ticket, assignee in rows:
@@ -53,7 +54,7 @@ async def open_tickets(session: AsyncSession, desk: Desk, priorities: list[int],
     return lines
 
 
-def render(desk: Desk, lines: list[DigestLine], mention: str | None, priorities: list[int]) -> str:
+def render(desk: Desk, lines: list[DigestLine], mention: str | None, priorities: Sequence[int]) -> str:
     lang = desk.language
     prios = "/".join(f"P{p}" for p in priorities)
     who = t(lang, "digest.for", who=mention) if mention else ""

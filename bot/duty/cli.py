@@ -14,14 +14,14 @@ import csv
 import re
 import sys
 from datetime import date, timedelta
-from typing import TextIO
+from typing import Any, TextIO
 
 from bot.settings import Settings
 
 MAX_WEEKS = 104
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
     ical = sub.add_parser("export-ical", help="iCalendar of who holds a duty role, for calendar apps")
     ical.add_argument("--role", required=True, help="the duty role, e.g. phone or standby")
     ical.add_argument("--config", help="the config file (default: $DUTYDESK_CONFIG or ./dutydesk.toml)")

@@ -38,7 +38,7 @@ class DigestConfig(Section):
     """The Prio-1 digest: at the window's start and then every ``every`` while it runs (end exclusive)."""
 
     every: WallDuration = timedelta(hours=1)
-    priorities: list[Literal[1, 2, 3]] = Field(default_factory=lambda: [1])
+    priorities: list[Literal[1, 2, 3]] = Field(default_factory=lambda: list[Literal[1, 2, 3]]([1]))
     post_when_empty: bool = True
 
 

@@ -39,6 +39,7 @@ from bot.duty.store import holder, window_of
 from bot.i18n import t
 from bot.i18n.format import instant
 from bot.tickets.service import REQUESTED, log, tell_requester
+from storage.db import affected
 from storage.models import Person, Ticket, TicketEvent, Timer
 from storage.upsert import upsert
 
@@ -344,7 +345,7 @@ async def acknowledge(session: AsyncSession, desk: Desk, ticket: Ticket, who: st
         update(Timer).where(Timer.ticket_id == ticket.id, Timer.kind.like("ping:%"), Timer.fired_at.is_(None),
                             Timer.cancelled.is_(False)).values(cancelled=True))
     log(session, ticket, "ack", desk.clock.now(), None, new=who)
-    return bool(pending.rowcount)
+    return bool(affected(pending))
 
 
 async def taken(session: AsyncSession, desk: Desk, ticket: Ticket, who: Person) -> bool:

@@ -18,6 +18,7 @@ from bot.duty.store import window_of
 from bot.i18n.format import instant
 from bot.sla.service import clocks_of
 from bot.tickets.states import OPEN_STATES
+from storage.db import affected
 from storage.models import Ticket, Timer
 
 ACTION = "handover-ack"
@@ -76,9 +77,9 @@ async def acknowledge(session: AsyncSession, desk: Desk, who: str) -> bool:
     """Marks the pending handover taken over; False when none was waiting."""
     result = await session.execute(update(Timer).where(Timer.kind == "handover:ack", Timer.fired_at.is_(None),
                                                        Timer.cancelled.is_(False)).values(cancelled=True))
-    if result.rowcount:
+    if affected(result):
         post_duty(desk, session, "handover.taken", kind=MessageKind.HANDOVER, who=name_of(desk, who))
-    return bool(result.rowcount)
+    return bool(affected(result))
 
 
 async def unacknowledged(session: AsyncSession, desk: Desk, timer: Timer) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -119,7 +120,8 @@ async def request_swap(session: AsyncSession, desk: Desk, requester: str, day: d
     session.add(swap)
     await session.flush()
     hours = hours_text(state.window.windows_on(day), state.window.zone)
-    values = dict(id=swap.id, who=name_of(desk, requester), role=_role(role), day=_day(day), hours=hours)
+    values: dict[str, Any] = dict(id=swap.id, who=name_of(desk, requester), role=_role(role), day=_day(day),
+                                  hours=hours)
     if colleague is not None:
         await tell(session, desk, colleague, "duty.swap_asked", kind=MessageKind.SWAP_REQUEST,
                    buttons=_request_buttons(desk, swap), **values)
@@ -178,8 +180,8 @@ async def accept(session: AsyncSession, desk: Desk, actor: str, swap_id: int) ->
     swap.state, swap.decided_at, swap.decided_by = "accepted", now, actor
     await session.flush()
     hours = hours_text(state.window.windows_on(swap.day), state.window.zone)
-    values = dict(id=swap.id, who=name_of(desk, actor), requester=name_of(desk, swap.requester),
-                  role=_role(swap.role), day=_day(swap.day), hours=hours)
+    values: dict[str, Any] = dict(id=swap.id, who=name_of(desk, actor), requester=name_of(desk, swap.requester),
+                                  role=_role(swap.role), day=_day(swap.day), hours=hours)
     if swap.kind == "cover":
         await tell(session, desk, swap.requester, "duty.cover_taken_requester", **values)
         post_duty(desk, session, "duty.cover_taken", **values)
@@ -287,8 +289,8 @@ async def go_away(session: AsyncSession, desk: Desk, person: str, first: date, l
     await session.flush()
     await absence_recorded(session, desk, absence)
     shifts = shifts_of(state, person, first, last)
-    values = dict(who=name_of(desk, person), first=_day(first), last=_day(last), shifts=_days(shifts),
-                  count=len(shifts))
+    values: dict[str, Any] = dict(who=name_of(desk, person), first=_day(first), last=_day(last), shifts=_days(shifts),
+                                  count=len(shifts))
     reminders: list[datetime] = []
     coordinator = coordinator_of(desk, person)
     if absence.substitute and shifts:
@@ -348,7 +350,8 @@ async def report_sick(session: AsyncSession, desk: Desk, person: str) -> Sick:
         session.add(swap)
         await session.flush()
         requests.append(swap)
-        values = dict(id=swap.id, who=name_of(desk, person), role=_role(role), day=_day(day), hours=hours)
+        values: dict[str, Any] = dict(id=swap.id, who=name_of(desk, person), role=_role(role), day=_day(day),
+                                      hours=hours)
         for key in asking:
             if await tell(session, desk, key, "duty.cover_asked", kind=MessageKind.COVER_REQUEST,
                           buttons=_request_buttons(desk, swap), **values):
@@ -383,8 +386,8 @@ async def away_reminder(session: AsyncSession, desk: Desk, timer: Timer) -> None
     open_shifts = uncovered(state, absence.person, first, absence.last_day)
     if not open_shifts:
         return
-    values = dict(who=name_of(desk, absence.person), first=_day(absence.first_day), last=_day(absence.last_day),
-                  shifts=_days(open_shifts), count=len(open_shifts))
+    values: dict[str, Any] = dict(who=name_of(desk, absence.person), first=_day(absence.first_day),
+                                  last=_day(absence.last_day), shifts=_days(open_shifts), count=len(open_shifts))
     if timer.kind == "duty:away-self":
         await tell(session, desk, absence.person, "duty.away_reminder", kind=MessageKind.REMINDER, **values)
     else:

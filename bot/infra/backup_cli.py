@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from bot.infra import backup
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(sub: argparse._SubParsersAction[Any]) -> None:
     make = sub.add_parser("backup", help="write the database and the Matrix key store to one archive")
     make.add_argument("--config")
     make.add_argument("--db", help="database URL (default: [storage] url of the config)")

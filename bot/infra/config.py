@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -13,7 +14,10 @@ from bot.sla.durations import duration_text, wall_duration
 DEFAULT_DB_URL = "sqlite+aiosqlite:///dutydesk.db"
 
 # how long a lease or a sweep lasts: seconds to hours, never working days
-HaDuration = wall_duration(days=False, bad='{text!r} is not a duration; write e.g. "30s", "1m" or "1m30s"')
+if TYPE_CHECKING:
+    HaDuration = timedelta
+else:
+    HaDuration = wall_duration(days=False, bad='{text!r} is not a duration; write e.g. "30s", "1m" or "1m30s"')
 
 
 class StorageConfig(Section):

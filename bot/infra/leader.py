@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import Clock
+from storage.db import affected
 from storage.models import Lease
 from storage.upsert import upsert
 
@@ -78,7 +79,7 @@ class LeaderLease:
                 .where(Lease.name == self.name, or_(Lease.holder == self.holder, Lease.expires_at < now))
                 .values(holder=self.holder, expires_at=expires)
             )
-            return bool(taken.rowcount)
+            return bool(affected(taken))
 
     async def release(self) -> None:
         """Lets another replica take over at once (a clean shutdown)."""
@@ -87,7 +88,7 @@ class LeaderLease:
             await session.execute(update(Lease).where(Lease.name == self.name, Lease.holder == self.holder)
                                   .values(expires_at=past))
 
-    async def run_while_held(self, work: Callable[[], Awaitable[object]], *,
+    async def run_while_held(self, work: Callable[[], Coroutine[Any, Any, object]], *,
                              stop: asyncio.Event | None = None) -> None:
         """Runs ``work()`` whenever this replica holds the lease; cancels it when the lease is lost.
 

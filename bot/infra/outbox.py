@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from sqlalchemy import bindparam, func, select, update
@@ -39,7 +40,7 @@ from bot.core.types import URGENT_KINDS, Button, MessageKind, OutboundMessage, P
 from bot.core.uow import UnitOfWork
 from bot.infra import metrics
 from bot.infra.supervise import supervise
-from storage.models import OutboxMessage
+from storage.models import OutboxMessage, table_of
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -137,7 +138,7 @@ def target_key(row: OutboxMessage) -> TargetKey:
 
 def _target(row: OutboxMessage) -> Target:
     return Target(
-        kind=row.target_kind,  # type: ignore[arg-type]
+        kind=row.target_kind,
         platform=Platform(row.platform),
         channel_id=row.channel_id,
         thread_id=row.thread_id,
@@ -151,7 +152,7 @@ def to_message(row: OutboxMessage) -> OutboundMessage:
         id=row.id,
         target=_target(row),
         text=row.text,
-        kind=MessageKind(row.kind),
+        kind=MessageKind(cast(str, row.kind)),  # only a removal has none, and it is no message
         visibility=Visibility(row.visibility),
         ticket=row.ticket_key,
         buttons=tuple(Button(**b) for b in row.buttons or ()),
@@ -383,7 +384,7 @@ class OutboxSender:
         row.status, row.attempts, row.sent_at, row.platform_ref = "sent", row.attempts + 1, now, ref
 
     async def _flush_marks(self) -> None:
-        table = OutboxMessage.__table__
+        table = table_of(OutboxMessage)
         stmt = (update(table)
                 .where(table.c.id == bindparam("b_id"), table.c.status == "pending")
                 .values(status="sent", sent_at=bindparam("b_at"), attempts=bindparam("b_attempts"),
@@ -491,10 +492,13 @@ class OutboxSender:
             task = self._track(asyncio.create_task(self._inline_line(key, line, before, after),
                                                    name="outbox-inline"))
             self._tails[key] = task
-            task.add_done_callback(lambda done, key=key: self._tails.pop(key) if self._tails.get(key) is done
-                                   else None)
+            task.add_done_callback(functools.partial(self._forget_tail, key))
             if key[1] != "ticket":
                 first.append(task)
+
+    def _forget_tail(self, key: TargetKey, done: asyncio.Task[bool]) -> None:
+        if self._tails.get(key) is done:  # a later line of the same target may have replaced it
+            del self._tails[key]
 
     def _track(self, task: asyncio.Task[Any]) -> asyncio.Task[Any]:
         self._inline.add(task)

@@ -77,7 +77,7 @@ RETRY_MAX = 60.0
 class Scheduler:
     retry_first = RETRY_FIRST
 
-    def __init__(self, desk: Desk, jobs: list[Job], replica: str, after_run: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, desk: Desk, jobs: list[Job], replica: str, after_run: Callable[[], Awaitable[object]]) -> None:
         self.desk = desk
         self.jobs = {job.id: job for job in jobs}
         self.replica = replica

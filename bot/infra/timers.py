@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 
 from bot.core.desk import Desk
 from bot.core.uow import unit_of_work
+from storage.db import affected
 from storage.errors import StorageNotReady
 from storage.models import Timer
 
@@ -76,7 +77,7 @@ async def _fire(desk: Desk, timer_id: int) -> bool:
                 update(Timer).where(Timer.id == timer_id, Timer.fired_at.is_(None))
                 .values(fired_at=desk.clock.now())
             )
-            if not claimed.rowcount:
+            if not affected(claimed):
                 return False
             timer = await session.get(Timer, timer_id)
             assert timer is not None

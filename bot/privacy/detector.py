@@ -296,9 +296,9 @@ class ProblemDetector:
             self._rules[lang] = tuple(rules)
         # A message without letters ("502 😱") gets the language-independent rules.
         no_language = common + extras.get(ALL_LANGUAGES, []) + excludes.get(ALL_LANGUAGES, [])
-        for key, rules in [*self._rules.items(), (None, no_language)]:
-            self._positive[key] = tuple(r for r in rules if r.weight > 0 and not r.veto)
-            self._negative[key] = tuple(r for r in rules if r.weight <= 0 or r.veto)
+        for key, language_rules in [*self._rules.items(), (None, tuple(no_language))]:
+            self._positive[key] = tuple(r for r in language_rules if r.weight > 0 and not r.veto)
+            self._negative[key] = tuple(r for r in language_rules if r.weight <= 0 or r.veto)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | None) -> ProblemDetector:

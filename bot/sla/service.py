@@ -24,7 +24,7 @@ from bot.infra.outbox import enqueue
 from bot.sla.policy import SlaPolicy
 from bot.sla.tickets import TicketClock, derive, vendor_target
 from bot.tickets.states import OPEN_STATES
-from storage.models import Person, Ticket, TicketEvent, Timer
+from storage.models import Person, Ticket, TicketEvent, Timer, table_of
 
 
 def vendor_policy_of(desk: Desk) -> SlaPolicy | None:
@@ -59,7 +59,7 @@ async def clocks_of(session: AsyncSession, desk: Desk, ticket: Ticket) -> list[T
         .where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
     )).all()
     events = [event for event, _ in rows]
-    staff = {event.actor_id for event, is_staff in rows if is_staff}
+    staff = {event.actor_id for event, is_staff in rows if is_staff and event.actor_id is not None}
     return derive(ticket, events, staff, desk_policy, vendor_policy)
 
 
@@ -120,7 +120,7 @@ async def refresh(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:
                            "cancelled": False, "data": {"target": clock.target.name, "due": due.isoformat()}})
     if timers:
         # one Core executemany: as ORM objects they cost a flush, and on SQLite one INSERT each (to read ids back)
-        await session.execute(insert(Timer.__table__), timers)
+        await session.execute(insert(table_of(Timer)), timers)
 
 
 async def send_warning(session: AsyncSession, desk: Desk, timer: Timer) -> None:
@@ -129,7 +129,7 @@ async def send_warning(session: AsyncSession, desk: Desk, timer: Timer) -> None:
     if ticket is None:
         return
     _, clock_name, level = timer.kind.split(":")
-    current = {c.name: c for c in await clocks_of(session, desk, ticket)}.get(clock_name)  # type: ignore[misc]
+    current = next((c for c in await clocks_of(session, desk, ticket) if c.name == clock_name), None)
     now = desk.clock.now()
     if current is None or current.stopped_at is not None or current.status != "running" \
             or current.target.name != (timer.data or {}).get("target"):

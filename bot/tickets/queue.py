@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from storage.models import Person, Ticket, ticket_is_open
 
@@ -34,7 +35,7 @@ class QueueSnapshot:
         return sum(self.by_state.values())
 
 
-async def _lines(session: AsyncSession, *conditions: object, limit: int) -> list[QueueLine]:
+async def _lines(session: AsyncSession, *conditions: ColumnElement[bool], limit: int) -> list[QueueLine]:
     stmt = (
         select(Ticket.key, Ticket.priority, Ticket.state, Ticket.created_at, Person.display_name, Ticket.title)
         .outerjoin(Person, Person.id == Ticket.assignee_id)

@@ -28,7 +28,7 @@ def _configure(connection: Connection) -> None:
 
 
 async def _run_with_own_engine() -> None:
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
     async with engine.begin() as conn:
         await conn.run_sync(_configure)
     await engine.dispose()
