@@ -10,7 +10,7 @@ stays in the inbox and the outbox and resumes on the next start.
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiohttp import web

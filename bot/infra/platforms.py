@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -127,7 +127,10 @@ class MatrixConfig(Section):
 
 
 # how often a mailbox without IDLE is polled: seconds to hours
-MailDuration = wall_duration(days=False, bad='{text!r} is not a duration; write e.g. "30s", "1m" or "5m"')
+if TYPE_CHECKING:
+    MailDuration = timedelta
+else:
+    MailDuration = wall_duration(days=False, bad='{text!r} is not a duration; write e.g. "30s", "1m" or "5m"')
 _MAIL_URL = re.compile(r"^(?P<scheme>imaps?|smtps?)://(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\s\[\]]+)(?::(?P<port>\d{1,5}))?/?$")
 _DEFAULT_PORTS = {"imap": 143, "imaps": 993, "smtp": 587, "smtps": 465}
 _ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")

@@ -408,7 +408,8 @@ async def build_report(session: AsyncSession, desk: Desk, first: date, last: dat
     for assignee_id, count in open_rows:
         open_by_assignee[keys.get(assignee_id) if assignee_id else None] += count
     open_lines: list[OpenLine] = [
-        OpenLine(t.key, t.created_at, t.priority, t.state, names_by_key.get(keys.get(t.assignee_id, "")))
+        OpenLine(t.key, t.created_at, t.priority, t.state,
+                 names_by_key.get(keys.get(t.assignee_id, "")) if t.assignee_id is not None else None)
         for t in (await session.scalars(
             select(Ticket).where(*unchanged).order_by(Ticket.created_at, Ticket.id).limit(OLDEST)
         )).all()
