@@ -24,6 +24,7 @@ in the same transaction as the ticket change, whether a command, a timer or a jo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -208,7 +209,7 @@ async def _arm(session: AsyncSession, desk: Desk, ticket: Ticket, who: str | Non
     await _timer(session, ticket, "ping:window", end, data)
 
 
-async def _timer(session: AsyncSession, ticket: Ticket, kind: str, due: datetime, data: dict[str, object]) -> None:
+async def _timer(session: AsyncSession, ticket: Ticket, kind: str, due: datetime, data: Mapping[str, object]) -> None:
     values = {"ticket_id": ticket.id, "kind": kind, "due_at": due, "fired_at": None, "cancelled": False,
               "data": data}
     # one that exists already (fired or cancelled) is armed again

@@ -51,7 +51,7 @@ async def clocks_of(session: AsyncSession, desk: Desk, ticket: Ticket) -> list[T
         # is not read back, which also spares the flush that reading it would force
         added = unit.logged.get(ticket.id, [])
         events = [event for event, _ in added]
-        staff = {event.actor_id for event, is_staff in added if is_staff}
+        staff = {event.actor_id for event, is_staff in added if is_staff and event.actor_id is not None}
         return derive(ticket, events, staff, desk_policy, vendor_policy)
     # the log and each actor's staff flag in one query: derive() only asks whether an event's actor is staff
     rows = (await session.execute(

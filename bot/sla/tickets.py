@@ -148,12 +148,11 @@ def derive(
             clocks.append(_resolution_clock(desk_policy, target, ticket, events))
     if vendor_policy is not None:
         # by position in the log, not by id: the events of the unit of work in progress have no id yet
-        reported = next((index for index, e in enumerate(events) if e.kind == "vendor"), None)
-        reported_to_vendor = events[reported] if reported is not None else None
+        vendor_index = next((index for index, e in enumerate(events) if e.kind == "vendor"), None)
         target = vendor_target(vendor_policy, ticket.priority)
-        if reported_to_vendor is not None and target is not None:
-            back = next((e.at for e in events[reported + 1:] if e.kind == "state" and e.old == "vendor"), None)
-            clock = vendor_policy.clock(target, reported_to_vendor.at)
+        if vendor_index is not None and target is not None:
+            back = next((e.at for e in events[vendor_index + 1:] if e.kind == "state" and e.old == "vendor"), None)
+            clock = vendor_policy.clock(target, events[vendor_index].at)
             clocks.append(TicketClock("vendor", vendor_policy, target, clock, back, "met" if back else "running"))
     if ticket.state in ENDED:
         # a closed or merged ticket waits for nothing: its open clocks stop (no warning, no breach)
