@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 log = structlog.stdlib.get_logger(__name__)
 
 BOT_KEY = web.AppKey("dutydesk_bot", object)
-TOKEN_KEY = web.AppKey("dutydesk_ops_token", object)
+TOKEN_KEY: web.AppKey[str | None] = web.AppKey("dutydesk_ops_token")
 # a platform whose last sync is older than this is reported in ``sync_stale``: a Matrix /sync long poll
 # returns within 30 s, so a working sync loop reports several times in this span
 SYNC_STALE_AFTER = timedelta(seconds=90)

@@ -25,7 +25,8 @@ async def route(ctx: Context) -> list[Reply] | None:
         # a reply in a moved thread follows it wherever the thread was: the reaction and the shortcut move
         # threads out of private and unguarded channels too
         channel = event.channel
-        moved = await moved_ticket(ctx.session, channel.model_copy(update={"thread_id": None}), channel.thread_id)
+        moved = await moved_ticket(ctx.session, channel.model_copy(update={"thread_id": None}),
+                                   event.channel.thread_id)
         if moved is not None:
             return await follow_reply(ctx, moved, channel)
     if not _in_public_channel(ctx):

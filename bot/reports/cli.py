@@ -11,14 +11,14 @@ import asyncio
 import json
 import sys
 from datetime import date
-from typing import TextIO
+from typing import Any, TextIO
 
 from bot.settings import Settings
 
 FORMATS = ("text", "csv", "json")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[Any]) -> None:
     report = sub.add_parser("report", help="the desk's figures over a range of dates (text, CSV or JSON)")
     report.add_argument("--config", help="the config file (default: $DUTYDESK_CONFIG or ./dutydesk.toml)")
     report.add_argument("--db", help="database URL (default: [storage] url of the config)")
