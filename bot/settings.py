@@ -134,7 +134,16 @@ class Settings(BaseSettings):
         if self.desk.timezone == "UTC" and "timezone" not in self.desk.model_fields_set:
             found.append('[desk] timezone: not set and no calendar to take it from, so times are shown in UTC; set '
                          'it to the desk\'s zone, e.g. timezone = "Europe/Berlin"')
+        found += self.forgeable_mail()
         return found
+
+    def forgeable_mail(self) -> list[str]:
+        """The team's mail addresses: nothing checks a mail's sender, so a mail that says it is from one of them
+        counts as theirs (the team's word in a ticket) whoever sent it."""
+        return [f"people.{key}.email: a mail's sender is not checked, so anybody can send mail as {person.email} "
+                f"and the ticket shows it as {person.name or key}'s, the support team's word (it runs no commands); "
+                "set email only where your mail server rejects forged mail from that domain (DMARC p=reject), "
+                "or leave it out" for key, person in self.people.items() if person.email]
 
     @property
     def slack_enabled(self) -> bool:

@@ -63,6 +63,8 @@ class MailRuntime:
     async def start(self, ports: Ports) -> str:
         self.ports = ports
         self.intake = MailIntake(ports, self._take)
+        for warning in ports.settings.forgeable_mail():
+            log.warning("mail: a team address is trusted without a sender check", problem=warning)
         # stale on /healthz when no pass works within the stale span from now (a mailbox that never opens)
         ports.health.synced(Platform.MAIL.value, ports.clock.now())
         poll = self.config.poll.total_seconds()

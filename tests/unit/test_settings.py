@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.settings import ConfigError, load_settings
+from bot.settings import ConfigError, load_settings, settings_from_data
 
 DUTYDESK = str(Path(sys.executable).parent / "dutydesk")
 
@@ -316,3 +316,13 @@ def test_secrets_are_the_secret_fields_of_every_section() -> None:
 
     assert secret_keys() == {"ops": ("token",), "slack": ("bot_token", "app_token", "signing_secret", "user_token"),
                              "matrix": ("password", "access_token"), "mail": ("password",)}
+
+
+def test_a_team_mail_address_comes_with_a_warning_that_mail_senders_are_not_checked() -> None:
+    """A mail From a team member's address counts as theirs, and mail senders can be forged: check-config says so."""
+    settings = settings_from_data({"desk": {"timezone": "Europe/Berlin"},
+                                   "people": {"carla": {"name": "Carla", "email": "carla@example.org"},
+                                              "anna": {"name": "Anna"}}}, "(test)", env={})
+    [warning] = settings.warnings()
+    assert warning.startswith("people.carla.email: a mail's sender is not checked")
+    assert "carla@example.org" in warning and "DMARC" in warning

@@ -54,3 +54,11 @@ async def test_a_reply_by_mail_goes_into_the_ticket_and_an_agent_reply_goes_back
     assert answer["Message-ID"] in reply["References"] or receipt.message["Message-ID"] in reply["References"]
     assert "Please restart the router." in reply.get_content()
     assert reply["Auto-Submitted"] == "auto-generated"
+
+
+async def test_the_start_warns_that_a_team_address_is_trusted_without_a_sender_check(mail: MailHarness,
+                                                                                       caplog) -> None:
+    """Carla's address is in [people]: a mail From it counts as hers, and nothing checks who sent it."""
+    await mail.start()
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "sender check" in r.getMessage()]
+    assert len(warned) == 1 and "carla@example.org" in warned[0] and "DMARC" in warned[0]
