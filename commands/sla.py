@@ -6,8 +6,8 @@ from __future__ import annotations
 from bot.core.context import Context
 from bot.core.registry import Command, Registry
 from bot.core.types import Reply
-from bot.i18n.format import duration
 from bot.sla.service import clocks_of, vendor_due, vendor_policy_of
+from bot.sla.wording import business_left
 from bot.workflow.vendor import queued_for
 from commands.ticket import KEY_ARG, KeyArgs, load
 from storage.models import Ticket
@@ -35,17 +35,27 @@ async def sla(ctx: Context, args: KeyArgs) -> list[Reply]:
         zone = clock.policy.calendar.zone.key
         due = clock.due
         left = clock.remaining(now)
+        lang = ctx.actor.language
+        # a target in working days says "days" (without "business time": a working day is business time)
+        days = clock.target.within.is_days
         if state in ("met", "breached") and clock.stopped_at is not None:
             detail = ctx.t("sla.detail_done", at=_when(ctx, clock.stopped_at, zone),
                            due=_when(ctx, due, zone) if due else "—")
         elif due is None:
-            detail = ctx.t("sla.detail_held", left=duration(ctx.actor.language, left))
+            detail = ctx.t("sla.detail_held_days" if days else "sla.detail_held",
+                           left=business_left(lang, clock, left, now))
         elif left.total_seconds() >= 0:
-            detail = ctx.t("sla.detail_left", due=_when(ctx, due, zone), left=duration(ctx.actor.language, left))
+            detail = ctx.t("sla.detail_left_days" if days else "sla.detail_left", due=_when(ctx, due, zone),
+                           left=business_left(lang, clock, left, now))
         else:
-            detail = ctx.t("sla.detail_over", due=_when(ctx, due, zone), over=duration(ctx.actor.language, -left))
-        lines.append(ctx.t("sla.line", clock=ctx.t(f"sla.clock_{clock.name}"), target=clock.target.name,
-                           state=ctx.t(f"sla.state_{state}"), detail=detail))
+            detail = ctx.t("sla.detail_over_days" if days else "sla.detail_over", due=_when(ctx, due, zone),
+                           over=business_left(lang, clock, -left, now))
+        # the target's name is the desk's own word ("merge", "response-P1"): the team sees it, a requester not
+        values = dict(clock=ctx.t(f"sla.clock_{clock.name}"), state=ctx.t(f"sla.state_{state}"), detail=detail)
+        if ctx.actor.is_staff:
+            lines.append(ctx.t("sla.line", target=clock.target.name, **values))
+        else:
+            lines.append(ctx.t("sla.line_plain", **values))
     if waiting is not None:
         lines.append(waiting)
     return [Reply(text="\n".join(lines), ticket=ticket.key)]

@@ -5,6 +5,8 @@ duplicates are merged with both users told, and every change of state reaches th
 
 from __future__ import annotations
 
+import re
+
 from workflow_sim import run
 
 from bot.i18n import t
@@ -175,3 +177,26 @@ async def test_the_user_is_told_of_every_change_of_state(tmp_path) -> None:
     assert any("Готово." in text for text in told)
     assert ru("closing.reopened", key="ZOO-1") in told
     assert ru("ticket.state_changed", key="ZOO-1", state=ru("state.closed"), who="Ирина") in told
+
+
+async def test_a_30_working_day_target_shows_working_days_and_the_requester_no_target_name(tmp_path) -> None:
+    """"осталось 9д 23ч рабочего времени" read 239 business hours as days of 24: the merge target's time left is
+    said in working days (of the desk's 8 hours) and hours; the requester sees the clock, never "(merge)"."""
+    steps = [
+        {"at": "2026-11-24T10:07:00+03:00", "user": "nikolai", "dm": True,
+         "text": "Прошу объединить две карточки моей собаки"},
+        {"after": "1m", "user": "nikolai", "ticket": "ZOO-1", "text": "120045 и 120046"},
+        {"at": "2026-11-24T12:38:00+03:00", "user": "pavel", "channel": TEAM, "text": "!ticket sla ZOO-1"},
+        {"after": "1m", "user": "nikolai", "dm": True, "text": "!ticket sla ZOO-1"},
+    ]
+    result = await run(tmp_path, ORG, steps, start=START, platform="matrix")
+    assert result.errors() == []
+    head = ru("sla.head", key="ZOO-1", priority=3)
+    (team,) = [text for text in result.texts(to="@pavel") if text.startswith(head)]
+    (requester,) = [text for text in result.texts() if text.startswith(head) and text != team]
+    # opened at 10:07, 2 h 31 min of business time used at 12:38: 29 working days, 5 h 29 min are left
+    assert "(merge)" in team and "осталось 29 рабочих дней 5 часов 29 минут" in team
+    merge_line = team.splitlines()[-1]
+    assert "рабочего времени" not in merge_line and not re.search(r"\d+д", merge_line)
+    assert "merge" not in requester and "(response)" not in requester
+    assert "осталось 29 рабочих дней 5 часов 28 минут" in requester  # a minute later
