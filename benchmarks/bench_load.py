@@ -19,6 +19,11 @@ that keeps up has none). Printed per backend: the throughput achieved as a ratio
 arrival (p50/p99/max; Slack needs < 3 s), the lag from arrival to the committed unit of work, the
 outbox rows delivered, and the resident memory sampled every 5 s (target < 150 MB and flat: the slope
 over the second half).
+
+Prio-1 under load: one event in 100 instead is ``/ticket -p1 server {n} down`` (the desk has duty round
+the clock, so every one pages the standby); its time from the scheduled arrival until the standby's
+ping reaches the platform (the recording adapter's ``send``) is reported per backend, p50/p99/max.
+Target: p99 < 1 s.
 """
 
 from __future__ import annotations
@@ -42,10 +47,11 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from adapters.sim import PROFILES  # noqa: E402
-from benchmarks.common import PgUnavailable, pg_database, print_table  # noqa: E402
+from benchmarks.common import PgUnavailable, pg_database, print_table, report_target  # noqa: E402
 from bot.app import build  # noqa: E402
 from bot.core.clock import SystemClock  # noqa: E402
 from bot.core.types import ChannelRef, InboundEvent, OutboundMessage, Platform, Removal, UserRef  # noqa: E402
+from bot.infra.outbox import Slots  # noqa: E402
 from bot.settings import settings_from_data  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import make_engine  # noqa: E402
@@ -57,8 +63,13 @@ CONFIG = {
     "sla": {"support": {"calendar": "office", "targets": {"response": {"within": "4h"}, "resolve": {"within": "2d"}}}},
     "people": {f"agent{i}": {"name": f"Agent {i}", "roles": ["agent", "lead"]} for i in range(8)},
     "channels": {"duty": ["#support-duty"]},
+    # duty round the clock, so that every Prio-1 request pages the standby (agent1 on any day)
+    "duty": {"calendar": "office", "window": "mon-sun 00:00-24:00", "roles": ["phone", "standby"],
+             "rotation": "weekly", "members": ["agent0", "agent1"], "anchor": "2026-11-23"},
     "ops": {"enabled": False},
 }
+P1_EVERY = 100  # one event in this many is a Prio-1 request
+PING_TARGET_S = 1.0
 
 
 def rss_mb() -> float:
@@ -76,9 +87,12 @@ class Recorder:
 
     def __init__(self) -> None:
         self.sent = 0
+        self.pings: dict[str, float] = {}  # ticket key → when its first ping reached the platform
 
     async def send(self, message: OutboundMessage) -> str | None:
         self.sent += 1
+        if message.kind == "ping" and message.ticket and message.ticket not in self.pings:
+            self.pings[message.ticket] = time.perf_counter()
         return f"ok-{message.id}"
 
     async def remove(self, removal: Removal) -> str | None:
@@ -93,6 +107,7 @@ class Stats:
     offered: int = 0
     processed: int = 0
     failed_accepts: int = 0
+    p1_sent: dict[str, float] = field(default_factory=dict)  # "server N down" → its scheduled arrival
 
 
 def pct(values: list[float], q: float) -> float:
@@ -107,7 +122,9 @@ def make_event(n: int, rng: random.Random, tickets: int) -> InboundEvent:
     channel = ChannelRef(platform=Platform.SIM, channel_id="#general")
     recent = f"LD-{max(tickets - rng.randint(0, 50), 1)}"
     ticket = None
-    if roll < 0.75:
+    if n % P1_EVERY == P1_EVERY - 1:
+        user, kind, text = f"req{rng.randint(1, 300)}", "command", f"ticket -p1 server {n} down"
+    elif roll < 0.75:
         user, kind, text = f"req{rng.randint(1, 300)}", "command", f"ticket printer {n} on fire in room {n % 97}"
     elif roll < 0.85:
         user, kind, text = f"agent{rng.randint(0, 7)}", "command", "queue"
@@ -131,7 +148,7 @@ async def run(url: str, backend: str, rate: float, seconds: float, drain: float)
     # delivery as build() sets it up for Slack and Matrix (the recording adapter is a simulator platform):
     # a unit of work's messages sent inline after its commit, up to 8 targets at once
     bot.dispatcher.inline = bot.outbox
-    bot.outbox._slots = asyncio.Semaphore(8)
+    bot.outbox._slots = Slots(8)
     stats = Stats()
     work: asyncio.Queue[tuple[InboundEvent, float]] = asyncio.Queue()
     rng = random.Random(7)
@@ -181,7 +198,9 @@ async def run(url: str, backend: str, rate: float, seconds: float, drain: float)
             if delay > 0:
                 await asyncio.sleep(delay)
             event = make_event(n, rng, max(tickets, 1))
-            tickets += event.text.startswith("ticket printer")
+            tickets += event.text.startswith(("ticket printer", "ticket -p1"))
+            if event.text.startswith("ticket -p1"):
+                stats.p1_sent[event.text.removeprefix("ticket -p1 ")] = scheduled
             stats.offered += 1
             task = asyncio.create_task(arrive(event, scheduled))
             arrivals.add(task)
@@ -202,6 +221,7 @@ async def run(url: str, backend: str, rate: float, seconds: float, drain: float)
         for task in workers:
             task.cancel()
         await asyncio.gather(sampler, *workers, return_exceptions=True)
+        pings = await _ping_delays(bot, stats, adapter)
     await bot.close()
 
     achieved = stats.processed / processed_after
@@ -209,6 +229,14 @@ async def run(url: str, backend: str, rate: float, seconds: float, drain: float)
     slope = _slope(half) * 60 if len(half) >= 2 else float("nan")
     peak = max(mb for _, mb in stats.rss)
     left = f"{backlog} still queued (stopped waiting)" if backlog else "all processed"
+    unpaged = len(stats.p1_sent) - len(pings)
+    print(f"{backend}: Prio-1 ping from the request's arrival to the platform: {len(pings)} of {len(stats.p1_sent)} "
+          f"paged, p50 {pct(pings, 0.5) * 1000:.0f} ms, p99 {pct(pings, 0.99) * 1000:.0f} ms, "
+          f"max {max(pings, default=0) * 1000:.0f} ms")
+    report_target(f"Prio-1 ping under {rate:.0f} events/min, {backend}, p99",
+                  f"{pct(pings, 0.99) * 1000:.0f} ms" + (f" ({unpaged} never paged)" if unpaged else ""),
+                  f"< {PING_TARGET_S * 1000:.0f} ms", bool(pings) and not unpaged
+                  and pct(pings, 0.99) < PING_TARGET_S)
     print(f"{backend}: offered {stats.offered} events in {offered_for:.0f} s ({rate:.0f}/min); {stats.processed} "
           f"processed after {processed_after:.1f} s, {left}; {adapter.sent} messages delivered "
           f"(outbox settled after {drained_after:.1f} s); RSS {stats.rss[0][1]:.0f} → {stats.rss[-1][1]:.0f} MB "
@@ -218,6 +246,19 @@ async def run(url: str, backend: str, rate: float, seconds: float, drain: float)
             f"{max(stats.acks, default=0) * 1000:.0f}", f"{pct(stats.lags, 0.5) * 1000:.0f}",
             f"{pct(stats.lags, 0.99) * 1000:.0f}", f"{peak:.0f}", f"{slope:+.1f}",
             "ok" if peak < RSS_TARGET_MB and not slope > 2.0 else "CHECK"]
+
+
+async def _ping_delays(bot, stats: Stats, adapter: Recorder) -> list[float]:
+    """Seconds from each Prio-1 request's scheduled arrival until its ticket's first ping was sent."""
+    from sqlalchemy import select
+
+    from storage.models import Ticket
+
+    async with bot.desk.sessions() as session:
+        rows = (await session.execute(select(Ticket.key, Ticket.description)
+                                      .where(Ticket.description.like("server % down")))).all()
+    return [adapter.pings[key] - stats.p1_sent[text] for key, text in rows
+            if key in adapter.pings and text in stats.p1_sent]
 
 
 async def _pending(bot) -> int:

@@ -16,6 +16,11 @@ target, retries with backoff):
   due rows in id order, one claim statement per target's line of rows.
 
 Marking rows sent is one statement for all the rows that finished sending meanwhile (a group commit).
+
+What people wait for goes first, across targets (within a target the order is always the row order):
+a Prio-1 page takes no concurrency slot at all, a receipt takes the next free slot before any other
+line waiting for one, and the sender's loop picks up due pages and receipts beyond its batch and
+starts their lines first (:data:`FIRST_KINDS`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import heapq
+import itertools
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -171,6 +178,52 @@ def backoff(attempts: int, retry_after: float | None) -> timedelta:
     return timedelta(seconds=base * (1 + random.random() / 4))
 
 
+# the lines that go first: a Prio-1 page (no slot at all) and a new ticket's receipt (the next free slot)
+FIRST_KINDS = URGENT_KINDS | {MessageKind.RECEIPT}
+
+
+def rank(rows: Iterable[OutboxMessage]) -> int:
+    """Where a line of rows stands in the queue for a delivery slot: 0 with a page or a receipt in it, else 1."""
+    return 0 if any(row.kind in FIRST_KINDS for row in rows) else 1
+
+
+class Slots:
+    """At most ``size`` lines delivered at once; a free slot goes to the waiting line of the lowest rank,
+    among equals to the one that waited longest (a plain semaphore would make a receipt queue behind
+    every line of ordinary traffic that asked before it)."""
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    @contextlib.asynccontextmanager
+    async def slot(self, rank: int) -> Any:
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+        else:
+            turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiting, (rank, next(self._order), turn))
+            try:
+                await turn
+            except asyncio.CancelledError:
+                if turn.done() and not turn.cancelled():
+                    self._release()  # handed the slot just as it was cancelled: pass it on
+                raise
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        while self._waiting:
+            _, _, turn = heapq.heappop(self._waiting)
+            if not turn.done():  # a waiter that was cancelled has a done future: skip it
+                turn.set_result(None)
+                return
+        self._free += 1
+
+
 Sender = Callable[[OutboundMessage], Awaitable[str | None]]
 Remover = Callable[[Removal], Awaitable[str | None]]
 
@@ -210,7 +263,7 @@ class OutboxSender:
         # one delivery pass at a time in this process, or two passes would send the same row
         self._lock = asyncio.Lock()
         # how many targets are sent to at once; 1 keeps a transcript's order (simulator, console)
-        self._slots = asyncio.Semaphore(concurrency)
+        self._slots = Slots(concurrency)
         # inline deliveries: per target the last line scheduled (the next one waits for it), the ids
         # claimed and not settled yet, and every task still running (drain waits for them)
         self._tails: dict[TargetKey, asyncio.Task[bool]] = {}
@@ -221,15 +274,34 @@ class OutboxSender:
         self._marker: asyncio.Task[None] | None = None
 
     async def _due(self) -> list[OutboxMessage]:
+        """The first ``batch`` due rows in id order and, when more are due, the pages and receipts among
+        the rest whose target has no older row left out (they would overtake it)."""
         async with self.sessions() as session:
-            stmt = (
-                select(OutboxMessage)
-                .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= self.clock.now())
-                .where(OutboxMessage.platform.in_([p.value for p in self.senders]))
-                .order_by(OutboxMessage.id)
-                .limit(self.batch)
-            )
-            return list((await session.scalars(stmt)).all())
+            due = (OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= self.clock.now(),
+                   OutboxMessage.platform.in_([p.value for p in self.senders]))
+            rows = list((await session.scalars(
+                select(OutboxMessage).where(*due).order_by(OutboxMessage.id).limit(self.batch))).all())
+            if len(rows) < self.batch:
+                return rows
+            last = rows[-1].id
+            first = list((await session.scalars(
+                select(OutboxMessage).where(*due, OutboxMessage.id > last,
+                                            OutboxMessage.kind.in_([k.value for k in FIRST_KINDS]))
+                .order_by(OutboxMessage.id).limit(self.batch))).all())
+            if not first:
+                return rows
+            # the rows between the batch and those that are left out: a target with one of them keeps its order
+            between = (await session.execute(
+                select(OutboxMessage.id, OutboxMessage.platform, OutboxMessage.target_kind, OutboxMessage.channel_id,
+                       OutboxMessage.ticket_key, OutboxMessage.user_id)
+                .where(OutboxMessage.status == "pending", OutboxMessage.id > last, OutboxMessage.id < first[-1].id,
+                       OutboxMessage.kind.not_in([k.value for k in FIRST_KINDS]) | OutboxMessage.kind.is_(None))
+            )).all()
+            held: dict[TargetKey, int] = {}
+            for row_id, platform, kind, channel, ticket, user in between:
+                key = (platform, kind, channel or ticket, user)
+                held[key] = min(held.get(key, row_id), row_id)
+            return rows + [row for row in first if held.get(target_key(row), row.id) >= row.id]
 
     async def drain(self) -> int:
         """Sends everything that is due now (after the inline deliveries under way); returns how many
@@ -278,6 +350,9 @@ class OutboxSender:
             # targets are independent of each other: up to `concurrency` of them are served at once
             # every line finishes before the pass ends (a database error in one must not leave the others
             # sending after the lock is released, where the next pass could overtake them in their target)
+            # pages and receipts first: their lines ask for a slot before any other (sorted() is stable)
+            ordered = sorted(lines, key=lambda key: rank(lines[key]))
+            lines = {key: lines[key] for key in ordered}
             results = await asyncio.gather(*(self._send_line(line) for line in lines.values()),
                                            return_exceptions=True)
             for result in results:
@@ -293,10 +368,11 @@ class OutboxSender:
                 return delivered
 
     def _slot(self, rows: list[OutboxMessage]) -> contextlib.AbstractAsyncContextManager[Any]:
-        """The concurrency slot a line of rows is sent in; none for a line with a page in it (URGENT_KINDS)."""
+        """The concurrency slot a line of rows is sent in; none for a line with a page in it (URGENT_KINDS),
+        the next free one for a line with a receipt (see :class:`Slots`)."""
         if any(row.kind in URGENT_KINDS for row in rows):
             return contextlib.nullcontext()
-        return self._slots
+        return self._slots.slot(rank(rows))
 
     async def _send_line(self, rows: list[OutboxMessage]) -> tuple[int, bool, bool]:
         """Sends one target's rows in order: (rows sent, whether any row was settled, whether it stopped)."""

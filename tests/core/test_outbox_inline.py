@@ -12,14 +12,14 @@ import pytest
 
 import bot.infra.outbox as outbox
 from bot.core.types import Platform, Target, Visibility
-from bot.infra.outbox import DeliveryError, OutboxSender, enqueue
+from bot.infra.outbox import DeliveryError, OutboxSender, Slots, enqueue
 from storage.models import OutboxMessage
 
 
 def inline(harness):
     """The harness's bot as build() wires it for Slack and Matrix: the dispatcher delivers inline."""
     harness.bot.dispatcher.inline = harness.bot.outbox
-    harness.bot.outbox._slots = asyncio.Semaphore(8)  # several targets at once, as on Slack and Matrix
+    harness.bot.outbox._slots = Slots(8)  # several targets at once, as on Slack and Matrix
     return harness
 
 
@@ -176,7 +176,7 @@ async def test_a_failing_line_ends_the_pass_only_after_the_other_lines(make_harn
     lock) ended: the next pass could overtake it in its own target."""
     desk = await make_harness()
     sender = desk.bot.outbox
-    sender._slots = asyncio.Semaphore(8)
+    sender._slots = Slots(8)
     await put(desk, dm("ben"), "ben 1")
     await put(desk, dm("dora"), "dora 1")
     real = sender._send_line

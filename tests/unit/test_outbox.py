@@ -284,3 +284,86 @@ async def test_a_page_is_not_held_back_by_deliveries_under_way(desk) -> None:
     assert [m.id for m in desk.adapter.sent] == [page]   # out while the flood's deliveries hang
     stuck.set()
     assert await draining == 3
+
+
+# --------------------------------------------------------------------------- what people wait for goes first
+
+
+def dm(user: str) -> Target:
+    return Target(kind="dm", platform=Platform.SIM, user_id=user)
+
+
+async def test_pages_and_receipts_beyond_the_batch_go_before_ordinary_traffic(desk) -> None:
+    # a backlog of ordinary messages to many channels, larger than a pass's batch, then a receipt and a page
+    desk.bot.outbox.batch = 5
+    for n in range(12):
+        await put(desk, channel(f"#busy-{n}"), f"notice {n}")
+    (receipt,) = await put(desk, dm("requester"), "Ticket HW-7 is open", kind="receipt")
+    (page,) = await put(desk, dm("standby"), "Prio-1 HW-8", kind="ping")
+    assert await desk.bot.outbox.drain() == 14
+    sent = [m.id for m in desk.adapter.sent]
+    assert set(sent[:2]) == {receipt, page}
+    assert [m.text for m in desk.adapter.sent[2:]] == [f"notice {n}" for n in range(12)]
+
+
+async def test_a_receipt_never_overtakes_an_older_message_to_its_own_target(desk) -> None:
+    desk.bot.outbox.batch = 5
+    for n in range(6):
+        await put(desk, channel(f"#busy-{n}"), f"notice {n}")
+    (older,) = await put(desk, dm("requester"), "your earlier ticket HW-6 was answered")
+    (receipt,) = await put(desk, dm("requester"), "Ticket HW-7 is open", kind="receipt")
+    (other,) = await put(desk, dm("someone-else"), "Ticket HW-8 is open", kind="receipt")
+    assert await desk.bot.outbox.drain() == 9
+    sent = [m.id for m in desk.adapter.sent]
+    assert sent[0] == other                            # a receipt with nothing older to its target: first
+    assert sent.index(older) < sent.index(receipt)     # the other one waits for the older row of its target
+
+
+async def test_a_free_slot_goes_to_a_waiting_receipt_before_ordinary_lines() -> None:
+    from bot.infra.outbox import Slots
+
+    slots = Slots(1)
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def line(name: str, rank: int) -> None:
+        async with slots.slot(rank):
+            order.append(name)
+            if name == "first":
+                await release.wait()
+
+    first = asyncio.create_task(line("first", 1))
+    await asyncio.sleep(0)
+    waiting = [asyncio.create_task(line(f"ordinary {n}", 1)) for n in range(3)]
+    await asyncio.sleep(0)
+    late = asyncio.create_task(line("receipt", 0))   # asks last
+    await asyncio.sleep(0)
+    release.set()
+    await asyncio.gather(first, late, *waiting)
+    assert order == ["first", "receipt", "ordinary 0", "ordinary 1", "ordinary 2"]
+
+
+async def test_a_cancelled_waiter_does_not_lose_the_slot() -> None:
+    from bot.infra.outbox import Slots
+
+    slots = Slots(1)
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with slots.slot(1):
+            held.set()
+            await release.wait()
+
+    async def waiter() -> str:
+        async with slots.slot(0):
+            return "got it"
+
+    task = asyncio.create_task(holder())
+    await held.wait()
+    cancelled = asyncio.create_task(waiter())
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    release.set()
+    await task
+    assert await asyncio.wait_for(waiter(), 1) == "got it"
