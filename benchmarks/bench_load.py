@@ -10,7 +10,8 @@ loop at ``--rate`` a minute, the way a platform sends them whether the bot keeps
 ``/ticket …`` from 300 requesters, 10 % ``/queue`` from agents, 10 % ``/ticket show`` of a recent
 ticket, 5 % messages in a ticket's private space. Each event is handled like the Slack ingress
 does: ``Dispatcher.accept`` (the inbox row; the platform is acknowledged right after), then
-``Dispatcher.process`` by a small worker pool (one on SQLite, four on PostgreSQL). The outbox delivers as
+``Dispatcher.process`` by a small worker pool (one on SQLite, four on PostgreSQL), a Prio-1 request first
+as in the inbox. The outbox delivers as
 ``build()`` sets it up for Slack and Matrix: a unit of work's messages inline after its commit.
 
 After the last arrival the backlog gets ``--drain`` seconds; what is left then is reported (a bot
@@ -150,13 +151,15 @@ async def run(url: str, backend: str, rate: float, seconds: float, drain: float)
     bot.dispatcher.inline = bot.outbox
     bot.outbox._slots = Slots(8)
     stats = Stats()
-    work: asyncio.Queue[tuple[InboundEvent, float]] = asyncio.Queue()
+    # ordered as the inbox orders its queue: a request for a Prio-1 ticket first, otherwise arrival order
+    work: asyncio.PriorityQueue[tuple[int, int, InboundEvent, float]] = asyncio.PriorityQueue()
+    arrival = itertools.count()
     rng = random.Random(7)
     workers_n = 1 if backend == "sqlite" else 4
 
     async def worker() -> None:
         while True:
-            event, scheduled = await work.get()
+            _, _, event, scheduled = await work.get()
             try:
                 await bot.dispatcher.process(event)
                 stats.processed += 1
@@ -175,7 +178,7 @@ async def run(url: str, backend: str, rate: float, seconds: float, drain: float)
             return
         stats.acks.append(time.perf_counter() - scheduled)
         if new:
-            work.put_nowait((event, scheduled))
+            work.put_nowait((bot.dispatcher.rank(event), next(arrival), event, scheduled))
 
     async def sample_rss(began: float) -> None:
         while True:

@@ -96,6 +96,17 @@ class Dispatcher:
         self._committed(plan)
         return True
 
+    def rank(self, event: InboundEvent) -> int:
+        """0 for a command that opens a Prio-1 ticket or raises one to Prio-1 (its page must not wait behind
+        other work), else 1; whoever queues events for processing takes rank 0 first."""
+        if event.kind != "command":
+            return 1
+        parsed = self.desk.registry.parse(event.text)
+        if isinstance(parsed, ParseError):
+            return 1
+        args = parsed.args
+        return 0 if getattr(args, "priority", None) == 1 or getattr(args, "level", None) == 1 else 1
+
     async def accept(self, event: InboundEvent) -> bool:
         """Persists the event; False when this idempotency key was seen before."""
         return (await self.accept_many([event]))[0]

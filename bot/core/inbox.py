@@ -6,8 +6,9 @@ over here; it does nothing else with it. Three ways in:
 - :meth:`Inbox.submit` — for a platform that forgets a request once it is acknowledged (Slack):
   the event is stored first (the inbox row, in one group commit with the other requests of the
   moment), the adapter acknowledges after ``submit`` returns, and a pool of workers processes the
-  stored events in arrival order. While requests keep arriving, the workers and the deliveries wait
-  for the gaps (:class:`FlowControl`), so a flood is acknowledged at once and worked off after it.
+  stored events in arrival order, a request for a Prio-1 ticket first. While requests keep arriving,
+  the workers and the deliveries wait for the gaps (:class:`FlowControl`), so a flood is acknowledged
+  at once and worked off after it.
 - :meth:`Inbox.handle_redelivered` — for a platform that delivers again until it is told it may
   stop (the Matrix sync token): inbox row and work in one commit.
 - :meth:`Inbox.handle_now` — for a person waiting at a terminal (the console): handled, and what is
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
@@ -157,7 +159,10 @@ class Inbox:
         self.flow = FlowControl()
         self.group = GroupCommit(dispatcher)
         self.in_flight: set[str] = set()   # keys queued or being processed by this process's workers
-        self._queue: asyncio.Queue[InboundEvent] = asyncio.Queue()
+        # (rank, arrival, event): a request that opens or raises a Prio-1 ticket is taken first, so its
+        # page never waits behind the ordinary requests queued before it; otherwise arrival order
+        self._queue: asyncio.PriorityQueue[tuple[int, int, InboundEvent]] = asyncio.PriorityQueue()
+        self._arrival = itertools.count()
         self._workers: list[asyncio.Task[None]] = []
 
     # ----------------------------------------------------------------- the ways in
@@ -183,7 +188,7 @@ class Inbox:
             if held:
                 self.in_flight.discard(key)
             return False
-        self._queue.put_nowait(event)
+        self._queue.put_nowait((self.dispatcher.rank(event), next(self._arrival), event))
         self._start_workers()
         return True
 
@@ -212,7 +217,7 @@ class Inbox:
 
     async def _work(self) -> None:
         while True:
-            event = await self._queue.get()
+            _, _, event = await self._queue.get()
             try:
                 if await self.flow.yield_to_requests():
                     async with self.flow.door_closed():

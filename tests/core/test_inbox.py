@@ -89,3 +89,39 @@ async def test_the_one_recovery_loop_follows_ha(make_harness) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await loop
     assert [t.title for t in await harness.rows(Ticket)] == ["stored, then the process died"]
+
+
+async def test_a_prio1_request_is_processed_before_the_requests_queued_ahead_of_it(desk, monkeypatch) -> None:
+    # one worker, held back while requests arrive: three ordinary requests queue up, then a Prio-1 one
+    inbox = desk.bot.inbox
+    inbox.workers = 1
+    processed: list[str] = []
+    process = desk.bot.dispatcher.process
+
+    async def recording(event):
+        processed.append(event.text)
+        await process(event)
+
+    monkeypatch.setattr(desk.bot.dispatcher, "process", recording)
+    ordinary = [f"/ticket printer {n} jammed" for n in range(3)]
+    async with inbox.arriving():
+        for n, text in enumerate(ordinary):
+            assert await inbox.submit(desk.event("ben", text, event_id=f"queue-{n}"))
+        assert await inbox.submit(desk.event("ben", "/ticket -p1 the mail server is down", event_id="queue-p1"))
+        assert await inbox.submit(desk.event("ben", "/ticket priority HW-1 1", event_id="queue-raise"))
+    await inbox.idle()
+    texts = [text.removeprefix("/") for text in processed]
+    # the worker may have taken the first request before the Prio-1 ones arrived; nothing queued after that
+    assert texts.index("ticket -p1 the mail server is down") < texts.index("ticket printer 1 jammed")
+    assert texts.index("ticket priority HW-1 1") < texts.index("ticket printer 1 jammed")
+    assert texts.index("ticket printer 1 jammed") < texts.index("ticket printer 2 jammed")   # otherwise in order
+
+
+def test_only_a_command_for_a_prio1_ticket_ranks_first(desk) -> None:
+    rank = desk.bot.dispatcher.rank
+    assert rank(desk.event("ben", "/ticket -p1 the mail server is down")) == 0
+    assert rank(desk.event("ben", "/ticket priority HW-3 1")) == 0
+    assert rank(desk.event("ben", "/ticket the mail server is slow")) == 1
+    assert rank(desk.event("ben", "/ticket priority HW-3 2")) == 1
+    assert rank(desk.event("ben", "/ticket -p1")) == 1   # no text: a parse error, answered in turn
+    assert rank(desk.event("ben", "/queue")) == 1
