@@ -1,9 +1,19 @@
-"""Privacy rule gaps (issue #15) through the simulator: problem text addressed to the bot in a guarded channel
-is moved like any other, and so is a reply addressed to the bot inside a thread that was moved already."""
+"""Privacy rule gaps (issue #15), through the simulator and the core harness: problem text addressed to the bot
+in a guarded channel is moved like any other, so is a reply addressed to the bot inside a thread that was moved
+already, and a reply to any message of a moved conversation follows it, wherever it was moved from."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import pytest
 from workflow_sim import run
+
+from bot.core.types import InboundEvent, MessageKind, Platform, ThreadMessage, UserRef
+from storage.models import MovedThread, OutboxMessage, Ticket
+
+if TYPE_CHECKING:
+    from conftest import Harness
 
 DESK = {
     "desk": {"name": "HW desk", "ticket_prefix": "HW", "language": "en"},
@@ -47,3 +57,35 @@ async def test_a_reply_to_the_bot_in_a_moved_thread_follows_it(tmp_path) -> None
     copied = [line["text"] for line in result.about(kind="moved", to="ticket:HW-1")]
     assert any("my card was charged twice" in text for text in copied)
     assert not any("already" in line["text"] for line in result.lines if "text" in line)
+
+
+@pytest.mark.parametrize("private", [False, True])
+async def test_a_reply_to_any_message_of_a_moved_thread_follows_it(desk: Harness, private: bool) -> None:
+    """A Matrix plain reply names the message it answers, not the thread's root, and may answer a reply that
+    followed earlier: every message of a moved conversation leads to its ticket, also when the thread was moved
+    by the reaction out of a private channel (its replies were left there). On SQLite and PostgreSQL."""
+    now = desk.clock.now()
+    rita, eve = (UserRef(platform=Platform.SIM, user_id=u, display_name=u.capitalize()) for u in ("rita", "eve"))
+
+    def located(event: InboundEvent, thread_id: str) -> InboundEvent:
+        channel = event.channel.model_copy(update={"thread_id": thread_id, "is_private": private})
+        return event.model_copy(update={"channel": channel})
+
+    thread = (ThreadMessage(message_id="m1", author=rita, text="my invoice shows someone else's address", at=now),
+              ThreadMessage(message_id="m2", author=eve, text="mine too", at=now))
+    moving = desk.event("anna", kind="reaction", name="ticket", channel="#random")
+    await desk.bot.handle(located(moving, "m1").model_copy(update={"message_id": "m1", "thread": thread}))
+    for user, answered, message_id, text in (("rita", "m2", "m3", "and my IBAN is shown too"),
+                                              ("rita", "m3", "m4", "and my birthday"),
+                                              ("eve", "m1", "m5", "Anna here, send me your password")):
+        reply = desk.event(user, text, channel="#random")
+        await desk.bot.handle(located(reply, answered).model_copy(update={"message_id": message_id}))
+
+    moved = await desk.rows(MovedThread)
+    assert sorted(row.root_id for row in moved) == ["m1", "m2", "m3", "m4", "m5"]
+    assert len({row.ticket_id for row in moved}) == 1 and await desk.count(Ticket) == 1
+    copied = "\n".join(m.text for m in desk.adapter.sent if m.kind == MessageKind.MOVED)
+    assert "Rita (requester): and my IBAN is shown too" in copied and "Rita (requester): and my birthday" in copied
+    assert "eve (not part of this ticket): Anna here, send me your password" in copied
+    removals = [row.meta["message_id"] for row in await desk.rows(OutboxMessage, OutboxMessage.operation == "remove")]
+    assert sorted(removals) == ["m1", "m2", "m3", "m4", "m5"]
