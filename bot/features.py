@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bot.contacts import feature as contacts
 from bot.core.features import Features
 from bot.core.registry import Registry
 from bot.digest import feature as digest
@@ -20,8 +21,8 @@ from bot.workflow import feature as workflow
 from commands import help as help_commands
 
 INSTALLED: tuple[Callable[[Features], None], ...] = (
-    tickets.register, workflow.register, sla.register, duty.register, digest.register, routing.register,
-    reports.register,
+    tickets.register, contacts.register, workflow.register, sla.register, duty.register, digest.register,
+    routing.register, reports.register,
 )
 
 

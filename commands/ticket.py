@@ -7,6 +7,9 @@ from sqlalchemy import select
 
 from bot import access, routing
 from bot.access.people import person_by_key
+from bot.contacts import address as contact_address
+from bot.contacts import reach
+from bot.contacts import store as contact_store
 from bot.core.context import Context
 from bot.core.errors import Refused
 from bot.core.registry import TICKET_KEY, Arg, Command, Registry
@@ -39,6 +42,8 @@ class CreateArgs(BaseModel):
     text: str
     priority: int = 2
     topic: str | None = None
+    # an outside requester (bot/contacts/address.py): staff open the ticket for them
+    contact: str | None = None
 
     _p = field_validator("priority", mode="before")(classmethod(lambda cls, v: _priority(v)))
 
@@ -117,6 +122,8 @@ async def load(ctx: Context, key: str, *, write: bool = False, follow: bool = Fa
 
 
 async def create(ctx: Context, args: CreateArgs) -> list[Reply]:
+    if args.contact is not None:
+        return await create_for(ctx, args)
     ev = ctx.event
     settings = ctx.desk.settings
     held = await limits.hold(ctx.session, ctx.desk, ctx.actor.person, args.text, ctx.actor.language,
@@ -146,6 +153,43 @@ async def create(ctx: Context, args: CreateArgs) -> list[Reply]:
     ), *await _files_onto(ctx, ticket.key)]
 
 
+async def create_for(ctx: Context, args: CreateArgs) -> list[Reply]:
+    """``/ticket --for CONTACT TEXT``: the phone duty opens a ticket for a caller (or anybody without chat).
+    The contact is its requester; the staff member is its opener and hears everything meant for a contact
+    who has no mail (bot/contacts/reach.py). No request limit: the limit is a requester's, not the team's."""
+    if not ctx.actor.is_staff:
+        raise Refused("contact.staff_only", prefix=ctx.prefix)
+    assert args.contact is not None
+    address = contact_address.parse(args.contact)
+    settings = ctx.desk.settings
+    requester = await contact_store.find_or_create(ctx.session, address, ctx.now)
+    # None: the address is a team member's ([people] email), who follows the ticket in chat like any of theirs
+    contact = await contact_store.contact_of(ctx.session, requester.id)
+    topic = routing.topic_for(settings, text=args.text, topic=args.topic, channel=ctx.event.channel.channel_id)
+    given = args.priority if "priority" in args.model_fields_set else None
+    priority, source = routing.initial_priority(settings, topic, given)
+    ticket = await service.create(
+        ctx.session, ctx.desk, requester, text=args.text, priority=priority, topic=topic, origin=ctx.event.channel,
+        # the contact is addressed in the desk's language (formally): nobody knows theirs
+        language=requester.language or ctx.desk.language,
+        priority_source="team" if source == "given" else source, opener=ctx.actor.person,
+    )
+    if contact is not None:
+        service.tell_requester(ctx.session, ctx.desk, ticket, "contact.receipt", kind=MessageKind.RECEIPT,
+                               title=ticket.title)
+    if contact is None:
+        how = ctx.t("contact.how_chat")
+    elif reach.by_mail(ctx.desk, contact):
+        how = ctx.t("contact.how_mail", email=contact.email)
+    elif contact.phone:
+        how = ctx.t("contact.how_phone", key=ticket.key)
+    else:
+        how = ctx.t("contact.how_no_mailbox", key=ticket.key)
+    named = contact_store.describe(requester, contact) if contact is not None else requester.display_name
+    return [Reply(text=ctx.t("contact.opened", key=ticket.key, contact=named, priority=priority, how=how),
+                  kind=MessageKind.RECEIPT, ticket=ticket.key), *await _files_onto(ctx, ticket.key)]
+
+
 async def _files_onto(ctx: Context, key: str | None) -> list[Reply]:
     """The request's files (screenshots) onto the ticket ``key``; a refusal for each file not taken."""
     ticket = await service.get(ctx.session, key) if key and ctx.event.attachments else None
@@ -169,6 +213,11 @@ async def show(ctx: Context, args: KeyArgs) -> list[Reply]:
               assignee=assignee.display_name if assignee else ctx.t("ticket.nobody"),
               created=ctx.when(ticket.created_at), ago=ago(ctx.actor.language, ctx.now - ticket.created_at)),
     ]
+    contact = await contact_store.contact_of(ctx.session, ticket.requester_id) if requester else None
+    if contact is not None and requester is not None:
+        opener = await ctx.session.get(Person, ticket.opener_id) if ticket.opener_id else None
+        lines.append(ctx.t("contact.show", contact=contact_store.describe(requester, contact),
+                           opener=opener.display_name if opener else "—"))
     if ticket.topic:
         lines.append(ctx.t("ticket.show_topic", topic=ticket.topic))
     from commands.workflow import detail_lines  # the processes' parts of a ticket
@@ -320,7 +369,8 @@ def register(registry: Registry) -> None:
     registry.add(Command(
         ("ticket", "new"), CreateArgs, create, "help.ticket_new",
         (Arg("priority", "option", ("-p", "--priority"), "1|2|3", required=False),
-         Arg("topic", "option", ("-t", "--topic"), "TOPIC", required=False), text),
+         Arg("topic", "option", ("-t", "--topic"), "TOPIC", required=False),
+         Arg("contact", "option", ("--for",), "CONTACT", required=False, staff=True), text),
         default_for=("ticket",),
     ))
     registry.add(Command(("ticket", "show"), KeyArgs, show, "help.ticket_show", (KEY_ARG,)))

@@ -78,6 +78,20 @@ class Person(Base):
     created_at: Mapped[datetime]
 
 
+class Contact(Base):
+    """An outside requester who uses no chat (bot/contacts): a caller the phone duty opened a ticket for, or a
+    mail sender who is not in ``[people]``. Its ``people`` row (``key`` ``mail:ADDRESS`` or ``tel:NUMBER``) is
+    what a ticket's ``requester_id`` points at; this row says how to reach them."""
+
+    __tablename__ = "contacts"
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)  # lower case (bot.contacts.address)
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)  # digits with a leading + or 0
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
 class Identity(Base):
     """One platform account of a person (a Slack user id, a Matrix id, a console name)."""
 
@@ -130,6 +144,8 @@ class Ticket(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     number: Mapped[int] = mapped_column(Integer)
     requester_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    # the staff member who opened it for an outside requester (/ticket --for); None: the requester did
+    opener_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     group: Mapped[str | None] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(200))

@@ -321,11 +321,12 @@ class Dispatcher:
         if error.command is None:
             text = ctx.t(error.reason, prefix=prefix, **error.detail)
             if error.group:
-                usages = [c.usage(prefix) for c in self.desk.registry.in_group(error.group[0])]
+                staff = ctx.actor.is_staff
+                usages = [c.usage(prefix, staff=staff) for c in self.desk.registry.in_group(error.group[0])]
                 return text + "\n" + ctx.t("parse.usage", usage="\n".join(usages))
             return text + " " + ctx.t("parse.see_help", prefix=prefix)
         text = ctx.t(error.reason, **error.detail)
-        return text + "\n" + ctx.t("parse.usage", usage=error.command.usage(prefix))
+        return text + "\n" + ctx.t("parse.usage", usage=error.command.usage(prefix, staff=ctx.actor.is_staff))
 
     def _dm_or_ephemeral(self, event: InboundEvent) -> Target:
         channel = event.channel

@@ -39,6 +39,8 @@ class Arg:
     required: bool = True
     # a ticket's id: inside that ticket's private space the space's ticket stands in when it is left out
     space_ticket: bool = False
+    # an option only the support team may use (``/ticket --for``): left out of a requester's usage lines
+    staff: bool = False
 
     def usage(self) -> str:
         label = self.metavar or self.name.upper()
@@ -63,9 +65,10 @@ class Command:
     # the catalogue key of the refusal when the actor lacks the permission (default: by permission)
     refusal: str | None = None
 
-    def usage(self, prefix: str) -> str:
+    def usage(self, prefix: str, *, staff: bool = True) -> str:
+        """The command's usage line; ``staff`` False leaves out the options only the team may use."""
         words = " ".join(self.default_for or self.path)
-        parts = [f"{prefix}{words}", *(arg.usage() for arg in self.args)]
+        parts = [f"{prefix}{words}", *(arg.usage() for arg in self.args if staff or not arg.staff)]
         return " ".join(parts)
 
 

@@ -200,10 +200,11 @@ class Target(Frozen):
 
     ``kind`` is ``channel`` (a channel by platform id), ``dm`` (a person's direct chat),
     ``ticket`` (the ticket's private space, created by the adapter on first use) or
-    ``ephemeral`` (shown only to ``user_id`` in ``channel_id``).
+    ``ephemeral`` (shown only to ``user_id`` in ``channel_id``) or ``mail`` (an outside requester's
+    e-mail address in ``user_id``, on ``Platform.MAIL``: bot/contacts/reach.py).
     """
 
-    kind: Literal["channel", "dm", "ticket", "ephemeral"]
+    kind: Literal["channel", "dm", "ticket", "ephemeral", "mail"]
     platform: Platform
     channel_id: str | None = None
     thread_id: str | None = None

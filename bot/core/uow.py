@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,6 +32,7 @@ class Stage(IntEnum):
     NEW_TICKETS = 10  # what every new ticket gets first (routing, the documentation questions); may raise it to P1
     ESCALATION = 20   # who must hear of it at once (the Prio-1 ping, the answer outside hours); logs and timers
     CLOCKS = 30       # what is derived from a ticket's log (its SLA clocks and timers): after every step that logs
+    CONTACTS = 40     # what every step said to requesters who are outside contacts goes out (bot/contacts)
 
 
 @dataclass(eq=False)
@@ -51,6 +52,9 @@ class UnitOfWork:
     # the ticket_events rows this unit added, per ticket, in order, each with whether its actor is staff: the
     # whole log of a ticket opened in this unit, so its SLA clocks are derived without reading it back
     logged: dict[int, list[tuple[TicketEvent, bool]]] = field(default_factory=dict)
+    # messages for requesters who are outside contacts (ticket id, text, kind, buttons), in order: bot/contacts
+    # delivers them (by mail, or as a call-back reminder) when the unit finishes
+    for_contacts: list[tuple[int, str, str, tuple[Any, ...]]] = field(default_factory=list)
     # with inline delivery (bot/infra/outbox.py): the rows this unit enqueued claimed for this process
     inline: list[OutboxMessage] | None = None
     finished: bool = False

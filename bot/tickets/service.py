@@ -10,10 +10,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.people import identity_of
+from bot.contacts.store import contact_of, describe
 from bot.core.desk import Desk
 from bot.core.errors import in_language
 from bot.core.features import Hook
-from bot.core.types import ChannelRef, MessageKind, Platform, Target, Visibility
+from bot.core.types import Button, ChannelRef, MessageKind, Platform, Target, Visibility
 from bot.core.uow import UnitOfWork
 from bot.i18n import t
 from bot.infra.outbox import enqueue
@@ -142,16 +143,24 @@ async def create(
     language: str,
     doc: dict[str, str] | None = None,
     priority_source: str = "default",
+    opener: Person | None = None,
 ) -> Ticket:
     """Opens a ticket; ``doc`` holds the documentation checklist's answers (ticket.data["doc"]),
-    ``priority_source`` says who chose the priority (see REQUESTED)."""
+    ``priority_source`` says who chose the priority (see REQUESTED). ``opener``: the staff member who opens it
+    for ``requester`` (an outside contact the phone duty took the call of); the requester's own when None.
+
+    A requester who is an outside contact (bot/contacts) hears everything through bot/contacts/reach.py,
+    never through the ticket's private space (``ticket.data["contact"]``)."""
     now = desk.clock.now()
+    contact = await contact_of(session, requester.id)
+    opened_by = opener if opener is not None and opener.id != requester.id else None
     number = await next_number(session, desk.prefix)
     ticket = Ticket(
         key=f"{desk.prefix}-{number}",
         prefix=desk.prefix,
         number=number,
         requester_id=requester.id,
+        opener_id=opened_by.id if opened_by is not None else None,
         title=make_title(text),
         description=text.strip(),
         priority=priority,
@@ -161,26 +170,31 @@ async def create(
         origin_channel=origin.channel_id,
         origin_thread=origin.thread_id,
         language=language,
-        data={"priority_source": priority_source, **({"doc": dict(doc)} if doc else {})},
+        data={"priority_source": priority_source, **({"doc": dict(doc)} if doc else {}),
+              **({"contact": True} if contact is not None else {})},
         created_at=now,
         updated_at=now,
     )
     session.add(ticket)
     await session.flush()
-    log(session, ticket, "created", now, requester, new=State.NEW.value, body=ticket.description, public=True)
+    log(session, ticket, "created", now, opened_by or requester, new=State.NEW.value, body=ticket.description,
+        public=True)
     unit = UnitOfWork.of(session)
     unit.mark(unit.opened, ticket)
     unit.mark(unit.untimed, ticket)
     if priority == 1:
         raised(session, ticket)
+    who = requester.display_name
+    if opened_by is not None:
+        who = t(language, "contact.opened_for", contact=describe(requester, contact) if contact else who,
+                opener=opened_by.display_name)
     if origin.platform != Platform.MAIL:
         # a mail ticket's space is the requester's mail thread: the receipt is their first mail, not this note
         enqueue(
             session,
             now,
             space_target(ticket),
-            t(language, "ticket.space_opened", key=ticket.key, priority=priority, who=requester.display_name,
-              text=ticket.description),
+            t(language, "ticket.space_opened", key=ticket.key, priority=priority, who=who, text=ticket.description),
             kind=MessageKind.NOTICE,
             visibility=Visibility.PRIVATE,
             ticket=ticket.key,
@@ -192,7 +206,8 @@ async def create(
         ticket,
         kind=MessageKind.NOTICE,
         priority=priority,
-        who=requester.display_name,
+        who=who if opened_by is None else t(desk.language, "contact.opened_for",
+                                            contact=requester.display_name, opener=opened_by.display_name),
         title=ticket.title,
     )
     return ticket
@@ -210,20 +225,28 @@ def notify_duty(
                 ticket=ticket.key if ticket else None)
 
 
+def is_for_contact(ticket: Ticket) -> bool:
+    """The ticket's requester is an outside contact (bot/contacts): no chat user, not in its private space."""
+    return bool((ticket.data or {}).get("contact"))
+
+
+def to_requester(session: AsyncSession, desk: Desk, ticket: Ticket, text: str, *, kind: MessageKind,
+                 buttons: tuple[Button, ...] = ()) -> None:
+    """``text`` for the ticket's requester: into the ticket's private space, or, for an outside contact, to
+    bot/contacts/reach.py when the unit of work finishes (by mail, or as a call-back reminder to the team)."""
+    if is_for_contact(ticket):
+        UnitOfWork.of(session).for_contacts.append((ticket.id, text, kind.value, buttons))
+        return
+    enqueue(session, desk.clock.now(), space_target(ticket), text, kind=kind, visibility=Visibility.PRIVATE,
+            ticket=ticket.key, buttons=buttons)
+
+
 def tell_requester(session: AsyncSession, desk: Desk, ticket: Ticket, key: str, *,
                    kind: MessageKind = MessageKind.NOTICE, **values: object) -> None:
-    """A message to the requester in the ticket's private space, in the requester's language; a callable value
+    """A message to the requester (see :func:`to_requester`), in the ticket's language; a callable value
     (a :class:`Worded`, a date) is worded in that language."""
     worded = {name: in_language(value, ticket.language) for name, value in values.items()}
-    enqueue(
-        session,
-        desk.clock.now(),
-        space_target(ticket),
-        t(ticket.language, key, key=ticket.key, **worded),
-        kind=kind,
-        visibility=Visibility.PRIVATE,
-        ticket=ticket.key,
-    )
+    to_requester(session, desk, ticket, t(ticket.language, key, key=ticket.key, **worded), kind=kind)
 
 
 async def change_state(
@@ -291,15 +314,8 @@ def add_note(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person, t
 def add_reply(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person, text: str) -> None:
     """An agent's public answer to the requester: it goes to the ticket's private space."""
     log(session, ticket, "reply", desk.clock.now(), actor, body=text, public=True)
-    enqueue(
-        session,
-        desk.clock.now(),
-        space_target(ticket),
-        t(ticket.language, "ticket.reply_from", who=actor.display_name, text=text),
-        kind=MessageKind.REPLY,
-        visibility=Visibility.PRIVATE,
-        ticket=ticket.key,
-    )
+    to_requester(session, desk, ticket, t(ticket.language, "ticket.reply_from", who=actor.display_name, text=text),
+                 kind=MessageKind.REPLY)
 
 
 def role_in(ticket: Ticket, author: Person, *, author_is_staff: bool) -> str:

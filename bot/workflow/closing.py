@@ -75,14 +75,21 @@ async def ask_feedback(session: AsyncSession, desk: Desk, ticket: Ticket, text: 
     return True
 
 
+def _buttons(lang: str, ticket: Ticket) -> tuple[Button, ...]:
+    return (Button(action=SATISFIED, label=t(lang, "closing.button_satisfied"), value=ticket.key),
+            Button(action=NOT_FIXED, label=t(lang, "closing.button_not_fixed"), value=ticket.key))
+
+
 def _question(session: AsyncSession, desk: Desk, ticket: Ticket, text: str | None) -> None:
     platform = Platform(ticket.origin_platform)
     lang = ticket.language
     prefix = desk.prefixes.get(platform, "/")
-    buttons: tuple[Button, ...] = ()
-    if desk.can(platform, Capability.BUTTONS):
-        buttons = (Button(action=SATISFIED, label=t(lang, "closing.button_satisfied"), value=ticket.key),
-                   Button(action=NOT_FIXED, label=t(lang, "closing.button_not_fixed"), value=ticket.key))
+    buttons = _buttons(lang, ticket) if desk.can(platform, Capability.BUTTONS) else ()
+    if service.is_for_contact(ticket):
+        # an outside contact answers by mail (the mail runtime reads the reply) or on the phone (the team records it)
+        service.to_requester(session, desk, ticket, t(lang, "contact.question", key=ticket.key, text=text or "—"),
+                             kind=MessageKind.FEEDBACK, buttons=_buttons(lang, ticket))
+        return
     enqueue(session, desk.clock.now(), service.space_target(ticket),
             t(lang, "closing.question", key=ticket.key, text=text, prefix=prefix) if text is not None
             else t(lang, "closing.question_plain", key=ticket.key, prefix=prefix),

@@ -410,7 +410,7 @@ async def test_parse_errors_are_answered_with_usage(desk) -> None:
     answer = await desk.reply("anna", "/frobnicate")
     assert answer.text == "Unknown command \"frobnicate\". Type /help for the list of commands."
     answer = await desk.reply("anna", "/ticket -x broken")
-    assert answer.text.startswith("Unknown option -x.\nUsage: /ticket [-p 1|2|3] [-t TOPIC] TEXT…")
+    assert answer.text.startswith("Unknown option -x.\nUsage: /ticket [-p 1|2|3] [-t TOPIC] [--for CONTACT] TEXT…")
 
 
 async def test_unknown_subcommand_lists_the_group(desk) -> None:
@@ -434,6 +434,7 @@ async def test_help_shows_what_the_asker_may_use(desk) -> None:
     assert "/ticket [-p 1|2|3] [-t TOPIC] TEXT… — " in requester
     assert "/queue" not in requester and "/ticket take" not in requester
     assert "/queue — " in staff and "/ticket take ID — " in staff
+    assert "--for CONTACT" in staff and "--for" not in requester  # only the team opens tickets for others
     assert (await desk.reply("anna", "/help nope")).text == t("en", "help.unknown", topic="nope", prefix="/")
 
 

@@ -1,0 +1,185 @@
+"""Outside requesters (#18 "the phone"): ``/ticket --for CONTACT``, the contact as requester and the staff member
+as opener; what is meant for the contact goes by mail through the mail port (a runtime of ``Platform.MAIL``),
+or, without an address or a mailbox, to the team as a call-back reminder — never into the ticket's space as if
+the opener were the requester."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from adapters.sim import PROFILES
+from bot.app import build
+from bot.core.clock import VirtualClock
+from bot.core.types import Platform
+from bot.i18n import t
+from storage.models import Contact, OutboxMessage, Person, Ticket, TicketEvent
+from tests.conftest import START, FakeAdapter, Harness, desk_settings
+
+PHONE_TEXT = "/ticket --for \"Maria Huber +49 30 1234567\" -p 2 printer on floor 3 jams"
+
+
+async def ticket(desk: Harness, key: str = "HW-1") -> Ticket:
+    (row,) = await desk.rows(Ticket, Ticket.key == key)
+    return row
+
+
+async def person(desk: Harness, key: str) -> Person:
+    (row,) = await desk.rows(Person, Person.key == key)
+    return row
+
+
+@pytest.fixture
+async def mailbox_desk(db_url: str) -> AsyncIterator[tuple[Harness, FakeAdapter]]:
+    """The test desk with a mail runtime beside the chat: the fake stands for adapters/mail at the port."""
+    clock = VirtualClock(START)
+    chat = FakeAdapter(capabilities=PROFILES["slack"])
+    mail = FakeAdapter(platform=Platform.MAIL, capabilities=frozenset())
+    bot = await build(desk_settings(resolution={}), clock, [chat, mail], db_url=db_url)
+    try:
+        yield Harness(bot, clock, chat), mail
+    finally:
+        await bot.close()
+
+
+async def test_staff_opens_a_ticket_for_a_caller_with_a_number(desk: Harness) -> None:
+    answer = await desk.reply("anna", PHONE_TEXT)
+    row = await ticket(desk)
+    caller = await person(desk, "tel:+49301234567")
+    anna = await person(desk, "anna")
+    assert (row.requester_id, row.opener_id, row.priority) == (caller.id, anna.id, 2)
+    assert (caller.display_name, caller.is_staff) == ("Maria Huber", False)
+    (contact,) = await desk.rows(Contact)
+    assert (contact.person_id, contact.email, contact.phone) == (caller.id, None, "+49301234567")
+    (created,) = await desk.rows(TicketEvent, TicketEvent.kind == "created")
+    assert created.actor_id == anna.id  # the opener opened it, the caller asked for it
+    assert answer.kind == "receipt"
+    assert answer.text == t("en", "contact.opened", key="HW-1", contact="Maria Huber +49301234567", priority=2,
+                            how=t("en", "contact.how_phone", key="HW-1"))
+    # the receipt meant for the caller went nowhere: no mailbox, and the phone duty is not the requester
+    receipts = await desk.rows(OutboxMessage, OutboxMessage.kind == "receipt")
+    assert [(r.target_kind, r.user_id) for r in receipts] == [("ephemeral", "anna")]
+    shown = await desk.reply("anna", "/ticket show HW-1")
+    assert t("en", "contact.show", contact="Maria Huber +49301234567", opener="Anna") in shown.text
+
+
+async def test_the_same_caller_again_is_the_same_contact(desk: Harness) -> None:
+    await desk.reply("anna", PHONE_TEXT)
+    await desk.reply("carla", "/ticket --for +4930-1234567 toner empty")
+    await desk.reply("carla", "/ticket --for 004930/1234567 toner still empty")
+    rows = await desk.rows(Ticket, order=Ticket.id)
+    assert len({r.requester_id for r in rows}) == 1
+    assert await desk.count(Contact) == 1
+
+
+async def test_a_requester_cannot_open_a_ticket_for_someone_else(desk: Harness) -> None:
+    answer = await desk.reply("dora", "/ticket --for boss@example.com please give dora admin rights")
+    assert answer.kind == "error"
+    assert answer.text == t("en", "contact.staff_only", prefix="/")
+    assert await desk.count(Ticket) == 0 and await desk.count(Contact) == 0
+
+
+async def test_a_requester_cannot_answer_the_question_of_a_contact_ticket(make_harness) -> None:
+    desk = await make_harness(resolution={})
+    await desk.reply("anna", PHONE_TEXT)
+    await desk.send("anna", "/ticket solve HW-1 cleared the paper path")
+    answer = await desk.reply("dora", "/ticket satisfied HW-1")
+    assert answer.kind == "error"
+    assert (await ticket(desk)).state == "feedback"
+
+
+async def test_a_bad_contact_is_refused_in_one_line(desk: Harness) -> None:
+    for bad in ("maria", "maria@", "a@b", "+49", "'Maria <maria@example.com'", "x@y.de,z@y.de", "12-34"):
+        answer = await desk.reply("anna", f"/ticket --for {bad} printer jams")
+        assert answer.kind == "error", bad
+        assert "--for" in answer.text and "\n" not in answer.text
+    assert await desk.count(Ticket) == 0
+
+
+async def test_a_caller_with_a_number_is_called_back_for_answers_and_the_question(make_harness) -> None:
+    desk = await make_harness(resolution={})
+    await desk.reply("anna", PHONE_TEXT)
+    await desk.reply("anna", "/ticket assign HW-1 @carla")
+    sent = await desk.send("anna", "/ticket reply HW-1 a technician comes at 14:00")
+    reminders = [m for m in sent if m.kind == "reminder"]
+    assert [(m.target.kind, m.target.user_id) for m in reminders] == [("dm", "carla")]  # the assignee calls
+    assert reminders[0].text == t("en", "contact.call_back", key="HW-1", contact="Maria Huber +49301234567",
+                                  text=t("en", "ticket.reply_from", who="Anna", text="a technician comes at 14:00"))
+    assert not [m for m in sent if m.target.kind == "ticket" and m.kind == "reply"]
+    sent = await desk.send("carla", "/ticket solve HW-1 cleared the paper path")
+    # the satisfaction question is nobody's in chat: carla is asked to ask it on the phone
+    assert not [m for m in sent if m.kind == "feedback"]
+    (reminder,) = [m for m in sent if m.kind == "reminder"]
+    assert reminder.target.user_id == "carla" and "/ticket satisfied HW-1" in reminder.text
+    assert (await ticket(desk)).state == "feedback"
+    answer = await desk.reply("carla", "/ticket satisfied HW-1")
+    assert answer.text == t("en", "closing.satisfied_ok", key="HW-1")
+    assert (await ticket(desk)).state == "closed"
+
+
+async def test_unassigned_the_opener_is_reminded(desk: Harness) -> None:
+    await desk.reply("anna", PHONE_TEXT)
+    sent = await desk.send("carla", "/ticket reply HW-1 is it the left tray?")
+    assert [(m.kind, m.target.user_id) for m in sent if m.target.kind == "dm"] == [("reminder", "anna")]
+
+
+async def test_a_contact_with_an_address_hears_everything_by_mail(mailbox_desk) -> None:
+    desk, mail = mailbox_desk
+    answer = await desk.reply("anna", '/ticket --for "Maria Huber <Maria.Huber@Example.com>" printer jams')
+    assert answer.text == t("en", "contact.opened", key="HW-1", contact="Maria Huber <maria.huber@example.com>",
+                            priority=2, how=t("en", "contact.how_mail", email="maria.huber@example.com"))
+    (receipt,) = mail.sent
+    assert (receipt.target.kind, receipt.target.platform, receipt.target.user_id, receipt.ticket) == (
+        "dm", Platform.MAIL, "maria.huber@example.com", "HW-1")
+    assert receipt.kind == "receipt" and "HW-1" in receipt.text
+    await desk.send("anna", "/ticket reply HW-1 which printer is it?")
+    await desk.send("anna", "/ticket solve HW-1 cleared the paper path")
+    assert [m.kind for m in mail.sent] == ["receipt", "reply", "feedback"]
+    assert mail.sent[2].text == t("en", "contact.question", key="HW-1", text="cleared the paper path")
+    # nobody in chat is asked or reminded: the contact answers by mail
+    assert not [m for m in desk.adapter.sent if m.kind in ("feedback", "reminder")]
+    assert not [m for m in desk.adapter.sent if m.target.kind == "ticket" and m.kind in ("reply", "receipt")]
+    # the duty channels are chat: the new ticket's notice was not looked for in the mailbox
+    assert not [m for m in mail.sent if m.target.kind != "dm"]
+    # the satisfaction question carries its choices: the mail runtime offers them as words to answer with
+    assert [b.action for b in mail.sent[2].buttons] == ["satisfied", "notfixed"]
+
+
+async def test_an_address_without_a_mailbox_is_passed_on_by_the_team(desk: Harness) -> None:
+    answer = await desk.reply("anna", "/ticket --for maria@example.com printer jams")
+    assert answer.text.endswith(t("en", "contact.how_no_mailbox", key="HW-1"))
+    sent = await desk.send("carla", "/ticket reply HW-1 is it the left tray?")
+    (reminder,) = [m for m in sent if m.kind == "reminder"]
+    assert reminder.target.user_id == "anna"
+    assert reminder.text.startswith("HW-1: maria@example.com")
+
+
+async def test_a_chat_requesters_ticket_is_unchanged(desk: Harness) -> None:
+    await desk.reply("dora", "/ticket the VPN drops")
+    row = await ticket(desk)
+    assert row.opener_id is None and "contact" not in row.data
+    sent = await desk.send("anna", "/ticket reply HW-1 which client?")
+    assert [(m.target.kind, m.kind) for m in sent if m.kind == "reply" and m.target.kind == "ticket"] == [
+        ("ticket", "reply")]
+
+
+async def test_a_contacts_mail_comes_back_as_the_requesters(desk: Harness) -> None:
+    """The contact's address is their mail identity: a mail from it (adapters/mail resolves the sender the
+    core's way) is the requester's, not a stranger's."""
+    from bot.access.people import resolve
+    from bot.core.types import UserRef
+
+    await desk.reply("anna", '/ticket --for "Maria Huber <maria@example.com>" printer jams')
+    async with desk.sessions.begin() as session:
+        sender = await resolve(session, UserRef(platform=Platform.MAIL, user_id="maria@example.com"), desk.clock.now())
+        assert sender.id == (await ticket(desk)).requester_id
+
+
+async def test_the_teams_own_address_stays_the_team_member(make_harness) -> None:
+    people = {"anna": {"name": "Anna", "roles": ["agent"], "email": "anna@example.org"}, "carla": {"name": "Carla"}}
+    desk = await make_harness(people=people)
+    await desk.reply("carla", "/ticket --for Anna@Example.org my laptop is broken")
+    row = await ticket(desk)
+    assert row.requester_id == (await person(desk, "anna")).id and "contact" not in row.data
+    assert await desk.count(Contact) == 0
