@@ -17,7 +17,7 @@ from bot.core.types import MessageKind, Reply, Visibility
 from bot.duty import escalation
 from bot.i18n import catalogue
 from bot.i18n.format import ago
-from bot.tickets import limits, reads, service
+from bot.tickets import due, limits, reads, service
 from bot.tickets.states import SETTABLE, State
 from bot.workflow import attachments, closing, rules
 from storage.models import Person, Ticket
@@ -56,6 +56,7 @@ class KeyArgs(BaseModel):
 
 class AssignArgs(KeyArgs):
     person: str
+    due: str | None = None  # bot/tickets/due.py
 
     @field_validator("person")
     @classmethod
@@ -218,6 +219,9 @@ async def show(ctx: Context, args: KeyArgs) -> list[Reply]:
         opener = await ctx.session.get(Person, ticket.opener_id) if ticket.opener_id else None
         lines.append(ctx.t("contact.show", contact=contact_store.describe(requester, contact),
                            opener=opener.display_name if opener else "—"))
+    due_at = due.due_at(ticket)
+    if due_at is not None:
+        lines.append(ctx.t("due.show", when=ctx.when(due_at)))
     if ticket.topic:
         lines.append(ctx.t("ticket.show_topic", topic=ticket.topic))
     from commands.workflow import detail_lines  # the processes' parts of a ticket
@@ -296,9 +300,14 @@ async def assign(ctx: Context, args: AssignArgs) -> list[Reply]:
     if person is None or not person.is_staff:
         staff = ", ".join(sorted(ctx.desk.settings.people)) or "—"
         return reply(ctx, "ticket.unknown_agent", person=args.person, staff=staff)
+    when = due.parse(ctx.desk, args.due, ctx.now) if args.due is not None else None  # refused before it assigns
     await service.assign(ctx.session, ctx.desk, ticket, person, ctx.actor.person)
     # assigning a Prio-1 to oneself is taking it: its page is acknowledged
     acked = person.id == ctx.actor.person.id and await escalation.taken(ctx.session, ctx.desk, ticket, person)
+    if when is not None:
+        await due.set_due(ctx.session, ctx.desk, ticket, when, ctx.actor.person)
+        return _acked(ctx, reply(ctx, "due.set", key=ticket.key, person=person.display_name, ticket=ticket.key,
+                                 when=ctx.when(when.at), remind=ctx.when(when.remind)), acked)
     return _acked(ctx, reply(ctx, "ticket.assigned", key=ticket.key, person=person.display_name, ticket=ticket.key),
                   acked)
 
@@ -376,7 +385,8 @@ def register(registry: Registry) -> None:
     registry.add(Command(("ticket", "show"), KeyArgs, show, "help.ticket_show", (KEY_ARG,)))
     registry.add(Command(("ticket", "take"), KeyArgs, take, "help.ticket_take", (KEY_ARG,), permission="staff"))
     registry.add(Command(("ticket", "assign"), AssignArgs, assign, "help.ticket_assign",
-                         (KEY_ARG, Arg("person", "positional", metavar="@PERSON")), permission="staff"))
+                         (KEY_ARG, Arg("person", "positional", metavar="@PERSON"),
+                          Arg("due", "option", ("--due",), "WHEN", required=False)), permission="staff"))
     registry.add(Command(("ticket", "priority"), PriorityArgs, priority, "help.ticket_priority",
                          (KEY_ARG, Arg("level", "positional", metavar="1|2|3")), permission="staff"))
     registry.add(Command(("ticket", "note"), TextArgs, note, "help.ticket_note", (KEY_ARG, text), permission="staff"))
