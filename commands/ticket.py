@@ -7,8 +7,7 @@ from sqlalchemy import select
 
 from bot import access, routing
 from bot.access.people import person_by_key
-from bot.contacts import address as contact_address
-from bot.contacts import reach
+from bot.contacts import intake as contact_intake
 from bot.contacts import store as contact_store
 from bot.core.context import Context
 from bot.core.errors import Refused
@@ -155,40 +154,15 @@ async def create(ctx: Context, args: CreateArgs) -> list[Reply]:
 
 
 async def create_for(ctx: Context, args: CreateArgs) -> list[Reply]:
-    """``/ticket --for CONTACT TEXT``: the phone duty opens a ticket for a caller (or anybody without chat).
-    The contact is its requester; the staff member is its opener and hears everything meant for a contact
-    who has no mail (bot/contacts/reach.py). No request limit: the limit is a requester's, not the team's."""
-    if not ctx.actor.is_staff:
-        raise Refused("contact.staff_only", prefix=ctx.prefix)
+    """``/ticket --for CONTACT TEXT`` (bot/contacts/intake.py)."""
     assert args.contact is not None
-    address = contact_address.parse(args.contact)
     settings = ctx.desk.settings
-    requester = await contact_store.find_or_create(ctx.session, address, ctx.now)
-    # None: the address is a team member's ([people] email), who follows the ticket in chat like any of theirs
-    contact = await contact_store.contact_of(ctx.session, requester.id)
     topic = routing.topic_for(settings, text=args.text, topic=args.topic, channel=ctx.event.channel.channel_id)
     given = args.priority if "priority" in args.model_fields_set else None
     priority, source = routing.initial_priority(settings, topic, given)
-    ticket = await service.create(
-        ctx.session, ctx.desk, requester, text=args.text, priority=priority, topic=topic, origin=ctx.event.channel,
-        # the contact is addressed in the desk's language (formally): nobody knows theirs
-        language=requester.language or ctx.desk.language,
-        priority_source="team" if source == "given" else source, opener=ctx.actor.person,
-    )
-    if contact is not None:
-        service.tell_requester(ctx.session, ctx.desk, ticket, "contact.receipt", kind=MessageKind.RECEIPT,
-                               title=ticket.title)
-    if contact is None:
-        how = ctx.t("contact.how_chat")
-    elif reach.by_mail(ctx.desk, contact):
-        how = ctx.t("contact.how_mail", email=contact.email)
-    elif contact.phone:
-        how = ctx.t("contact.how_phone", key=ticket.key)
-    else:
-        how = ctx.t("contact.how_no_mailbox", key=ticket.key)
-    named = contact_store.describe(requester, contact) if contact is not None else requester.display_name
-    return [Reply(text=ctx.t("contact.opened", key=ticket.key, contact=named, priority=priority, how=how),
-                  kind=MessageKind.RECEIPT, ticket=ticket.key), *await _files_onto(ctx, ticket.key)]
+    ticket, receipt = await contact_intake.open_for(ctx, args.contact, text=args.text, priority=priority, topic=topic,
+                                                    priority_source="team" if source == "given" else source)
+    return [receipt, *await _files_onto(ctx, ticket.key)]
 
 
 async def _files_onto(ctx: Context, key: str | None) -> list[Reply]:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from bot.contacts import address as contact_address
+from bot.contacts import intake as contact_intake
 from bot.core.context import Context
+from bot.core.errors import Refused
 from bot.core.types import TICKET_FORM_ID, FormField, FormSpec, MessageKind, Reply
 from bot.i18n import t
 from bot.settings import Settings
@@ -35,7 +38,7 @@ MAX_FIELD = 3000
 
 def label(lang: str, name: str) -> str:
     """A field's short label (the form's own, else the intake catalogue's)."""
-    return t(lang, f"form.ticket.{name}") if name in (*DOC_FIELDS, "description", "topic", "priority") \
+    return t(lang, f"form.ticket.{name}") if name in (*DOC_FIELDS, "description", "topic", "priority", "contact") \
         else rules.label(lang, name)
 
 
@@ -60,6 +63,8 @@ def ticket_form(lang: str, topics: Sequence[str] = (), required: Sequence[str] =
     fields = [*base, *extra, FormField(name="urgency", label=label(lang, "urgency"), required=True, choices=URGENCIES)]
     fields = [topic, *fields] if topic_first else [*fields, topic]
     fields.append(FormField(name="priority", label=label(lang, "priority"), choices=PRIORITIES))
+    # the phone duty opens the ticket for a caller or a mail sender (bot/contacts); the team's field, optional
+    fields.append(FormField(name="contact", label=label(lang, "contact")))
     return FormSpec(form_id=FORM_ID, title=t(lang, "form.ticket.title"), fields=tuple(fields))
 
 
@@ -104,6 +109,12 @@ def validate(values: Mapping[str, str], lang: str, topics: Sequence[str] = (),
     priority = (values.get("priority") or "").strip()
     if priority and priority not in PRIORITIES:
         errors["priority"] = t(lang, "form.ticket.bad_choice")
+    contact = (values.get("contact") or "").strip()
+    if contact:
+        try:
+            contact_address.parse(contact)
+        except Refused:
+            errors["contact"] = t(lang, "form.ticket.bad_contact")
     topic = (values.get("topic") or "").strip()
     if topic and topics and topic not in topics:
         errors["topic"] = t(lang, "form.ticket.bad_choice")
@@ -146,13 +157,20 @@ async def create_from_form(ctx: Context) -> list[Reply]:
         lines = [t(lang, "form.ticket.invalid")]
         lines += [f"{label(lang, name)}: {problem}" for name, problem in errors.items()]
         return [Reply(text="\n".join(lines), kind=MessageKind.ERROR)]
+    priority = priority_of(values)
+    chose = (values.get("priority") or "").strip() in PRIORITIES
+    requester_source = "given" if chose else ("urgency" if (values.get("urgency") or "").strip() else "default")
+    contact = (values.get("contact") or "").strip()
+    if contact:
+        _ticket, receipt = await contact_intake.open_for(
+            ctx, contact, text=ticket_text(values, lang), priority=priority, doc=doc_of(values),
+            topic=(values.get("topic") or "").strip() or None,
+            priority_source="team" if requester_source != "default" else requester_source)
+        return [receipt]
     held = await limits.hold(ctx.session, ctx.desk, ctx.actor.person, ticket_text(values, lang), lang,
                              ctx.actor.timezone)
     if held is not None:
         return [held]
-    priority = priority_of(values)
-    chose = (values.get("priority") or "").strip() in PRIORITIES
-    requester_source = "given" if chose else ("urgency" if (values.get("urgency") or "").strip() else "default")
     ticket = await service.create(
         ctx.session,
         ctx.desk,

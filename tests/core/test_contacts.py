@@ -183,3 +183,31 @@ async def test_the_teams_own_address_stays_the_team_member(make_harness) -> None
     row = await ticket(desk)
     assert row.requester_id == (await person(desk, "anna")).id and "contact" not in row.data
     assert await desk.count(Contact) == 0
+
+
+FORM = {"description": "the printer on floor 3 jams every morning", "urgency": "LIMITED USABILITY"}
+
+
+async def submit_form(desk: Harness, user: str, values: dict[str, str]) -> list:
+    event = desk.event(user, kind="form", name="ticket").model_copy(update={"form_values": values})
+    before = len(desk.adapter.sent)
+    await desk.bot.handle(event)
+    return [m for m in desk.adapter.sent[before:] if m.target.user_id == user]
+
+
+async def test_the_form_opens_a_ticket_for_a_caller(desk: Harness) -> None:
+    (answer,) = await submit_form(desk, "anna", {**FORM, "contact": "Maria Huber +49 30 1234567"})
+    assert answer.kind == "receipt" and answer.text.startswith("Ticket HW-1 is open for Maria Huber +49301234567")
+    row = await ticket(desk)
+    assert row.requester_id == (await person(desk, "tel:+49301234567")).id
+    assert row.opener_id == (await person(desk, "anna")).id and row.data["doc"]["urgency"] == "LIMITED USABILITY"
+
+
+async def test_the_forms_contact_field_is_the_teams(desk: Harness) -> None:
+    (answer,) = await submit_form(desk, "dora", {**FORM, "contact": "boss@example.com"})
+    assert (answer.kind, answer.text) == ("error", t("en", "contact.staff_only", prefix="/"))
+    (answer,) = await submit_form(desk, "anna", {**FORM, "contact": "not a contact"})
+    assert answer.kind == "error" and t("en", "form.ticket.bad_contact") in answer.text
+    assert await desk.count(Ticket) == 0 and await desk.count(Contact) == 0
+    (answer,) = await submit_form(desk, "dora", FORM)  # without it, the requester's own ticket as ever
+    assert answer.kind == "receipt" and (await ticket(desk)).opener_id is None

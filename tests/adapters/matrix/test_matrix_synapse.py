@@ -257,7 +257,7 @@ async def test_the_ticket_form_step_by_step(matrix: MatrixHarness) -> None:
     dm = await matrix.dm_with_bot("rita")
     rita = matrix.people["rita"]
     answers = ["!ticket", "short", "The export to PDF fails with a timeout after 30 seconds",
-               "open a report, click export", "-", "Firefox 128 on Windows 11", "1", "-", "-"]
+               "open a report, click export", "-", "Firefox 128 on Windows 11", "1", "-", "-", "-"]
     for text in answers:
         said = await rita.send(dm, text)
         await matrix.settle(until=functools.partial(_after, matrix, rita, dm, said))
@@ -265,7 +265,7 @@ async def test_the_ticket_form_step_by_step(matrix: MatrixHarness) -> None:
     assert ticket.title.startswith("The export to PDF fails") and ticket.priority == 1
     assert ticket.data["doc"]["urgency"] == "SHOW-STOPPER" and ticket.data["doc"]["environment"].startswith("Firefox")
     texts = bodies(await rita.from_bot(dm, matrix.bot_id))
-    assert any("(1/7)" in t for t in texts) and any("at least 10 characters" in t for t in texts)
+    assert any("(1/8)" in t for t in texts) and any("at least 10 characters" in t for t in texts)
     assert "HW-1" in texts[-1]
 
 
