@@ -396,8 +396,13 @@ async def ping_timer(session: AsyncSession, desk: Desk, timer: Timer) -> None:
                                   kind=MessageKind.PING, buttons=(button,), key=ticket.key,
                                   who=contact(desk, standby), ticket=ticket.key):
         return
-    post_duty(desk, session, "escalation.confirm_unanswered" if asking else "escalation.unacknowledged",
-              kind=MessageKind.PING, ticket=ticket.key, key=ticket.key, who=name_of(desk, standby))
+    if asking:
+        text = "escalation.confirm_unanswered"
+    else:
+        # "no coordinator could be reached" only where there is one; a desk without one asks the channel to take it
+        text = "escalation.unacknowledged" if coordinator else "escalation.unacknowledged_alone"
+    post_duty(desk, session, text, kind=MessageKind.PING, ticket=ticket.key, key=ticket.key,
+              who=contact(desk, standby))
 
 
 async def relay_note(session: AsyncSession, desk: Desk, ticket: Ticket, author: Person, text: str) -> bool:

@@ -138,3 +138,23 @@ async def test_a_desk_with_one_duty_role_hands_over_without_a_standby_and_pages_
     ping = result.about(kind="ping", ticket="KS-1")[0]
     assert ping["to"] == "@daniel" and "Du hast Telefondienst" in ping["text"] and ping["buttons"] == ["ack"]
     assert "Prio-1: Der Telefondienst wird sofort informiert." in result.texts(kind="receipt")[0]
+    # unacknowledged at 10:30 on a desk without a coordinator: the channel is asked to take it, and not told that
+    # "no coordinator could be reached"
+    (unanswered,) = result.about(kind="ping", ticket="KS-1", to="#kundenservice-intern")
+    assert "Koordination" not in unanswered["text"] and "/ticket take KS-1" in unanswered["text"]
+
+
+async def test_a_requesters_prio1_to_be_confirmed_outside_duty_goes_to_the_next_phone_duty(tmp_path) -> None:
+    """With requester_p1 = "confirm" the phone duty checks a requester's Prio-1 first: outside duty the
+    coordinator is told at once and Wednesday's phone duty (Jonas) is asked to confirm it at 16:00."""
+    result = await run(tmp_path, None, [
+        {"at": "2026-11-24T19:30:00+01:00", "user": "kim", "dm": True, "text": "/ticket -p1 the wiki is down"},
+        {"until": "2026-11-25T16:05:00+01:00"},
+    ], start=TUESDAY, config=agency(requester_p1="confirm"))
+    assert result.errors() == []
+    receipt = result.texts(kind="receipt")[0]
+    assert "duty coordinator is told at once, and the phone duty, who checks it and alerts the emergency " \
+        "standby, when duty starts, Wed 25 Nov, 16:00" in receipt
+    assert pings(result) == [("2026-11-24T18:30:00Z", "@sarah"), ("2026-11-24T18:30:00Z", "#support-duty"),
+                             ("2026-11-25T15:00:00Z", "@jonas")]
+    assert result.about(kind="ping", to="@jonas")[0]["buttons"] == ["confirm"]
