@@ -171,8 +171,8 @@ def test_the_installed_features_register_what_the_desk_runs() -> None:
     assert features.handler_of("duty:unknown") is None and features.handler_of("gone") is None
     assert [step.__module__ for stage in sorted(features.finishers) for step in features.finishers[stage]] == [
         "bot.workflow.hooks", "bot.duty.escalation", "bot.sla.service"]
-    assert {"ticket", "queue", "duty", "handover", "kb", "help"} <= features.commands.groups()
-    assert len(INSTALLED) == 6
+    assert {"ticket", "queue", "duty", "handover", "kb", "help", "report"} <= features.commands.groups()
+    assert len(INSTALLED) == 7
 
 
 def test_a_feature_adds_only_what_its_register_adds() -> None:
