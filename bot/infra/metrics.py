@@ -8,17 +8,29 @@ database (outbox depth, unhandled events) are read at scrape time by bot/infra/o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, PlatformCollector, ProcessCollector
 from sqlalchemy import event
 from sqlalchemy.orm import Session, object_session
 
+from bot import version
+from bot.core.features import Hook
 from storage.models import Ticket
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# the process (CPU, memory, open files, start time) and the Python it runs on, as the default registry has them
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+BUILD = Info("dutydesk_build", "The release this process runs.", registry=REGISTRY)
+BUILD.info({"version": version()})
+
+# features that read gauges from the database at scrape time (bot/reports/gauges.py): called by /metrics with
+# the desk, in one session, before the registry is rendered
+ScrapeHook = Callable[[Any, Any], Awaitable[None]]  # (session, desk)
+SCRAPE: Hook[ScrapeHook] = Hook("metrics.scrape")
 _PENDING = "metrics_after_commit"
 
 TICKETS_CREATED = Counter("dutydesk_tickets_created", "Tickets opened.", registry=REGISTRY)
