@@ -28,6 +28,7 @@ from bot.duty.config import DutyConfig
 from bot.infra.config import HaConfig, OpsConfig, StorageConfig
 from bot.infra.platforms import E2E_INSTALL, MailConfig, MailServer, MatrixConfig, SlackConfig, e2e_installed
 from bot.privacy.config import ChannelsConfig
+from bot.reports.config import ReportsConfig
 from bot.sla.config import SlaPolicyConfig
 from bot.tickets.config import LimitsConfig
 from bot.workflow.config import (
@@ -87,6 +88,7 @@ class Settings(BaseSettings):
     matrix: MatrixConfig = Field(default_factory=MatrixConfig)
     mail: MailConfig = Field(default_factory=MailConfig)
     ops: OpsConfig = Field(default_factory=OpsConfig)
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
     ha: HaConfig = Field(default_factory=HaConfig)
 
     # where the settings came from, for messages; not a config key

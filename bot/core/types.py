@@ -59,6 +59,7 @@ class MessageKind(StrEnum):
     LIMITED = "limited"            # a request beyond the requester's limit, kept on their newest ticket
     SWAP_REQUEST = "swap_request"
     COVER_REQUEST = "cover_request"
+    REPORT = "report"              # the weekly report to [reports] weekly's channel
 
 
 # a Prio-1 page waits for nothing: no outbox concurrency slot, no lull in a platform's requests

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select
 
+from bot.core.features import Hook
 from bot.infra import metrics
 from storage.models import OutboxMessage, ProcessedEvent
 
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 log = structlog.stdlib.get_logger(__name__)
 
 BOT_KEY = web.AppKey("dutydesk_bot", object)
+# features that serve more on the ops listener (the duty calendar feeds, bot/reports/feed.py): (app, desk)
+ROUTES: Hook[Callable[[web.Application, Any], None]] = Hook("ops.routes")
 TOKEN_KEY: web.AppKey[str | None] = web.AppKey("dutydesk_ops_token")
 # a platform whose last sync is older than this is reported in ``sync_stale``: a Matrix /sync long poll
 # returns within 30 s, so a working sync loop reports several times in this span
@@ -156,6 +160,8 @@ def add_routes(app: web.Application, bot: Bot, token: str | None = None) -> None
     app[TOKEN_KEY] = token or None
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
+    for mount in bot.desk.features.hooked(ROUTES):
+        mount(app, bot.desk)
 
 
 class OpsServer:

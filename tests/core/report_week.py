@@ -56,5 +56,5 @@ async def week(make_harness):
     await desk.send("anna", "/ticket solve HW-5 quota raised", channel="#support-duty")
     await when(at(7, 9, month=12))  # the feedback wait closes HW-5 on Sun 11:00; now Monday after the week
     await desk.send("anna", "/ticket assign HW-1 carla", channel="#support-duty")
-    await desk.send("anna", "/ticket close HW-3", channel="#support-duty")
+    await desk.send("anna", "/ticket solve HW-3 new toner", channel="#support-duty")
     return desk

@@ -8,7 +8,7 @@ without an answer. The week reported: Mon 30 Nov – Sun 6 Dec 2026 (CET, UTC+1)
 |--------|-----------------|------|------------------------------------------------------|----------------|
 | HW-1   | Fri 27 Nov 10:00 | 2   | before the week; still open; reassigned after it     | —              |
 | HW-2   | Mon 09:00       | 1    | answered 09:20, solved 09:30, satisfied 10:00        | 20 min         |
-| HW-3   | Mon 17:00       | 2    | answered Tue 12:00 (due 11:00), taken; closed later  | 60 + 240 = 300 |
+| HW-3   | Mon 17:00       | 2    | answered Tue 12:00 (due 11:00), taken; solved later  | 60 + 240 = 300 |
 | HW-4   | Wed 10:00       | 3    | nobody answers                                       | —              |
 | HW-5   | Thu 10:00       | 2    | answered 10:30, solved 11:00, no answer → closed Sun 11:00 | 30 min   |
 """
@@ -38,7 +38,7 @@ async def test_a_hand_counted_week(make_harness) -> None:
     }
     assert data["first_response_minutes"] == {"median": 30.0, "p90": 300.0}
     assert data["satisfaction"] == {"asked": 2, "satisfied": 1, "not_fixed": 0, "no_answer": 1}
-    # at the end of the week HW-3 was still open (closed on Monday after) and HW-1 still Anna's
+    # at the end of the week HW-3 was still open (solved on the Monday after) and HW-1 still Anna's
     assert [o["ticket"] for o in data["oldest_open"]] == ["HW-1", "HW-3", "HW-4"]
     assert data["load"] == [{"assignee": "Anna", "open": 2, "closed": 2}, {"assignee": None, "open": 1, "closed": 0}]
     rows = {line.key: line for line in report.tickets}
@@ -55,7 +55,7 @@ async def test_the_same_week_read_again_later_is_the_same(make_harness) -> None:
     async with desk.sessions() as session:
         before = (await build_report(session, desk.bot.desk, date(2026, 11, 30), date(2026, 12, 6))).as_json()
     desk.clock.set(at(20, 9, month=12))
-    await desk.send("anna", "/ticket close HW-4", channel="#support-duty")
+    await desk.send("anna", "/ticket solve HW-4 granted", channel="#support-duty")
     await desk.send("anna", "/ticket priority HW-1 1", channel="#support-duty")
     async with desk.sessions() as session:
         after = (await build_report(session, desk.bot.desk, date(2026, 11, 30), date(2026, 12, 6))).as_json()
