@@ -315,7 +315,8 @@ def test_secrets_are_the_secret_fields_of_every_section() -> None:
     from bot.settings import secret_keys
 
     assert secret_keys() == {"ops": ("token",), "slack": ("bot_token", "app_token", "signing_secret", "user_token"),
-                             "matrix": ("password", "access_token"), "mail": ("password",)}
+                             "matrix": ("password", "access_token"), "mail": ("password",),
+                             "reports": ("calendar_token",)}
 
 
 def test_a_team_mail_address_comes_with_a_warning_that_mail_senders_are_not_checked() -> None:
