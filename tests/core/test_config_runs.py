@@ -57,9 +57,13 @@ async def test_a_ping_repeated_after_a_day_waits_a_day(tmp_path, capsys) -> None
         {"at": "2026-11-24T16:20:00+01:00", "user": "kim", "dm": True, "text": "/ticket -p1 the wiki is down"},
         {"until": "2026-11-26T17:00:00+01:00"},
     ])
-    pings = [line["at"] for line in lines if line.get("kind") == "ping" and line["ticket"] == "HW-1"]
-    # at once, the repeat a day later (it was at once: "1d" read as zero), the coordinator after two days
-    assert pings == ["2026-11-24T15:20:00Z", "2026-11-25T15:20:00Z", "2026-11-26T15:20:00Z"]
+    pings = [(line["at"], line["to"]) for line in lines
+             if line.get("kind") == "ping" and line["ticket"] == "HW-1" and line["to"].startswith("@")]
+    # "1d" read as zero re-pinged at once; a day's wait never falls inside the 16:00-18:00 duty, and repeats follow
+    # the duty window (#16): the coordinator when the duty ends unacknowledged, the next day's standby at its start
+    assert pings == [("2026-11-24T15:20:00Z", "@jonas"), ("2026-11-24T17:00:00Z", "@sarah"),
+                     ("2026-11-25T15:00:00Z", "@lea"), ("2026-11-25T17:00:00Z", "@sarah"),
+                     ("2026-11-26T15:00:00Z", "@jonas")]
 
 
 @pytest.mark.parametrize(("old", "new", "key"), [
