@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,17 +9,15 @@ from pydantic import BaseModel, field_validator
 
 from bot.calendar.walltime import FIRST_YEAR, LAST_YEAR
 from bot.core.context import Context
-from bot.core.errors import Refused, Worded
+from bot.core.errors import BadValue, Refused, Worded
 from bot.core.registry import Arg, Command, Registry
 from bot.core.types import Reply
 from bot.duty import service
 from bot.duty.model import Assignment
 from bot.duty.notify import day_text, hours_text, name_of, role_name
 from bot.duty.store import DutyState, load_state, today, week_of, window_of
-from bot.i18n.format import clock, listing, zone_name
+from bot.i18n.format import clock, listing, typed_day, zone_name
 from commands.ticket import NoArgs
-
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def _person(value: str | None) -> str | None:
@@ -43,7 +40,7 @@ class IdArgs(BaseModel):
     def _id(cls, value: object) -> int:
         text = str(value).strip().removeprefix("#")
         if not text.isdigit():
-            raise ValueError("a request number, e.g. 3")
+            raise BadValue("args.request", value=str(value)[:40])
         return int(text)
 
 
@@ -56,18 +53,11 @@ class AwayArgs(BaseModel):
 
 
 def parse_day(text: str, now_day: date) -> date:
-    """``2026-11-25``, ``today``, ``tomorrow`` or a weekday (``wed``: the next one, today included)."""
-    word = text.strip().lower()
-    if word == "today":
-        return now_day
-    if word == "tomorrow":
-        return now_day + timedelta(days=1)
-    if word[:3] in WEEKDAYS and re.fullmatch(r"[a-z]+", word):
-        return now_day + timedelta(days=(WEEKDAYS.index(word[:3]) - now_day.weekday()) % 7)
-    try:
-        day = date.fromisoformat(word)
-    except ValueError:
-        raise Refused("duty.bad_date", text=text) from None
+    """``2026-11-25``, ``25.11.``, ``today``/``morgen``/``завтра`` or a weekday (``wed``, ``Mi``, ``ср``: the next
+    one, today included), in any of the desk's languages."""
+    day = typed_day(text, now_day)
+    if day is None:
+        raise Refused("duty.bad_date", text=text[:40])
     if not FIRST_YEAR <= day.year <= LAST_YEAR:
         raise Refused("duty.bad_date", text=text)  # 9999-12-31 is a date, but no day of a rota
     return day

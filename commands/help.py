@@ -20,7 +20,8 @@ def _allowed(ctx: Context, command: Command) -> bool:
 
 def usage_lines(ctx: Context, commands: list[Command]) -> list[str]:
     staff = ctx.actor.is_staff
-    return [f"{c.usage(ctx.prefix, staff=staff)} — {ctx.t(c.summary)}" for c in commands if _allowed(ctx, c)]
+    return [f"{c.usage(ctx.prefix, ctx.actor.language, staff=staff)} — {ctx.t(c.summary)}" for c in commands
+            if _allowed(ctx, c)]
 
 
 def make_help(registry: Registry):

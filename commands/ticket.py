@@ -10,11 +10,11 @@ from bot.access.people import person_by_key
 from bot.contacts import intake as contact_intake
 from bot.contacts import store as contact_store
 from bot.core.context import Context
-from bot.core.errors import Refused
+from bot.core.errors import BadValue, Refused, Worded
 from bot.core.registry import TICKET_KEY, Arg, Command, Registry
 from bot.core.types import MessageKind, Reply, Visibility
 from bot.duty import escalation
-from bot.i18n import catalogue
+from bot.i18n import LANGUAGES, catalogue, t
 from bot.i18n.format import ago
 from bot.tickets import due, limits, reads, service
 from bot.tickets.states import SETTABLE, State
@@ -27,14 +27,22 @@ KEY = TICKET_KEY
 def _priority(value: object) -> int:
     text = str(value).strip().lower().removeprefix("p").removeprefix("rio").removeprefix("-")
     if text not in {"1", "2", "3"}:
-        raise ValueError("priority is 1 (high), 2 (normal) or 3 (low)")
+        raise BadValue("args.priority", value=str(value)[:40])
     return int(text)
 
 
 def _key(value: str) -> str:
     if not KEY.fullmatch(value):
-        raise ValueError("a ticket id looks like HW-42")
+        raise BadValue("args.key", value=value[:40])
     return value.upper()
+
+
+def _state_names() -> dict[str, State]:
+    """What a person may type for a state they can set: its key, or its name in any of the languages."""
+    names = {s.value: s for s in SETTABLE}
+    for lang in LANGUAGES:
+        names.update({t(lang, f"state.{s.value}").lower(): s for s in SETTABLE})
+    return names
 
 
 class CreateArgs(BaseModel):
@@ -79,10 +87,13 @@ class StatusArgs(KeyArgs):
     @field_validator("state", mode="before")
     @classmethod
     def _state(cls, value: str) -> State:
-        value = str(value).lower().replace("-", "_")
-        if value not in {s.value for s in SETTABLE}:
-            raise ValueError("one of " + ", ".join(s.value for s in SETTABLE))
-        return State(value)
+        typed = str(value).strip()
+        found = _state_names().get(typed.lower().replace("-", "_")) or _state_names().get(typed.lower())
+        if found is None:
+            raise BadValue("args.state", value=typed[:40], states=Worded(
+                ", ".join(s.value for s in SETTABLE),
+                lambda lang: ", ".join(t(lang, "args.quoted", text=t(lang, f"state.{s.value}")) for s in SETTABLE)))
+        return found
 
 
 class NoArgs(BaseModel):
@@ -126,6 +137,9 @@ async def create(ctx: Context, args: CreateArgs) -> list[Reply]:
         return await create_for(ctx, args)
     ev = ctx.event
     settings = ctx.desk.settings
+    if args.topic is not None and args.topic not in routing.known_topics(settings):
+        raise Refused("routing.unknown_topic", topic=args.topic[:40], topics=", ".join(routing.known_topics(settings))
+                      or "—")
     held = await limits.hold(ctx.session, ctx.desk, ctx.actor.person, args.text, ctx.actor.language,
                              ctx.actor.timezone)
     if held is not None:
@@ -239,6 +253,10 @@ async def _followed(ctx: Context, ticket: Ticket) -> list[Reply]:
 
 async def take(ctx: Context, args: KeyArgs) -> list[Reply]:
     ticket = await load(ctx, args.key, write=True)
+    if ticket.state == State.CLOSED.value:  # closed by the team or withdrawn by its requester
+        raise Refused("ticket.take_closed", key=ticket.key)
+    if ticket.state == State.MERGED.value:
+        raise Refused("ticket.take_merged", key=ticket.key, into=(ticket.data or {}).get("merged_into") or "?")
     if ticket.assignee_id != ctx.actor.person.id:
         await service.assign(ctx.session, ctx.desk, ticket, ctx.actor.person, ctx.actor.person)
     acked = await escalation.taken(ctx.session, ctx.desk, ticket, ctx.actor.person)
@@ -367,7 +385,7 @@ def register(registry: Registry) -> None:
     registry.add(Command(("ticket", "reply"), TextArgs, answer, "help.ticket_reply", (KEY_ARG, text),
                          permission="staff"))
     registry.add(Command(("ticket", "status"), StatusArgs, status, "help.ticket_status",
-                         (KEY_ARG, Arg("state", "positional", metavar="STATE")), permission="staff"))
+                         (KEY_ARG, Arg("state", "rest", metavar="STATE")), permission="staff"))
     registry.add(Command(("ticket", "close"), KeyArgs, close, "help.ticket_close", (KEY_ARG,)))
     registry.add(Command(("ticket", "reopen"), KeyArgs, reopen, "help.ticket_reopen", (KEY_ARG,)))
     registry.add(Command(("ticket", "list", "mine"), NoArgs, list_mine, "help.ticket_list"))

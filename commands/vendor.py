@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import field_validator
 
 from bot.core.context import Context
+from bot.core.errors import BadValue
 from bot.core.registry import Arg, Command, Registry
 from bot.core.types import Reply
 from bot.workflow import vendor
@@ -19,7 +20,7 @@ class VendorArgs(KeyArgs):
     @classmethod
     def _id(cls, value: str | None) -> str | None:
         if value is not None and len(value) > 100:
-            raise ValueError("at most 100 characters")
+            raise BadValue("args.vendor_id", count=100)
         return value
 
 

@@ -11,11 +11,12 @@ from pydantic import BaseModel, field_validator
 
 from bot import access, kb, routing
 from bot.core.context import Context
-from bot.core.errors import Refused
+from bot.core.errors import BadValue, Refused, Worded
 from bot.core.registry import Arg, Command, Registry
 from bot.core.types import Reply
 from bot.duty.notify import name_of
-from bot.i18n import t
+from bot.i18n import LANGUAGES, t
+from bot.i18n.format import typed_day
 from bot.routing import deletion
 from bot.tickets import service
 from bot.workflow import defer as deferral
@@ -25,6 +26,7 @@ from commands.ticket import KEY_ARG, KeyArgs, _key, load, reply
 from storage.models import Ticket
 
 CHECK, OPEN = "✓", "☐"
+_DAYS_AHEAD = re.compile(r"\+(\d{1,3})|\+?(\d{1,3})\s*(?:d|days?|t|tage?n?|д|дн|день|дня|дней)\.?")
 
 
 class DocArgs(KeyArgs):
@@ -37,9 +39,15 @@ class DocArgs(KeyArgs):
         if value is None:
             return value
         name = value.strip().lower().replace("-", "_")
-        if name not in DOC_FIELDS:
-            raise ValueError("one of " + ", ".join(DOC_FIELDS))
-        return name
+        if name in DOC_FIELDS:
+            return name
+        for lang in LANGUAGES:  # the field's name as the reader's language calls it
+            for key in DOC_FIELDS:
+                if t(lang, f"intake.field.{key}").lower() == value.strip().lower():
+                    return key
+        raise BadValue("args.doc_field", value=value[:40], fields=Worded(
+            ", ".join(DOC_FIELDS),
+            lambda lang: ", ".join(f"{key} ({t(lang, f'intake.field.{key}')})" for key in DOC_FIELDS)))
 
 
 class CheckArgs(KeyArgs):
@@ -215,10 +223,8 @@ async def uncheck(ctx: Context, args: CheckArgs) -> list[Reply]:
 
 async def route(ctx: Context, args: RouteArgs) -> list[Reply]:
     ticket = await load(ctx, args.key, write=True)
-    topics = [rule.topic for rule in ctx.desk.settings.routing]
-    deletion_topic = ctx.desk.settings.deletion.topic if ctx.desk.settings.deletion else None
-    if args.topic is not None and args.topic not in topics and args.topic not in ctx.desk.settings.categories \
-            and args.topic != deletion_topic:
+    topics = routing.known_topics(ctx.desk.settings)
+    if args.topic is not None and args.topic not in topics:
         raise Refused("routing.unknown_topic", topic=args.topic[:40], topics=", ".join(topics) or "—")
     chosen = await routing.route(ctx.session, ctx.desk, ticket, topic=args.topic, reassign=True)
     if chosen is None:
@@ -249,13 +255,11 @@ async def answer(ctx: Context, args: AnswerArgs) -> list[Reply]:
 
 def _review_day(ctx: Context, text: str) -> date | None:
     today = ctx.now.astimezone(ZoneInfo(ctx.desk.settings.desk.timezone)).date()
-    match = re.fullmatch(r"\+?(\d{1,3})d", text.strip().lower())
+    # "+7d", "+7 Tage", "+7 дней", "+7": days from today; else a day as people write it ("morgen", "30.11.")
+    match = _DAYS_AHEAD.fullmatch(text.strip().lower())
     if match:
-        return today + timedelta(days=int(match.group(1)))
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        return None
+        return today + timedelta(days=int(match.group(1) or match.group(2)))
+    return typed_day(text, today)
 
 
 async def defer(ctx: Context, args: DeferArgs) -> list[Reply]:

@@ -175,6 +175,8 @@ class DeskConfig(Section):
     calendar: CalendarName | None = None
     sla: PolicyName | None = None
     timezone: TimeZoneName = "UTC"
+    # de "Sie", ru "вы" in everything the bot says to requesters; false: "du", "ты" (the catalogues' informal:)
+    formal: bool = True
 
     @field_validator("ticket_prefix")
     @classmethod

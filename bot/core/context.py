@@ -41,7 +41,8 @@ class Context:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def t(self, key: str, /, **values: Any) -> str:
-        return t(self.actor.language, key, **values)
+        # requesters of an informal desk are addressed "du"/"ты"; the team's text is the same either way
+        return t(self.actor.language, key, informal=self.desk.informal and not self.actor.is_staff, **values)
 
     @property
     def now(self):

@@ -48,6 +48,11 @@ class Desk:
         return self.settings.desk.language
 
     @property
+    def informal(self) -> bool:
+        """Requesters are addressed with "du"/"ты" ([desk] formal = false); staff text is informal anyway."""
+        return not self.settings.desk.formal
+
+    @property
     def prefix(self) -> str:
         return self.settings.desk.ticket_prefix
 

@@ -21,7 +21,7 @@ from bot.access.groups import with_group_roles
 from bot.access.people import actor_for, resolve
 from bot.core.context import Actor, Context
 from bot.core.desk import Desk
-from bot.core.errors import Refused
+from bot.core.errors import Refused, in_language
 from bot.core.registry import Parsed, ParseError
 from bot.core.types import AUTOMATIC_MAIL, Capability, InboundEvent, MessageKind, Platform, Reply, Target, Visibility
 from bot.core.uow import UnitOfWork, unit_of_work
@@ -302,6 +302,13 @@ class Dispatcher:
         parsed = self.desk.registry.parse(text, space_ticket=space)
         if isinstance(parsed, ParseError):
             return [Reply(text=self._parse_error(ctx, parsed), kind=MessageKind.ERROR)]
+        if parsed.command.default_for is not None and ctx.actor.is_staff:
+            # the team's "/ticket clsoe KS-7" is a typo, not a ticket; a requester's text is always their ticket
+            mistyped = self.desk.registry.mistyped(text)
+            if mistyped is not None:
+                _command, meant = mistyped
+                return [Reply(text=ctx.t("parse.did_you_mean", meant=ctx.prefix + meant, prefix=ctx.prefix,
+                                         new=" ".join(parsed.command.path)), kind=MessageKind.ERROR)]
         refusal = self._refuse(ctx.actor, parsed)
         if refusal is not None:
             return [Reply(text=ctx.t(refusal, prefix=ctx.prefix, roles=access.role_names(ctx.actor)),
@@ -317,16 +324,17 @@ class Dispatcher:
         return parsed.command.refusal or key
 
     def _parse_error(self, ctx: Context, error: ParseError) -> str:
-        prefix = ctx.prefix
+        prefix, lang = ctx.prefix, ctx.actor.language
+        detail = {name: in_language(value, lang) for name, value in error.detail.items()}
         if error.command is None:
-            text = ctx.t(error.reason, prefix=prefix, **error.detail)
+            text = ctx.t(error.reason, prefix=prefix, **detail)
             if error.group:
                 staff = ctx.actor.is_staff
-                usages = [c.usage(prefix, staff=staff) for c in self.desk.registry.in_group(error.group[0])]
+                usages = [c.usage(prefix, lang, staff=staff) for c in self.desk.registry.in_group(error.group[0])]
                 return text + "\n" + ctx.t("parse.usage", usage="\n".join(usages))
             return text + " " + ctx.t("parse.see_help", prefix=prefix)
-        text = ctx.t(error.reason, **error.detail)
-        return text + "\n" + ctx.t("parse.usage", usage=error.command.usage(prefix, staff=ctx.actor.is_staff))
+        text = ctx.t(error.reason, **detail)
+        return text + "\n" + ctx.t("parse.usage", usage=error.command.usage(prefix, lang, staff=ctx.actor.is_staff))
 
     def _dm_or_ephemeral(self, event: InboundEvent) -> Target:
         channel = event.channel

@@ -53,3 +53,17 @@ class Refused(Exception):
         """The refusal in ``lang``; ``context`` fills what only the place of the reply knows (the command prefix)."""
         values = {name: in_language(value, lang) for name, value in self.values.items()}
         return t(lang, self.key, **{**context, **values})
+
+
+class BadValue(ValueError):
+    """An argument a person typed that a command does not take, raised in a command's argument validator:
+    ``key`` and ``values`` say, in the reader's language, what was typed and what is allowed. Pydantic's own
+    English never reaches a person (bot/core/registry.py)."""
+
+    def __init__(self, key: str, /, **values: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.values = values
+
+    def text(self, lang: str) -> str:
+        return t(lang, self.key, **{name: in_language(value, lang) for name, value in self.values.items()})

@@ -8,12 +8,16 @@ keeps the user's original spelling (quotes and apostrophes included).
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ValidationError
+
+from bot.core.errors import BadValue, Worded
+from bot.i18n import catalogue, t
 
 if TYPE_CHECKING:
     from bot.core.context import Context
@@ -28,6 +32,13 @@ _TOKEN = re.compile(r"\S+")
 # what a ticket id looks like (HW-42): inside a ticket's space a command's ID may be left out, and a first word
 # of this shape is still read as an explicit id (another ticket named from inside this one)
 TICKET_KEY = re.compile(r"[A-Za-z][A-Za-z0-9]{0,7}-\d{1,9}")
+_WORD = re.compile(r"[A-Z](?:[A-Z\-]*[A-Z])?")
+
+
+def metavar(lang: str, name: str) -> str:
+    """A placeholder of a usage in the reader's language: ``ID`` → ``НОМЕР``, ``faq:KEY`` → ``faq:SCHLÜSSEL``."""
+    words = catalogue(lang)
+    return _WORD.sub(lambda m: str(words.get(f"metavar.{m.group()}", m.group())), name)
 
 
 @dataclass(frozen=True)
@@ -42,8 +53,15 @@ class Arg:
     # an option only the support team may use (``/ticket --for``): left out of a requester's usage lines
     staff: bool = False
 
-    def usage(self) -> str:
-        label = self.metavar or self.name.upper()
+    @property
+    def label(self) -> str:
+        return self.metavar or self.name.upper()
+
+    def worded(self) -> Worded:
+        return Worded(self.label, lambda lang: metavar(lang, self.label))
+
+    def usage(self, lang: str = "en") -> str:
+        label = metavar(lang, self.label)
         if self.kind == "option":
             text = f"{self.flags[0]} {label}"
             return text if self.required else f"[{text}]"
@@ -65,10 +83,10 @@ class Command:
     # the catalogue key of the refusal when the actor lacks the permission (default: by permission)
     refusal: str | None = None
 
-    def usage(self, prefix: str, *, staff: bool = True) -> str:
-        """The command's usage line; ``staff`` False leaves out the options only the team may use."""
+    def usage(self, prefix: str, lang: str = "en", *, staff: bool = True) -> str:
+        """The command's usage line in ``lang``; ``staff`` False leaves out the options only the team may use."""
         words = " ".join(self.default_for or self.path)
-        parts = [f"{prefix}{words}", *(arg.usage() for arg in self.args if staff or not arg.staff)]
+        parts = [f"{prefix}{words}", *(arg.usage(lang) for arg in self.args if staff or not arg.staff)]
         return " ".join(parts)
 
 
@@ -83,7 +101,7 @@ class ParseError:
     """Why a line could not be parsed; ``command`` is set when the command itself was known."""
 
     reason: str  # catalogue key
-    detail: dict[str, str] = field(default_factory=dict)
+    detail: dict[str, str] = field(default_factory=dict)  # values; a Worded one is worded for the reader
     command: Command | None = None
     group: tuple[str, ...] = ()
 
@@ -103,6 +121,23 @@ class Registry:
 
     def groups(self) -> set[str]:
         return {path[0] for path in self.commands} | {path[0] for path in self.defaults}
+
+    def mistyped(self, text: str) -> tuple[Command, str] | None:
+        """A line that runs a group's default command (``ticket clsoe KS-7`` opens a ticket) whose next word is
+        close to one of the group's subcommands: that command and the line as it was likely meant."""
+        tokens = text.split(maxsplit=2)
+        if len(tokens) < 2 or tokens[0].lower() not in {path[0] for path in self.defaults}:
+            return None
+        group, word = tokens[0].lower(), tokens[1].lower()
+        subcommands = {c.path[1]: c for c in self.commands.values() if len(c.path) > 1 and c.path[0] == group}
+        if word in subcommands or not word.isalpha():
+            return None
+        starts = [name for name in subcommands if len(word) >= 3 and name.startswith(word)]
+        close = difflib.get_close_matches(word, list(subcommands), n=1, cutoff=0.75)
+        guess = starts[0] if len(starts) == 1 else (close[0] if close else None)
+        if guess is None:
+            return None
+        return subcommands[guess], " ".join([group, guess, *tokens[2:]])
 
     def in_group(self, group: str) -> list[Command]:
         return sorted((c for c in self.commands.values() if c.path[0] == group), key=lambda c: c.path)
@@ -196,14 +231,25 @@ def _fill(command: Command, text: str, tokens: list[tuple[str, int]], space_tick
         values[rest.name] = text[rest_start:].strip()
     for arg in command.args:
         if arg.required and arg.name not in values:
-            return ParseError("parse.missing", {"argument": arg.metavar or arg.name.upper()}, command)
+            return ParseError("parse.missing", {"argument": arg.worded()}, command)
     try:
         model = command.model.model_validate(values)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = str(err["loc"][0]) if err["loc"] else ""
-        arg = next((a for a in command.args if a.name == loc), None)
-        label = (arg.metavar or arg.name.upper()) if arg else loc
-        return ParseError("parse.invalid", {"argument": label, "problem": err["msg"].removeprefix("Value error, ")},
-                          command)
+        return ParseError("parse.invalid", _invalid(command, exc), command)
     return Parsed(command, model)
+
+
+def _invalid(command: Command, exc: ValidationError) -> dict[str, str]:
+    """What was wrong with an argument, worded for the reader: the validator's :class:`BadValue`, or (for a type
+    pydantic refused) the value typed and its placeholder, never pydantic's English."""
+    err = exc.errors()[0]
+    loc = str(err["loc"][0]) if err["loc"] else ""
+    arg = next((a for a in command.args if a.name == loc), None)
+    argument = arg.worded() if arg is not None else Worded(loc, lambda _lang: loc)
+    cause = (err.get("ctx") or {}).get("error")
+    if isinstance(cause, BadValue):
+        return {"argument": argument, "problem": Worded(cause.key, cause.text)}
+    typed = str(err.get("input", ""))[:40]
+    return {"argument": argument,
+            "problem": Worded("parse.bad_value", lambda lang: t(lang, "parse.bad_value", value=typed,
+                                                                 argument=argument(lang)))}

@@ -46,8 +46,9 @@ def _role(role: str) -> Worded:
     return Worded(role, lambda lang: role_name(lang, role))
 
 
-def _day(day: date) -> Worded:
-    return Worded(day.isoformat(), lambda lang: day_text(lang, day))
+def _day(day: date, now: date | None = None) -> Worded:
+    """A day worded for each reader; with the year when it lies far from ``now``."""
+    return Worded(day.isoformat(), lambda lang: day_text(lang, day, now=now))
 
 
 def _days(days: list[tuple[date, str]]) -> Worded:
@@ -256,18 +257,18 @@ def coordinator_of(desk: Desk, person: str | None = None) -> str | None:
 async def go_away(session: AsyncSession, desk: Desk, person: str, first: date, last: date,
                   substitute: str | None = None) -> Away:
     """Notes a vacation; with a substitute they stand in for all of it, without one reminders are set."""
-    if last < first:
-        raise Refused("duty.away_order", first=first.isoformat(), last=last.isoformat())
     window = window_of(desk)
     if window is None:
         raise Refused("duty.not_configured")
     now_day = today(desk, window)
+    if last < first:
+        raise Refused("duty.away_order", first=_day(first, now_day), last=_day(last, now_day))
     if last < now_day:
-        raise Refused("duty.away_past", last=last.isoformat())
+        raise Refused("duty.away_past", last=_day(last, now_day))
     if (last - first).days >= MAX_ABSENCE_DAYS:
         raise Refused("duty.away_too_long", count=MAX_ABSENCE_DAYS)
     if first > now_day + PLANNING_HORIZON:
-        raise Refused("duty.away_too_far", first=first.isoformat(), latest=(now_day + PLANNING_HORIZON).isoformat())
+        raise Refused("duty.away_too_far", first=_day(first, now_day), latest=_day(now_day + PLANNING_HORIZON, now_day))
     if substitute is not None:
         substitute = _check_person(desk, substitute)
         if substitute == person:

@@ -27,6 +27,7 @@ FALLBACK = "en"
 _DIR = Path(__file__).parent
 PLURAL_CATEGORIES = frozenset({"zero", "one", "two", "few", "many", "other"})
 COUNT = "count"  # the placeholder whose number picks a plural form
+INFORMAL = "informal."  # de/ru: a requester's sentence in "du"/"ты", for desks with [desk] formal = false
 
 Entry = str | dict[str, str]
 _OWN_STOP = re.compile(r"(\{\w+\})\.")
@@ -64,10 +65,13 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Entry]:
     return flat
 
 
-def t(lang: str | None, key: str, /, **values: Any) -> str:
-    """The sentence ``key`` in ``lang`` with ``values`` filled in."""
+def t(lang: str | None, key: str, /, *, informal: bool = False, **values: Any) -> str:
+    """The sentence ``key`` in ``lang`` with ``values`` filled in; ``informal`` for a requester of a desk that says
+    "du"/"ты" (``informal.<key>`` where the language has it)."""
     lang = lang if lang in LANGUAGES else FALLBACK
-    entry = catalogue(lang).get(key)
+    entry = catalogue(lang).get(f"{INFORMAL}{key}") if informal else None
+    if entry is None:
+        entry = catalogue(lang).get(key)
     if entry is None:
         lang, entry = FALLBACK, catalogue(FALLBACK).get(key)
     if entry is None:

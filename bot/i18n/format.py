@@ -7,6 +7,7 @@ desk's), and the letters "UTC" appear in no chat or mail text (docs/architecture
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo
@@ -107,3 +108,49 @@ def plural_form(lang: str | None, count: int | float) -> str:
 def listing(lang: str | None, items: list[str]) -> str:
     """``a, b und c``."""
     return format_list(items, locale=locale(lang)) if items else ""
+
+
+# --------------------------------------------------------------------------- days a person types
+
+_RELATIVE = (("time.today", 0), ("time.tomorrow", 1), ("time.day_after_tomorrow", 2))
+_DOTTED = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})?")
+
+
+@cache
+def _day_words() -> dict[str, int]:
+    """Every language's word for a relative day (→ days from today) and weekday (→ -1 - weekday)."""
+    words: dict[str, int] = {}
+    for lang in LANGUAGES:
+        for key, offset in _RELATIVE:
+            words[t(lang, key).lower()] = offset
+        days = locale(lang).days
+        for context in ("format", "stand-alone"):
+            for width in ("wide", "abbreviated", "short"):
+                for weekday, name in days[context][width].items():
+                    words[str(name).lower().rstrip(".")] = -1 - int(weekday)
+    return words
+
+
+def typed_day(text: str, today: date) -> date | None:
+    """A day as a person writes it, in any of the desk's languages: ``2026-11-25``, ``25.11.2026``, ``25.11.``,
+    ``today``/``heute``/``сегодня``, ``tomorrow``/``morgen``/``завтра``, a weekday (``wed``, ``Mittwoch``,
+    ``ср``: the next one, today included). None when it is none of these."""
+    word = text.strip().lower().rstrip(".")
+    found = _day_words().get(word)
+    if found is None and len(word) >= 3:
+        # "wedn", "donn": a weekday's beginning, when it is one weekday's only
+        matches = {value for name, value in _day_words().items() if value < 0 and name.startswith(word)}
+        found = matches.pop() if len(matches) == 1 else None
+    if found is not None:
+        if found >= 0:
+            return today + timedelta(days=found)
+        return today + timedelta(days=(-1 - found - today.weekday()) % 7)
+    dotted = _DOTTED.fullmatch(text.strip())
+    try:
+        if dotted:
+            year = int(dotted.group(3)) if dotted.group(3) else today.year
+            value = date(year, int(dotted.group(2)), int(dotted.group(1)))
+            return value if dotted.group(3) or value >= today else date(year + 1, value.month, value.day)
+        return date.fromisoformat(word)
+    except ValueError:
+        return None

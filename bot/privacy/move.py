@@ -138,7 +138,8 @@ async def move_thread(ctx: Context, channel: ChannelRef, thread: tuple[ThreadMes
             lang = actor_for(author, ctx.desk.settings).language
             enqueue(ctx.session, ctx.now, Target(kind="dm", platform=message.author.platform,
                                                  user_id=message.author.user_id),
-                    t(lang, "privacy.reply_moved_other", channel=channel.channel_id, key=ticket.key),
+                    t(lang, "privacy.reply_moved_other", informal=ctx.desk.informal, channel=channel.channel_id,
+                      key=ticket.key, prefix=ctx.desk.prefixes.get(message.author.platform, "/")),
                     kind=MessageKind.NOTICE, visibility=Visibility.PRIVATE, ticket=ticket.key)
     ticket.data = {**(ticket.data or {}), "members": sorted(members), "moved_from": channel.channel_id}
     enqueue(ctx.session, ctx.now, service.space_target(ticket), "\n".join(lines), kind=MessageKind.MOVED,
@@ -152,8 +153,9 @@ async def move_thread(ctx: Context, channel: ChannelRef, thread: tuple[ThreadMes
             _remove(ctx, root_channel, message, ticket)
     else:
         service.tell_requester(ctx.session, ctx.desk, ticket, "privacy.cannot_remove", channel=channel.channel_id)
-    _tell(ctx, root.author, channel, t(requester_actor.language, "privacy.moved_receipt", key=ticket.key,
-                                       channel=channel.channel_id), kind=MessageKind.RECEIPT, ticket=ticket.key)
+    receipt = t(requester_actor.language, "privacy.moved_receipt", informal=ctx.desk.informal, key=ticket.key,
+                channel=channel.channel_id)
+    _tell(ctx, root.author, channel, receipt, kind=MessageKind.RECEIPT, ticket=ticket.key)
     log.info("privacy: thread moved into a ticket", messages=len(thread), ticket=ticket.key)
     if ctx.event.actor.user_id == root.author.user_id:
         return []
@@ -177,7 +179,8 @@ async def follow_reply(ctx: Context, ticket: Ticket, channel: ChannelRef) -> lis
     key = "privacy.late_reply_member" if member else "privacy.late_reply_other"
     if ctx.actor.is_staff and author.id not in (ticket.data or {}).get("members", []):
         ticket.data = {**ticket.data, "members": sorted({*ticket.data.get("members", []), author.id})}
-    _tell(ctx, event.actor, channel, ctx.t(key, key=ticket.key, channel=channel.channel_id), kind=MessageKind.NOTICE,
+    _tell(ctx, event.actor, channel, ctx.t(key, key=ticket.key, channel=channel.channel_id, prefix=ctx.prefix),
+          kind=MessageKind.NOTICE,
           ticket=ticket.key)
     return []
 

@@ -55,6 +55,15 @@ def choose(settings: Settings, *, text: str, topic: str | None, channel: str | N
     return None
 
 
+def known_topics(settings: Settings) -> list[str]:
+    """The topics a ticket can have: the routing rules', the categories', the deletion workflow's."""
+    topics = [rule.topic for rule in settings.routing]
+    topics += [name for name in settings.categories if name not in topics]
+    if settings.deletion is not None and settings.deletion.topic not in topics:
+        topics.append(settings.deletion.topic)
+    return topics
+
+
 def topic_for(settings: Settings, *, text: str, topic: str | None, channel: str | None) -> str | None:
     if topic:
         return topic

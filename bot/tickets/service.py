@@ -246,7 +246,8 @@ def tell_requester(session: AsyncSession, desk: Desk, ticket: Ticket, key: str, 
     """A message to the requester (see :func:`to_requester`), in the ticket's language; a callable value
     (a :class:`Worded`, a date) is worded in that language."""
     worded = {name: in_language(value, ticket.language) for name, value in values.items()}
-    to_requester(session, desk, ticket, t(ticket.language, key, key=ticket.key, **worded), kind=kind)
+    to_requester(session, desk, ticket, t(ticket.language, key, informal=desk.informal, key=ticket.key, **worded),
+                 kind=kind)
 
 
 async def change_state(

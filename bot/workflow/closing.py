@@ -91,8 +91,9 @@ def _question(session: AsyncSession, desk: Desk, ticket: Ticket, text: str | Non
                              kind=MessageKind.FEEDBACK, buttons=_buttons(lang, ticket))
         return
     enqueue(session, desk.clock.now(), service.space_target(ticket),
-            t(lang, "closing.question", key=ticket.key, text=text, prefix=prefix) if text is not None
-            else t(lang, "closing.question_plain", key=ticket.key, prefix=prefix),
+            t(lang, "closing.question", informal=desk.informal, key=ticket.key, text=text, prefix=prefix)
+            if text is not None else t(lang, "closing.question_plain", informal=desk.informal, key=ticket.key,
+                                       prefix=prefix),
             kind=MessageKind.FEEDBACK, visibility=Visibility.PRIVATE, ticket=ticket.key, buttons=buttons)
 
 

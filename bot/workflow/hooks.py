@@ -42,5 +42,6 @@ async def space_message(ctx: Context, ticket: Ticket) -> list[Reply]:
             await intake.fill(ctx.session, ctx.desk, ticket, field, text, person)
         except Refused as refusal:
             # a message is no command: its files are kept, and the refused answer is one reply among them
-            replies.append(Reply(text=refusal.text(ctx.actor.language), kind=MessageKind.ERROR, ticket=ticket.key))
+            replies.append(Reply(text=refusal.text(ctx.actor.language, prefix=ctx.prefix), kind=MessageKind.ERROR,
+                                 ticket=ticket.key))
     return replies

@@ -51,7 +51,7 @@ async def start(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:
 def _ask(session: AsyncSession, desk: Desk, ticket: Ticket, field: str) -> None:
     _set_asking(ticket, field)
     service.tell_requester(session, desk, ticket, "intake.question", kind=MessageKind.INTAKE,
-                   question=t(ticket.language, f"intake.ask.{field}"))
+                   question=t(ticket.language, f"intake.ask.{field}", informal=desk.informal))
 
 
 async def fill(session: AsyncSession, desk: Desk, ticket: Ticket, field: str, value: str,

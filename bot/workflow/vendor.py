@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.people import person_by_key
 from bot.core.desk import Desk
-from bot.core.errors import Refused
+from bot.core.errors import Refused, Worded
+from bot.core.types import Platform
 from bot.duty.notify import name_of, tell
 from bot.sla.service import vendor_due
 from bot.tickets import service
@@ -156,10 +157,14 @@ async def opening(session: AsyncSession, desk: Desk, timer: Timer) -> None:
         await _record(session, desk, ticket, actor, data.get("vendor_ticket"))
     except Refused as refusal:  # the ticket moved on while the report waited: its reporter is told why
         if by:
-            await tell(session, desk, by, "vendor.queued_failed", key=ticket.key, ticket=ticket.key,
-                       reason=refusal.text)
+            why = _worded(refusal, desk.prefixes.get(Platform(ticket.origin_platform), "/"))
+            await tell(session, desk, by, "vendor.queued_failed", key=ticket.key, ticket=ticket.key, reason=why)
         return
     if by:
         vendor = desk.settings.vendor
         await tell(session, desk, by, "vendor.opened", key=ticket.key, ticket=ticket.key,
                    vendor=vendor.name if vendor else "vendor")
+
+
+def _worded(refusal: Refused, prefix: str) -> Worded:
+    return Worded(refusal.key, lambda lang: refusal.text(lang, prefix=prefix))

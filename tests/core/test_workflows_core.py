@@ -35,7 +35,7 @@ def test_the_groups_an_adapter_keeps(desk_settings_factory) -> None:
 async def test_group_members_get_their_roles_and_lose_them(make_harness, desk_settings_factory) -> None:
     desk = await make_harness(desk_settings_factory(**GROUPS))
     settings = desk.bot.settings
-    assert (await desk.reply("zoe", "/queue")).text == t("en", "access.staff_only")
+    assert (await desk.reply("zoe", "/queue")).text == t("en", "access.staff_only", prefix="/")
     now = desk.clock.now()
     async with desk.sessions.begin() as session:
         await set_members(session, settings, Platform.SIM, "S0AGENTS", ["zoe", "yan"], now)
@@ -51,7 +51,7 @@ async def test_group_members_get_their_roles_and_lose_them(make_harness, desk_se
         await set_members(session, settings, Platform.SIM, "S0AGENTS", ["yan"], now)
         await remove_member(session, settings, Platform.SIM, "S0LEADS", "zoe")
     assert await desk.count(GroupMember, GroupMember.user_id == "zoe") == 0
-    assert (await desk.reply("zoe", "/queue")).text == t("en", "access.staff_only")
+    assert (await desk.reply("zoe", "/queue")).text == t("en", "access.staff_only", prefix="/")
     (zoe,) = await desk.rows(Person, Person.key == "zoe")
     assert not zoe.is_staff
 

@@ -22,7 +22,7 @@ INTERN = "#kundenservice-intern"
 
 
 def de(name: str, /, **values: object) -> str:
-    return t("de", name, **values)
+    return t("de", name, **{"prefix": "/", **values})
 
 
 def staff(user: str, text: str, after: str = "1m") -> dict:

@@ -19,7 +19,7 @@ ITEMS = "outage,usage,reachable,usable,configured,internal,tried"
 
 
 def de(name: str, /, **values: object) -> str:
-    return t("de", name, **values)
+    return t("de", name, **{"prefix": "/", **values})
 
 
 def report(at: str = "2026-11-24T09:02:00+01:00", priority: str = "-p1") -> list[dict]:

@@ -18,7 +18,7 @@ TEAM = "#techsupport-team"
 
 
 def ru(name: str, /, **values: object) -> str:
-    return t("ru", name, **values)
+    return t("ru", name, **{"prefix": "!", **values})
 
 
 def staff(user: str, text: str, after: str = "1m") -> dict:

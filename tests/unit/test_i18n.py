@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.i18n import FALLBACK, LANGUAGES, Entry, catalogue, forms, t
+from bot.i18n import FALLBACK, INFORMAL, LANGUAGES, Entry, catalogue, forms, t
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("bot", "commands", "adapters")
@@ -48,16 +48,38 @@ def dummies(entry: Entry) -> dict[str, object]:
 
 @pytest.mark.parametrize("lang", OTHERS)
 def test_same_keys_as_english(lang: str) -> None:
-    english, other = set(catalogue(FALLBACK)), set(catalogue(lang))
+    # informal.* holds a requester's sentences in "du"/"ты": English has no such form
+    english, other = set(catalogue(FALLBACK)), {k for k in catalogue(lang) if not k.startswith(INFORMAL)}
     lacking, extra = sorted(english - other), sorted(other - english)
     assert not lacking, f"{lang}.yaml lacks these keys of en.yaml: {', '.join(lacking)}"
     assert not extra, f"{lang}.yaml has keys that en.yaml does not: {', '.join(extra)}"
 
 
 @pytest.mark.parametrize("lang", OTHERS)
+def test_informal_forms_replace_a_sentence_with_the_same_placeholders(lang: str) -> None:
+    words = catalogue(lang)
+    informal = {k.removeprefix(INFORMAL): e for k, e in words.items() if k.startswith(INFORMAL)}
+    assert lang == FALLBACK or informal, f"{lang}.yaml has no informal forms"
+    for key, entry in informal.items():
+        assert key in words, f"{lang}: informal.{key} replaces no sentence"
+        assert placeholders(entry) == placeholders(words[key]), f"{lang}: informal.{key} has other placeholders"
+        assert t(lang, key, informal=True, **dummies(entry)) != t(lang, key, **dummies(entry))
+
+
+def test_formal_by_default_informal_when_the_desk_says_so() -> None:
+    assert "Sind Sie zufrieden?" in t("de", "closing.question", key="HW-1", text="…", prefix="/")
+    assert "Bist du zufrieden?" in t("de", "closing.question", informal=True, key="HW-1", text="…", prefix="/")
+    assert "Вас устраивает" in t("ru", "closing.question", key="HW-1", text="…", prefix="/")
+    assert "Тебя устраивает" in t("ru", "closing.question", informal=True, key="HW-1", text="…", prefix="/")
+    # English has one form; a sentence without an informal form is the same either way
+    assert t("en", "closing.thanks", informal=True, key="HW-1") == t("en", "closing.thanks", key="HW-1")
+    assert t("de", "ticket.closed", informal=True, key="HW-1") == t("de", "ticket.closed", key="HW-1")
+
+
+@pytest.mark.parametrize("lang", OTHERS)
 def test_same_placeholders_as_english(lang: str) -> None:
     english, other = catalogue(FALLBACK), catalogue(lang)
-    differ = {
+    differ: dict[str, tuple[list[str], list[str]]] = {
         key: (sorted(placeholders(english[key])), sorted(placeholders(other[key])))
         for key in english.keys() & other.keys()
         if placeholders(english[key]) != placeholders(other[key])

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, field_validator
 
+from bot.core.errors import in_language
 from bot.core.registry import Arg, Command, Parsed, ParseError, Registry
 from bot.features import build_registry
 
@@ -153,14 +154,32 @@ def test_extra_argument() -> None:
     assert len(error("queue " + "x" * 100).detail["value"]) == 40
 
 
-def test_invalid_values_name_the_argument() -> None:
+def worded(err, lang: str) -> dict[str, str]:
+    return {name: in_language(value, lang) for name, value in err.detail.items()}  # type: ignore[misc]
+
+
+def test_invalid_values_name_the_value_and_what_is_allowed_in_the_readers_language() -> None:
     err = error("ticket -p 7 printer")
     assert (err.reason, err.detail["argument"]) == ("parse.invalid", "1|2|3")
-    assert "priority is 1 (high), 2 (normal) or 3 (low)" in err.detail["problem"]
+    assert worded(err, "en")["problem"] == '"7" is not a priority: write 1 (high), 2 (normal) or 3 (low).'
+    assert worded(err, "de")["problem"] == "„7“ ist keine Priorität: 1 (hoch), 2 (normal) oder 3 (niedrig) angeben."
     err = error("ticket show 42")
-    assert (err.detail["argument"], err.detail["problem"]) == ("ID", "a ticket id looks like HW-42")
+    assert worded(err, "ru")["problem"] == "«42» — это не номер обращения; номер выглядит так: HW-42."
+    assert worded(err, "ru")["argument"] == "НОМЕР"
     err = error("ticket status HW-1 sleeping")
-    assert err.detail["argument"] == "STATE"
+    assert worded(err, "de")["argument"] == "STATUS"
+    assert worded(err, "de")["problem"] == ("„sleeping“ ist kein Status, der sich setzen lässt; möglich sind: "
+                                            "„Triage“, „in Bearbeitung“, „wartet auf anfragende Person“, „gelöst“.")
+    # a state as the reader's language names it is understood
+    assert parsed("ticket status HW-1 in Bearbeitung").args.state.value == "in_progress"
+    assert parsed("ticket status HW-1 решено").args.state.value == "resolved"
+
+
+def test_usage_placeholders_in_the_readers_language() -> None:
+    reg = REGISTRY
+    assert reg.commands[("ticket", "status")].usage("!", "de") == "!ticket status NUMMER STATUS…"
+    assert reg.commands[("ticket", "status")].usage("!", "ru") == "!ticket status НОМЕР СТАТУС…"
+    assert reg.commands[("ticket", "new")].usage("/", "en").endswith("TEXT…")
 
 
 def test_empty_and_unknown() -> None:
@@ -208,7 +227,8 @@ def test_validator_messages_and_types() -> None:
     registry = small_registry()
     assert registry.parse("duty count 3").args.n == 3  # type: ignore[union-attr]
     err = error("duty count 12", registry)
-    assert (err.detail["argument"], err.detail["problem"]) == ("N", "at most 9")
+    # a validator's plain ValueError is English: the reader gets the value and the placeholder instead
+    assert worded(err, "de") == {"argument": "N", "problem": "„12“ ist kein gültiger Wert für N."}
     assert error("duty count many", registry).reason == "parse.invalid"
 
 
