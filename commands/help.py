@@ -24,14 +24,23 @@ def usage_lines(ctx: Context, commands: list[Command]) -> list[str]:
             if _allowed(ctx, c)]
 
 
+# what people do every day comes first in /help: open a ticket, their tickets, the queue, the duty
+EVERYDAY = (("ticket", "new"), ("ticket", "list"), ("ticket", "show"), ("queue",), ("duty",), ("kb",))
+
+
+def _order(command: Command) -> tuple[int, tuple[str, ...]]:
+    return (EVERYDAY.index(command.path) if command.path in EVERYDAY else len(EVERYDAY), command.path)
+
+
 def make_help(registry: Registry):
     async def help_(ctx: Context, args: HelpArgs) -> list[Reply]:
-        commands = sorted(registry.commands.values(), key=lambda c: c.path)
+        commands = sorted(registry.commands.values(), key=_order)
         if args.topic:
-            topic = args.topic.lstrip("/!").lower()
-            commands = [c for c in commands if c.path[0] == topic]
+            # "/help ticket vendor": that command; "/help ticket": its group
+            words = [word.lower() for word in args.topic.lstrip("/!").split()]
+            commands = [c for c in commands if list(c.path[: len(words)]) == words]
             if not commands:
-                return [Reply(text=ctx.t("help.unknown", topic=args.topic, prefix=ctx.prefix))]
+                return [Reply(text=ctx.t("help.unknown", topic=args.topic[:40], prefix=ctx.prefix))]
         seen: set[str] = set()
         lines = [ctx.t("help.head", desk=ctx.desk.settings.desk.name)]
         for line in usage_lines(ctx, commands):
@@ -45,4 +54,4 @@ def make_help(registry: Registry):
 
 def register(registry: Registry) -> None:
     registry.add(Command(("help",), HelpArgs, make_help(registry), "help.help",
-                         (Arg("topic", "positional", metavar="COMMAND", required=False),)))
+                         (Arg("topic", "rest", metavar="COMMAND", required=False),)))
