@@ -138,6 +138,7 @@ def test_english_locale_is_day_month_24h() -> None:
 def test_no_text_sends_a_reader_to_a_button(lang: str) -> None:
     # Matrix has no buttons (it shows numbered choices), and a DM there gets none: every instruction names a command
     button = re.compile(r"button|knopf|knöpf|кнопк", re.IGNORECASE)
-    problems = [key for key, entry in catalogue(lang).items() if not key.endswith(("button", "_satisfied", "_not_fixed"))
-                and "button_" not in key and any(button.search(text) for text in forms(entry))]
+    labels = ("button", "_satisfied", "_not_fixed")  # the labels of buttons themselves
+    problems = [key for key, entry in catalogue(lang).items() if not key.endswith(labels) and "button_" not in key
+                and any(button.search(text) for text in forms(entry))]
     assert not problems, f"{lang}: texts that name a button: {', '.join(problems)}"
