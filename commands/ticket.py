@@ -226,14 +226,18 @@ async def show(ctx: Context, args: KeyArgs) -> list[Reply]:
         kind = event.kind if f"event.{event.kind}" in known else "other"
         if kind == "assign" and not event.new:
             kind = "unassign"  # routing gave the ticket back to the team (its assignee is away)
+        if kind == "deletion" and not event.old:
+            kind = "deletion_start"
         if kind == "message" and event.new == "outside":
             # somebody who is neither its requester nor on the team: shown by their account, not by a name
             # they chose themselves (which could be "Anna (support lead)")
             kind = "outside"
             outsider = await ctx.session.get(Person, event.actor_id) if event.actor_id else None
             who = outsider.key if outsider is not None else "?"
+        from commands.history import worded  # the log's keys as the reader's words
+
         lines.append(ctx.t(f"event.{kind}", at=ctx.when(event.at), who=who or "dutydesk",
-                           old=event.old or "", new=event.new or "", body=event.body or "", kind=event.kind))
+                           **await worded(ctx, event, kind)).rstrip())
     return [Reply(text="\n".join(lines), ticket=ticket.key)]
 
 

@@ -18,6 +18,7 @@ from bot.duty.notify import name_of
 from bot.i18n import LANGUAGES, t
 from bot.i18n.format import typed_day
 from bot.routing import deletion
+from bot.routing.deletion import step_label
 from bot.tickets import service
 from bot.workflow import defer as deferral
 from bot.workflow import intake, rules, triage
@@ -131,9 +132,10 @@ def detail_lines(ctx: Context, ticket: Ticket) -> list[str]:
         lines.append(ctx.t("workflow.show_satisfaction", answer=ctx.t(f"workflow.satisfaction_{data['satisfaction']}")))
     if agent and "deletion" in data:
         steps = data["deletion"]
-        progress = " · ".join(f"{CHECK if step in steps else OPEN} {step}" for step in deletion.STEPS)
+        lang = ctx.actor.language
+        progress = " · ".join(f"{CHECK if step in steps else OPEN} {step_label(lang, step)}" for step in deletion.STEPS)
         following = deletion.next_step(ticket)
-        state = ctx.t("workflow.deletion_next", step=following) if following else \
+        state = ctx.t("workflow.deletion_next", step=step_label(lang, following)) if following else \
             ctx.t("workflow.deletion_with", who=name_of(ctx.desk, steps.get("accounting")))
         lines.append(ctx.t("workflow.show_deletion", steps=progress, next=state))
     return lines
@@ -292,15 +294,16 @@ async def deletion_step(ctx: Context, args: DeletionArgs) -> list[Reply]:
         if following is None:
             return reply(ctx, "deletion.finished", key=ticket.key, ticket=ticket.key)
         return reply(ctx, "deletion.started" if started else "deletion.status", key=ticket.key, ticket=ticket.key,
-                     step=following, guide=ctx.t(f"deletion.guide_{following}"), prefix=ctx.prefix)
+                     step=step_label(ctx.actor.language, following), guide=ctx.t(f"deletion.guide_{following}"),
+                     prefix=ctx.prefix)
     done = await deletion.record(ctx.session, ctx.desk, ticket, args.step.lower(), args.text or "",
                                  ctx.actor.person, may_except=ctx.actor.has("lead"))
-    lines = [ctx.t("deletion.recorded", key=ticket.key, step=done.step)]
+    lines = [ctx.t("deletion.recorded", key=ticket.key, step=step_label(ctx.actor.language, done.step))]
     if done.urgent:
         lines.append(ctx.t("deletion.urgent"))
     if done.next_step is not None:
-        lines.append(ctx.t("deletion.next", step=done.next_step, guide=ctx.t(f"deletion.guide_{done.next_step}"),
-                           prefix=ctx.prefix, key=ticket.key))
+        lines.append(ctx.t("deletion.next", step=done.next_step, label=step_label(ctx.actor.language, done.next_step),
+                           guide=ctx.t(f"deletion.guide_{done.next_step}"), prefix=ctx.prefix, key=ticket.key))
     elif done.accounting is not None:
         lines.append(ctx.t("deletion.handed_over", key=ticket.key, who=name_of(ctx.desk, done.accounting)))
     elif done.nobody:

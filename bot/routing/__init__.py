@@ -165,7 +165,7 @@ async def route(session: AsyncSession, desk: Desk, ticket: Ticket, *, topic: str
     chosen, skipped = await pick(session, desk, list(rule.assignees))
     now = desk.clock.now()
     if chosen is None:
-        service.log(session, ticket, "route", now, None, new=rule.topic, body="nobody available: " + ", ".join(skipped))
+        service.log(session, ticket, "route", now, None, new=rule.topic, body="nobody:" + ",".join(skipped))
         post_duty(desk, session, "routing.nobody", ticket=ticket.key, key=ticket.key, topic=rule.topic,
                   people=", ".join(name_of(desk, key) for key in skipped))
         return None
@@ -191,7 +191,7 @@ async def assign_key(session: AsyncSession, desk: Desk, ticket: Ticket, key: str
     now = desk.clock.now()
     service.log(session, ticket, "assign", now, None, old=str(old) if old else None, new=key)
     service.log(session, ticket, "route", now, None, new=topic,
-                body=f"substitute for {instead_of}" if instead_of else None)
+                body=f"substitute:{instead_of}" if instead_of else None)
     def substitute(lang: str) -> str:
         return t(lang, "routing.substitute", who=name_of(desk, instead_of)) if instead_of else ""
 

@@ -145,7 +145,7 @@ async def _move(session: AsyncSession, desk: Desk, ticket: Ticket, absence: Duty
     ticket.data = data
     service.log(session, ticket, "assign", now, None, old=old, new=to)
     service.log(session, ticket, "route", now, None, new=topic,
-                body=f"substitute for {absence.person}, away until {absence.last_day.isoformat()}")
+                body=f"substitute:{absence.person}:{absence.last_day.isoformat()}")
     await tell(session, desk, to, "routing.moved_to_you", key=ticket.key, priority=ticket.priority,
                topic=topic or "—", title=ticket.title, who=name_of(desk, absence.person),
                last=lambda lang: day_text(lang, absence.last_day), back=absence.person, ticket=ticket.key)
@@ -160,7 +160,7 @@ async def _release(session: AsyncSession, desk: Desk, ticket: Ticket, absence: D
     ticket.data = {**(ticket.data or {}), ROUTED: {"topic": topic, "assignee": None, "released_from": absence.person}}
     service.log(session, ticket, "assign", now, None, old=absence.person, new=None)
     service.log(session, ticket, "route", now, None, new=topic,
-                body=f"{absence.person} away until {absence.last_day.isoformat()}, nobody available")
+                body=f"away:{absence.person}:{absence.last_day.isoformat()}")
     if ticket.state == State.IN_PROGRESS.value:
         # in progress needs someone working on it; the requester hears of the change as of any other
         await service.change_state(session, desk, ticket, State.TRIAGE, None, reason="assignee away")

@@ -20,12 +20,22 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.desk import Desk
-from bot.core.errors import Refused
+from bot.core.errors import Refused, Worded
+from bot.i18n import t
 from bot.routing import assign_key, pick
 from bot.tickets import service
 from storage.models import Person, Ticket
 
 STEPS = ("reason", "volume", "prepayment", "order")
+
+
+def step_label(lang: str, step: str) -> str:
+    """A step as the reader's language names it (the command keeps the step's key: ``… deletion KS-4 volume``)."""
+    return t(lang, f"deletion.step_{step}") if step in STEPS else step
+
+
+def step_word(step: str) -> Worded:
+    return Worded(step, lambda lang: step_label(lang, step))
 PAID_WORDS = {"paid", "bezahlt", "received", "eingegangen", "оплачено", "yes", "ja"}
 EXCEPTION_WORDS = {"exception", "ausnahme", "исключение"}
 
@@ -81,7 +91,7 @@ async def record(session: AsyncSession, desk: Desk, ticket: Ticket, step: str, t
         raise Refused("deletion.out_of_order", key=ticket.key, step=step, expected=expected)
     text = " ".join(text.split())
     if not text:
-        raise Refused("deletion.needs_text", step=step)
+        raise Refused("deletion.needs_text", step=step_word(step))
     urgent = False
     if step == "prepayment":
         word, _, rest = text.partition(" ")
