@@ -91,8 +91,9 @@ async def test_an_absence_moves_routed_tickets_now_or_at_its_start_and_not_back(
     # the team's history says so; the requester's shows no reason (route events are internal)
     (team_view,) = [line["text"] for line in result.about(to=INTERN)
                     if line.get("for") == "@daniel" and line["text"].startswith("KS-3:")]
-    assert "hat es marcus abgenommen: niemand ist zuständig" in team_view
-    assert "marcus away until 2026-11-25, nobody available" in team_view
+    assert "hat es Marcus abgenommen: niemand ist zuständig" in team_view      # by name, not by key
+    assert "(Marcus ist bis Mi., 25. Nov. abwesend; sonst ist niemand verfügbar)" in team_view
+    assert "away" not in team_view
     (own_view,) = [text for text in result.texts(to="@ida") if text.startswith("KS-3:")]
     assert "away" not in own_view and "abgenommen" in own_view
 

@@ -120,7 +120,7 @@ async def test_the_deletion_workflow_to_accounting(tmp_path) -> None:
     ]
     result = await run(tmp_path, ORG, steps, start=WEDNESDAY)
     assert (await result.ticket("KS-1")).topic == "loeschung"  # the deletion keyword wins over "Pressemitteilung"
-    assert result.has(de("deletion.started", key="KS-1", step="reason", guide=de("deletion.guide_reason"),
+    assert result.has(de("deletion.started", key="KS-1", step="Grund", guide=de("deletion.guide_reason"),
                          prefix="/"))
     assert result.has(de("deletion.urgent"))  # a warning letter: delete on the own portals at once
     assert result.errors() == [
@@ -151,6 +151,6 @@ async def test_routing_again_with_a_topic(tmp_path) -> None:
     assert owner(result, "KS-1") == "@marcus"
     assert result.errors() == [
         de("routing.unknown_topic", topic="weather", topics="rechnung, pressemitteilung, influma, blog2social, "
-                                                           "prg-vertrieb, prg-support"),
+                                                           "prg-vertrieb, prg-support, loeschung"),
         de("access.staff_only"),
     ]
