@@ -105,7 +105,7 @@ def detail_lines(ctx: Context, ticket: Ticket) -> list[str]:
     if agent and settings.triage is not None:
         ticks = triage.ticks(ticket)
         items = triage.items(settings)
-        shown = [f"{CHECK if item.key in ticks else OPEN} {item.key}"
+        shown = [f"{CHECK if item.key in ticks else OPEN} {item.label}"
                  + (f" ({ticks[item.key]['by']})" if item.key in ticks else "") for item in items]
         lines.append(ctx.t("workflow.show_checklist", done=len([i for i in items if i.key in ticks]),
                            total=len(items), items=" · ".join(shown)))
@@ -200,7 +200,8 @@ async def check(ctx: Context, args: CheckArgs) -> list[Reply]:
         found.append(item)
     for item in found:
         triage.tick(ctx.session, ctx.desk, ticket, item, ctx.actor.person, args.note)
-    ticked = ", ".join(item.key for item in found)
+    # what was ticked by its configured label; what is open by the key one types to tick it
+    ticked = "; ".join(ctx.t("args.quoted", text=item.label) for item in found)
     left = triage.unchecked(settings, ticket)
     if not left:
         return reply(ctx, "triage.complete", key=ticket.key, item=ticked, ticket=ticket.key)
@@ -216,8 +217,8 @@ async def uncheck(ctx: Context, args: CheckArgs) -> list[Reply]:
         raise Refused("triage.unknown_item", item=(args.item or "")[:40],
                       items=", ".join(i.key for i in triage.items(ctx.desk.settings)) or "—")
     if not triage.untick(ctx.session, ctx.desk, ticket, item, ctx.actor.person):
-        raise Refused("triage.not_ticked", key=ticket.key, item=item.key)
-    return reply(ctx, "triage.unticked", key=ticket.key, item=item.key, ticket=ticket.key)
+        raise Refused("triage.not_ticked", key=ticket.key, item=item.label)
+    return reply(ctx, "triage.unticked", key=ticket.key, item=item.label, ticket=ticket.key)
 
 
 # --------------------------------------------------------------------------- routing

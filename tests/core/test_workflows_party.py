@@ -16,10 +16,13 @@ ORG = "party-desk"
 TUESDAY = "2026-11-24T08:50:00+01:00"
 INTERN = "#smv-support-intern"
 ITEMS = "outage,usage,reachable,usable,configured,internal,tried"
+# a ticked item is named by its configured label
+OUTAGE = "„Handelt es sich tatsächlich um eine Betriebsstörung?“"
 
 
 def de(name: str, /, **values: object) -> str:
-    return t("de", name, **{"prefix": "/", **values})
+    # the party desk says "du" to its members ([desk] formal = false); the team's text has one form anyway
+    return t("de", name, informal=True, **{"prefix": "/", **values})
 
 
 def report(at: str = "2026-11-24T09:02:00+01:00", priority: str = "-p1") -> list[dict]:
@@ -239,19 +242,20 @@ async def test_the_checklist_in_chat_and_its_refusals(tmp_path) -> None:
     result = await run(tmp_path, ORG, steps, start=TUESDAY)
     (listing,) = [text for text in result.texts(to=INTERN) if text.startswith(de("triage.head", key="SMV-1"))]
     assert "☐ 1. outage: Handelt es sich tatsächlich um eine Betriebsstörung?" in listing
-    assert result.has(de("triage.ticked", key="SMV-1", item="outage", done=1, total=7,
+    assert result.has(de("triage.ticked", key="SMV-1", item=OUTAGE, done=1, total=7,
                          open="usage, reachable, usable, configured, internal, tried"))
     assert result.errors() == [
         de("triage.unknown_item", item="nonsense",
            items="1. outage, 2. usage, 3. reachable, 4. usable, 5. configured, 6. internal, 7. tried"),
-        de("triage.not_ticked", key="SMV-1", item="usage"),
+        de("triage.not_ticked", key="SMV-1", item="Wurde die Software vom Mitglied korrekt benutzt?"),
         de("access.staff_only"),
     ]
     agent_view = next(text for text in result.texts(to=INTERN) if text.startswith("SMV-1:"))
-    assert de("workflow.show_checklist", done=1, total=7, items="✓ outage (Jana) · ☐ usage · ☐ reachable · "
-              "☐ usable · ☐ configured · ☐ internal · ☐ tried") in agent_view
+    assert de("workflow.show_checklist", done=1, total=7, items="✓ Handelt es sich tatsächlich um eine "
+              "Betriebsstörung? (Jana) · ☐ Wurde die Software vom Mitglied korrekt benutzt? · ☐ Ist die Software "
+              "aktuell erreichbar?")[:200] in agent_view
     member_view = next(text for text in result.texts(to="@kai") if text.startswith("SMV-1:"))
-    assert "outage" not in member_view  # the checklist is internal
+    assert "Betriebsstörung" not in member_view  # the checklist is internal
     assert de("workflow.show_doc", doc="Schritte zum Nachvollziehen: Login-Seite öffnen, anmelden: 502 · "
               "Browser mit Version: Firefox 133") in member_view
 
@@ -263,7 +267,7 @@ async def test_a_member_of_the_slack_group_is_an_agent(tmp_path) -> None:
              {"after": "1m", "user": "max", "channel": INTERN, "text": "/queue"}]
     result = await run(tmp_path, ORG, steps, start=TUESDAY, groups={"S05SMVHELP": ["mia"]})
     assert result.has("SMV-1", to=INTERN, **{"for": "@mia"})
-    assert result.has(de("triage.ticked", key="SMV-1", item="outage", done=1, total=7,
+    assert result.has(de("triage.ticked", key="SMV-1", item=OUTAGE, done=1, total=7,
                          open="usage, reachable, usable, configured, internal, tried"))
     assert result.errors() == [de("access.staff_only")]
 
