@@ -242,7 +242,7 @@ def test_usage_lines() -> None:
     assert REGISTRY.commands[("ticket", "new")].usage("/") == "/ticket [-p 1|2|3] [-t TOPIC] [--for CONTACT] TEXT…"
     assert REGISTRY.commands[("ticket", "new")].usage("/", staff=False) == "/ticket [-p 1|2|3] [-t TOPIC] TEXT…"
     assert REGISTRY.commands[("ticket", "assign")].usage("!") == "!ticket assign ID @PERSON [--due WHEN]"
-    assert REGISTRY.commands[("help",)].usage("/") == "/help [COMMAND]"
+    assert REGISTRY.commands[("help",)].usage("/") == "/help [COMMAND…]"  # "/help ticket vendor"
 
 
 # --------------------------------------------------------------------------- properties
