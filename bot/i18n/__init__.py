@@ -65,9 +65,10 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Entry]:
     return flat
 
 
-def t(lang: str | None, key: str, /, *, informal: bool = False, **values: Any) -> str:
+def t(lang: str | None, key: str, /, *, informal: object = False, **values: Any) -> str:
     """The sentence ``key`` in ``lang`` with ``values`` filled in; ``informal`` for a requester of a desk that says
-    "du"/"ты" (``informal.<key>`` where the language has it)."""
+    "du"/"ты" (``informal.<key>`` where the language has it; typed ``object`` so that ``**values`` of any type
+    pass the type check, read as a truth value)."""
     lang = lang if lang in LANGUAGES else FALLBACK
     entry = catalogue(lang).get(f"{INFORMAL}{key}") if informal else None
     if entry is None:
