@@ -29,6 +29,8 @@ LATIN_IN_RUSSIAN = {
     "join", "rule", "invite", "cancel", "HW",
     # what a person types literally: the FAQ reference syntax, the deletion workflow's step words
     "faq", "paid", "exception",
+    # a sample name in an example of what to type
+    "Maria", "Huber",
 }
 # Keys that only ever speak on one platform: the console and Slack name their own commands.
 PLATFORM_ONLY = ("console.", "slack.")
@@ -54,7 +56,8 @@ def rendered(lang: str, key: str, entry: object) -> list[str]:
 def words_outside_commands(text: str) -> list[str]:
     text = COMMAND.sub(" ", text)
     # values, links, config keys ([desk] sla), names written so in every language
-    text = re.sub(r"<[a-z_0-9]+>|https?://\S+|\[[a-z_.]+\](?: [a-z_]+)?|\bE2EE\b", " ", text)
+    text = re.sub(r"<[a-z_0-9]+>|https?://\S+|\[[a-z_.]+\](?: [a-z_]+)?|\bE2EE\b|[\w.]+@[\w.]+|--[a-z]+|"
+                  r"\d{4}-\d\d-\d\dT\d\d:\d\d", " ", text)   # … e-mail addresses, options, ISO instants
     return LATIN_WORD.findall(text)
 
 
