@@ -18,7 +18,16 @@ from typing import TextIO
 
 from bot.core.clock import Clock
 from bot.core.ports import DeliveryError, Ports
-from bot.core.types import Capability, ChannelRef, InboundEvent, OutboundMessage, Platform, Removal, UserRef
+from bot.core.types import (
+    Capability,
+    ChannelRef,
+    InboundEvent,
+    OutboundMessage,
+    Platform,
+    Removal,
+    UserRef,
+    button_command,
+)
 from bot.i18n import t
 
 CAPABILITIES = frozenset({Capability.EPHEMERAL, Capability.DMS, Capability.PRIVATE_ROOMS, Capability.BUTTONS})
@@ -110,10 +119,12 @@ class ConsoleAdapter:
             where = f"ticket:{target.ticket}"
         else:
             where = target.channel_id or "?"
-        buttons = "".join(f"  [{b.label}: /ticket {b.action} {b.value}]" for b in message.buttons)
-        self.out.write(printable(f"[{where}] dutydesk: {message.text}{buttons}") + "\n")
+        buttons = "".join(f"  [{b.label}: /{button_command(b) or b.action}]" for b in message.buttons)
+        # a terminal cannot change a line printed before: the new state is printed, marked as a change
+        changed = f" ({t(self.language, 'console.changed')})" if message.updates is not None else ""
+        self.out.write(printable(f"[{where}]{changed} dutydesk: {message.text}{buttons}") + "\n")
         self.out.flush()
-        return f"console-{message.id}"
+        return message.updates or f"console-{message.id}"
 
     async def remove(self, removal: Removal) -> str | None:
         # what was typed at a terminal cannot be taken back (no Capability.DELETE: the outbox never asks)

@@ -9,15 +9,15 @@ from typing import IO
 
 from bot.core.clock import Clock
 from bot.core.ports import DeliveryError
-from bot.core.types import Capability, OutboundMessage, Platform, Removal, Visibility
+from bot.core.types import Button, Capability, OutboundMessage, Platform, Removal, Visibility
 
 PROFILES: dict[str, frozenset[Capability]] = {
     # Slack: ephemeral messages, buttons, modals, private channels, and deleting with a user token
     "slack": frozenset({Capability.EPHEMERAL, Capability.MODALS, Capability.BUTTONS, Capability.THREADS,
                         Capability.REACTIONS, Capability.DMS, Capability.PRIVATE_ROOMS, Capability.DELETE}),
-    # Matrix: no ephemeral messages and no buttons (reactions or numbered replies instead)
+    # Matrix: no ephemeral messages and no buttons (numbered choices answered by number or reaction instead)
     "matrix": frozenset({Capability.THREADS, Capability.REACTIONS, Capability.DMS, Capability.PRIVATE_ROOMS,
-                         Capability.DELETE}),
+                         Capability.DELETE, Capability.CHOICES}),
 }
 PREFIXES = {"slack": "/", "matrix": "!"}
 
@@ -38,6 +38,8 @@ class SimAdapter:
         self.out = out
         self.private_channels = private_channels
         self.lines: list[dict[str, object]] = []
+        # line id → where it went, its ticket and the buttons it offers now (a change in place replaces them)
+        self.offers: dict[str, tuple[str, str | None, tuple[Button, ...]]] = {}
         self.closed = False
 
     def emit(self, line: dict[str, object]) -> None:
@@ -50,6 +52,11 @@ class SimAdapter:
         except BrokenPipeError:
             # the reader went away (`simulate … | head`): the run stops at the next step
             self.closed = True
+
+    @staticmethod
+    def line_id(message_id: int) -> str:
+        """A bot line's ``id`` in the transcript (and the platform's id of its message: ``send`` returns it)."""
+        return f"bot-{message_id}"
 
     async def send(self, message: OutboundMessage) -> str | None:
         target = message.target
@@ -64,7 +71,19 @@ class SimAdapter:
         else:
             to = target.channel_id
             visibility = Visibility.PRIVATE if to in self.private_channels else Visibility.PUBLIC
+        if target.kind == "channel" and target.thread_id is not None:
+            extra["thread"] = target.thread_id  # a reply in the thread of that line
+        if message.updates is not None:
+            # changed in place: which line, and its new text and buttons (the other keys as for any message,
+            # so that a reader filtering by "to" or "kind" never meets a line without them)
+            if message.updates in self.offers:
+                self.offers[message.updates] = (to or "", message.ticket, message.buttons)
+            self.emit({"at": iso_utc(self.clock), "updated": message.updates, "to": to,
+                       "visibility": visibility.value, "kind": message.kind, "ticket": message.ticket,
+                       "text": message.text, "buttons": [b.action for b in message.buttons]})
+            return message.updates
         line: dict[str, object] = {
+            "id": self.line_id(message.id),
             "at": iso_utc(self.clock),
             "to": to,
             "visibility": visibility.value,
@@ -75,8 +94,9 @@ class SimAdapter:
         }
         if message.buttons:
             line["buttons"] = [b.action for b in message.buttons]
+            self.offers[self.line_id(message.id)] = (to or "", message.ticket, message.buttons)
         self.emit(line)
-        return f"sim-{message.id}"
+        return self.line_id(message.id)
 
     async def remove(self, removal: Removal) -> str:
         """Removes a person's public message, unless the scenario took that right away."""

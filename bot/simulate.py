@@ -235,8 +235,15 @@ class Runner:
                 return InboundEvent(kind="action", name=step.action, value=step.message,
                                     channel=self._channel(channel_id, root, direct),
                                     thread=self.thread_of(step.message), **base)
-            channel = self._channel(step.channel or f"@{step.user}", None, step.channel is None)
-            return InboundEvent(kind="action", name=step.action, value=step.ticket, channel=channel, **base)
+            where, value = self.offered(number, step.action, step.ticket or "")
+            if step.channel is not None:
+                channel = self._channel(step.channel, None, False)
+            elif where.startswith("@") or not where:
+                channel = self._channel(f"@{step.user}", None, True)
+            else:
+                channel = self._channel(where, None, False)
+            return InboundEvent(kind="action", name=step.action, value=value, channel=channel,
+                                ticket=where.removeprefix("ticket:") if where.startswith("ticket:") else None, **base)
         text = step.text or ""
         name = step.id or f"step-{number}"
         if step.thread is not None:
@@ -264,6 +271,25 @@ class Runner:
                                 message_id=None if self.prefix == "/" else name, ticket=ticket, **base)
         kind = "dm" if direct else "message"
         return InboundEvent(kind=kind, text=text, channel=channel, message_id=name, ticket=ticket, **base)
+
+    def offered(self, number: int, action: str, ticket: str) -> tuple[str, str]:
+        """Where a button ``action`` of ``ticket`` is offered now, and its value (a button's value may say more
+        than the ticket: ``HW-1 1`` for Prio 1). The newest message wins; a message changed in place offers its
+        new buttons. A button of no ticket (the handover's, a swap request's) matches by its value, else the
+        newest one. No message offering it: a scenario error, never a command."""
+        wanted = ticket.strip().upper()
+        loose: tuple[str, str] | None = None
+        for to, line_ticket, buttons in reversed(list(self.adapter.offers.values())):
+            for button in buttons:
+                if button.action != action:
+                    continue
+                if button.value.upper() == wanted or (line_ticket or "").upper() == wanted:
+                    return to, button.value
+                if line_ticket is None and loose is None:
+                    loose = (to, button.value)
+        if loose is not None:
+            return loose
+        raise ScenarioError(f"step {number}: no message offers the button \"{action}\" for \"{ticket}\"")
 
     def thread_of(self, name: str) -> tuple[ThreadMessage, ...]:
         """The thread a message belongs to, root first, as far as it has been written."""

@@ -29,9 +29,10 @@ from bot.settings import Settings
 
 log = structlog.stdlib.get_logger(__name__)
 
-# no ephemeral messages (the core sends a DM instead), no buttons (numbered choices instead), no modals
+# no ephemeral messages (the core sends a DM instead), no modals, no buttons: every button set is shown as
+# numbered choices, answered with the number or a reaction (render.choices_text, sync.choose)
 CAPABILITIES = frozenset({Capability.THREADS, Capability.REACTIONS, Capability.DMS, Capability.PRIVATE_ROOMS,
-                          Capability.DELETE})
+                          Capability.DELETE, Capability.CHOICES})
 TXN_KEY = "matrix:txn-prefix"
 CHOICES_KEY = "matrix:choices:{event}"
 LAST_CHOICES_KEY = "matrix:choices-last:{room}"
@@ -118,7 +119,10 @@ class MatrixAdapter:
         thread = message.target.thread_id if message.target.kind == "channel" else None
         mention = message.target.user_id if message.kind == MessageKind.PING else None
         lang = self.language_of(message.target.user_id)
-        content = render.content(message, lang, thread_root=thread, mention=mention)
+        content = render.content(message, lang, thread_root=thread, mention=mention,
+                                 prefix=self.settings.matrix.command_prefix)
+        if message.updates is not None:  # changed in place: an edit of the bot's earlier message
+            content = render.replacement(content, message.updates)
         # a ticket room's invites (and a spare room's name) go out together with the message: they are
         # independent requests, and the message is readable by whoever joins (history is shared)
         sent, *prepared = await asyncio.gather(self.room_send(room, content, f"{self.txn_prefix}.{message.id}"),
@@ -130,6 +134,10 @@ class MatrixAdapter:
         if isinstance(sent, BaseException):
             raise sent
         event_id = str(sent)
+        if message.updates is not None:
+            # the numbers answer the message as it reads now: a choice no longer offered is no longer mapped
+            await self.remember_choices(room, message.updates, message.buttons)
+            return message.updates
         if message.buttons:
             await self.remember_choices(room, event_id, message.buttons)
         return event_id

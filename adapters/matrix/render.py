@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from bot.core.types import Button, OutboundMessage
+from bot.core.types import Button, OutboundMessage, button_command
 from bot.i18n import t
 
 # the body and the formatted body together, as the event's JSON encodes them (UTF-8, escapes included): a
@@ -52,16 +52,20 @@ def to_html(text: str) -> str:
     return html.escape(text, quote=False).replace("\n", "<br>")
 
 
-def choices_text(buttons: tuple[Button, ...], lang: str) -> str:
+def choices_text(buttons: tuple[Button, ...], lang: str, prefix: str = "!") -> str:
+    """The buttons as numbered options, each with the command that does the same (``!ticket ack HW-1``)."""
     lines = [t(lang, "matrix.choices")]
-    lines += [f"{NUMBERS[i] if i < len(NUMBERS) else i + 1} {b.label}" for i, b in enumerate(buttons[: len(NUMBERS)])]
+    for i, button in enumerate(buttons[: len(NUMBERS)]):
+        command = button_command(button)
+        hint = f" ({t(lang, 'matrix.command', command=prefix + command)})" if command else ""
+        lines.append(f"{NUMBERS[i]} {button.label}{hint}")
     return "\n".join(lines)
 
 
-def text_of(message: OutboundMessage, lang: str) -> str:
+def text_of(message: OutboundMessage, lang: str, prefix: str = "!") -> str:
     text = message.text
     if message.buttons:
-        text = f"{text}\n\n{choices_text(message.buttons, lang)}"
+        text = f"{text}\n\n{choices_text(message.buttons, lang, prefix)}"
     return clip(defuse(text), t(lang, "matrix.clipped"))
 
 
@@ -71,9 +75,9 @@ def thread_relation(root: str) -> dict[str, Any]:
 
 
 def content(message: OutboundMessage, lang: str, *, thread_root: str | None = None,
-            mention: str | None = None) -> dict[str, Any]:
+            mention: str | None = None, prefix: str = "!") -> dict[str, Any]:
     """The ``m.room.message`` content of one outbox message."""
-    return notice(text_of(message, lang), thread_root=thread_root, mention=mention)
+    return notice(text_of(message, lang, prefix), thread_root=thread_root, mention=mention)
 
 
 def notice(text: str, *, thread_root: str | None = None, mention: str | None = None) -> dict[str, Any]:
@@ -87,6 +91,19 @@ def notice(text: str, *, thread_root: str | None = None, mention: str | None = N
     if thread_root:
         body["m.relates_to"] = thread_relation(thread_root)
     return body
+
+
+def replacement(content: dict[str, Any], original: str) -> dict[str, Any]:
+    """``content`` as an edit of the event ``original`` (``m.replace``): clients show the new text in its place;
+    the fallback body for clients without edits starts with "* " as the specification suggests."""
+    new = {k: v for k, v in content.items() if k != "m.relates_to"}
+    return {
+        **new,
+        "body": f"* {content['body']}",
+        "formatted_body": f"* {content['formatted_body']}",
+        "m.new_content": new,
+        "m.relates_to": {"rel_type": "m.replace", "event_id": original},
+    }
 
 
 def choice_of(answer: str, reaction: bool = False) -> int | None:

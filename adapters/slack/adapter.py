@@ -243,6 +243,10 @@ class SlackAdapter:
         if not target.channel_id:
             raise DeliveryError("a channel message without a channel", permanent=True)
         channel = await self.directory.id_of(target.channel_id)
+        if message.updates is not None:  # changed in place: the card of a ticket in the duty channel
+            await self.limiter.acquire(channel)
+            await self.client.chat_update(channel=channel, ts=message.updates, **render.update_args(message))
+            return message.updates
         return await self._post(channel, message, thread_ts=target.thread_id)
 
     async def _post(self, channel: str, message: OutboundMessage, *, thread_ts: str | None = None) -> str | None:

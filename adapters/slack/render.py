@@ -86,6 +86,13 @@ def message_args(message: OutboundMessage) -> dict[str, Any]:
     return args
 
 
+def update_args(message: OutboundMessage) -> dict[str, Any]:
+    """``text`` and ``blocks`` for chat.update: the blocks are always given, since a message without them keeps its
+    old ones (and a used button would stay clickable)."""
+    text = clip(escape(message.text), MAX_TEXT) or " "
+    return {"text": text, "link_names": False, "blocks": blocks(text, message.buttons)}
+
+
 def blocks(text: str, buttons: tuple[Button, ...]) -> list[dict[str, Any]]:
     """Sections (verbatim mrkdwn, so nothing is auto-linked) followed by the buttons."""
     result: list[dict[str, Any]] = [

@@ -19,10 +19,11 @@ import difflib
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
+from datetime import timedelta
 from typing import Annotated, Any, Literal, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_serializer, field_validator
 from pydantic_core import PydanticCustomError
 
 ENV_PREFIX = "DUTYDESK_"  # DUTYDESK_DESK__LANGUAGE=de overrides [desk] language
@@ -177,6 +178,25 @@ class DeskConfig(Section):
     timezone: TimeZoneName = "UTC"
     # de "Sie", ru "вы" in everything the bot says to requesters; false: "du", "ты" (the catalogues' informal:)
     formal: bool = True
+    # a requester's DM within this time of their last message on their open ticket goes into that ticket;
+    # a later one is asked about (bot/tickets/conversation.py)
+    follow_up: timedelta = timedelta(minutes=30)
+
+    @field_validator("follow_up", mode="before")
+    @classmethod
+    def _follow_up(cls, value: Any) -> timedelta:
+        # parsed as every wall-clock duration of the config; imported here: bot.sla's own config imports this module
+        from pydantic import TypeAdapter
+
+        from bot.sla.durations import WallDuration
+
+        return TypeAdapter(WallDuration).validate_python(value)  # type: ignore[no-any-return]
+
+    @field_serializer("follow_up", when_used="json")
+    def _follow_up_text(self, value: timedelta) -> str:
+        from bot.sla.durations import duration_text
+
+        return duration_text(value)
 
     @field_validator("ticket_prefix")
     @classmethod

@@ -63,6 +63,10 @@ class Desk:
     def can(self, platform: Platform, capability: Capability) -> bool:
         return capability in self.platforms.get(platform, frozenset())
 
+    def offers_buttons(self, platform: Platform) -> bool:
+        """Buttons can be answered there: as buttons, or as numbered options (Matrix)."""
+        return self.can(platform, Capability.BUTTONS) or self.can(platform, Capability.CHOICES)
+
     def duty_targets(self) -> list[Target]:
         """The duty channels on every running platform (``slack:#x`` limits one to that platform)."""
         return [

@@ -23,14 +23,25 @@ from bot.core.context import Actor, Context
 from bot.core.desk import Desk
 from bot.core.errors import Refused, in_language
 from bot.core.registry import Parsed, ParseError
-from bot.core.types import AUTOMATIC_MAIL, Capability, InboundEvent, MessageKind, Platform, Reply, Target, Visibility
+from bot.core.types import (
+    AUTOMATIC_MAIL,
+    Button,
+    Capability,
+    InboundEvent,
+    MessageKind,
+    Platform,
+    Reply,
+    Target,
+    Visibility,
+    button_command,
+)
 from bot.core.uow import UnitOfWork, unit_of_work
 from bot.i18n import t
 from bot.infra import metrics
 from bot.infra.outbox import InlinePlan, OutboxSender, claim_inline, enqueue
 from bot.privacy import route as privacy
+from bot.tickets import conversation, service
 from bot.tickets import form as ticket_form
-from bot.tickets import service
 from bot.workflow import hooks as workflow
 from storage.errors import StorageUnavailable, unavailable
 from storage.models import ProcessedEvent, table_of
@@ -270,9 +281,8 @@ class Dispatcher:
             return await self.run_command(ctx, event.text)
         if event.kind == "action" and event.name:
             # a button "group-verb" runs `group verb VALUE`; a bare verb is a ticket button
-            group, sep, verb = event.name.partition("-")
-            words = f"{group} {verb}" if sep else f"ticket {event.name}"
-            return await self.run_command(ctx, f"{words} {event.value or ''}")
+            command = button_command(Button(action=event.name, label="", value=event.value or ""))
+            return await self.run_command(ctx, command or "")
         if event.kind == "message" and event.ticket:
             ticket = await service.get(ctx.session, event.ticket)
             if ticket is not None and event.name == AUTOMATIC_MAIL:
@@ -286,6 +296,11 @@ class Dispatcher:
                     await service.tell_team_of_mail(ctx.session, self.desk, ticket, ctx.actor.person, event.text)
                 return await workflow.space_message(ctx, ticket)
             return []
+        if event.kind == "dm" and (event.text.strip() or event.attachments):
+            # a follow-up goes into the open ticket, a "thanks" opens nothing, a later DM is asked about
+            handled = await conversation.direct_message(ctx)
+            if handled is not None:
+                return handled
         if event.kind == "dm" and event.text.strip():
             return await self.run_command(ctx, f"ticket new {event.text}")
         if event.kind == "dm" and event.attachments:

@@ -25,6 +25,9 @@ class Capability(StrEnum):
     EPHEMERAL = "ephemeral"
     MODALS = "modals"
     BUTTONS = "buttons"
+    # no buttons, but every button set is shown as numbered options that a person answers with the number or
+    # a reaction (Matrix): the core never drops a button for a platform that has one of the two
+    CHOICES = "choices"
     THREADS = "threads"
     REACTIONS = "reactions"
     DMS = "dms"
@@ -186,6 +189,17 @@ class Button(Frozen):
     value: str
 
 
+def button_command(button: Button) -> str | None:
+    """The command a button runs, as a person may type it without the prefix: a button "group-verb" runs
+    ``group verb VALUE``, a bare verb is a ticket button (``ticket ack HW-1``); None for the privacy move, whose
+    value is a platform's message id that nobody types."""
+    if button.action == MOVE_ACTION:
+        return None
+    group, sep, verb = button.action.partition("-")
+    words = f"{group} {verb}" if sep else f"ticket {button.action}"
+    return f"{words} {button.value}".strip()
+
+
 class Reply(Frozen):
     """What a command answers; the dispatcher turns it into outbox rows."""
 
@@ -221,6 +235,9 @@ class OutboundMessage(Frozen):
     visibility: Visibility
     ticket: str | None = None
     buttons: tuple[Button, ...] = ()
+    # the platform's id of a message the bot sent before (returned by ``send``): this one replaces its text and
+    # buttons in place (Slack chat.update, Matrix m.replace) instead of being a new message
+    updates: str | None = None
 
 
 class Removal(Frozen):

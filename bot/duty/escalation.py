@@ -294,7 +294,7 @@ async def ping_standby(session: AsyncSession, desk: Desk, ticket: Ticket) -> Non
     standby = await holder(session, desk, role, now) if role else None
     phone = await holder(session, desk, phone_role, now) if phone_role and phone_role != role else None
     phone = phone if phone != standby else None
-    ack = Button(action=ACK, label="ack", value=ticket.key)
+    ack = Button(action=ACK, label=t(desk.language, "escalation.button_ack"), value=ticket.key)
     log(session, ticket, "ping", now, None, new=standby)
     # the phone duty (a desk with two roles) is named with their number: the standby calls them
     text = ("escalation.ping_with_phone" if phone else "escalation.ping") if role == standby_role \
@@ -317,7 +317,7 @@ async def ask_confirmation(session: AsyncSession, desk: Desk, ticket: Ticket) ->
     now = desk.clock.now()
     phone_role, _standby_role = duty_roles(desk)
     phone = await holder(session, desk, phone_role, now) if phone_role else None
-    confirm = Button(action=CONFIRM, label="confirm", value=ticket.key)
+    confirm = Button(action=CONFIRM, label=t(desk.language, "escalation.button_confirm"), value=ticket.key)
     log(session, ticket, "p1_request", now, None, new=phone)
     if phone is None or not await tell(session, desk, phone, "escalation.confirm", kind=MessageKind.PING,
                                        buttons=(confirm,), key=ticket.key, title=ticket.title, ticket=ticket.key):
@@ -384,8 +384,8 @@ async def ping_timer(session: AsyncSession, desk: Desk, timer: Timer) -> None:
         else:
             await _page_now(session, desk, ticket)
         return
-    button = Button(action=CONFIRM, label="confirm", value=ticket.key) if asking else \
-        Button(action=ACK, label="ack", value=ticket.key)
+    button = Button(action=CONFIRM, label=t(desk.language, "escalation.button_confirm"), value=ticket.key) \
+        if asking else Button(action=ACK, label=t(desk.language, "escalation.button_ack"), value=ticket.key)
     if timer.kind == "ping:repeat" and standby:
         await tell(session, desk, standby, "escalation.confirm_again" if asking else "escalation.ping_again",
                    kind=MessageKind.PING, buttons=(button,), key=ticket.key, title=ticket.title, ticket=ticket.key)

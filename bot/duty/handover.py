@@ -15,6 +15,7 @@ from bot.duty.escalation import duty_roles
 from bot.duty.ledger import record_shifts
 from bot.duty.notify import name_of, post_duty, role_name, tell
 from bot.duty.store import window_of
+from bot.i18n import t
 from bot.i18n.format import instant
 from bot.sla.service import clocks_of
 from bot.tickets.states import OPEN_STATES
@@ -60,8 +61,8 @@ async def post_handover(session: AsyncSession, desk: Desk, slot: datetime) -> No
     # taken over by whom, and from whom: a desk with one role and no mailbox owner has nobody who hands over, and
     # a shift nobody holds has nobody who could take it: then the handover is a notice, not a question
     ask = (duty.mailbox is not None or standby_role is not None) and (phone is not None or standby is not None)
-    post_duty(desk, session, text, kind=MessageKind.HANDOVER,
-              buttons=(Button(action=ACTION, label="taken over", value=slot.isoformat()),) if ask else (),
+    taken = Button(action=ACTION, label=t(desk.language, "handover.button_taken"), value=slot.isoformat())
+    post_duty(desk, session, text, kind=MessageKind.HANDOVER, buttons=(taken,) if ask else (),
               start=lambda lang: instant(lang, shift[0], desk.settings.desk.timezone),
               mailbox=name_of(desk, duty.mailbox),
               role=lambda lang: role_name(lang, phone_role or ""),

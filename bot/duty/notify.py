@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.access.people import identity_of, person_by_key
 from bot.core.desk import Desk
 from bot.core.errors import Worded
-from bot.core.types import Button, Capability, MessageKind, Target, Visibility
+from bot.core.types import Button, MessageKind, Target, Visibility
 from bot.i18n import format as fmt
 from bot.i18n import t
 from bot.infra.outbox import enqueue
@@ -74,7 +74,7 @@ async def tell(session: AsyncSession, desk: Desk, key: str, text_key: str, /, *,
         user_id = await identity_of(session, person.id, platform)
         if user_id is None:
             continue
-        shown = tuple(buttons) if desk.can(platform, Capability.BUTTONS) else ()
+        shown = tuple(buttons) if desk.offers_buttons(platform) else ()
         # stripped: a sentence filled with an empty part ("{told}") ends without a blank
         text = t(lang, text_key, prefix=desk.prefixes.get(platform, "/"), **filled).strip()
         enqueue(session, desk.clock.now(), Target(kind="dm", platform=platform, user_id=user_id),
@@ -89,7 +89,7 @@ def post_duty(desk: Desk, session: AsyncSession, text_key: str, /, *, kind: Mess
     lang = desk.language
     filled = {name: (value(lang) if callable(value) else value) for name, value in values.items()}
     for target in desk.duty_targets():
-        shown = tuple(buttons) if desk.can(target.platform, Capability.BUTTONS) else ()
+        shown = tuple(buttons) if desk.offers_buttons(target.platform) else ()
         text = t(lang, text_key, prefix=desk.prefixes.get(target.platform, "/"), **filled).strip()
         enqueue(session, desk.clock.now(), target, text, kind=kind, visibility=Visibility.PRIVATE, buttons=shown,
                 ticket=ticket)

@@ -63,6 +63,9 @@ class Operation(StrEnum):
 
     SEND = "send"
     REMOVE = "remove"
+    # change a message the bot sent before (meta "of": that row's id) in place: Slack chat.update, Matrix
+    # m.replace; the ticket's card in the duty channel when its state changes
+    UPDATE = "update"
 
 
 # Removal rows also carry this kind for one release: the previous release reads (and writes) removals by kind
@@ -85,10 +88,21 @@ def enqueue(
     visibility: Visibility,
     ticket: str | None = None,
     buttons: Iterable[Button] = (),
+    thread_of: int | None = None,
 ) -> OutboxMessage:
-    """Queues a message in the caller's unit of work."""
+    """Queues a message in the caller's unit of work. ``thread_of``: the id of an earlier row to the same target
+    whose message this one answers in its thread (the platform's id of it is known only once it is sent)."""
     return _add(session, now, target, Operation.SEND, kind=kind, visibility=visibility, text=text, ticket=ticket,
-                buttons=[b.model_dump() for b in buttons])
+                buttons=[b.model_dump() for b in buttons],
+                meta={"thread_of": thread_of} if thread_of is not None else None)
+
+
+def enqueue_update(session: AsyncSession, now: datetime, target: Target, text: str, *, of: int, kind: MessageKind,
+                   visibility: Visibility, ticket: str | None = None, buttons: Iterable[Button] = ()) -> OutboxMessage:
+    """Queues a change of the message of row ``of`` (same target, sent before it in the target's order): its text
+    and buttons are replaced. Where that message never arrived there is nothing to change."""
+    return _add(session, now, target, Operation.UPDATE, kind=kind, visibility=visibility, text=text, ticket=ticket,
+                buttons=[b.model_dump() for b in buttons], meta={"of": of})
 
 
 def enqueue_removal(session: AsyncSession, now: datetime, target: Target, message_id: str, *,
@@ -154,10 +168,16 @@ def _target(row: OutboxMessage) -> Target:
     )
 
 
-def to_message(row: OutboxMessage) -> OutboundMessage:
+def to_message(row: OutboxMessage, *, thread: str | None = None, updates: str | None = None) -> OutboundMessage:
+    """The row as a message; ``thread``/``updates``: the platform's id of the message it answers in a thread, or
+    changes in place (resolved from the earlier row at delivery)."""
+    target = _target(row)
+    if thread is not None:
+        target = target.model_copy(update={"thread_id": thread})
     return OutboundMessage(
         id=row.id,
-        target=_target(row),
+        target=target,
+        updates=updates,
         text=row.text,
         kind=MessageKind(cast(str, row.kind)),  # only a removal has none, and it is no message
         visibility=Visibility(row.visibility),
@@ -448,7 +468,21 @@ class OutboxSender:
             if remover is None:
                 raise DeliveryError(f"{platform.value} cannot remove messages", permanent=True)
             return await remover(to_removal(row))
-        return await self.senders[platform](to_message(row))
+        meta = row.meta or {}
+        earlier = meta.get("of") or meta.get("thread_of")
+        ref = await self._ref_of(int(earlier)) if earlier else None
+        if row.operation == Operation.UPDATE:
+            if ref is None:
+                return None  # the message to change never arrived (dead): nothing to change, nothing to retry
+            return await self.senders[platform](to_message(row, updates=ref))
+        # a reply whose thread root never arrived is posted on its own
+        return await self.senders[platform](to_message(row, thread=ref))
+
+    async def _ref_of(self, row_id: int) -> str | None:
+        """The platform's id of an earlier row's message, once it was sent."""
+        async with self.sessions() as session:
+            return await session.scalar(select(OutboxMessage.platform_ref).where(
+                OutboxMessage.id == row_id, OutboxMessage.status == "sent"))
 
     async def _mark_sent(self, row: OutboxMessage, ref: str | None, now: datetime) -> None:
         """Marks a row sent together with the others sent meanwhile (one UPDATE, one commit)."""

@@ -18,6 +18,7 @@ from bot.core.types import Button, ChannelRef, MessageKind, Platform, Target, Vi
 from bot.core.uow import UnitOfWork
 from bot.i18n import t
 from bot.infra.outbox import enqueue
+from bot.tickets import card
 from bot.tickets.states import OPEN_STATES, State, check
 from bot.workflow import rules
 from storage.models import DeskCounter, Person, Ticket, TicketEvent
@@ -199,17 +200,11 @@ async def create(
             visibility=Visibility.PRIVATE,
             ticket=ticket.key,
         )
-    notify_duty(
-        session,
-        desk,
-        "ticket.duty_new",
-        ticket,
-        kind=MessageKind.NOTICE,
-        priority=priority,
-        who=who if opened_by is None else t(desk.language, "contact.opened_for",
-                                            contact=requester.display_name, opener=opened_by.display_name),
-        title=ticket.title,
-    )
+    # the ticket's card in the duty channel: its later notices go into the card's thread, the card changes in place
+    duty_who = who if opened_by is None else t(desk.language, "contact.opened_for", contact=requester.display_name,
+                                               opener=opened_by.display_name)
+    await card.open_card(session, desk, ticket, t(desk.language, "ticket.duty_new", key=ticket.key, priority=priority,
+                                                  who=duty_who, title=ticket.title))
     return ticket
 
 
@@ -222,7 +217,7 @@ def notify_duty(
     text = t(desk.language, key, key=ticket.key if ticket else "", **worded)
     for target in desk.duty_targets():
         enqueue(session, now, target, text, kind=kind, visibility=Visibility.PRIVATE,
-                ticket=ticket.key if ticket else None)
+                ticket=ticket.key if ticket else None, thread_of=card.thread_of(ticket, target))
 
 
 def is_for_contact(ticket: Ticket) -> bool:
@@ -266,6 +261,7 @@ async def change_state(
     elif current == State.CLOSED:
         ticket.closed_at = None
     log(session, ticket, "state", now, actor, old=current.value, new=target.value, body=reason)
+    await card.refresh(session, desk, ticket, actor)
     if tell:
         tell_requester(session, desk, ticket, "ticket.state_changed",
                        state=t(ticket.language, f"state.{target.value}"),
@@ -283,6 +279,7 @@ async def assign(session: AsyncSession, desk: Desk, ticket: Ticket, assignee: Pe
     old = await session.get(Person, ticket.assignee_id) if ticket.assignee_id else None
     ticket.assignee_id = assignee.id
     log(session, ticket, "assign", now, actor, old=old.key if old else None, new=assignee.key)
+    await card.refresh(session, desk, ticket, actor)
     if assignee.id != actor.id:
         user_id = await identity_of(session, assignee.id, Platform(ticket.origin_platform))
         if user_id is not None:
@@ -301,6 +298,7 @@ async def set_priority(session: AsyncSession, desk: Desk, ticket: Ticket, priori
     ticket.priority = priority
     ticket.data = {**(ticket.data or {}), "priority_source": source}
     log(session, ticket, "priority", now, actor, old=str(old), new=str(priority))
+    await card.refresh(session, desk, ticket, actor)
     if priority == 1:
         raised(session, ticket)
     elif old == 1:

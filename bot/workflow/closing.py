@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import kb
 from bot.core.desk import Desk
 from bot.core.errors import Refused
-from bot.core.types import Button, Capability, MessageKind, Platform, Visibility
+from bot.core.types import Button, MessageKind, Platform, Visibility
 from bot.duty.notify import tell
 from bot.i18n import t
 from bot.infra.outbox import enqueue
@@ -84,7 +84,7 @@ def _question(session: AsyncSession, desk: Desk, ticket: Ticket, text: str | Non
     platform = Platform(ticket.origin_platform)
     lang = ticket.language
     prefix = desk.prefixes.get(platform, "/")
-    buttons = _buttons(lang, ticket) if desk.can(platform, Capability.BUTTONS) else ()
+    buttons = _buttons(lang, ticket) if desk.offers_buttons(platform) else ()
     if service.is_for_contact(ticket):
         # an outside contact answers by mail (the mail runtime reads the reply) or on the phone (the team records it)
         service.to_requester(session, desk, ticket, t(lang, "contact.question", key=ticket.key, text=text or "—"),

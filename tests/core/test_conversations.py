@@ -71,3 +71,83 @@ async def test_matrix_bang_close_in_the_room(tmp_path: Path) -> None:
     ], platform="matrix")
     assert not [line for line in lines if line.get("kind") == "error"], lines
     assert any("closed" in text.lower() for text in texts(lines, ticket="HW-1"))
+
+
+# --------------------------------------------------------------------------- a requester's DMs as one conversation
+
+
+def tickets_opened(lines: list[dict[str, Any]]) -> list[str]:
+    return [line["ticket"] for line in lines if line.get("kind") == "receipt"]
+
+
+async def test_a_follow_up_dm_within_the_window_goes_into_the_open_ticket(tmp_path: Path) -> None:
+    lines = await run(tmp_path, [
+        {"user": "rita", "dm": True, "text": "Passwort weg"},
+        {"after": "2m", "user": "rita", "dm": True, "text": "Ach so, ich nutze Firefox 133"},
+        {"after": "29m", "user": "rita", "dm": True, "text": "und Thunderbird auch"},
+    ])
+    assert tickets_opened(lines) == ["HW-1"]
+    assert texts(lines, to="@rita", kind="reply") == [t("en", "conversation.added", key="HW-1")] * 2
+    # the team sees the follow-ups in the ticket's space, and the history keeps them
+    assert texts(lines, to="ticket:HW-1", kind="notice")[1:] == [
+        t("en", "conversation.forwarded", who="rita", text="Ach so, ich nutze Firefox 133"),
+        t("en", "conversation.forwarded", who="rita", text="und Thunderbird auch")]
+
+
+async def test_after_the_window_the_bot_asks_and_the_answer_decides(tmp_path: Path) -> None:
+    lines = await run(tmp_path, [
+        {"user": "rita", "dm": True, "text": "Passwort weg"},
+        {"after": "31m", "user": "rita", "dm": True, "text": "the printer on floor 3 is jammed"},
+        {"after": "1m", "user": "rita", "action": "separate", "ticket": "HW-1"},
+        {"after": "40m", "user": "rita", "dm": True, "text": "the password works again, the new one was in the spam"},
+        {"after": "1m", "user": "rita", "action": "append", "ticket": "HW-2"},
+        {"user": "rita", "action": "append", "ticket": "HW-2"},      # pressed twice: nothing left to add
+    ], platform="slack")
+    questions = [line for line in lines if line.get("buttons") and line.get("to") == "@rita"]
+    assert [q["buttons"] for q in questions] == [["append", "separate"]] * 2
+    assert questions[0]["text"] == t("en", "conversation.which", key="HW-1", title="Passwort weg", prefix="/")
+    assert questions[1]["ticket"] == "HW-2"  # the most recently changed open ticket is the one asked about
+    assert tickets_opened(lines) == ["HW-1", "HW-2"]
+    assert texts(lines, to="ticket:HW-2", kind="notice")[0].endswith("the printer on floor 3 is jammed")
+    assert t("en", "conversation.forwarded", who="rita",
+             text="the password works again, the new one was in the spam") in texts(lines, to="ticket:HW-2")
+    assert texts(lines, kind="error") == [t("en", "conversation.nothing_pending", key="HW-2")]
+
+
+async def test_a_dm_kept_aside_cannot_be_placed_by_anybody_else(tmp_path: Path) -> None:
+    lines = await run(tmp_path, [
+        {"user": "rita", "dm": True, "text": "Passwort weg"},
+        {"after": "31m", "user": "rita", "dm": True, "text": "my salary slip is wrong"},
+        {"user": "mallory", "action": "separate", "ticket": "HW-1"},   # another requester
+        {"user": "anna", "action": "append", "ticket": "HW-1"},        # an agent
+        {"user": "anna", "channel": "#support-duty", "text": "/ticket separate HW-1"},
+    ])
+    errors = texts(lines, kind="error")
+    assert errors == [t("en", "ticket.not_found", key="HW-1"), t("en", "conversation.nothing_pending", key="HW-1"),
+                      t("en", "conversation.nothing_pending", key="HW-1")]
+    assert tickets_opened(lines) == ["HW-1"]
+    assert not any("salary" in text for text in texts(lines))  # kept aside, shown to nobody
+
+
+async def test_thanks_open_no_ticket(tmp_path: Path) -> None:
+    lines = await run(tmp_path, [
+        {"user": "rita", "dm": True, "text": "danke!"},
+        {"user": "ivan", "dm": True, "text": "спасибо"},
+        {"user": "rita", "dm": True, "text": "👍"},
+        {"user": "rita", "dm": True, "text": "VPN drops every hour"},
+        {"after": "2h", "user": "rita", "dm": True, "text": "Thanks a lot :pray:"},
+    ])
+    assert tickets_opened(lines) == ["HW-1"]
+    assert texts(lines, to="@rita", kind="reply")[:2] == [t("en", "conversation.thanks")] * 2
+    assert texts(lines, to="@ivan") == [t("en", "conversation.thanks")]
+    assert texts(lines, to="@rita", kind="reply")[-1] == t("en", "conversation.thanks_noted", key="HW-1")
+
+
+async def test_follow_up_is_configurable(tmp_path: Path) -> None:
+    config = {**DESK, "desk": {**DESK["desk"], "follow_up": "5m"}}
+    lines = await run(tmp_path, [
+        {"user": "rita", "dm": True, "text": "Passwort weg"},
+        {"after": "6m", "user": "rita", "dm": True, "text": "Firefox 133"},
+    ], config=config)
+    asked = [line["buttons"] for line in lines if line.get("to") == "@rita" and line.get("buttons")]
+    assert asked == [["append", "separate"]]

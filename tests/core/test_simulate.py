@@ -38,7 +38,10 @@ async def run_in_process(path: Path, **kwargs: str) -> list[dict]:
 
 def check_shape(lines: list[dict]) -> None:
     for line in lines:
-        assert set(line) >= KEYS, line
+        if "updated" in line:
+            assert set(line) == KEYS | {"updated", "buttons"}, line
+            continue
+        assert set(line) >= KEYS | {"id"}, line
         assert UTC_Z.match(line["at"]), line["at"]
         assert line["visibility"] in ("public", "private", "ephemeral")
         assert ("for" in line) == (line["visibility"] == "ephemeral")
@@ -63,7 +66,8 @@ def test_slack_transcript_shape(slack_transcript: list[dict]) -> None:
 
 def test_receipt_is_ephemeral_for_the_reporter(slack_transcript: list[dict]) -> None:
     (receipt,) = about(slack_transcript, kind="receipt", ticket="HW-1")
-    assert receipt == {
+    assert receipt["id"].startswith("bot-")
+    assert {key: value for key, value in receipt.items() if key != "id"} == {
         "at": "2026-11-24T14:50:00Z", "to": "#general", "visibility": "ephemeral", "kind": "receipt",
         "ticket": "HW-1", "for": "@carl",
         "text": t("en", "ticket.receipt", key="HW-1", priority=2, priority_name="normal",
@@ -90,9 +94,18 @@ def test_dm_ticket(slack_transcript: list[dict]) -> None:
 
 
 def test_take_action(slack_transcript: list[dict]) -> None:
+    # the Take button of the ticket's card in the duty channel: the card changes in place (Take is gone), the
+    # ticket's space hears it, and Anna gets the answer where she pressed it
     taken = about(slack_transcript, at="2026-11-24T15:05:00Z")
-    assert [(line["to"], line["kind"]) for line in taken] == [("ticket:HW-1", "notice"), ("@anna", "reply")]
-    assert taken[0]["text"] == t("en", "ticket.state_changed", key="HW-1", state="in progress", who="Anna")
+    duty = about(slack_transcript, kind="notice", ticket="HW-1", to="#support-duty")
+    (card,) = [line for line in duty if "id" in line]
+    assert card["buttons"] == ["take", "priority", "close"]
+    assert taken[0] == {"at": "2026-11-24T15:05:00Z", "updated": card["id"], "ticket": "HW-1", "kind": "notice",
+                        "to": "#support-duty", "visibility": "private",
+                        "text": card["text"] + "\nin progress · P2 · Anna (last change: Anna)",
+                        "buttons": ["priority", "close"]}
+    assert [(line["to"], line["kind"]) for line in taken[1:]] == [("ticket:HW-1", "notice"), ("#support-duty", "reply")]
+    assert taken[1]["text"] == t("en", "ticket.state_changed", key="HW-1", state="in progress", who="Anna")
 
 
 def test_requester_message_in_the_space_and_agent_reply(slack_transcript: list[dict]) -> None:

@@ -65,9 +65,9 @@ async def test_from_intake_to_close(tmp_path) -> None:
     assert result.has(ru("intake.needed", key="ZOO-1", fields="шаги для воспроизведения, номер (ID) объекта",
                          prefix="!", example="steps"), **room)
     assert ru("intake.ask.object_id") in result.texts(**room)
-    # closing: the solution with the question (Matrix: no buttons, the commands instead), then thanks
+    # closing: the solution with the question (Matrix: numbered choices for the buttons, and the commands), then thanks
     (question,) = result.about(kind="feedback", **room)
-    assert "buttons" not in question and "!ticket satisfied ZOO-1" in question["text"]
+    assert question["buttons"] == ["satisfied", "notfixed"] and "!ticket satisfied ZOO-1" in question["text"]
     assert result.has(ru("closing.thanks", key="ZOO-1"), **room)
     assert (await result.ticket("ZOO-1")).state == "closed"
 

@@ -75,7 +75,8 @@ async def test_a_technical_problem_starts_only_with_the_checklist_data(tmp_path)
     result = await run(tmp_path, ORG, steps, start=WEDNESDAY)
     missing = ("Betriebssystem mit Version, Browser mit Version, Internetverbindung, Schritte zum Nachvollziehen, "
                "Erreichbarkeit für Rückfragen, Dringlichkeit, Häufigkeit und Betroffene")
-    assert result.has(de("intake.taken_waiting", key="KS-1", fields=missing), to="@daniel")
+    # the answer to the Take button of the ticket's card, where it was pressed
+    assert result.has(de("intake.taken_waiting", key="KS-1", fields=missing), **{"for": "@daniel"})
     choices = "SHOW-STOPPER / LIMITED USABILITY / NICE TO HAVE"
     errors = result.errors()
     assert errors[0] == de("intake.incomplete", key="KS-1", fields=missing)

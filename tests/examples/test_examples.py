@@ -33,7 +33,7 @@ LANGUAGE = {"party-desk": "de", "agency": "en", "portal": "ru", "pr-vendor": "de
 PLATFORM = {"party-desk": "slack", "agency": "slack", "portal": "matrix", "pr-vendor": "slack"}
 
 MESSAGE_KEYS = {"at", "to", "visibility", "kind", "ticket", "text"}
-OPTIONAL_KEYS = {"buttons"}
+OPTIONAL_KEYS = {"buttons", "id", "thread"}
 UTC_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 TO = re.compile(r"^(#[^\s:]+|@\S+|ticket:[A-Z][A-Z0-9]{0,7}-\d+)$")
 
@@ -181,6 +181,10 @@ async def test_scenario_runs_and_keeps_the_transcript_contract(org: str) -> None
         if "removed" in line:
             assert set(line) == {"at", "removed", "from"}, where
             continue
+        if "updated" in line:  # a message changed in place: the line it changes, its new text and buttons
+            assert set(line) == MESSAGE_KEYS | {"updated", "buttons"}, where
+            continue
+        assert line["id"].startswith("bot-"), where
         keys = set(line)
         assert keys >= MESSAGE_KEYS, where
         if line["visibility"] == "ephemeral":

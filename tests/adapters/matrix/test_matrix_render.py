@@ -52,7 +52,24 @@ def test_content_is_an_escaped_notice_without_pings_and_with_numbered_choices() 
     assert content["msgtype"] == "m.notice" and content["m.mentions"] == {}
     assert "&lt;script&gt;x&lt;/script&gt;" in content["formatted_body"] and "<script>" not in content["formatted_body"]
     assert "@room" not in content["body"] and "@\u2060room" in content["body"]
-    assert "1️⃣ Acknowledge" in content["body"]
+    # each option names the command that does the same
+    assert "1️⃣ Acknowledge (or type !ticket ack HW-1)" in content["body"]
+    assert "1️⃣ Acknowledge (oder tippe ?ticket ack HW-1)" in render.content(message, "de", prefix="?")["body"]
     assert content["m.relates_to"] == {"rel_type": "m.thread", "event_id": "$root", "is_falling_back": True,
                                        "m.in_reply_to": {"event_id": "$root"}}
     assert render.content(message, "en", mention="@anna:x")["m.mentions"] == {"user_ids": ["@anna:x"]}
+
+
+def test_every_button_of_the_core_names_a_typable_command() -> None:
+    """The core's button sets on Matrix: the Prio-1 page, the handover, a swap request, the satisfaction question,
+    a DM's follow-up question — each numbered option says which `!` command does the same."""
+    buttons = (Button(action="ack", label="I am on it", value="HW-1"),
+               Button(action="handover-ack", label="Taken over", value="2026-11-24T16:00:00+01:00"),
+               Button(action="duty-accept", label="Take the shift", value="7"),
+               Button(action="satisfied", label="Yes", value="HW-1"),
+               Button(action="append", label="Add to HW-1", value="HW-1"),
+               Button(action="privacy-move", label="Move", value="$event"))
+    text = render.choices_text(buttons, "en")
+    assert "!ticket ack HW-1" in text and "!handover ack 2026-11-24T16:00:00+01:00" in text
+    assert "!duty accept 7" in text and "!ticket satisfied HW-1" in text and "!ticket append HW-1" in text
+    assert "6️⃣ Move\n" not in text and text.endswith("6️⃣ Move")  # no command for the move: its value is an event id

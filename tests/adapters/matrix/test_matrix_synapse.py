@@ -4,6 +4,7 @@ to the bot; the bot syncs, handles, checkpoints and answers through the outbox."
 from __future__ import annotations
 
 import functools
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -309,3 +310,48 @@ async def test_suggest_mode_nudge_answered_with_its_number_moves_the_thread(matr
     [ticket] = await rows(matrix, Ticket)
     assert ticket.origin_channel == f"#general-{matrix.sfx}"
     assert (await rita.event(general, root))["content"] == {}
+
+
+async def test_a_later_dm_is_asked_about_and_answered_with_a_number(matrix: MatrixHarness) -> None:
+    """#17 on a real homeserver: a follow-up within [desk] follow_up joins the open ticket; a later DM is asked
+    about with numbered options naming the `!` commands; "2" makes it a ticket of its own."""
+    dm = await matrix.dm_with_bot("rita")
+    rita = matrix.people["rita"]
+    await matrix.settle(await rita.send(dm, "the beamer in room 5 shows no picture"))
+    await matrix.settle(await rita.send(dm, "it is the Epson one"))
+    matrix.clock.advance(timedelta(minutes=45))
+    later = await rita.send(dm, "and my keyboard lost the letter q")
+    await matrix.settle(until=functools.partial(_after, matrix, rita, dm, later))
+    said = await rita.from_bot(dm, matrix.bot_id)
+    assert sum("Added to your ticket HW-1" in e["content"]["body"] for e in said) == 1
+    [question] = [e for e in said if "Does this belong" in e["content"]["body"]]
+    body = question["content"]["body"]
+    assert "1️⃣ Add to HW-1 (or type !ticket append HW-1)" in body
+    assert "2️⃣ New ticket (or type !ticket separate HW-1)" in body
+    answered = await rita.send(dm, "2", reply_to=question["event_id"])
+    await matrix.settle(answered)
+    tickets = sorted(await rows(matrix, Ticket), key=lambda ticket: ticket.id)
+    assert [ticket.title for ticket in tickets] == ["the beamer in room 5 shows no picture",
+                                                    "and my keyboard lost the letter q"]
+
+
+async def test_the_tickets_card_is_answered_by_number_and_edited_in_place(matrix: MatrixHarness) -> None:
+    """#17 on a real homeserver: the duty room gets one card per ticket with numbered options; "1" in reply takes
+    the ticket, and the card is edited (m.replace) to show it, without the Take option."""
+    dm = await matrix.dm_with_bot("rita")
+    await matrix.settle(await matrix.people["rita"].send(dm, "the beamer in room 5 shows no picture"))
+    anna = matrix.people["anna"]
+    [card] = [e for e in await anna.from_bot(matrix.duty, matrix.bot_id) if "HW-1" in e["content"]["body"]]
+    body = card["content"]["body"]
+    assert "1️⃣ Take (or type !ticket take HW-1)" in body and "!ticket priority HW-1 1" in body
+    pressed = await anna.send(matrix.duty, "1", reply_to=card["event_id"])
+    await matrix.settle(pressed)
+    [ticket] = await rows(matrix, Ticket)
+    assert ticket.state == "in_progress" and ticket.assignee_id is not None
+    await matrix.bot.outbox.drain()
+    [edit] = [e for e in await anna.from_bot(matrix.duty, matrix.bot_id)
+              if (e["content"].get("m.relates_to") or {}).get("rel_type") == "m.replace"]
+    assert edit["content"]["m.relates_to"]["event_id"] == card["event_id"]
+    new = edit["content"]["m.new_content"]["body"]
+    assert "in progress · P2 · Anna (last change: Anna)" in new and "Take" not in new
+    assert new.startswith("New ticket HW-1") and edit["content"]["body"].startswith("* New ticket HW-1")

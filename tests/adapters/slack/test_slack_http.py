@@ -267,3 +267,39 @@ async def test_user_text_cannot_ping_or_mention(slack: SlackHarness) -> None:
     for call in slack.fake.to("chat.postMessage") + slack.fake.to("chat.postEphemeral"):
         assert not re.search(r"<[!@#]|@(here|channel|everyone)\b", call["text"])
         assert call.get("link_names") in (False, "false", "0")
+
+
+async def test_a_tickets_card_in_the_duty_channel_changes_in_place_and_keeps_its_thread(make_slack) -> None:
+    """#17: one message per ticket in the duty channel with buttons; later notices of the ticket are replies in
+    its thread; pressing Take changes the message (chat.update) and the used button is gone."""
+    slack = await make_slack(limits={"tickets": 1, "per": "1h"})
+    await slack.command("printer on fire")
+    await slack.settle()
+    [card] = [p for p in slack.fake.to("chat.postMessage") if p["channel"] == "C0DUTY"]
+    actions = [e["action_id"] for b in card["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert actions == ["take", "priority", "close"] and not card.get("thread_ts")
+    await slack.command("and the scanner is dead too")  # beyond the limit: kept on HW-1, the duty channel is told
+    await slack.settle()
+    [*_, told] = [p for p in slack.fake.to("chat.postMessage") if p["channel"] == "C0DUTY"]
+    assert "limit" in told["text"] and told["thread_ts"]
+    card_ts_value = told["thread_ts"]
+
+    status, _ = await slack.interactive({
+        "type": "block_actions", "user": {"id": "U0ANNA", "username": "anna", "name": "anna", "team_id": "T0TEAM"},
+        "api_app_id": "A0APP", "container": {"type": "message", "message_ts": card_ts_value, "channel_id": "C0DUTY",
+                                             "is_ephemeral": False},
+        "channel": {"id": "C0DUTY", "name": "support-duty"}, "response_url": slack.fake.response_url(),
+        "message": {"type": "message", "ts": card_ts_value, "text": card["text"]},
+        "actions": [{"action_id": "take", "block_id": "b1", "type": "button", "value": "HW-1",
+                     "text": {"type": "plain_text", "text": "Take"}, "action_ts": "1700000300.000001"}],
+    })
+    assert status == 200
+    await slack.settle()
+    [update] = slack.fake.to("chat.update")
+    assert (update["channel"], update["ts"]) == ("C0DUTY", card_ts_value)
+    assert update["text"].endswith("in progress · P2 · Anna (last change: Anna)")
+    left = [e["action_id"] for b in update["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert left == ["priority", "close"]
+    # the duty channel got no new top-level post for the ticket: the card, changed, and a reply in its thread
+    top = [p for p in slack.fake.to("chat.postMessage") if p["channel"] == "C0DUTY" and not p.get("thread_ts")]
+    assert top == [card]

@@ -15,11 +15,11 @@ def command_payload(text: str, trigger: str) -> dict[str, str]:
             "api_app_id": "A0APP", "response_url": "https://hooks.invalid/x", "trigger_id": trigger}
 
 
-def dm_payload(event_id: str, text: str) -> dict:
+def dm_payload(event_id: str, text: str, user: str = "U0REQ") -> dict:
     return {"token": "legacy", "team_id": "T0TEAM", "api_app_id": "A0APP", "type": "event_callback",
             "event_id": event_id, "event_time": 1700000000,
-            "event": {"type": "message", "channel": "D0REQ", "channel_type": "im", "user": "U0REQ", "text": text,
-                      "ts": "1700001000.000100"}}
+            "event": {"type": "message", "channel": "D" + user.removeprefix("U"), "channel_type": "im", "user": user,
+                      "text": text, "ts": "1700001000.000100"}}
 
 
 async def test_socket_mode_commands_and_events(slack: SlackHarness) -> None:
@@ -29,9 +29,11 @@ async def test_socket_mode_commands_and_events(slack: SlackHarness) -> None:
 
     ack = await slack.fake.socket_send("slash_commands", command_payload("printer on fire", "1.2.3"))
     assert "payload" not in ack or not ack["payload"]  # an empty ack: the receipt comes as an ephemeral message
-    ack = await slack.fake.socket_send("events_api", dm_payload("Ev0SOCK1", "vpn drops every hour"))
+    # another requester (the first one's DM would join their ticket just opened: a follow-up)
+    ack = await slack.fake.socket_send("events_api", dm_payload("Ev0SOCK1", "vpn drops every hour", "U0DORA"))
     # Slack redelivers an envelope that was not acknowledged in time: same event id, retry_attempt 1
-    await slack.fake.socket_send("events_api", dm_payload("Ev0SOCK1", "vpn drops every hour"), retry_attempt=1)
+    await slack.fake.socket_send("events_api", dm_payload("Ev0SOCK1", "vpn drops every hour", "U0DORA"),
+                                 retry_attempt=1)
     await slack.settle()
 
     titles = sorted(t.title for t in await slack.rows(Ticket))
