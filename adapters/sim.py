@@ -60,6 +60,12 @@ class SimAdapter:
 
     async def send(self, message: OutboundMessage) -> str | None:
         target = message.target
+        if message.space == "unarchive":
+            return None  # usable again: the next message there shows it
+        if message.space == "archive":
+            said = await self.send(message.model_copy(update={"space": None}))
+            self.emit({"at": iso_utc(self.clock), "archived": f"ticket:{target.ticket}"})
+            return said
         extra: dict[str, object] = {}
         if target.kind == "ephemeral":
             to, visibility = target.channel_id, Visibility.EPHEMERAL

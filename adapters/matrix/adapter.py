@@ -25,6 +25,7 @@ from adapters.matrix.spaces import Rooms
 from bot.core.clock import Clock
 from bot.core.ports import DeliveryError, Ports, StatePort
 from bot.core.types import Button, Capability, MessageKind, OutboundMessage, Platform, Removal
+from bot.i18n import t
 from bot.settings import Settings
 
 log = structlog.stdlib.get_logger(__name__)
@@ -110,7 +111,25 @@ class MatrixAdapter:
                                 permanent=True)
         return room
 
+    async def _space(self, message: OutboundMessage) -> str | None:
+        """Closing a ticket's room (the goodbye, then the requester leaves) or opening it again (invites)."""
+        ticket = message.target.ticket or ""
+        room = await self.rooms.existing_ticket_room(ticket)
+        if room is None:
+            return None  # the ticket never had a room: nothing to close or open
+        if message.space == "unarchive":
+            await self.rooms.reopen_ticket_room(room, ticket)
+            return room
+        lang = self.language_of(None)
+        event_id = await self.room_send(room, render.notice(render.clip(render.defuse(message.text),
+                                                                        t(lang, "matrix.clipped"))),
+                                        f"{self.txn_prefix}.{message.id}")
+        await self.rooms.close_ticket_room(room, ticket)
+        return event_id
+
     async def _send(self, message: OutboundMessage) -> str | None:
+        if message.space is not None:
+            return await self._space(message)
         setup: list[Awaitable[None]] = []
         if message.target.kind == "ticket" and message.target.ticket:
             room, setup = await self.rooms.prepare_ticket_room(message.target.ticket)

@@ -26,6 +26,7 @@ from nio import (
     RoomCreateResponse,
     RoomGetStateEventResponse,
     RoomInviteResponse,
+    RoomKickResponse,
     RoomPreset,
     RoomPutStateResponse,
     RoomResolveAliasResponse,
@@ -186,6 +187,32 @@ class Rooms:
         self._spaces[ticket_key] = room
         setup.append(self.invite(room, members, team))
         return room, setup
+
+    async def existing_ticket_room(self, ticket_key: str) -> str | None:
+        """The ticket's room if it has one (none is created)."""
+        assert self.state is not None, "Rooms.state is set when the adapter is bound to the core"
+        async with self.state.read() as state:
+            return self._spaces.get(ticket_key) or await state.get(SPACE_KEY.format(ticket=ticket_key))
+
+    async def close_ticket_room(self, room: str, ticket_key: str) -> None:
+        """The ticket is closed: whoever is not on the team (the requester) leaves its room; the team keeps it and
+        its history. Reopening invites them again (:meth:`reopen_ticket_room`)."""
+        assert self.tickets is not None
+        for user, staff in await self.tickets.members(ticket_key, Platform.MATRIX):
+            if staff or user == self.user_id:
+                continue
+            answer = await self.client.room_kick(room, user, reason=t(self.settings.desk.language, "matrix.closed",
+                                                                      key=ticket_key))
+            if not isinstance(answer, RoomKickResponse):
+                log.info("matrix: could not let a requester leave a closed ticket's room",
+                         error=str(getattr(answer, "status_code", answer)))
+            self._invited.get(room, set()).discard(user)
+
+    async def reopen_ticket_room(self, room: str, ticket_key: str) -> None:
+        assert self.tickets is not None
+        found = [(m, staff) for m, staff in await self.tickets.members(ticket_key, Platform.MATRIX)
+                 if m != self.user_id]
+        await self.invite(room, [m for m, _ in found], [m for m, staff in found if staff])
 
     async def _name(self, room: str, ticket_key: str) -> None:
         name = t(self.settings.desk.language, "matrix.ticket_room", key=ticket_key)

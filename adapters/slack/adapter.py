@@ -45,7 +45,8 @@ CAPABILITIES = frozenset({Capability.EPHEMERAL, Capability.MODALS, Capability.BU
 RESPONSE_URL_TTL = 30 * 60.0     # Slack: a response_url works for 30 minutes …
 RESPONSE_URL_USES = 5            # … and five times
 # postEphemeral fails like this where the bot is not a member; the response_url or a DM still reach the person
-EPHEMERAL_FALLBACK = frozenset({"channel_not_found", "not_in_channel", "user_not_in_channel"})
+# is_archived: the answer to the command that closed a ticket, in its channel archived meanwhile
+EPHEMERAL_FALLBACK = frozenset({"channel_not_found", "not_in_channel", "user_not_in_channel", "is_archived"})
 HTTP_TIMEOUT = 10
 
 
@@ -238,6 +239,8 @@ class SlackAdapter:
         if target.kind == "ticket":
             if not target.ticket:
                 raise DeliveryError("a ticket message without a ticket", permanent=True)
+            if message.space is not None:
+                return await self._space(target.ticket, message)
             channel = await self.spaces.channel_for(target.ticket)
             return await self._post(channel, message)
         if not target.channel_id:
@@ -248,6 +251,19 @@ class SlackAdapter:
             await self.client.chat_update(channel=channel, ts=message.updates, **render.update_args(message))
             return message.updates
         return await self._post(channel, message, thread_ts=target.thread_id)
+
+    async def _space(self, ticket: str, message: OutboundMessage) -> str | None:
+        """A closed ticket's channel: the goodbye, then it is archived; reopened: unarchived, people invited."""
+        channel = await self.spaces.existing(ticket)
+        if channel is None:
+            return None  # the ticket never had a channel: nothing to archive or open
+        if message.space == "unarchive":
+            await self.spaces.unarchive(channel)
+            await self.spaces.channel_for(ticket)  # invites its people again
+            return channel
+        ts = await self._post(channel, message) if message.text else None
+        await self.spaces.archive(channel)
+        return ts or channel
 
     async def _post(self, channel: str, message: OutboundMessage, *, thread_ts: str | None = None) -> str | None:
         await self.limiter.acquire(channel)

@@ -84,6 +84,30 @@ class TicketSpaces:
         await self._invite(channel, members)
         return channel
 
+    async def existing(self, ticket_key: str) -> str | None:
+        """The ticket's private channel if it has one (none is created)."""
+        assert self.ports is not None
+        channel = self._channels.get(ticket_key)
+        if channel is None:
+            async with self.ports.state.read() as state:
+                channel = await state.get(SPACE_KEY.format(ticket=ticket_key))
+        return channel
+
+    async def archive(self, channel: str) -> None:
+        try:
+            await self.client.conversations_archive(channel=channel)
+        except SlackApiError as exc:
+            if error_code(exc) != "already_archived":
+                raise
+        self._invited.pop(channel, None)  # archiving takes everybody out; a reopening invites them again
+
+    async def unarchive(self, channel: str) -> None:
+        try:
+            await self.client.conversations_unarchive(channel=channel)
+        except SlackApiError as exc:
+            if error_code(exc) != "not_archived":
+                raise
+
     async def _create(self, ticket_key: str) -> str:
         for attempt in range(NAME_ATTEMPTS):
             name = channel_name(ticket_key, attempt)

@@ -181,6 +181,9 @@ class DeskConfig(Section):
     # a requester's DM within this time of their last message on their open ticket goes into that ticket;
     # a later one is asked about (bot/tickets/conversation.py)
     follow_up: timedelta = timedelta(minutes=30)
+    # a closed ticket's private space is archived (Slack) or closed (Matrix: the requester leaves it) after the
+    # bot's last words there; reopening the ticket makes it usable again
+    archive_on_close: bool = True
 
     @field_validator("follow_up", mode="before")
     @classmethod

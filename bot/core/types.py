@@ -238,6 +238,9 @@ class OutboundMessage(Frozen):
     # the platform's id of a message the bot sent before (returned by ``send``): this one replaces its text and
     # buttons in place (Slack chat.update, Matrix m.replace) instead of being a new message
     updates: str | None = None
+    # a change of the ticket's private space (target kind "ticket"): "archive" says ``text`` (the goodbye) there
+    # and archives it (Slack) or lets the requester go (Matrix); "unarchive" makes it usable again (no text)
+    space: Literal["archive", "unarchive"] | None = None
 
 
 class Removal(Frozen):

@@ -33,6 +33,7 @@ class Stage(IntEnum):
     ESCALATION = 20   # who must hear of it at once (the Prio-1 ping, the answer outside hours); logs and timers
     CLOCKS = 30       # what is derived from a ticket's log (its SLA clocks and timers): after every step that logs
     CONTACTS = 40     # what every step said to requesters who are outside contacts goes out (bot/contacts)
+    SPACES = 50       # a closed ticket's space is archived: after every message the unit wrote there
 
 
 @dataclass(eq=False)
@@ -55,6 +56,8 @@ class UnitOfWork:
     # messages for requesters who are outside contacts (ticket id, text, kind, buttons), in order: bot/contacts
     # delivers them (by mail, or as a call-back reminder) when the unit finishes
     for_contacts: list[tuple[int, str, str, tuple[Any, ...]]] = field(default_factory=list)
+    # tickets closed in this unit: their private space is archived once the unit's messages to it are queued
+    closed: set[int] = field(default_factory=set)
     # with inline delivery (bot/infra/outbox.py): the rows this unit enqueued claimed for this process
     inline: list[OutboxMessage] | None = None
     finished: bool = False

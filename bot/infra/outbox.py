@@ -66,6 +66,8 @@ class Operation(StrEnum):
     # change a message the bot sent before (meta "of": that row's id) in place: Slack chat.update, Matrix
     # m.replace; the ticket's card in the duty channel when its state changes
     UPDATE = "update"
+    # archive or unarchive a ticket's private space (meta "space": "archive" | "unarchive")
+    SPACE = "space"
 
 
 # Removal rows also carry this kind for one release: the previous release reads (and writes) removals by kind
@@ -111,6 +113,14 @@ def enqueue_removal(session: AsyncSession, now: datetime, target: Target, messag
     It is delivered like a message (claims, order per target, retries, the dead report)."""
     return _add(session, now, target, Operation.REMOVE, kind=None, visibility=Visibility.PUBLIC, text="",
                 ticket=ticket, buttons=[], meta={"message_id": message_id})
+
+
+def enqueue_space(session: AsyncSession, now: datetime, target: Target, action: str, text: str, *,
+                  ticket: str | None = None) -> OutboxMessage:
+    """Queues the archiving (with ``text``, the bot's goodbye) or unarchiving of a ticket's private space, in the
+    space's order: after every message queued there before it."""
+    return _add(session, now, target, Operation.SPACE, kind=MessageKind.NOTICE, visibility=Visibility.PRIVATE,
+                text=text, ticket=ticket, buttons=[], meta={"space": action})
 
 
 def _add(session: AsyncSession, now: datetime, target: Target, operation: Operation, *, kind: MessageKind | None,
@@ -174,10 +184,12 @@ def to_message(row: OutboxMessage, *, thread: str | None = None, updates: str | 
     target = _target(row)
     if thread is not None:
         target = target.model_copy(update={"thread_id": thread})
+    space = (row.meta or {}).get("space") if row.operation == Operation.SPACE else None
     return OutboundMessage(
         id=row.id,
         target=target,
         updates=updates,
+        space=space,
         text=row.text,
         kind=MessageKind(cast(str, row.kind)),  # only a removal has none, and it is no message
         visibility=Visibility(row.visibility),

@@ -1,10 +1,11 @@
 """The tickets feature: `/ticket` (open, show, take, assign, …), a requester's DMs as a conversation
-(`/ticket append` · `separate`) and `/queue`."""
+(`/ticket append` · `separate`), `/queue`, and the archiving of a closed ticket's private space."""
 
 from __future__ import annotations
 
 from bot.core.features import Features
-from bot.tickets import due
+from bot.core.uow import Stage
+from bot.tickets import due, space
 from commands import conversation, queue, ticket
 
 
@@ -13,3 +14,4 @@ def register(features: Features) -> None:
     ticket.register(features.commands)
     conversation.register(features.commands)
     queue.register(features.commands)
+    features.finish(Stage.SPACES, space.archive_closed)

@@ -18,7 +18,7 @@ from bot.core.types import Button, ChannelRef, MessageKind, Platform, Target, Vi
 from bot.core.uow import UnitOfWork
 from bot.i18n import t
 from bot.infra.outbox import enqueue
-from bot.tickets import card
+from bot.tickets import card, space
 from bot.tickets.states import OPEN_STATES, State, check
 from bot.workflow import rules
 from storage.models import DeskCounter, Person, Ticket, TicketEvent
@@ -258,8 +258,10 @@ async def change_state(
     ticket.state = target.value
     if target == State.CLOSED:
         ticket.closed_at = now
+        space.closing(session, desk, ticket)
     elif current == State.CLOSED:
         ticket.closed_at = None
+        space.reopening(session, desk, ticket)
     log(session, ticket, "state", now, actor, old=current.value, new=target.value, body=reason)
     await card.refresh(session, desk, ticket, actor)
     if tell:

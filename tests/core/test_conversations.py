@@ -151,3 +151,35 @@ async def test_follow_up_is_configurable(tmp_path: Path) -> None:
     ], config=config)
     asked = [line["buttons"] for line in lines if line.get("to") == "@rita" and line.get("buttons")]
     assert asked == [["append", "separate"]]
+
+
+# --------------------------------------------------------------------------- the ticket's space over its life
+
+
+async def test_closing_archives_the_space_after_its_last_words_and_reopening_brings_it_back(tmp_path: Path) -> None:
+    lines = await run(tmp_path, [
+        {"user": "rita", "channel": "#general", "text": "/ticket the vpn drops every hour"},
+        {"after": "1m", "user": "lea", "action": "take", "ticket": "HW-1"},
+        {"after": "1m", "user": "lea", "ticket": "HW-1", "text": "/ticket close"},
+        {"after": "1m", "user": "rita", "channel": "#general", "text": "/ticket reopen HW-1"},
+        {"after": "1m", "user": "lea", "ticket": "HW-1", "text": "/ticket reply does it work now?"},
+    ])
+    space = [line for line in lines if (line.get("to") == "ticket:HW-1" and line.get("visibility") == "private")
+             or "archived" in line]
+    at = next(i for i, line in enumerate(space) if "archived" in line)
+    assert space[at] == {"at": "2026-11-24T08:02:00Z", "archived": "ticket:HW-1"}
+    assert space[at - 1]["text"] == t("en", "space.goodbye", key="HW-1")  # the bot's last words, then archived
+    assert space[at - 2]["text"] == t("en", "ticket.state_changed", key="HW-1", state="closed", who="Lea")
+    assert [line["text"] for line in space[at + 1:]] == [
+        t("en", "ticket.state_changed", key="HW-1", state="in progress", who="rita"), "Lea: does it work now?"]
+    assert len([line for line in lines if "archived" in line]) == 1
+
+
+async def test_archive_on_close_off_keeps_the_space(tmp_path: Path) -> None:
+    config = {**DESK, "desk": {**DESK["desk"], "archive_on_close": False}}
+    lines = await run(tmp_path, [
+        {"user": "rita", "channel": "#general", "text": "/ticket the vpn drops every hour"},
+        {"after": "1m", "user": "anna", "ticket": "HW-1", "text": "/ticket close"},
+    ], config=config)
+    assert not [line for line in lines if "archived" in line]
+    assert t("en", "space.goodbye", key="HW-1") not in texts(lines)

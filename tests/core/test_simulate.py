@@ -41,6 +41,9 @@ def check_shape(lines: list[dict]) -> None:
         if "updated" in line:
             assert set(line) == KEYS | {"updated", "buttons"}, line
             continue
+        if "archived" in line:
+            assert set(line) == {"at", "archived"}, line
+            continue
         assert set(line) >= KEYS | {"id"}, line
         assert UTC_Z.match(line["at"]), line["at"]
         assert line["visibility"] in ("public", "private", "ephemeral")

@@ -24,7 +24,7 @@ from bot.infra.scheduler import Job
 from bot.infra.timers import UnknownTimers
 from bot.settings import load_settings
 from bot.tickets import feature as tickets
-from bot.tickets import service
+from bot.tickets import service, space
 from storage import migrate
 from storage.db import make_engine
 from storage.models import KeyValue, OutboxMessage, Ticket, Timer
@@ -170,7 +170,8 @@ def test_the_installed_features_register_what_the_desk_runs() -> None:
         assert features.handler_of(kind) is not None, kind
     assert features.handler_of("duty:unknown") is None and features.handler_of("gone") is None
     assert [step.__module__ for stage in sorted(features.finishers) for step in features.finishers[stage]] == [
-        "bot.workflow.hooks", "bot.duty.escalation", "bot.sla.service", "bot.contacts.feature"]
+        "bot.workflow.hooks", "bot.duty.escalation", "bot.sla.service", "bot.contacts.feature",
+        "bot.tickets.space"]
     assert {"ticket", "queue", "duty", "handover", "kb", "help", "report"} <= features.commands.groups()
     assert len(INSTALLED) == 8  # with reports and contacts
 
@@ -179,7 +180,8 @@ def test_a_feature_adds_only_what_its_register_adds() -> None:
     only_tickets = Features()
     tickets.register(only_tickets)
     # the one timer of tickets: the reminder of a due time (/ticket assign … --due)
-    assert set(only_tickets.timers) == {"ticket:due"} and only_tickets.jobs == [] and only_tickets.finishers == {}
+    assert set(only_tickets.timers) == {"ticket:due"} and only_tickets.jobs == []
+    assert only_tickets.finishers == {Stage.SPACES: [space.archive_closed]}  # a closed ticket's space is archived
     assert only_tickets.commands.groups() == {"ticket", "queue"}
     # refused by its first registration that clashes (now its timer's handler, before the commands)
     with pytest.raises(ValueError, match=r"registered twice|two handlers for the timers ticket:due"):

@@ -181,6 +181,9 @@ async def test_scenario_runs_and_keeps_the_transcript_contract(org: str) -> None
         if "removed" in line:
             assert set(line) == {"at", "removed", "from"}, where
             continue
+        if "archived" in line:
+            assert set(line) == {"at", "archived"} and line["archived"].startswith("ticket:"), where
+            continue
         if "updated" in line:  # a message changed in place: the line it changes, its new text and buttons
             assert set(line) == MESSAGE_KEYS | {"updated", "buttons"}, where
             continue

@@ -110,9 +110,10 @@ async def test_a_homeserver_restart_is_waited_out_and_nothing_is_lost_or_doubled
         first_starts = logged(caplog, "matrix: first start")  # the bot's very first sync, in setup()
 
         async with running(matrix) as tasks:
-            # accepted by Synapse just before it stops; the bot may or may not have synced them by then
+            # accepted by Synapse just before it stops; the bot may or may not have synced them by then (commands:
+            # a plain DM this soon after the first would be a follow-up of that ticket)
             before = [await rita.send(dm, "!ticket the scanner on floor 2 is offline"),
-                      await rita.send(dm, "the coffee machine in the kitchen leaks")]
+                      await rita.send(dm, "!ticket the coffee machine in the kitchen leaks")]
             await asyncio.to_thread(private_synapse.stop)
             handled_before_stop = [await matrix.seen(event) for event in before]
 

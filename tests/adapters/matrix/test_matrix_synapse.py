@@ -168,7 +168,8 @@ async def test_without_redact_power_the_ticket_says_so(matrix: MatrixHarness) ->
 async def test_restart_in_the_middle_of_a_batch_handles_each_event_once(matrix: MatrixHarness) -> None:
     dm = await matrix.dm_with_bot("rita")
     rita = matrix.people["rita"]
-    said = [await rita.send(dm, f"problem number {n}: the scanner on floor {n} is offline") for n in (1, 2, 3)]
+    # commands: plain DMs this close together would be one conversation (follow-ups of the first ticket)
+    said = [await rita.send(dm, f"!ticket problem number {n}: the scanner on floor {n} is offline") for n in (1, 2, 3)]
     token_before = matrix.runtime.ingress.token
 
     class Crash(BaseException):
@@ -355,3 +356,29 @@ async def test_the_tickets_card_is_answered_by_number_and_edited_in_place(matrix
     new = edit["content"]["m.new_content"]["body"]
     assert "in progress · P2 · Anna (last change: Anna)" in new and "Take" not in new
     assert new.startswith("New ticket HW-1") and edit["content"]["body"].startswith("* New ticket HW-1")
+
+
+async def test_closing_says_goodbye_and_the_requester_leaves_the_room_reopening_invites_again(
+        matrix: MatrixHarness) -> None:
+    dm = await matrix.dm_with_bot("rita")
+    rita = matrix.people["rita"]
+    await matrix.settle(await rita.send(dm, "the beamer in room 5 shows no picture"))
+    room = (await rows(matrix, KeyValue, KeyValue.key == "matrix:space:HW-1"))[0].value
+    await rita.accept_invites()
+    closed = await matrix.people["anna"].send(matrix.duty, "!ticket close HW-1")
+    await matrix.settle(closed)
+    await matrix.bot.outbox.drain()
+    client = matrix.adapter.client
+    members = await client.joined_members(room)
+    joined = {m.user_id for m in members.members}
+    assert matrix.names["rita"] not in joined and matrix.bot_id in joined
+    [ticket] = await rows(matrix, Ticket)
+    assert ticket.data["space_archived"] is True
+    state = await client.room_get_state_event(room, "m.room.member", matrix.names["rita"])
+    assert state.content["membership"] == "leave"
+    # reopening invites her again
+    reopened = await rita.send(dm, "!ticket reopen HW-1")
+    await matrix.settle(reopened)
+    await matrix.bot.outbox.drain()
+    state = await client.room_get_state_event(room, "m.room.member", matrix.names["rita"])
+    assert state.content["membership"] == "invite"

@@ -303,3 +303,27 @@ async def test_a_tickets_card_in_the_duty_channel_changes_in_place_and_keeps_its
     # the duty channel got no new top-level post for the ticket: the card, changed, and a reply in its thread
     top = [p for p in slack.fake.to("chat.postMessage") if p["channel"] == "C0DUTY" and not p.get("thread_ts")]
     assert top == [card]
+
+
+async def test_a_closed_tickets_channel_is_archived_after_the_goodbye_and_unarchived_on_reopen(slack: SlackHarness
+                                                                                             ) -> None:
+    await slack.command("printer on fire")
+    await slack.settle()
+    space = (await slack.rows(KeyValue, KeyValue.key == "slack:space:HW-1"))[0].value
+    await slack.command("close HW-1", user="U0ANNA", user_name="anna", channel="C0DUTY", channel_name="support-duty")
+    await slack.settle()
+    said = [p["text"] for p in slack.fake.to("chat.postMessage") if p["channel"] == space]
+    assert said[-1].startswith("HW-1 is closed. This space is archived now")
+    [archived] = slack.fake.to("conversations.archive")
+    assert archived["channel"] == space
+    calls = [c.method for c in slack.fake.calls if c.params.get("channel") == space]
+    assert calls[-2:] == ["chat.postMessage", "conversations.archive"]  # the goodbye first, then archived
+
+    await slack.command("reopen HW-1", user="U0REQ", channel="C0GEN", channel_name="general")
+    await slack.settle()
+    [unarchived] = slack.fake.to("conversations.unarchive")
+    assert unarchived["channel"] == space
+    calls = [c.method for c in slack.fake.calls if c.params.get("channel") == space]
+    i = calls.index("conversations.unarchive")
+    assert "chat.postMessage" in calls[i + 1:]  # the reopening is said there after it is usable again
+    assert "conversations.invite" in calls[i + 1:]  # and its people are invited again

@@ -134,7 +134,8 @@ def test_ticket_channel_names() -> None:
 METHOD_SCOPES = {  # https://api.slack.com/methods: the bot scope each Web API method needs
     "auth.test": set(), "views.open": set(), "views.publish": set(),
     "chat.postMessage": {"chat:write"}, "chat.postEphemeral": {"chat:write"}, "chat.delete": {"chat:write"},
-    "chat.update": {"chat:write"},
+    "chat.update": {"chat:write"}, "conversations.archive": {"groups:write"},
+    "conversations.unarchive": {"groups:write"},
     "conversations.open": {"im:write"}, "conversations.create": {"groups:write"},
     "conversations.invite": {"groups:write"}, "conversations.list": {"channels:read", "groups:read"},
     "conversations.info": {"channels:read", "groups:read"},
