@@ -66,9 +66,10 @@ async def test_create_writes_ticket_event_and_three_messages(desk) -> None:
         ("channel", "notice", "private", "HW-1", "sent"),
         ("ephemeral", "receipt", "ephemeral", "HW-1", "sent"),
     ]
-    # the receipt is delivered first (what the requester waits for goes first), the stored order stays
-    receipt, space, duty = sent
-    assert space.target.ticket == "HW-1" and "the VPN drops every hour" in space.text
+    # the receipt is delivered first; the others are taken by target, not by delivery order
+    by_kind = {m.target.kind: m for m in sent}
+    space, duty, receipt = by_kind["ticket"], by_kind["channel"], by_kind["ephemeral"]
+    assert len(sent) == 3 and space.target.ticket == "HW-1" and "the VPN drops every hour" in space.text
     assert duty.target.channel_id == "#support-duty"
     assert duty.text == t("en", "ticket.duty_new", key="HW-1", priority=3, who="Dora",
                           title="the VPN drops every hour")
