@@ -193,7 +193,7 @@ class DeskConfig(Section):
 
         from bot.sla.durations import WallDuration
 
-        return TypeAdapter(WallDuration).validate_python(value)  # type: ignore[no-any-return]
+        return TypeAdapter(WallDuration).validate_python(value)
 
     @field_serializer("follow_up", when_used="json")
     def _follow_up_text(self, value: timedelta) -> str:
