@@ -62,3 +62,52 @@ async def test_the_start_warns_that_a_team_address_is_trusted_without_a_sender_c
     await mail.start()
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "sender check" in r.getMessage()]
     assert len(warned) == 1 and "carla@example.org" in warned[0] and "DMARC" in warned[0]
+
+
+async def test_the_satisfaction_question_is_answered_by_mail(mail: MailHarness) -> None:
+    await mail.start(resolution={"ask_feedback": True})
+    await mail.deliver(make_mail("Maria Huber <maria@example.com>", "VPN down", "I cannot connect."))
+    await mail.ticket_count(1)
+    await mail.sent(1)
+    await mail.command("anna", "ticket take HW-1")
+    await mail.command("anna", "ticket solve HW-1 Restart the router, then connect again.")
+    async def asked() -> list:  # type: ignore[type-arg]
+        return [r for r in mail.smtp.received if "Not fixed" in r.message.get_content()]
+
+    [asking] = await mail.until(asked, what="the satisfaction question by mail")
+    sent = list(mail.smtp.received)
+    assert any("Restart the router" in r.message.get_content() for r in sent)
+    question = asking.message
+    assert "Satisfied" in question.get_content()
+    assert question["Subject"] == "[HW-1] VPN down"
+    await mail.deliver(make_mail("Maria Huber <maria@example.com>", "Re: [HW-1] VPN down",
+                                 "Satisfied\n\n> Are you satisfied?", in_reply_to=question["Message-ID"]))
+
+    async def closed() -> bool:
+        [ticket] = await mail.tickets()
+        return ticket.state == "closed"
+
+    await mail.until(closed, what="HW-1 closed by the answer")
+    [ticket] = await mail.tickets()
+    assert (ticket.data or {}).get("satisfaction") == "satisfied"
+    thanks = (await mail.sent(len(sent) + 1))[-1].message
+    assert "HW-1" in thanks.get_content() and thanks["Subject"] == "[HW-1] VPN down"
+
+
+async def test_a_stranger_who_quotes_a_ticket_in_the_subject_learns_nothing_of_it(mail: MailHarness) -> None:
+    await mail.start()
+    await mail.deliver(make_mail("Maria Huber <maria@example.com>", "Salary list leaked", "Secret details."))
+    await mail.ticket_count(1)
+    await mail.sent(1)
+    await mail.deliver(make_mail("Eve <eve@evil.example>", "Re: [HW-1] hello", "What is this ticket about?"))
+
+    async def recorded() -> bool:
+        return any(e.kind == "message" and e.new == "outside" for e in await mail.events("HW-1"))
+
+    await mail.until(recorded, what="the stranger's mail marked as from outside")
+    await mail.command("anna", "ticket reply HW-1 We are on it.")
+    sent = await mail.sent(2)
+    # nothing of the ticket goes to the stranger: the agent's reply goes to the requester only
+    assert all(r.rcpt_tos == ["maria@example.com"] for r in sent[:2])
+    assert not any("eve@evil.example" in r.rcpt_tos for r in mail.smtp.received
+                   if "Salary" in r.message.get_content() or "Secret" in r.message.get_content())
