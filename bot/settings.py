@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validat
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from bot.access.config import AccessConfig, PersonConfig
+from bot.access.config import AccessConfig, PersonConfig, SenderRule
 from bot.calendar.config import CalendarConfig
 from bot.core.config import ENV_PREFIX, PROBLEMS, DeskConfig, did_you_mean, loading
 from bot.duty.config import DutyConfig
@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     vendor: VendorConfig | None = None
     # the handbooks' processes (bot/workflow/config.py)
     access: AccessConfig = Field(default_factory=AccessConfig)
+    senders: list[SenderRule] = Field(default_factory=list)
     intake: Intake = Field(default_factory=list)
     triage: TriageConfig | None = None
     categories: dict[str, CategoryConfig] = Field(default_factory=dict)

@@ -39,6 +39,22 @@ class PersonConfig(Section):
     email: str | None = None
 
 
+class SenderRule(Section):
+    """``[[senders]]``: addresses that may open tickets by mail besides those of ``[people]`` when ``[mail] senders
+    = "known"`` — one address, or a pattern with ``*`` (``*@club.example.org``: everyone of a domain)."""
+
+    address: str
+    name: str | None = None    # what the rule is (shown to nobody; for the admin reading the config)
+
+    @field_validator("address")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        value = value.strip().lower()
+        if "@" not in value or any(c in value for c in " <>[]?"):
+            raise ValueError(f"{value!r} is not an address or a pattern like \"*@example.org\"")
+        return value
+
+
 class AccessConfig(Section):
     # role → platform group id(s): a Slack user group ("S0123") or a Matrix room ("!room:server")
     slack_groups: dict[str, str | list[str]] = Field(default_factory=dict)

@@ -17,6 +17,7 @@ from sqlalchemy import Update, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import access
+from bot.access import senders
 from bot.access.groups import with_group_roles
 from bot.access.people import actor_for, resolve
 from bot.core.context import Actor, Context
@@ -264,7 +265,14 @@ class Dispatcher:
         ctx = Context(session=session, desk=self.desk, event=event, actor=actor,
                       prefix=self.desk.prefixes.get(event.actor.platform, "/"))
         try:
-            replies = await self._route(ctx)
+            if senders.refused(self.desk.settings, event):
+                # one polite answer (at the sender's first mail), no ticket; later mails are only logged
+                log.info("mail: a sender the sender check keeps out", ref=reference(event.idempotency_key))
+                first = person.created_at is not None and person.created_at >= now
+                replies = [Reply(text=ctx.t("mail.unknown_sender", desk=self.desk.settings.desk.name),
+                                 kind=MessageKind.AUTO_ANSWER)] if first else []
+            else:
+                replies = await self._route(ctx)
         except Refused as refusal:
             # the one place where a refusal, raised wherever it was found out, becomes the error reply
             replies = [Reply(text=refusal.text(ctx.actor.language, prefix=ctx.prefix), kind=MessageKind.ERROR)]
