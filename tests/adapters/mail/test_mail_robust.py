@@ -67,9 +67,14 @@ async def test_a_restart_mid_poll_neither_loses_nor_repeats_a_mail(mail: MailHar
     # the worst case: the last UID was not saved after the mails were stored (a crash between the two)
     await mail.start()
     await mail.ticket_count(8)
+
+    async def all_read() -> dict | None:  # type: ignore[type-arg]
+        async with mail.bot.ports.state.read() as tx:  # type: ignore[union-attr]
+            stored = json.loads(await tx.get("mail:uid:INBOX") or "{}")
+        return stored if stored.get("last") == 8 else None
+
+    stored = await mail.until(all_read, what="the last UID saved")
     async with mail.bot.ports.state.write() as tx:  # type: ignore[union-attr]
-        stored = json.loads(await tx.get("mail:uid:INBOX") or "{}")
-        assert stored["last"] == 8
         await tx.put("mail:uid:INBOX", json.dumps({**stored, "last": 0}))
     await mail.stop()
     await mail.start()
