@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from adapters.sim import PREFIXES, SimAdapter
+from adapters.mail.rehearsal import RehearsalMailbox
+from adapters.sim import PREFIXES, SimAdapter, iso_utc
 from bot.access.groups import set_members
 from bot.app import Bot, build
 from bot.core.clock import VirtualClock
@@ -27,6 +28,28 @@ from bot.sla.durations import WallDuration
 
 class ScenarioError(Exception):
     """A scenario that cannot run; the message names the step."""
+
+
+class MailStep(BaseModel):
+    """A mail to the support mailbox (DESIGN.md: ``mail: {from: …, subject: …, text: …, in_reply_to: m3}``)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    sender: str = Field(alias="from")
+    subject: str = ""
+    text: str = ""
+    id: str | None = None
+    in_reply_to: str | None = None
+    headers: dict[str, str] = {}
+    attachments: list[dict[str, Any]] = []
+
+    @field_validator("attachments")
+    @classmethod
+    def _files(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for item in value:
+            if "name" not in item or set(item) - {"name", "type", "bytes"}:
+                raise ValueError("an attachment is {name: …, type: image/png, bytes: 2048}")
+        return value
 
 
 class Step(BaseModel):
@@ -47,6 +70,7 @@ class Step(BaseModel):
     action: str | None = None
     # files sent with the text: "screen.png" (type from the name) or {name: …, type: image/png}
     attach: list[str | dict[str, str]] | None = None
+    mail: MailStep | None = None
 
     @field_validator("attach")
     @classmethod
@@ -72,15 +96,15 @@ class Step(BaseModel):
 
     @model_validator(mode="after")
     def _shape(self) -> Step:
-        doing = [name for name in ("text", "react", "action") if getattr(self, name) is not None]
+        doing = [name for name in ("text", "react", "action", "mail") if getattr(self, name) is not None]
         if len(doing) > 1:
             raise ValueError(f"a step does one thing; this one has {' and '.join(doing)}")
         if sum(x is not None for x in (self.at, self.after, self.until)) > 1:
             raise ValueError("use only one of at, after and until")
-        if doing and self.user is None:
+        if doing and doing != ["mail"] and self.user is None:
             raise ValueError(f"{doing[0]} needs a user")
         if not doing and self.until is None and self.at is None and self.after is None:
-            raise ValueError("a step needs text, react, action, or a time (at, after, until)")
+            raise ValueError("a step needs text, react, action, mail, or a time (at, after, until)")
         if self.until is not None and doing:
             raise ValueError("until only lets the clock run; put the action in a step of its own")
         if self.react is not None and self.message is None:
@@ -161,7 +185,9 @@ def scenario_settings(scenario: Scenario, path: Path, config: str | None) -> Set
 class Runner:
     """Turns steps into inbound events at their instants; the clock only moves forward."""
 
-    def __init__(self, scenario: Scenario, bot: Bot, adapter: SimAdapter, clock: VirtualClock) -> None:
+    def __init__(self, scenario: Scenario, bot: Bot, adapter: SimAdapter, clock: VirtualClock,
+                 mailbox: RehearsalMailbox | None = None) -> None:
+        self.mailbox = mailbox
         self.scenario = scenario
         self.bot = bot
         self.adapter = adapter
@@ -192,6 +218,15 @@ class Runner:
                 raise ScenarioError(f"step {number}: say where the text is written: channel, dm, ticket or thread")
             if step.action is not None and step.ticket is None and step.message is None:
                 raise ScenarioError(f"step {number}: action needs ticket (or message): whose button is pressed")
+            if step.mail is not None:
+                reply_to = step.mail.in_reply_to
+                # a mail answers an earlier mail step, or a mail of the bot by its line id ("mail-1"): known later
+                if reply_to is not None and reply_to not in names and not reply_to.startswith("mail-"):
+                    raise ScenarioError(f"step {number}: in_reply_to names no earlier mail \"{reply_to}\"")
+                mail_name = step.mail.id or f"step-{number}"
+                if mail_name in names:
+                    raise ScenarioError(f"step {number}: message id \"{mail_name}\" is used twice")
+                names.add(mail_name)
             if step.id is not None:
                 if step.id in names:
                     raise ScenarioError(f"step {number}: message id \"{step.id}\" is used twice")
@@ -208,12 +243,21 @@ class Runner:
             if self.adapter.closed:
                 return
             await self.advance(when)
-            event = self.event(number, step)
+            event = await self.mail_event(number, step) if step.mail is not None else self.event(number, step)
             if event is not None:
                 await self.bot.handle(event)
 
     async def advance(self, until: datetime) -> None:
         await self.bot.run_until(self.clock, until)
+
+    async def mail_event(self, number: int, step: Step) -> InboundEvent | None:
+        mail, mailbox = step.mail, self.mailbox
+        assert mail is not None and mailbox is not None
+        if mail.in_reply_to is not None and mail.in_reply_to not in mailbox.names:
+            raise ScenarioError(f"step {number}: in_reply_to names no earlier mail \"{mail.in_reply_to}\"")
+        return await mailbox.take(mail.id or f"step-{number}", sender=mail.sender, subject=mail.subject,
+                                  text=mail.text, in_reply_to=mail.in_reply_to, headers=mail.headers,
+                                  attachments=mail.attachments)
 
     def _user(self, name: str) -> UserRef:
         person = self.bot.settings.people.get(name)
@@ -313,14 +357,19 @@ async def simulate(path: Path, out: IO[str], *, config: str | None = None, db_ur
     adapter = SimAdapter(scenario.platform, clock, out, private, can_remove=scenario.can_remove)
     with tempfile.TemporaryDirectory(prefix="dutydesk-sim-") as tmp:
         url = db_url or f"sqlite+aiosqlite:///{Path(tmp) / 'sim.db'}"
-        bot = await build(settings, clock, [adapter], db_url=url, upgrade=True)
+        # the support mailbox takes part where the config has one or a step sends a mail
+        mailbox = RehearsalMailbox(settings, clock, adapter.emit, lambda: iso_utc(clock)) \
+            if settings.mail.address or any(step.mail is not None for step in scenario.steps) else None
+        bot = await build(settings, clock, [adapter, *([mailbox] if mailbox else [])], db_url=url, upgrade=True)
         bot.desk.prefixes[Platform.SIM] = PREFIXES[scenario.platform]
+        if mailbox is not None:
+            mailbox.bind(bot.ports)
         try:
             if scenario.groups:
                 async with bot.desk.sessions.begin() as session:
                     for group_id, members in scenario.groups.items():
                         await set_members(session, settings, Platform.SIM, group_id, members, clock.now())
-            await Runner(scenario, bot, adapter, clock).run()
+            await Runner(scenario, bot, adapter, clock, mailbox).run()
         finally:
             await bot.scheduler.stop()  # a slot's retry still waiting ends with the rehearsal
             await bot.close()

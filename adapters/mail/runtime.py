@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from email.message import EmailMessage
 
 import aiosmtplib
 import structlog
@@ -60,8 +61,12 @@ class MailRuntime:
 
     # ------------------------------------------------------------------ Runtime
 
-    async def start(self, ports: Ports) -> str:
+    def bind(self, ports: Ports) -> None:
+        """The core's ports, without reading the mailbox (the rehearsal hands mails in itself)."""
         self.ports = ports
+
+    async def start(self, ports: Ports) -> str:
+        self.bind(ports)
         self.intake = MailIntake(ports, self._take)
         for warning in ports.settings.forgeable_mail():
             log.warning("mail: a team address is trusted without a sender check", problem=warning)
@@ -98,6 +103,12 @@ class MailRuntime:
     # ------------------------------------------------------------------ intake
 
     async def _take(self, raw: bytes, mail: InboundMail) -> None:
+        event = await self.convert(raw, mail)
+        if event is not None:
+            await self.ports.inbox.submit(event)  # type: ignore[union-attr]  # stored before the mail is marked seen
+
+    async def convert(self, raw: bytes, mail: InboundMail) -> InboundEvent | None:
+        """The event a mail is for the core (its thread state stored), or None for one that is left alone."""
         ports = self.ports
         assert ports is not None
         async with ports.state.read() as tx:
@@ -113,7 +124,7 @@ class MailRuntime:
             log.warning("mail: a malformed mail, taken in as far as it could be read", message=mid(mail.message_id))
         if ticket is None and mail.bounce:
             log.warning("mail: a bounce for no mail of a ticket, not answered", message=mid(mail.message_id))
-            return
+            return None
         sender = mail.sender or NO_SENDER
         now = ports.clock.now()
         common = {
@@ -143,7 +154,7 @@ class MailRuntime:
             await put_json(tx, f"mail:msg:{mid(mail.message_id)}", {
                 "subject": mail.subject, "sender": sender, "quiet": bool(mail.automatic or mail.bounce),
                 "ids": [*mail.references[-18:], *mail.in_reply_to[:1], mail.message_id]})
-        await ports.inbox.submit(event)   # stored before the mail is marked seen; raises when it is not
+        return event
 
     # ------------------------------------------------------------------ delivery
 
@@ -189,7 +200,7 @@ class MailRuntime:
         lang = self.settings.desk.language
         mail = compose(message, sender=self.config.address or "", sender_name=self.settings.desk.name, to=to,
                        subject=thread.subject, thread=thread, lang=lang, now=now)
-        await self._deliver(mail, to)
+        await self._deliver(mail, to, message)
         sent_id = str(mail["Message-ID"])
         thread.add(sent_id)
         async with ports.state.write() as tx:
@@ -202,14 +213,14 @@ class MailRuntime:
                 await put_json(tx, f"mail:answers:{to}", recent)
         return sent_id
 
-    async def _deliver(self, mail: object, to: str) -> None:
+    async def _deliver(self, mail: EmailMessage, to: str, message: OutboundMessage) -> None:
         async with self._send_lock:
             try:
                 smtp = await open_smtp(self.config)
             except MailboxError as exc:
                 raise DeliveryError(exc.reason) from exc   # retried: a password fixed, a server back
             try:
-                await smtp.send_message(mail, sender=self.config.address, recipients=[to])  # type: ignore[arg-type]
+                await smtp.send_message(mail, sender=self.config.address, recipients=[to])
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 raise DeliveryError(f"the mail server refused the address ({exc})", permanent=True) from exc
             except aiosmtplib.SMTPResponseException as exc:
