@@ -254,7 +254,20 @@ async def build(
 
     bot.dispatcher.on_commit = committed
     sender.on_dead = lambda row: report_dead(bot, row)
+    bot.health.tell = lambda platform, failing: report_intake(bot, platform, failing)
     return bot
+
+
+async def report_intake(bot: Bot, platform: str, failing: bool) -> None:
+    """A platform's intake fails (the support mailbox cannot be read) or works again: the duty channels are told,
+    without content (what failed is in the log and `dutydesk check --online`)."""
+    desk = bot.desk
+    key = "ops.intake_failing" if failing else "ops.intake_back"
+    async with desk.sessions.begin() as session:
+        for target in desk.duty_targets():
+            enqueue(session, desk.clock.now(), target, t(desk.language, key, platform=platform),
+                    kind=MessageKind.ERROR if failing else MessageKind.NOTICE, visibility=Visibility.PRIVATE)
+    bot.outbox.wakeup.set()
 
 
 async def report_dead(bot: Bot, row: OutboxMessage) -> None:

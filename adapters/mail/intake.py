@@ -59,6 +59,7 @@ class MailIntake:
         self.idle = False
         self.wake = asyncio.Event()
         self.passes = 0
+        self.lost = False
         self.state_key = f"mail:uid:{self.config.folder}"
 
     async def connect(self) -> aioimaplib.IMAP4:
@@ -66,6 +67,9 @@ class MailIntake:
             return self.imap
         await self.disconnect()
         imap = await open_imap(self.config)
+        self.lost = False
+        # the server went away (a restart, the network): the wait ends at once instead of at IDLE's renewal
+        imap.protocol.conn_lost_cb = self._lost
         answer = await imap.select(self.config.folder)
         if answer.result != "OK":
             await close_imap(imap)
@@ -74,6 +78,10 @@ class MailIntake:
         self.idle = imap.has_capability("IDLE")
         self._selected = list(answer.lines)
         return imap
+
+    def _lost(self, _exc: Exception | None) -> None:
+        self.lost = True
+        self.wake.set()
 
     async def disconnect(self) -> None:
         if self.imap is not None:
@@ -162,6 +170,10 @@ class MailIntake:
     async def wait(self, poll: float) -> None:
         """Until the server says there is mail (IDLE), ``poll`` seconds pass (no IDLE), or ``wake`` is set."""
         imap = self.imap
+        if self.lost:
+            await self.disconnect()
+            self.wake.clear()
+            return
         if imap is None or not self.idle:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=poll)
@@ -176,6 +188,10 @@ class MailIntake:
             finally:
                 waker.cancel()
                 pushed.cancel()
+            if self.lost:
+                await self.disconnect()
+                self.wake.clear()
+                return
             imap.idle_done()
             await asyncio.wait_for(idle, 10)
         except (OSError, TimeoutError, aioimaplib.AioImapException):

@@ -76,7 +76,12 @@ class MailRuntime:
         intake = self.intake
 
         async def one_pass() -> float:
-            await intake.one_pass()
+            try:
+                await intake.one_pass()
+            except MailboxError:
+                await ports.health.trouble(Platform.MAIL.value, True)
+                raise
+            await ports.health.trouble(Platform.MAIL.value, False)
             await intake.wait(poll)
             return 0.0
 

@@ -145,6 +145,11 @@ class HealthPort(Protocol):
         """This replica stopped syncing the platform (the lease moved): no sync rather than a stale one."""
         ...
 
+    async def trouble(self, platform: str, failing: bool) -> None:
+        """The platform's intake fails (a mailbox that cannot be read) or works again: the duty channels are
+        told once each way."""
+        ...
+
 
 class StateTx(Protocol):
     """The key-value store inside one transaction."""

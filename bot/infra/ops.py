@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -51,12 +51,29 @@ class Health:
     def __init__(self) -> None:
         # platform → when its adapter last synced with the platform (a Matrix /sync)
         self.last_sync: dict[str, datetime] = {}
+        # platforms whose intake fails right now (the duty channels were told)
+        self.failing: set[str] = set()
+        self.tell: Callable[[str, bool], Awaitable[None]] | None = None
 
     def synced(self, platform: str, at: datetime) -> None:
         self.last_sync[platform] = at
 
     def not_syncing(self, platform: str) -> None:
         self.last_sync.pop(platform, None)
+
+    async def trouble(self, platform: str, failing: bool) -> None:
+        """A platform's intake stopped working (``failing``) or works again: ``tell`` (the duty channels, set by
+        bot.app) hears it once each way, not at every retry."""
+        if failing == (platform in self.failing):
+            return
+        (self.failing.add if failing else self.failing.discard)(platform)
+        if self.tell is None:
+            return
+        try:
+            await self.tell(platform, failing)
+        except Exception as exc:
+            log.warning("health: could not tell the duty channels", platform=platform, error=type(exc).__name__)
+            (self.failing.discard if failing else self.failing.add)(platform)   # told at the next change
 
 
 def stale_syncs(bot: Bot, now: datetime) -> list[str]:

@@ -92,11 +92,20 @@ async def test_the_server_going_away_and_coming_back(mail: MailHarness) -> None:
     await mail.deliver(make_mail("A <a@example.com>", "First", "Text."))
     await mail.ticket_count(1)
     await asyncio.to_thread(mail.dovecot.stop)
-    await asyncio.sleep(1.5)   # the intake fails and backs off
+    assert mail.runtime is not None and mail.runtime.intake is not None
+    mail.runtime.intake.wake.set()
+
+    async def told(words: str) -> bool:
+        return any(words in text for text in mail.chat_texts())
+
+    await mail.until(lambda: told("cannot be read"), what="the duty channel told of the mailbox")
+    await asyncio.sleep(5)   # several retries with backoff: the duty channel was told once
+    assert sum("cannot be read" in text for text in mail.chat_texts()) == 1
     await asyncio.to_thread(mail.dovecot.start)
     await mail.deliver(make_mail("B <b@example.com>", "Second", "Text."))
     await mail.ticket_count(2, timeout=40)
     assert len(await mail.tickets()) == 2
+    await mail.until(lambda: told("can be read again"), what="the duty channel told it works again")
 
 
 async def test_a_thousand_old_mails_at_first_start(dovecot: Dovecot, smtp: SmtpSink, tmp_path: Path) -> None:
