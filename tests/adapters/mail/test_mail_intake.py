@@ -26,7 +26,10 @@ async def test_a_mail_becomes_a_ticket_with_a_threaded_receipt(mail: MailHarness
     assert parseaddr(message["From"])[1] == "support@example.org"
     assert "HW-1" in message.get_content()
     # the team hears of it in the duty channel; the request's own words are not mailed back as a space note
-    assert any("HW-1" in text for text in mail.chat_texts())
+    async def told() -> bool:
+        return any("HW-1" in text for text in mail.chat_texts())
+
+    await mail.until(told, what="the duty channel told of HW-1")
     # seen on the server once stored
     assert "\\Seen" in mail.dovecot.flags()[0]
 
