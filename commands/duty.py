@@ -9,12 +9,12 @@ from pydantic import BaseModel, field_validator
 
 from bot.calendar.walltime import FIRST_YEAR, LAST_YEAR
 from bot.core.context import Context
-from bot.core.errors import BadValue, Refused, Worded
+from bot.core.errors import BadValue, Refused
 from bot.core.registry import Arg, Command, Registry
 from bot.core.types import Reply
 from bot.duty import service
 from bot.duty.model import Assignment
-from bot.duty.notify import day_text, hours_text, name_of, role_name
+from bot.duty.notify import day_text, for_reader, hours_text, name_of, role_name
 from bot.duty.store import DutyState, load_state, today, week_of, window_of
 from bot.i18n.format import clock, listing, typed_day, zone_name
 from commands.ticket import NoArgs
@@ -141,7 +141,7 @@ async def accept(ctx: Context, args: IdArgs) -> list[Reply]:
     lang = ctx.actor.language
     request = done.swap
     values = dict(id=request.id, role=role_name(lang, request.role), day=day_text(lang, request.day),
-                  hours=done.hours(lang) if isinstance(done.hours, Worded) else done.hours,
+                  hours=for_reader(ctx.desk, ctx.actor.person.key, lang, done.hours),
                   requester=name_of(ctx.desk, request.requester))
     if done.exchanged is not None:
         return [Reply(text=ctx.t("duty.accepted_exchange", other=role_name(lang, done.exchanged), **values))]

@@ -48,15 +48,37 @@ def day_text(lang: str, day: date, *, now: date | datetime | None = None) -> str
     return fmt.day(lang, day, now=now)
 
 
+class Hours(Worded):
+    """A shift's hours worded per reader: in their language, and (:meth:`in_zone`) in their own zone."""
+
+    windows: list[tuple[datetime, datetime]]
+    zone: ZoneInfo
+
+    def in_zone(self, lang: str, zone: ZoneInfo) -> str:
+        return ", ".join(fmt.hours(lang, start, end, zone) for start, end in self.windows)
+
+
 def hours_text(windows: Iterable[tuple[datetime, datetime]], zone: ZoneInfo, lang: str | None = None) -> str:
-    """``16:00–18:00`` in ``zone`` (several windows joined with commas); without ``lang`` a :class:`Worded`
-    that each recipient's message words in their language."""
+    """``16:00–18:00`` in ``zone`` (several windows joined with commas); without ``lang`` an :class:`Hours`
+    that each recipient's message words in their language and zone."""
     shown = list(windows)
 
     def text(language: str) -> str:
         return ", ".join(fmt.hours(language, start, end, zone) for start, end in shown)
 
-    return text(lang) if lang is not None else Worded(text("en"), text)
+    if lang is not None:
+        return text(lang)
+    hours = Hours(text("en"), text)
+    hours.windows, hours.zone = shown, zone
+    return hours
+
+
+def for_reader(desk: Desk, key: str | None, lang: str, value: object) -> object:
+    """``value`` as the person ``key`` reads it: shift hours in their own zone (``[people.X] timezone``), other
+    worded values in their language."""
+    if isinstance(value, Hours):
+        return value.in_zone(lang, zone_of(desk, key, value.zone))
+    return value(lang) if callable(value) else value
 
 
 async def tell(session: AsyncSession, desk: Desk, key: str, text_key: str, /, *, kind: MessageKind = MessageKind.NOTICE,
@@ -69,7 +91,7 @@ async def tell(session: AsyncSession, desk: Desk, key: str, text_key: str, /, *,
     if person is None:
         return False
     lang = language_of(desk, key)
-    filled = {name: (value(lang) if callable(value) else value) for name, value in values.items()}
+    filled = {name: for_reader(desk, key, lang, value) for name, value in values.items()}
     for platform in desk.platforms:
         user_id = await identity_of(session, person.id, platform)
         if user_id is None:

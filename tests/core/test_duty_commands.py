@@ -74,10 +74,11 @@ async def test_swaps_exchange_stale_decline_and_open_requests() -> None:
     # 1: Jonas asks Mira, who accepts with the button in her DM; the coordinator is told, not asked
     ask = one(to(lines, "@mira", "swap_request"), "request #1")
     assert ask["buttons"] == ["duty-accept"] and ask["visibility"] == "private"
-    assert "Jonas asks you to take their phone duty on Wed 25 Nov 16:00–18:00" in ask["text"]
+    # Mira works from New York: the Berlin shift 16:00-18:00 in her own time
+    assert "Jonas asks you to take their phone duty on Wed 25 Nov 10:00–12:00" in ask["text"]
     assert "Mira is asked to take your phone duty on Wed 25 Nov" in one(to(lines, "@jonas", "reply"), "#1")["text"]
     assert one(to(lines, "@mira", "reply"), "#1")["text"].startswith(
-        "Done: you have the phone duty on Wed 25 Nov 16:00–18:00 (for Jonas")
+        "Done: you have the phone duty on Wed 25 Nov 10:00–12:00 (for Jonas")
     assert "Mira takes your phone duty" in one(to(lines, "@jonas", "notice"), "request #1")["text"]
     fyi = texts(to(lines, "@sarah"))
     assert "For your information: Mira takes Jonas's phone duty on Wed 25 Nov (request #1)." in fyi
