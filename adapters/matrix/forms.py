@@ -39,7 +39,8 @@ class Answer:
 
 
 class Forms:
-    def __init__(self, state: StatePort, say: Say, form: TicketFormPort) -> None:
+    def __init__(self, state: StatePort, say: Say, form: TicketFormPort, *, informal: bool = False) -> None:
+        self.informal = informal  # [desk] formal = false: "du"/"ты" (the catalogues' informal entries)
         self.state = state
         self.say = say
         self.form = form
@@ -66,7 +67,8 @@ class Forms:
         state = {"form": TICKET_FORM_ID, "room": room, "lang": lang, "step": 0, "values": {},
                  "origin": origin, "last": event_id}
         await self._save(user_id, state)
-        await self.say(room, t(lang, "matrix.form_start") + "\n\n" + self.question(state), f"form.{event_id}")
+        start = t(lang, "matrix.form_start", informal=self.informal)
+        await self.say(room, start + "\n\n" + self.question(state), f"form.{event_id}")
 
     def question(self, state: Mapping[str, Any]) -> str:
         spec = self.spec(state["lang"], state["values"])

@@ -101,7 +101,7 @@ class MatrixIngress:
         self.token: str | None = None
         self.resumed = False
         self.handled = 0
-        self.forms = Forms(ports.state, self._say, ports.form)
+        self.forms = Forms(ports.state, self._say, ports.form, informal=not self.settings.desk.formal)
         self.groups = MatrixGroups(self.client, self.rooms, ports, self.user_id)
         self.guard = RoomGuard(self.client, self.rooms, self.groups, self.settings, self._say_plain,
                                adapter.language_of)
@@ -427,7 +427,8 @@ class MatrixIngress:
         dm = room_id if direct else await self.rooms.dm_room(sender)
         origin = None if direct else room_id
         if not direct:
-            await self._say(room_id, t(lang, "matrix.form_in_dm"), f"form-dm.{raw['event_id']}",
+            await self._say(room_id, t(lang, "matrix.form_in_dm", informal=not self.settings.desk.formal),
+                            f"form-dm.{raw['event_id']}",
                             thread=where.thread_id)
         await self.forms.start(sender, dm, lang, origin=origin, event_id=str(raw["event_id"]))
 
