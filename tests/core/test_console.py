@@ -55,7 +55,9 @@ async def test_console_session(console) -> None:
     )
     text = "\n".join(lines)
     assert lines[0] == t("en", "console.banner")
-    assert "you in #console> [ticket:HW-1] dutydesk: HW-1 · P3 · opened by you:" in text
+    # the receipt first (what the requester waits for goes first), then the ticket's space
+    assert "you in #console> [#console (only you)] dutydesk: Ticket HW-1 is open" in text
+    assert "\n[ticket:HW-1] dutydesk: HW-1 · P3 · opened by you:" in text
     assert "[#support-duty] dutydesk: New ticket HW-1 (P3) from you: printer on fire" in text
     receipt = t("en", "ticket.receipt", key="HW-1", priority=3, priority_name="low", next=t("en", "ticket.next",
                                                                                              key="HW-1"))
