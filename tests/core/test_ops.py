@@ -91,11 +91,12 @@ async def test_healthz_and_metrics_follow_the_work(make_harness) -> None:
 @pytest.mark.parametrize("backend", ["sqlite"])
 async def test_a_rolled_back_ticket_is_not_counted(make_harness, monkeypatch) -> None:
     from bot.infra import metrics
-    from bot.tickets import service
+    from bot.tickets import card
 
     desk = await make_harness()
     before = metrics.TICKETS_CREATED._value.get()
-    monkeypatch.setattr(service, "notify_duty", lambda *a, **k: 1 / 0)
+    # fails after the ticket's INSERT: the duty channel's card is the last step of opening a ticket
+    monkeypatch.setattr(card, "open_card", lambda *a, **k: 1 / 0)
     await desk.send("ben", "/ticket fails after the insert")
     assert metrics.TICKETS_CREATED._value.get() == before
     assert metrics.EVENTS.labels("command", "failed")._value.get() >= 1
@@ -182,7 +183,7 @@ async def test_no_message_content_in_the_logs_at_info(tmp_path: Path, make_harne
     assert MARKER not in done.stderr
 
     # failures whose exception texts quote the content: an adapter and a command handler
-    from bot.tickets import service
+    from bot.tickets import card
 
     desk = await make_harness()
     caplog.set_level(logging.INFO)
@@ -191,12 +192,12 @@ async def test_no_message_content_in_the_logs_at_info(tmp_path: Path, make_harne
     def boom(*_a, **_k):
         raise ValueError(f"cannot notify about {MARKER}")
 
-    service_notify = service.notify_duty
-    service.notify_duty = boom  # type: ignore[assignment]
+    open_card = card.open_card
+    card.open_card = boom  # type: ignore[assignment]
     try:
         await desk.send("dora", f"/ticket {MARKER} second")
     finally:
-        service.notify_duty = service_notify  # type: ignore[assignment]
+        card.open_card = open_card  # type: ignore[assignment]
     await desk.send("dora", f"/ticket {MARKER} third")
     assert "RuntimeError" in caplog.text and "ValueError" in caplog.text
     assert MARKER not in caplog.text
