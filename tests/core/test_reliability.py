@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from bot.core.dispatcher import reference
 from bot.core.registry import Arg, Command
 from bot.i18n import t
-from bot.tickets import service
+from bot.tickets import card, service
 from storage.errors import StorageUnavailable
 from storage.models import DeskCounter, OutboxMessage, Person, ProcessedEvent, Ticket, TicketEvent
 
@@ -61,7 +61,7 @@ async def test_a_rolled_back_creation_gives_its_number_back(desk, monkeypatch) -
     def boom(*_args, **_kwargs):
         raise RuntimeError("the duty channel is on fire")
 
-    monkeypatch.setattr(service, "notify_duty", boom)
+    monkeypatch.setattr(card, "open_card", boom)  # the last step of opening a ticket
     await desk.send("ben", "/ticket second, fails")
     monkeypatch.undo()
     await desk.send("ben", "/ticket third")
@@ -72,14 +72,14 @@ async def test_a_rolled_back_creation_gives_its_number_back(desk, monkeypatch) -
 
 
 async def test_numbers_stay_gap_free_when_some_concurrent_creations_fail(desk, monkeypatch) -> None:
-    real = service.notify_duty
+    real = card.open_card
 
-    def sometimes(session, desk_, key, ticket, **values):
-        if ticket is not None and "fail" in ticket.description:
+    async def sometimes(session, desk_, ticket, text):
+        if "fail" in ticket.description:
             raise RuntimeError("boom")
-        return real(session, desk_, key, ticket, **values)
+        return await real(session, desk_, ticket, text)
 
-    monkeypatch.setattr(service, "notify_duty", sometimes)
+    monkeypatch.setattr(card, "open_card", sometimes)
     texts = [f"/ticket {'fail' if i % 3 == 0 else 'ok'} {i}" for i in range(30)]
     events = [desk.event(f"user{i:02}", text) for i, text in enumerate(texts)]
     await asyncio.gather(*(desk.bot.dispatcher.handle(e) for e in events))
@@ -166,7 +166,7 @@ async def test_a_restart_with_a_changed_team_updates_staff(make_harness, desk_se
     await first.bot.close()
     without_ben = {"anna": {"name": "Anna", "roles": ["agent", "lead"]}}  # ben left the team
     second = await make_harness(desk_settings_factory(people=without_ben), clock=first.clock)
-    assert (await second.reply("ben", "/queue")).text == t("en", "access.staff_only")
+    assert (await second.reply("ben", "/queue")).text == t("en", "access.staff_only", prefix="/")
     (ben,) = await second.rows(Person, Person.key == "ben")
     assert ben.is_staff is False
 
@@ -230,7 +230,7 @@ async def test_an_event_that_fails_halfway_leaves_no_half_written_ticket(desk, m
             raise RuntimeError("failed after the insert")
 
         # used by service.create after the ticket row is flushed and its event row added
-        monkeypatch.setattr(service, "notify_duty", boom)
+        monkeypatch.setattr(card, "open_card", boom)
         text = "/ticket my password is hunter2"
     else:
         explode_after_insert(desk.bot.desk.registry)
@@ -261,7 +261,7 @@ async def test_an_event_that_fails_halfway_leaves_no_half_written_ticket(desk, m
 
 
 async def test_a_failure_in_a_dm_is_answered_in_the_dm(desk, monkeypatch) -> None:
-    monkeypatch.setattr(service, "notify_duty", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(card, "open_card", lambda *a, **k: 1 / 0)
     sent = await desk.send("dora", "laptop broken", dm=True)
     (to_user,) = [m for m in sent if m.target.kind == "dm"]
     assert to_user.target.user_id == "dora" and to_user.kind == "error"
