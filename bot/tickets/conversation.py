@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Context
-from bot.core.types import Attachment, Button, MessageKind, Reply, Visibility
+from bot.core.types import Attachment, Button, MessageKind, Platform, Reply, Visibility
 from bot.i18n import t
 from bot.infra.outbox import enqueue
 from bot.tickets import service
@@ -113,6 +113,10 @@ async def add_to(ctx: Context, ticket: Ticket, text: str, attachments: tuple[Att
 async def direct_message(ctx: Context) -> list[Reply] | None:
     """Decides what a DM is; None when it opens a new ticket as before (no open ticket, nothing to ask)."""
     event = ctx.event
+    if event.channel.platform == Platform.MAIL:
+        # mail threads itself (a reply names its ticket by its headers or [ID] subject; a new mail is a new
+        # request), and what a chat conversation adds ("Added to your ticket", the team's copy) would go out by mail
+        return None
     person = ctx.actor.person
     text = event.text.strip()
     ticket = await open_ticket_of(ctx.session, person)
