@@ -66,6 +66,29 @@ def test_informal_forms_replace_a_sentence_with_the_same_placeholders(lang: str)
         assert t(lang, key, informal=True, **dummies(entry)) != t(lang, key, **dummies(entry))
 
 
+# The sentences that address the team, never a requester: their "Sie"/"вы" stays on an informal desk too.
+STAFF_ONLY = ("duty.", "escalation.", "handover.", "routing.", "ticket.assigned_to_you", "ticket.taken",
+              "ticket.list_head_staff", "ticket.list_empty_staff", "help.ticket_ack", "intake.taken_waiting")
+FORMAL_ADDRESS = {
+    "de": r"\b(Sie|Ihnen|Ihr|Ihre|Ihren|Ihrem|Ihrer|Ihres)\b",
+    "ru": r"(?i)(?<!\w)(вы|вас|вам|вами|ваш|ваша|ваше|ваши|вашего|вашей|вашему|вашим|ваших|вашу)(?!\w)",
+}
+
+
+@pytest.mark.parametrize("lang", sorted(FORMAL_ADDRESS))
+def test_every_sentence_a_requester_reads_has_its_informal_form(lang: str) -> None:
+    """A desk with ``formal = false`` says "du"/"ты" everywhere, not in some sentences and "Sie" in the next."""
+    import re
+
+    words = catalogue(lang)
+    pattern = re.compile(FORMAL_ADDRESS[lang])
+    lacking = sorted(
+        key for key, entry in words.items()
+        if not key.startswith(INFORMAL) and not key.startswith(STAFF_ONLY) and f"{INFORMAL}{key}" not in words
+        and any(pattern.search(text) for text in forms(entry)))
+    assert not lacking, f"{lang}.yaml: these sentences say Sie/вы and have no informal form: {', '.join(lacking)}"
+
+
 def test_formal_by_default_informal_when_the_desk_says_so() -> None:
     assert "Sind Sie zufrieden?" in t("de", "closing.question", key="HW-1", text="…", prefix="/")
     assert "Bist du zufrieden?" in t("de", "closing.question", informal=True, key="HW-1", text="…", prefix="/")
