@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from bot.core.features import Features
 from bot.core.uow import Stage
+from bot.tickets import conversation as dms
 from bot.tickets import due, space
 from commands import conversation, queue, ticket
 
 
 def register(features: Features) -> None:
     features.timer(due.DUE_TIMER, due.remind)
+    features.timer(dms.UNANSWERED_TIMER, dms.unanswered)
     ticket.register(features.commands)
     conversation.register(features.commands)
     queue.register(features.commands)

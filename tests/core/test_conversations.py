@@ -129,6 +129,44 @@ async def test_a_dm_kept_aside_cannot_be_placed_by_anybody_else(tmp_path: Path) 
     assert not any("salary" in text for text in texts(lines))  # kept aside, shown to nobody
 
 
+async def test_an_unanswered_question_opens_a_ticket_so_nothing_waits_unseen(tmp_path: Path) -> None:
+    lines = await run(tmp_path, [
+        {"user": "rita", "dm": True, "text": "Passwort weg"},
+        {"after": "31m", "user": "rita", "dm": True, "text": "my salary slip is wrong"},
+        {"after": "5m", "user": "rita", "dm": True, "text": "the one of November"},
+        {"until": "2026-11-24T11:00:00+01:00"},
+        {"user": "rita", "action": "separate", "ticket": "HW-1"},   # the late answer: placed already, once
+    ])
+    assert texts(lines, kind="error") == [t("en", "conversation.nothing_pending", key="HW-1")]
+    assert tickets_opened(lines) == ["HW-1", "HW-2"]
+    (space_opened,) = [line for line in lines if line.get("to") == "ticket:HW-2" and line.get("kind") == "notice"
+                       and "salary" in line["text"]]
+    assert space_opened["at"] == "2026-11-24T09:01:00Z"            # 30 minutes after the question, not later
+    assert space_opened["text"].endswith("my salary slip is wrong\nthe one of November")
+    (told,) = [line for line in lines if line.get("ticket") == "HW-2" and line.get("kind") == "receipt"]
+    assert told["to"] == "@rita"   # where the question was asked
+    assert told["text"].startswith(t("en", "conversation.unanswered", key="HW-2", old="HW-1", priority=2,
+                                     next="")[:60])
+    # the team sees the new ticket in the duty channel; nothing of it went into HW-1
+    assert any("HW-2" in text for text in texts(lines, to="#support-duty"))
+    assert not any("salary" in text for text in texts(lines, to="ticket:HW-1"))
+
+
+async def test_an_answer_in_time_stops_the_bot_from_placing_the_message_again(tmp_path: Path) -> None:
+    lines = await run(tmp_path, [
+        {"user": "rita", "dm": True, "text": "Passwort weg"},
+        {"after": "31m", "user": "rita", "dm": True, "text": "it works in Firefox"},
+        {"after": "10m", "user": "rita", "action": "append", "ticket": "HW-1"},
+        {"after": "40m", "user": "rita", "dm": True, "text": "and the scanner is broken"},   # a new question
+        {"until": "2026-11-24T11:30:00+01:00"},
+    ])
+    # the first question was answered: its timer placed nothing; the second was not: one new ticket, once
+    assert [line["ticket"] for line in lines if line.get("kind") == "receipt"
+            and line["text"].startswith("You did not say")] == ["HW-2"]
+    assert not any("Firefox" in text for text in texts(lines, to="ticket:HW-2"))
+    assert any("scanner" in text for text in texts(lines, to="ticket:HW-2"))
+
+
 async def test_thanks_open_no_ticket(tmp_path: Path) -> None:
     lines = await run(tmp_path, [
         {"user": "rita", "dm": True, "text": "danke!"},
