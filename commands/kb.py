@@ -12,7 +12,7 @@ from bot.core.registry import Arg, Command, Registry
 from bot.core.types import Reply
 from bot.tickets import service
 from bot.workflow import closing
-from commands.ticket import KEY_ARG, KeyArgs, TextArgs, load, reply
+from commands.ticket import KEY_ARG, KeyArgs, TextArgs, confirmed, load, reply
 from storage.models import Ticket
 
 
@@ -27,7 +27,9 @@ class SearchArgs(BaseModel):
 async def solve(ctx: Context, args: TextArgs) -> list[Reply]:
     ticket = await load(ctx, args.key, write=True)
     asked = await closing.solve(ctx.session, ctx.desk, ticket, ctx.actor.person, args.text)
-    return reply(ctx, "closing.solved_asked" if asked else "closing.solved", key=ticket.key, ticket=ticket.key)
+    if asked:
+        return await confirmed(ctx, ticket, "closing.solved_asked", "closing.solved", "asked")
+    return reply(ctx, "closing.solved", key=ticket.key, ticket=ticket.key)
 
 
 async def _requester_only(ctx: Context, key: str) -> Ticket:

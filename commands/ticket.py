@@ -8,7 +8,9 @@ from sqlalchemy import select
 from bot import access, routing
 from bot.access.people import person_by_key
 from bot.contacts import intake as contact_intake
+from bot.contacts import reach
 from bot.contacts import store as contact_store
+from bot.contacts.address import region_of
 from bot.core.context import Context
 from bot.core.errors import BadValue, Refused, Worded
 from bot.core.registry import TICKET_KEY, Arg, Command, Registry
@@ -206,7 +208,8 @@ async def show(ctx: Context, args: KeyArgs) -> list[Reply]:
     contact = await contact_store.contact_of(ctx.session, ticket.requester_id) if requester else None
     if contact is not None and requester is not None:
         opener = await ctx.session.get(Person, ticket.opener_id) if ticket.opener_id else None
-        lines.append(ctx.t("contact.show", contact=contact_store.describe(requester, contact),
+        lines.append(ctx.t("contact.show", contact=contact_store.describe(requester, contact,
+                                                                      region_of(ctx.desk.settings)),
                            opener=opener.display_name if opener else "—"))
     due_at = due.due_at(ticket)
     if due_at is not None:
@@ -328,7 +331,28 @@ async def note(ctx: Context, args: TextArgs) -> list[Reply]:
 async def answer(ctx: Context, args: TextArgs) -> list[Reply]:
     ticket = await load(ctx, args.key, write=True)
     service.add_reply(ctx.session, ctx.desk, ticket, ctx.actor.person, args.text)
-    return reply(ctx, "ticket.replied", key=ticket.key, ticket=ticket.key)
+    way = await reach.way_to_requester(ctx.session, ctx.desk, ticket)
+    if way.how == "space":
+        return reply(ctx, "ticket.replied", key=ticket.key, ticket=ticket.key)
+    return [Reply(text=ctx.t("contact.replied", key=ticket.key) + " " + way_said(ctx, way, "way"), ticket=ticket.key)]
+
+
+def way_said(ctx: Context, way: reach.Way, what: str) -> str:
+    """How a requester who is not in chat hears what the team did (bot/contacts/reach.py): ``what`` is ``way``
+    (something passed on) or ``asked`` (the satisfaction question)."""
+    return ctx.t(f"contact.{what}_{way.how}", email=way.email or "", contact=way.contact or "",
+                 who=way.who or ctx.t("contact.the_duty_channel"))
+
+
+async def confirmed(ctx: Context, ticket: Ticket, key: str, contact_key: str, what: str,
+                    **values: object) -> list[Reply]:
+    """The confirmation ``key``, or, where the requester is not in the ticket's private space, ``contact_key``
+    and how they hear of it (:func:`way_said`)."""
+    way = await reach.way_to_requester(ctx.session, ctx.desk, ticket)
+    if way.how == "space":
+        return [Reply(text=ctx.t(key, key=ticket.key, **values), ticket=ticket.key)]
+    text = ctx.t(contact_key, key=ticket.key, **values) + " " + way_said(ctx, way, what)
+    return [Reply(text=text, ticket=ticket.key)]
 
 
 async def _transition(ctx: Context, key: str, target: State, done_key: str, *, requester_may: bool) -> list[Reply]:
@@ -345,7 +369,7 @@ async def _transition(ctx: Context, key: str, target: State, done_key: str, *, r
         await closing.set_aside(ctx.session, ticket)
     if target == State.RESOLVED and await closing.ask_feedback(ctx.session, ctx.desk, ticket, None):
         # resolved without a write-up (allowed where require_solution is off): still asked, still closed by the timer
-        return reply(ctx, "closing.resolved_asked", key=ticket.key, ticket=ticket.key)
+        return await confirmed(ctx, ticket, "closing.resolved_asked", "contact.resolved", "asked")
     return reply(ctx, done_key, key=ticket.key, state=ctx.t(f"state.{target.value}"), ticket=ticket.key)
 
 

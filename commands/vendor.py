@@ -43,6 +43,9 @@ async def report(ctx: Context, args: VendorArgs) -> list[Reply]:
                                vendor=name, opens=opens, id=args.vendor_ticket or "—"))
         else:
             lines.append(ctx.t("vendor.queued", key=ticket.key, vendor=name, opens=opens))
+    if done.mailed:
+        lines.append(ctx.t("vendor.mailed" if done.outcome == "reported" else "vendor.mailed_queued",
+                           address=done.mailed))
     if done.due is not None:
         lines.append(ctx.t("vendor.due" if done.outcome == "reported" else "vendor.due_queued", vendor=name,
                            due=ctx.when(done.due)))

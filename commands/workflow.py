@@ -23,7 +23,7 @@ from bot.tickets import service
 from bot.workflow import defer as deferral
 from bot.workflow import intake, rules, triage
 from bot.workflow.config import DOC_FIELDS
-from commands.ticket import KEY_ARG, KeyArgs, _key, load, reply
+from commands.ticket import KEY_ARG, KeyArgs, _key, confirmed, load, reply
 from storage.models import Ticket
 
 CHECK, OPEN = "✓", "☐"
@@ -250,7 +250,7 @@ async def answer(ctx: Context, args: AnswerArgs) -> list[Reply]:
     if args.text:
         text = f"{args.text.strip()}\n{text}"
     service.add_reply(ctx.session, ctx.desk, ticket, ctx.actor.person, text)
-    return reply(ctx, "faq.sent", key=ticket.key, ticket=ticket.key, faq=key)
+    return await confirmed(ctx, ticket, "faq.sent", "contact.faq_recorded", "way", faq=key)
 
 
 # --------------------------------------------------------------------------- deferral and merging

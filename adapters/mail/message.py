@@ -33,6 +33,7 @@ class File:
     name: str
     mime_type: str
     size: int
+    data: bytes = field(default=b"", repr=False, compare=False)   # the decoded bytes (sent on to the vendor)
 
 
 @dataclass
@@ -54,6 +55,11 @@ class InboundMail:
     def ticket_in_subject(self) -> str | None:
         match = _TICKET.search(self.subject)
         return match[1] if match else None
+
+    @property
+    def tickets_in_subject(self) -> list[str]:
+        """Every ``[KEY-N]`` of the subject, in order: another desk's id may come first ("[DL-4711] Re: [HW-1]")."""
+        return [match[1] for match in _TICKET.finditer(self.subject)][:5]
 
     @property
     def thread_ids(self) -> tuple[str, ...]:
@@ -243,7 +249,7 @@ def parse(raw: bytes) -> InboundMail:
             payload = part.get_payload(decode=True)
             size = len(payload) if isinstance(payload, bytes) else 0
             shown = (filename or "attachment").replace("\n", " ")[:200]
-            files.append(File(shown, kind, size))
+            files.append(File(shown, kind, size, payload if isinstance(payload, bytes) else b""))
         elif kind == "text/plain" and not plain:
             plain = _part_text(part)
         elif kind == "text/html" and not html:

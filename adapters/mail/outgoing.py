@@ -72,7 +72,10 @@ def body(message: OutboundMessage, lang: str, desk: str) -> str:
 
 
 def compose(message: OutboundMessage, *, sender: str, sender_name: str, to: str, subject: str, thread: Thread | None,
-            lang: str, now: datetime) -> EmailMessage:
+            lang: str, now: datetime, personal: bool = False) -> EmailMessage:
+    """The mail for ``message``. ``personal``: a mail a person had the bot send (the report to the vendor, on an
+    authorised person's command): ``Auto-Submitted: no`` (RFC 3834), so the vendor's system answers it with its
+    ticket id, and no footer that asks to answer in chat."""
     mail = EmailMessage()
     mail["From"] = email.utils.formataddr((sender_name, sender))
     mail["To"] = to
@@ -83,6 +86,10 @@ def compose(message: OutboundMessage, *, sender: str, sender_name: str, to: str,
     if references:
         mail["In-Reply-To"] = references[-1]
         mail["References"] = " ".join(references)
+    if personal:
+        mail["Auto-Submitted"] = "no"
+        mail.set_content(message.text.strip() + "\n")
+        return mail
     mail["Auto-Submitted"] = "auto-replied" if message.kind in ANSWER_KINDS else "auto-generated"
     mail["X-Auto-Response-Suppress"] = "All"
     mail.set_content(body(message, lang, sender_name))

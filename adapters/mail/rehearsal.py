@@ -51,6 +51,7 @@ class RehearsalMailbox(MailRuntime):
         self.emit = emit
         self.at = at
         self.names: dict[str, str] = {}      # a step's or a line's id → the Message-ID of that mail
+        self.kept: dict[str, bytes] = {}     # the scenario's mails by Message-ID: the rehearsal's mailbox
         self._lines = itertools.count(1)
 
     @property
@@ -64,7 +65,11 @@ class RehearsalMailbox(MailRuntime):
         raw = raw_mail(sender=sender, to=self.address, subject=subject, text=text, message_id=message_id,
                        in_reply_to=self.names.get(in_reply_to) if in_reply_to else None, headers=headers,
                        attachments=attachments)
+        self.kept[message_id] = raw
         return await self.convert(raw, parse(raw))
+
+    async def originals(self, message_ids: list[str]) -> dict[str, bytes]:
+        return {i: self.kept[i] for i in message_ids if i in self.kept}
 
     async def _deliver(self, mail: EmailMessage, to: str, message: OutboundMessage) -> None:
         name = f"mail-{next(self._lines)}"
@@ -74,4 +79,8 @@ class RehearsalMailbox(MailRuntime):
                                    "text": message.text, "id": name}
         if message.buttons:
             line["buttons"] = [b.action for b in message.buttons]
+        files = [part for part in mail.iter_attachments()]
+        if files:
+            line["files"] = [{"name": part.get_filename(), "type": part.get_content_type(),
+                              "bytes": len(part.get_payload(decode=True) or b"")} for part in files]
         self.emit(line)

@@ -8,6 +8,13 @@ are bounces, and become tickets without any answer otherwise.
 
 Delivery (adapters/mail/outgoing.py): the core's messages to a mail requester or to a mail ticket's space go to
 the requester's address over SMTP, in the ticket's thread.
+
+The vendor by mail (``[mail] vendor``): a ticket's report to the vendor (kind ``vendor``) goes in a thread of its
+own (``[HW-42] title``, never the requester's thread), with the ticket's files that came by mail attached (fetched
+from the mailbox; files from chat are named in the text). A mail from the vendor's address (or domain) that
+answers a mail of that thread (``In-Reply-To``/``References``) is a ``VENDOR_MAIL`` event: internal on the
+ticket, with the vendor's ticket id read from its subject by ``[mail] vendor_ticket``. Anybody else's mail, and a
+vendor mail outside that thread, is what it always is (a stranger's words are kept outside the ticket).
 """
 
 from __future__ import annotations
@@ -17,22 +24,25 @@ import contextlib
 import re
 from email.message import EmailMessage
 
+import aioimaplib
 import aiosmtplib
 import structlog
 
-from adapters.mail.connect import MailboxError, open_smtp
+from adapters.mail.connect import MailboxError, close_imap, open_imap, open_smtp
 from adapters.mail.intake import MailIntake
-from adapters.mail.message import InboundMail
+from adapters.mail.message import InboundMail, parse
 from adapters.mail.outgoing import PERSONAL_KINDS, compose, pressed, robot, ticket_subject, within_limit
 from adapters.mail.threads import Thread, get_json, mid, put_json, save_thread, thread_of, ticket_of
 from bot.core.ports import Backoff, DeliveryError, Ports, supervise
 from bot.core.types import (
     AUTOMATIC_MAIL,
+    VENDOR_MAIL,
     Attachment,
     Button,
     Capability,
     ChannelRef,
     InboundEvent,
+    MessageKind,
     OutboundMessage,
     Platform,
     Removal,
@@ -122,9 +132,12 @@ class MailRuntime:
                 # a bounce quotes our mail (its headers or all of it) rather than answering it
                 ticket = await ticket_of(tx, [m.decode("ascii", "replace") for m in _OUR_IDS.findall(raw)])
             buttons = await get_json(tx, f"mail:buttons:{ticket}") if ticket else None
-        if ticket is None and mail.ticket_in_subject and not (mail.automatic or mail.bounce):
-            summary = await ports.tickets.summary(mail.ticket_in_subject, Platform.MAIL)
-            ticket = summary.key if summary is not None else None
+        if ticket is None and not (mail.automatic or mail.bounce):
+            for key in mail.tickets_in_subject:
+                summary = await ports.tickets.summary(key, Platform.MAIL)
+                if summary is not None:
+                    ticket = summary.key
+                    break
         if mail.malformed:
             log.warning("mail: a malformed mail, taken in as far as it could be read", message=mid(mail.message_id))
         if ticket is None and mail.bounce:
@@ -141,7 +154,14 @@ class MailRuntime:
         }
         channel = ChannelRef(platform=Platform.MAIL, channel_id=sender, thread_id=mail.message_id,
                              is_direct=ticket is None)
-        if ticket is not None and (mail.automatic or mail.bounce):
+        vendor_thread = ticket is not None and not mail.bounce and self.from_vendor(sender) and \
+            await self._in_vendor_thread(ticket, list(mail.thread_ids))
+        if vendor_thread:
+            # the vendor answers our report (its ticket system's confirmation, a question, the fix): the team's
+            event = InboundEvent(kind="message", channel=channel, ticket=ticket, name=VENDOR_MAIL,
+                                 text=(mail.text.strip() or mail.subject.strip())[:4000],
+                                 value=self.config.vendor_ticket_in(mail.subject), **common)
+        elif ticket is not None and (mail.automatic or mail.bounce):
             reason = "bounce" if mail.bounce else mail.automatic
             event = InboundEvent(kind="message", channel=channel, ticket=ticket, name=AUTOMATIC_MAIL,
                                  text=f"{reason}: {mail.subject}"[:500], **common)
@@ -161,6 +181,21 @@ class MailRuntime:
                 "ids": [*mail.references[-18:], *mail.in_reply_to[:1], mail.message_id]})
         return event
 
+    def from_vendor(self, sender: str) -> bool:
+        """The vendor's address, or another address of its domain (its staff answer from their own)."""
+        vendor = self.config.vendor
+        if not vendor or not sender:
+            return False
+        return sender == vendor or sender.rpartition("@")[2] == vendor.rpartition("@")[2]
+
+    async def _in_vendor_thread(self, ticket: str, message_ids: list[str]) -> bool:
+        """Whether one of ``message_ids`` is a mail the bot sent to the vendor about ``ticket``."""
+        if not message_ids:
+            return False
+        async with self.ports.state.read() as tx:  # type: ignore[union-attr]
+            found = await tx.get_many([f"mail:vendor:{mid(i)}" for i in message_ids])
+        return ticket in found.values()
+
     # ------------------------------------------------------------------ delivery
 
     async def send(self, message: OutboundMessage) -> str | None:
@@ -178,6 +213,8 @@ class MailRuntime:
         if not to:
             raise DeliveryError("no mail address to send this to", permanent=True)
         ticket = message.ticket or target.ticket
+        if message.kind == MessageKind.VENDOR and ticket:
+            return await self._to_vendor(message, to, ticket)
         async with ports.state.read() as tx:
             origin = await get_json(tx, f"mail:msg:{mid(hint)}") if hint else None
             thread = await thread_of(tx, ticket) if ticket else None
@@ -217,6 +254,91 @@ class MailRuntime:
             if message.kind not in PERSONAL_KINDS:
                 await put_json(tx, f"mail:answers:{to}", recent)
         return sent_id
+
+    async def _to_vendor(self, message: OutboundMessage, to: str, ticket: str) -> str:
+        """A ticket's report to the vendor, in the ticket's vendor thread, with its files that came by mail."""
+        ports = self.ports
+        assert ports is not None
+        async with ports.state.read() as tx:
+            thread = await thread_of(tx, f"vendor:{ticket}")
+        if thread is None:
+            summary = await ports.tickets.summary(ticket, Platform.MAIL)
+            thread = Thread(ticket_subject(ticket, summary.title if summary is not None else ""))
+        now = ports.clock.now()
+        mail = compose(message, sender=self.config.address or "", sender_name=self.settings.desk.name, to=to,
+                       subject=thread.subject, thread=thread, lang=self.settings.desk.language, now=now,
+                       personal=True)
+        for name, mime, data in await self._files_by_mail(ticket):
+            maintype, _, subtype = mime.partition("/")
+            mail.add_attachment(data, maintype=maintype or "application", subtype=subtype or "octet-stream",
+                                filename=name)
+        await self._deliver(mail, to, message)
+        sent_id = str(mail["Message-ID"])
+        thread.add(sent_id)
+        async with ports.state.write() as tx:
+            await save_thread(tx, f"vendor:{ticket}", thread)
+            await tx.put(f"mail:thread:{mid(sent_id)}", ticket)
+            await tx.put(f"mail:vendor:{mid(sent_id)}", ticket)
+        return sent_id
+
+    async def _files_by_mail(self, ticket: str) -> list[tuple[str, str, bytes]]:
+        """The ticket's files that came by mail, read again from the mailbox (``<Message-ID>#n`` references);
+        files from chat stay where they are (the report names them)."""
+        ports = self.ports
+        assert ports is not None
+        wanted: dict[str, list[tuple[int, str]]] = {}
+        for file in await ports.tickets.files(ticket):
+            ref = file.ref or ""
+            message_id, hash_, number = ref.rpartition("#")
+            if hash_ and message_id.startswith("<") and number.isdigit():
+                wanted.setdefault(message_id, []).append((int(number), file.name))
+        if not wanted:
+            return []
+        originals = await self.originals(list(wanted))
+        found: list[tuple[str, str, bytes]] = []
+        for message_id, numbers in wanted.items():
+            raw = originals.get(message_id)
+            if raw is None:
+                log.warning("mail: a file of the vendor report is no longer in the mailbox", ticket=ticket)
+                continue
+            files = parse(raw).files
+            found += [(files[n].name, files[n].mime_type, files[n].data) for n, _name in numbers
+                      if n < len(files) and files[n].data]
+        return found
+
+    async def originals(self, message_ids: list[str]) -> dict[str, bytes]:
+        """The mails of ``message_ids`` as the mailbox keeps them (those still there)."""
+        try:
+            imap = await open_imap(self.config)
+        except MailboxError as exc:
+            raise DeliveryError(exc.reason) from exc   # retried: the report goes with its files
+        found: dict[str, bytes] = {}
+        try:
+            if (await imap.select(self.config.folder)).result != "OK":
+                raise DeliveryError(f"the mailbox has no folder {self.config.folder!r}", permanent=True)
+            for message_id in message_ids:
+                raw = await self._original(imap, message_id)
+                if raw is not None:
+                    found[message_id] = raw
+        except (OSError, TimeoutError, aioimaplib.AioImapException) as exc:
+            raise DeliveryError(f"reading the report's files from the mailbox failed ({type(exc).__name__})") from exc
+        finally:
+            await close_imap(imap)
+        return found
+
+    @staticmethod
+    async def _original(imap: aioimaplib.IMAP4, message_id: str) -> bytes | None:
+        if not re.fullmatch(r"<[^<>\s\"\\]{1,900}>", message_id):
+            return None   # nothing that could break the search command
+        answer = await imap.uid_search("HEADER", "Message-ID", f'"{message_id}"', charset=None)
+        uids = [x for line in answer.lines[:1] for x in bytes(line).split() if x.isdigit()] \
+            if answer.result == "OK" else []
+        for uid in uids[:1]:
+            fetched = await imap.uid("fetch", uid.decode(), "(BODY.PEEK[])")
+            for line in fetched.lines:
+                if isinstance(line, bytearray):
+                    return bytes(line)
+        return None
 
     async def _deliver(self, mail: EmailMessage, to: str, message: OutboundMessage) -> None:
         async with self._send_lock:

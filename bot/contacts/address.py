@@ -1,13 +1,24 @@
 """What a staff member types as a contact: ``maria@example.com``, ``Maria Huber <maria@example.com>``, a phone
-number (``+49 30 1234567``, ``030/1234567``), or a name with a number (``Maria Huber +49 30 1234567``)."""
+number (``+49 30 1234567``, ``030/1234567``), or a name with a number (``Maria Huber +49 30 1234567``).
+
+Numbers are checked and kept with Google's numbering plans (``phonenumbers``): a number without its country code
+is read in the desk's country (:func:`region_of`: ``[desk] country``, else the country of the desk calendar's
+holidays), kept as E.164 (``+49301234567``) and shown for reading (``+49 30 1234567``, :func:`shown_phone`)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from email.utils import parseaddr
+from typing import TYPE_CHECKING
 
-from bot.core.errors import Refused
+import phonenumbers
+from babel import Locale
+
+from bot.core.errors import Refused, Worded
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 # an address the bot can write to: one @, a dotted domain, no spaces, no angle brackets or quotes
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -32,7 +43,7 @@ class ContactAddress:
     @property
     def label(self) -> str:
         """How the contact is named to the team: the name, else the address, else the number."""
-        return self.name or self.email or self.phone or "?"
+        return self.name or self.email or shown_phone(self.phone) or "?"
 
 
 def normal_email(text: str) -> str | None:
@@ -48,8 +59,27 @@ def normal_email(text: str) -> str | None:
     return address.lower()
 
 
-def normal_phone(text: str) -> str | None:
-    """The number with only its digits and a leading ``+`` (``00`` becomes ``+``), or None where it is none."""
+def region_of(settings: Settings) -> str | None:
+    """The country a number without its country code is read in: ``[desk] country``, else the country of the
+    holidays of the desk's calendar (``DE-BE`` → ``DE``), else of the only calendar with holidays; else None."""
+    if settings.desk.country:
+        return settings.desk.country
+    calendars = settings.calendars
+    chosen = calendars.get(settings.desk.calendar or "") if settings.desk.calendar else None
+    if chosen is None and settings.duty is not None:
+        chosen = calendars.get(settings.duty.calendar or "")
+    spec = chosen.holidays if chosen is not None else None
+    if spec is None:
+        countries = {c.holidays.partition("-")[0].upper() for c in calendars.values() if c.holidays}
+        spec = countries.pop() if len(countries) == 1 else None
+    region = spec.partition("-")[0].upper() if spec else None
+    return region if region in phonenumbers.SUPPORTED_REGIONS else None
+
+
+def normal_phone(text: str, region: str | None = None) -> str | None:
+    """The number as E.164 (``+49301234567``; ``00`` counts as ``+``), or None where it is no number.
+    Without its country code it is read in ``region``; without a region such a number is kept as its digits.
+    Raises Refused (``contact.bad_phone``) for something that looks like a number but is none in its country."""
     raw = text.strip()
     if not _PHONE.fullmatch(raw) or raw.count("(") != raw.count(")"):
         return None
@@ -59,11 +89,42 @@ def normal_phone(text: str) -> str | None:
         digits, plus = digits[2:], True
     if not MIN_DIGITS <= len(digits) <= MAX_DIGITS:
         return None
-    return ("+" if plus else "") + digits
+    if not plus and region is None:
+        return digits  # nothing to read it in: kept as typed, shown as typed
+    try:
+        number = phonenumbers.parse(("+" if plus else "") + digits, None if plus else region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        if region is None:
+            raise Refused("contact.bad_phone_plain", text=raw[:40])
+        raise Refused("contact.bad_phone", text=raw[:40], country=country_name(region))
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def parse(text: str) -> ContactAddress:
-    """The contact in ``text``; Refused (``contact.invalid``) with what was typed when it is none."""
+def country_name(region: str) -> Worded:
+    """``DE`` as the reader says it: Germany, Deutschland, Германия (CLDR, through Babel)."""
+    return Worded(region, lambda lang: Locale.parse(lang).territories.get(region, region))
+
+
+def shown_phone(number: str | None, region: str | None = None) -> str:
+    """A kept number for reading: ``+49301234567`` → ``+49 30 1234567`` (international format; a number kept
+    without its country code is read in ``region``); what cannot be read is shown as it is."""
+    if not number:
+        return ""
+    try:
+        parsed = phonenumbers.parse(number, None if number.startswith("+") else region)
+    except phonenumbers.NumberParseException:
+        return number
+    if not phonenumbers.is_possible_number(parsed):
+        return number
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def parse(text: str, region: str | None = None) -> ContactAddress:
+    """The contact in ``text`` (a number without its country code read in ``region``); Refused
+    (``contact.invalid``) with what was typed when it is none, (``contact.bad_phone``) for a number that
+    does not exist in its country."""
     raw = " ".join(text.split())
     if not raw:
         raise Refused("contact.invalid", text=text)
@@ -75,12 +136,12 @@ def parse(text: str) -> ContactAddress:
         if email is None or not whole:
             raise Refused("contact.invalid", text=raw[:120])
         return ContactAddress(name=_name(name), email=email)
-    phone = normal_phone(raw)
+    phone = normal_phone(raw, region)
     if phone is not None:
         return ContactAddress(phone=phone)
     match = _NAME_AND_PHONE.fullmatch(raw)
     if match is not None:
-        phone = normal_phone(match["phone"])
+        phone = normal_phone(match["phone"], region)
         if phone is not None:
             return ContactAddress(name=_name(match["name"]), phone=phone)
     raise Refused("contact.invalid", text=raw[:120])

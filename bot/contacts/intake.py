@@ -20,7 +20,7 @@ async def open_for(ctx: Context, contact_text: str, *, text: str, priority: int,
     that is no contact, before anything is written."""
     if not ctx.actor.is_staff:
         raise Refused("contact.staff_only", prefix=ctx.prefix)
-    address = contact_address.parse(contact_text)
+    address = contact_address.parse(contact_text, contact_address.region_of(ctx.desk.settings))
     requester = await contact_store.find_or_create(ctx.session, address, ctx.now)
     # None: the address is a team member's ([people] email), who follows the ticket in chat like any of theirs
     contact = await contact_store.contact_of(ctx.session, requester.id)
@@ -41,6 +41,7 @@ async def open_for(ctx: Context, contact_text: str, *, text: str, priority: int,
         how = ctx.t("contact.how_phone", key=ticket.key)
     else:
         how = ctx.t("contact.how_no_mailbox", key=ticket.key)
-    named = contact_store.describe(requester, contact) if contact is not None else requester.display_name
+    region = contact_address.region_of(ctx.desk.settings)
+    named = contact_store.describe(requester, contact, region) if contact is not None else requester.display_name
     return ticket, Reply(text=ctx.t("contact.opened", key=ticket.key, contact=named, priority=priority, how=how),
                          kind=MessageKind.RECEIPT, ticket=ticket.key)

@@ -17,10 +17,12 @@ should hear, when that requester is a contact (bot/contacts), goes here instead 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.people import identity_of
+from bot.contacts.address import region_of
 from bot.contacts.store import contact_of, describe
 from bot.core.desk import Desk
 from bot.core.types import Button, MessageKind, Platform, Target, Visibility
@@ -60,21 +62,59 @@ async def tell(session: AsyncSession, desk: Desk, ticket: Ticket, contact: Conta
         await remind_to_call(session, desk, ticket, contact, text, kind=kind)
 
 
+async def _reminded(session: AsyncSession, ticket: Ticket) -> tuple[Person | None, str | None]:
+    """Who passes on what is meant for a contact the bot cannot reach: the ticket's assignee, else its opener,
+    and their account on the ticket's platform (None: the duty channels hear it)."""
+    staff_id = ticket.assignee_id or ticket.opener_id
+    staff = await session.get(Person, staff_id) if staff_id is not None else None
+    user_id = await identity_of(session, staff.id, Platform(ticket.origin_platform)) if staff is not None else None
+    return staff, user_id
+
+
+@dataclass(frozen=True)
+class Way:
+    """How what the team says reaches a ticket's requester, for the team's confirmations (they must be true):
+    ``space`` (the ticket's private space in chat), ``mail`` (by mail to ``email``), ``call`` (``who`` is reminded
+    to call ``contact`` back) or ``pass_on`` (an address but no mailbox: ``who`` is reminded to pass it on).
+    ``who`` is None where the duty channels are reminded."""
+
+    how: str
+    email: str | None = None
+    contact: str | None = None
+    who: str | None = None
+
+
+async def way_to_requester(session: AsyncSession, desk: Desk, ticket: Ticket) -> Way:
+    if ticket.origin_platform == Platform.MAIL.value and not ticket.opener_id:
+        # opened by a mail: its space is the requester's mail thread
+        address = await identity_of(session, ticket.requester_id, Platform.MAIL)
+        if address:
+            return Way("mail", email=address)
+    contact = await contact_of(session, ticket.requester_id)
+    if contact is None:
+        return Way("space")
+    if by_mail(desk, contact):
+        return Way("mail", email=contact.email)
+    person = await session.get(Person, contact.person_id)
+    assert person is not None
+    staff, user_id = await _reminded(session, ticket)
+    return Way("call" if contact.phone else "pass_on", contact=describe(person, contact, region_of(desk.settings)),
+               who=staff.display_name if staff is not None and user_id is not None else None)
+
+
 async def remind_to_call(session: AsyncSession, desk: Desk, ticket: Ticket, contact: Contact, text: str, *,
                          kind: MessageKind) -> None:
     """A direct message to the ticket's assignee (else its opener) to pass ``text`` on to the contact; the duty
     channels hear it where neither has an account on the ticket's platform."""
     person = await session.get(Person, contact.person_id)
     assert person is not None
-    staff_id = ticket.assignee_id or ticket.opener_id
-    staff = await session.get(Person, staff_id) if staff_id is not None else None
+    staff, user_id = await _reminded(session, ticket)
     platform = Platform(ticket.origin_platform)
-    user_id = await identity_of(session, staff.id, platform) if staff is not None else None
     lang = (staff.language if staff is not None else None) or desk.language
     key = "contact.call_back" if contact.phone else "contact.pass_on"
     if contact.phone and kind == MessageKind.FEEDBACK:
         key = "contact.call_back_question"
-    values = {"key": ticket.key, "contact": describe(person, contact), "text": text,
+    values = {"key": ticket.key, "contact": describe(person, contact, region_of(desk.settings)), "text": text,
               "prefix": desk.prefixes.get(platform, "/")}
     message = t(lang, key, **values)
     if user_id is not None:

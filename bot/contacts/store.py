@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.contacts.address import ContactAddress
+from bot.contacts.address import ContactAddress, shown_phone
 from bot.core.types import Platform
 from storage.models import Contact, Identity, Person
 from storage.upsert import upsert
@@ -74,13 +74,16 @@ async def contact_of(session: AsyncSession, person_id: int) -> Contact | None:
     return await session.get(Contact, person_id)
 
 
-def describe(person: Person, contact: Contact) -> str:
-    """The contact as the team reads it: ``Maria Huber <maria@example.com>, +49301234567``."""
+def describe(person: Person, contact: Contact, region: str | None = None) -> str:
+    """The contact as the team reads it: ``Maria Huber <maria@example.com>, +49 30 1234567`` (the number for
+    reading; one kept without its country code is read in ``region``)."""
     parts = []
     if contact.email:
         named = person.display_name != contact.email
         parts.append(f"{person.display_name} <{contact.email}>" if named else contact.email)
     if contact.phone:
-        parts.append(contact.phone if parts or person.display_name == contact.phone
-                     else f"{person.display_name} {contact.phone}")
+        phone = shown_phone(contact.phone, region)
+        # a caller without a name is named by the number (as kept before numbers were shown for reading, or now)
+        unnamed = person.display_name in (contact.phone, phone)
+        parts.append(phone if parts or unnamed else f"{person.display_name} {phone}")
     return ", ".join(parts) or person.display_name

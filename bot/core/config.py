@@ -184,6 +184,21 @@ class DeskConfig(Section):
     # a closed ticket's private space is archived (Slack) or closed (Matrix: the requester leaves it) after the
     # bot's last words there; reopening the ticket makes it usable again
     archive_on_close: bool = True
+    # the country a phone number without its country code is read in (ISO 3166 code, "DE"); default: the country
+    # of the desk calendar's holidays (bot/contacts/address.py)
+    country: str | None = None
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        import phonenumbers
+
+        code = value.strip().upper()
+        if code not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is no country with phone numbers; write its ISO 3166 code, e.g. \"DE\"")
+        return code
 
     @field_validator("follow_up", mode="before")
     @classmethod

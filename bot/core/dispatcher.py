@@ -26,6 +26,7 @@ from bot.core.errors import Refused, in_language
 from bot.core.registry import Parsed, ParseError
 from bot.core.types import (
     AUTOMATIC_MAIL,
+    VENDOR_MAIL,
     Button,
     Capability,
     InboundEvent,
@@ -44,6 +45,7 @@ from bot.privacy import route as privacy
 from bot.tickets import conversation, service
 from bot.tickets import form as ticket_form
 from bot.workflow import hooks as workflow
+from bot.workflow import vendor
 from storage.errors import StorageUnavailable, unavailable
 from storage.models import ProcessedEvent, table_of
 from storage.upsert import upsert
@@ -296,6 +298,10 @@ class Dispatcher:
             if ticket is not None and event.name == AUTOMATIC_MAIL:
                 # a bounce or an auto-reply to the ticket's mail: the team sees it on the ticket, nobody answers it
                 service.log(ctx.session, ticket, "mail_automatic", self.desk.clock.now(), None, body=event.text)
+                return []
+            if ticket is not None and event.name == VENDOR_MAIL:
+                # the vendor's answer in the thread of the ticket's report: internal, for the team only
+                await vendor.vendor_mail(ctx.session, self.desk, ticket, ctx.actor.person, event.text, event.value)
                 return []
             if ticket is not None:
                 role = await service.record_space_message(ctx.session, self.desk, ticket, ctx.actor.person,

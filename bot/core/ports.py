@@ -30,7 +30,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.core.types import Capability, FormSpec, InboundEvent, OutboundMessage, Platform, Removal, TicketSummary
+from bot.core.types import (
+    Attachment,
+    Capability,
+    FormSpec,
+    InboundEvent,
+    OutboundMessage,
+    Platform,
+    Removal,
+    TicketSummary,
+)
 
 # re-exported: what an adapter's online check (`dutydesk check --online`) reports in
 from bot.infra.checks import Finding as Finding
@@ -199,6 +208,14 @@ class TicketReads(Protocol):
     async def summary(self, ticket_key: str, platform: Platform) -> TicketSummary | None:
         """A ticket's title, origin thread and requester's account on ``platform`` (the mail thread's subject,
         and the address its messages go to); None for an unknown ticket."""
+        ...
+
+    async def files(self, ticket_key: str) -> list[Attachment]:
+        """The files kept on a ticket (name, type, size, the platform's reference), oldest first."""
+        ...
+
+    async def is_staff(self, platform: Platform, user_id: str) -> bool:
+        """Whether the account is the support team's ([people], or a staff role through a group)."""
         ...
 
     async def moved_into(self, platform: Platform, channel_id: str, message_id: str) -> str | None:

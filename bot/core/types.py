@@ -63,6 +63,7 @@ class MessageKind(StrEnum):
     SWAP_REQUEST = "swap_request"
     COVER_REQUEST = "cover_request"
     REPORT = "report"              # the weekly report to [reports] weekly's channel
+    VENDOR = "vendor"              # a ticket's documented report to the vendor by mail ([mail] vendor)
 
 
 # a Prio-1 page waits for nothing: no outbox concurrency slot, no lull in a platform's requests
@@ -181,6 +182,9 @@ class TicketSummary(Frozen):
 
 # an inbound mail that no person wrote (an auto-reply, a bounce, a list): recorded on its ticket, never answered
 AUTOMATIC_MAIL = "mail-automatic"
+# a mail of the vendor ([mail] vendor) in the thread of a ticket's report to it: internal, for the team only;
+# ``value`` carries the vendor's ticket id read from its subject ([mail] vendor_ticket), if any
+VENDOR_MAIL = "mail-vendor"
 
 
 class Button(Frozen):

@@ -172,6 +172,9 @@ class MailConfig(Section):
     poll: MailDuration = timedelta(seconds=30)
     senders: Literal["anyone", "known"] = "anyone"
     vendor: str | None = None
+    # the vendor's ticket id in the subject of its answers: a regular expression; its first group (else the whole
+    # match) is the id, e.g. "\\[DL-(\\d+)\\]" or "Ticket#(\\d+)"; without it the id is recorded by hand
+    vendor_ticket: str | None = None
     # what the first start takes of the mail already in the folder: "unseen" (the unseen mails), "none" (only
     # what arrives from now on; the rest is left as it is) or a date "YYYY-MM-DD" (unseen mails since that day)
     backlog: str = "unseen"
@@ -199,6 +202,31 @@ class MailConfig(Section):
         if value is not None and not _ADDRESS.match(value.strip()):
             raise ValueError(f"{value!r} is not an e-mail address (name@example.org)")
         return value.strip().lower() if value is not None else None
+
+    @field_validator("vendor_ticket")
+    @classmethod
+    def _vendor_ticket(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if len(value) > 200:
+            raise ValueError("the pattern may have at most 200 characters")
+        try:
+            pattern = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"{value!r} is no regular expression ({exc})") from None
+        if pattern.groups > 1:
+            raise ValueError(f"{value!r} has {pattern.groups} groups; write one group around the id, or none")
+        return value
+
+    def vendor_ticket_in(self, subject: str) -> str | None:
+        """The vendor's ticket id in ``subject`` by ``vendor_ticket``; None without a pattern or a match."""
+        if not self.vendor_ticket:
+            return None
+        match = re.search(self.vendor_ticket, subject)
+        if match is None:
+            return None
+        found = (match.group(1) if match.re.groups else match.group(0)) or ""
+        return found.strip()[:100] or None
 
     @field_validator("backlog")
     @classmethod

@@ -89,9 +89,10 @@ def form_for(settings: Settings, lang: str, topic: str | None = None) -> FormSpe
 
 
 def validate(values: Mapping[str, str], lang: str, topics: Sequence[str] = (),
-             required: Sequence[str] = ()) -> dict[str, str]:
+             required: Sequence[str] = (), region: str | None = None) -> dict[str, str]:
     """Field name → what is wrong with it (in ``lang``); empty when the submission is fine.
-    ``required``: further fields that must be answered (the chosen topic's intake fields)."""
+    ``required``: further fields that must be answered (the chosen topic's intake fields); ``region``: the
+    country a phone number without its country code is read in."""
     errors: dict[str, str] = {}
     for name in required:
         if name in (*DOC_FIELDS, *EXTRA_FIELDS) and not (values.get(name) or "").strip():
@@ -112,9 +113,10 @@ def validate(values: Mapping[str, str], lang: str, topics: Sequence[str] = (),
     contact = (values.get("contact") or "").strip()
     if contact:
         try:
-            contact_address.parse(contact)
-        except Refused:
-            errors["contact"] = t(lang, "form.ticket.bad_contact")
+            contact_address.parse(contact, region)
+        except Refused as refused:
+            errors["contact"] = refused.text(lang) if refused.key == "contact.bad_phone" \
+                else t(lang, "form.ticket.bad_contact")
     topic = (values.get("topic") or "").strip()
     if topic and topics and topic not in topics:
         errors["topic"] = t(lang, "form.ticket.bad_choice")
@@ -152,7 +154,7 @@ async def create_from_form(ctx: Context) -> list[Reply]:
     values = ctx.event.form_values
     lang = ctx.actor.language
     topics = [rule.topic for rule in ctx.desk.settings.routing]
-    errors = validate(values, lang, topics)
+    errors = validate(values, lang, topics, region=contact_address.region_of(ctx.desk.settings))
     if errors:
         lines = [t(lang, "form.ticket.invalid")]
         lines += [f"{label(lang, name)}: {problem}" for name, problem in errors.items()]
@@ -210,4 +212,4 @@ class TicketFormModel:
         return required_for(self.settings, topic if topic in self.topics else None)
 
     def validate(self, values: Mapping[str, str], lang: str, required: Sequence[str]) -> dict[str, str]:
-        return validate(values, lang, self.topics, required)
+        return validate(values, lang, self.topics, required, contact_address.region_of(self.settings))

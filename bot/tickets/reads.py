@@ -13,10 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import Clock
-from bot.core.types import Platform, TicketSummary
+from bot.core.types import Attachment, Platform, TicketSummary
 from bot.i18n import t
 from bot.i18n.format import duration
 from bot.tickets.service import open_tickets_of
+from storage.models import Attachment as AttachmentRow
 from storage.models import Identity, MovedThread, Person, Ticket
 
 
@@ -79,6 +80,19 @@ class TicketReadModel:
             return TicketSummary(key=ticket.key, title=ticket.title, state=ticket.state,
                                  origin_platform=ticket.origin_platform, origin_thread=ticket.origin_thread,
                                  requester_id=user_id, requester_name=requester.display_name if requester else None)
+
+    async def files(self, ticket_key: str) -> list[Attachment]:
+        async with self.sessions() as session:
+            rows = (await session.scalars(select(AttachmentRow).join(Ticket, Ticket.id == AttachmentRow.ticket_id)
+                                          .where(Ticket.key == ticket_key.upper()).order_by(AttachmentRow.id))).all()
+            return [Attachment(name=row.file_name, mime_type=row.mime_type, size=row.size, ref=row.ref)
+                    for row in rows]
+
+    async def is_staff(self, platform: Platform, user_id: str) -> bool:
+        async with self.sessions() as session:
+            staff = await session.scalar(select(Person.is_staff).join(Identity, Identity.person_id == Person.id)
+                                         .where(Identity.platform == platform.value, Identity.user_id == user_id))
+            return bool(staff)
 
     async def home_sections(self, platform: Platform, user_id: str, lang: str) -> list[str]:
         now = self.clock.now()

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.people import identity_of
+from bot.contacts.address import region_of
 from bot.contacts.store import contact_of, describe
 from bot.core.desk import Desk
 from bot.core.errors import in_language
@@ -187,8 +188,8 @@ async def create(
         raised(session, ticket)
     who = requester.display_name
     if opened_by is not None:
-        who = t(language, "contact.opened_for", contact=describe(requester, contact) if contact else who,
-                opener=opened_by.display_name)
+        named = describe(requester, contact, region_of(desk.settings)) if contact else who
+        who = t(language, "contact.opened_for", contact=named, opener=opened_by.display_name)
     if origin.platform != Platform.MAIL:
         # a mail ticket's space is the requester's mail thread: the receipt is their first mail, not this note
         enqueue(

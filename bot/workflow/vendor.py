@@ -11,6 +11,11 @@
 - ``/ticket vendor ID VENDOR-ID`` on a ticket that is with the vendor already records the vendor's id; on
   one whose report is queued, the id goes with the queued report.
 - The confirmation names the vendor's deadline (the due of the vendor clock the report starts).
+- With ``[mail] vendor`` (and the mailbox running) the report goes to that address by mail when it is recorded
+  (now, or at the opening it was queued for): the documentation as text, the ticket's files as attachments
+  where the mailbox has them (adapters/mail). The vendor's mails in that thread come back as
+  :data:`~bot.core.types.VENDOR_MAIL` events (:func:`vendor_mail`): internal on the ticket, for the team, never
+  for the requester; the vendor's ticket id is taken from their subject (``[mail] vendor_ticket``).
 """
 
 from __future__ import annotations
@@ -24,13 +29,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.access.people import person_by_key
 from bot.core.desk import Desk
 from bot.core.errors import Refused, Worded
-from bot.core.types import Platform
+from bot.core.types import MessageKind, Platform, Target, Visibility
 from bot.duty.notify import name_of, tell
+from bot.i18n import t
+from bot.infra.outbox import enqueue
 from bot.sla.service import vendor_due
 from bot.tickets import service
 from bot.tickets.states import DONE_STATES, State, check
 from bot.workflow import rules, triage
-from storage.models import Person, Ticket, Timer
+from storage.models import Attachment, Person, Ticket, Timer
 
 VENDOR_TIMER = "workflow:vendor"
 
@@ -45,6 +52,13 @@ class Reported:
     phone: str | None = None
     emergency: str | None = None
     due: datetime | None = None
+    mailed: str | None = None  # the vendor's address the report goes (or will go) to by mail
+
+
+def mail_address(desk: Desk) -> str | None:
+    """``[mail] vendor`` where the desk's mailbox runs: reports go there by mail."""
+    address = desk.settings.mail.vendor
+    return address if address and Platform.MAIL in desk.platforms else None
 
 
 def authorised(desk: Desk) -> list[str]:
@@ -91,14 +105,15 @@ async def report(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Perso
     calendar = _calendar(desk)
     if calendar is None or calendar.is_open(now):
         await _record(session, desk, ticket, actor, vendor_ticket)
-        return Reported("reported", phone=phone, due=vendor_due(desk, ticket.priority, now))
+        return Reported("reported", phone=phone, due=vendor_due(desk, ticket.priority, now),
+                        mailed=mail_address(desk))
     opens = calendar.next_opening(now)
     session.add(Timer(ticket_id=ticket.id, kind=VENDOR_TIMER, due_at=opens,
                       data={"by": actor.key, "vendor_ticket": vendor_ticket}))
     ticket.data = {**data, "vendor_queued": {"by": actor.key, "opens": opens.isoformat()}}
     service.log(session, ticket, "vendor_queued", now, actor, new=opens.isoformat())
     return Reported("queued", opens=opens, phone=phone, emergency=vendor.emergency_phone or vendor.phone,
-                    due=vendor_due(desk, ticket.priority, opens))
+                    due=vendor_due(desk, ticket.priority, opens), mailed=mail_address(desk))
 
 
 async def _queued_timer(session: AsyncSession, ticket: Ticket) -> Timer | None:
@@ -125,7 +140,8 @@ async def _queued_again(session: AsyncSession, desk: Desk, ticket: Ticket, actor
         waiting.data = {**(waiting.data or {}), "vendor_ticket": vendor_ticket}
         service.log(session, ticket, "vendor_id", desk.clock.now(), actor, new=vendor_ticket[:255])
     return Reported("queued_already", opens=opens, phone=vendor.phone if ticket.priority == 1 else None,
-                    emergency=vendor.emergency_phone or vendor.phone, due=vendor_due(desk, ticket.priority, opens))
+                    emergency=vendor.emergency_phone or vendor.phone, due=vendor_due(desk, ticket.priority, opens),
+                    mailed=mail_address(desk))
 
 
 async def _record(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person | None,
@@ -143,6 +159,59 @@ async def _record(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Pers
     service.log(session, ticket, "vendor", now, actor, new=(vendor_ticket or "")[:255] or None, body=vendor.name)
     await service.change_state(session, desk, ticket, State.VENDOR, actor, reason=vendor.name, tell=False)
     service.tell_requester(session, desk, ticket, "vendor.requester", vendor=vendor.name)
+    address = mail_address(desk)
+    if address is not None:
+        enqueue(session, now, Target(kind="dm", platform=Platform.MAIL, user_id=address),
+                await report_text(session, desk, ticket, actor, vendor_ticket), kind=MessageKind.VENDOR,
+                visibility=Visibility.PRIVATE, ticket=ticket.key)
+
+
+async def report_text(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Person | None,
+                      vendor_ticket: str | None) -> str:
+    """The documented report as the vendor reads it, in the desk's language: title, priority, the description,
+    the documentation checklist's answers, the files, who reports it. The ticket's requester is not named."""
+    lang = desk.language
+    doc = (ticket.data or {}).get("doc") or {}
+    lines = [t(lang, "vendor.mail_head", key=ticket.key, title=ticket.title, priority=ticket.priority),
+             "", ticket.description.strip()]
+    if doc:
+        lines += ["", t(lang, "vendor.mail_doc")]
+        lines += [f"- {rules.label(lang, name)}: {value}" for name, value in doc.items() if str(value).strip()]
+    files = (await session.scalars(select(Attachment.file_name).where(Attachment.ticket_id == ticket.id)
+                                   .order_by(Attachment.id))).all()
+    if files:
+        lines += ["", t(lang, "vendor.mail_files", files=", ".join(files))]
+    if vendor_ticket:
+        lines += ["", t(lang, "vendor.mail_their_id", id=vendor_ticket)]
+    lines += ["", t(lang, "vendor.mail_by", who=actor.display_name if actor is not None else desk.settings.desk.name,
+                    desk=desk.settings.desk.name, key=ticket.key)]
+    return "\n".join(lines)
+
+
+async def vendor_mail(session: AsyncSession, desk: Desk, ticket: Ticket, author: Person, text: str,
+                      vendor_ticket: str | None) -> None:
+    """A mail of the vendor in the thread of the ticket's report: kept on the ticket as internal (the team sees it
+    in ``/ticket show``, the requester never), its ticket id recorded where the report had none or another, and
+    whoever has the ticket (else the duty channels) told."""
+    vendor = desk.settings.vendor
+    name = vendor.name if vendor is not None else author.display_name
+    now = desk.clock.now()
+    service.log(session, ticket, "vendor_mail", now, author, body=text, new=(vendor_ticket or "")[:255] or None)
+    data = dict(ticket.data or {})
+    known = (data.get("vendor") or {}).get("ticket")
+    recorded = bool(vendor_ticket) and vendor_ticket != known
+    if recorded:
+        assert vendor_ticket is not None
+        data["vendor"] = {**(data.get("vendor") or {}), "ticket": vendor_ticket}
+        ticket.data = data
+        service.log(session, ticket, "vendor_id", now, author, new=vendor_ticket[:255])
+    said, their = text[:1500], vendor_ticket or known or "—"
+    assignee = await session.get(Person, ticket.assignee_id) if ticket.assignee_id is not None else None
+    if assignee is not None and await tell(session, desk, assignee.key, "vendor.mail_in", ticket=ticket.key,
+                                           key=ticket.key, vendor=name, text=said, id=their):
+        return
+    service.notify_duty(session, desk, "vendor.mail_in", ticket, kind=MessageKind.NOTICE, vendor=name, text=said,
+                        id=their)
 
 
 async def opening(session: AsyncSession, desk: Desk, timer: Timer) -> None:

@@ -15,7 +15,9 @@ from bot.core.clock import VirtualClock
 from bot.core.types import Platform
 from bot.i18n import t
 from storage.models import Contact, OutboxMessage, Person, Ticket, TicketEvent
-from tests.conftest import START, FakeAdapter, Harness, desk_settings
+from tests.conftest import DESK, START, FakeAdapter, Harness, desk_settings
+
+DESK_SECTION = DESK["desk"]
 
 PHONE_TEXT = "/ticket --for \"Maria Huber +49 30 1234567\" -p 2 printer on floor 3 jams"
 
@@ -55,13 +57,13 @@ async def test_staff_opens_a_ticket_for_a_caller_with_a_number(desk: Harness) ->
     (created,) = await desk.rows(TicketEvent, TicketEvent.kind == "created")
     assert created.actor_id == anna.id  # the opener opened it, the caller asked for it
     assert answer.kind == "receipt"
-    assert answer.text == t("en", "contact.opened", key="HW-1", contact="Maria Huber +49301234567", priority=2,
+    assert answer.text == t("en", "contact.opened", key="HW-1", contact="Maria Huber +49 30 1234567", priority=2,
                             how=t("en", "contact.how_phone", key="HW-1"))
     # the receipt meant for the caller went nowhere: no mailbox, and the phone duty is not the requester
     receipts = await desk.rows(OutboxMessage, OutboxMessage.kind == "receipt")
     assert [(r.target_kind, r.user_id) for r in receipts] == [("ephemeral", "anna")]
     shown = await desk.reply("anna", "/ticket show HW-1")
-    assert t("en", "contact.show", contact="Maria Huber +49301234567", opener="Anna") in shown.text
+    assert t("en", "contact.show", contact="Maria Huber +49 30 1234567", opener="Anna") in shown.text
 
 
 async def test_the_same_caller_again_is_the_same_contact(desk: Harness) -> None:
@@ -104,7 +106,7 @@ async def test_a_caller_with_a_number_is_called_back_for_answers_and_the_questio
     sent = await desk.send("anna", "/ticket reply HW-1 a technician comes at 14:00")
     reminders = [m for m in sent if m.kind == "reminder"]
     assert [(m.target.kind, m.target.user_id) for m in reminders] == [("dm", "carla")]  # the assignee calls
-    assert reminders[0].text == t("en", "contact.call_back", key="HW-1", contact="Maria Huber +49301234567",
+    assert reminders[0].text == t("en", "contact.call_back", key="HW-1", contact="Maria Huber +49 30 1234567",
                                   text=t("en", "ticket.reply_from", who="Anna", text="a technician comes at 14:00"))
     assert not [m for m in sent if m.target.kind == "ticket" and m.kind == "reply"]
     sent = await desk.send("carla", "/ticket solve HW-1 cleared the paper path")
@@ -197,7 +199,7 @@ async def submit_form(desk: Harness, user: str, values: dict[str, str]) -> list:
 
 async def test_the_form_opens_a_ticket_for_a_caller(desk: Harness) -> None:
     (answer,) = await submit_form(desk, "anna", {**FORM, "contact": "Maria Huber +49 30 1234567"})
-    assert answer.kind == "receipt" and answer.text.startswith("Ticket HW-1 is open for Maria Huber +49301234567")
+    assert answer.kind == "receipt" and answer.text.startswith("Ticket HW-1 is open for Maria Huber +49 30 1234567")
     row = await ticket(desk)
     assert row.requester_id == (await person(desk, "tel:+49301234567")).id
     assert row.opener_id == (await person(desk, "anna")).id and row.data["doc"]["urgency"] == "LIMITED USABILITY"
@@ -211,3 +213,81 @@ async def test_the_forms_contact_field_is_the_teams(desk: Harness) -> None:
     assert await desk.count(Ticket) == 0 and await desk.count(Contact) == 0
     (answer,) = await submit_form(desk, "dora", FORM)  # without it, the requester's own ticket as ever
     assert answer.kind == "receipt" and (await ticket(desk)).opener_id is None
+
+
+# --------------------------------------------------------------------------- numbers for reading (phonenumbers)
+
+BERLIN = {"office": {"timezone": "Europe/Berlin", "hours": ["mon-fri 08:00-18:00"], "holidays": "DE-BE"}}
+
+
+async def test_a_number_without_its_country_code_is_read_in_the_desks_country(make_harness) -> None:
+    desk = await make_harness(desk={**DESK_SECTION, "calendar": "office"}, calendars=BERLIN)
+    answer = await desk.reply("anna", '/ticket --for "Tom Becker 030/555 07788" the PDF export fails')
+    (contact,) = await desk.rows(Contact)
+    assert contact.phone == "+493055507788"  # kept as E.164: the same caller however the number is typed
+    assert answer.text.startswith("Ticket HW-1 is open for Tom Becker +49 30 55507788 ")
+    await desk.reply("anna", "/ticket --for +49-30-555-07788 still failing")
+    assert await desk.count(Contact) == 1
+    shown = await desk.reply("anna", "/ticket show HW-2")
+    assert t("en", "contact.show", contact="Tom Becker +49 30 55507788", opener="Anna") in shown.text
+
+
+async def test_the_desks_country_can_be_set(make_harness) -> None:
+    desk = await make_harness(desk={**DESK_SECTION, "country": "gb", "calendar": "office"}, calendars=BERLIN)
+    answer = await desk.reply("anna", "/ticket --for 020-7946-0958 the PDF export fails")
+    assert "+44 20 7946 0958" in answer.text
+    ru = await make_harness(desk={**DESK_SECTION, "language": "ru", "country": "DE"})
+    answer = await ru.reply("anna", "/ticket --for 0999-1234567 тест")
+    assert answer.kind == "error" and "Германия" in answer.text
+
+
+async def test_a_number_that_does_not_exist_is_refused_clearly(make_harness) -> None:
+    desk = await make_harness(desk={**DESK_SECTION, "calendar": "office"}, calendars=BERLIN)
+    for bad in ('"+49 999 1234567"', '"Tom Becker 0301 2"', '"+1 555 0100 123"'):
+        answer = await desk.reply("anna", f"/ticket --for {bad} printer jams")
+        assert answer.kind == "error" and "\n" not in answer.text, bad
+        assert answer.text.startswith('"') and "country code" in answer.text and "Germany" in answer.text, bad
+    plain = await make_harness()  # no country known: only numbers with their code are checked
+    answer = await plain.reply("anna", "/ticket --for +49-999-1234567 printer jams")
+    assert answer.text == t("en", "contact.bad_phone_plain", text="+49-999-1234567")
+    assert await desk.count(Ticket) == 0 and await plain.count(Ticket) == 0
+    # the form says the same under its field
+    (answer,) = await submit_form(desk, "anna", {**FORM, "contact": "+49 999 1234567"})
+    assert answer.kind == "error" and "Germany" in answer.text
+
+
+# --------------------------------------------------------------------------- the team's confirmations are true
+
+
+async def test_confirmations_on_a_mail_contacts_ticket_say_it_went_by_mail(mailbox_desk) -> None:
+    desk, mail = mailbox_desk
+    await desk.reply("anna", "/ticket --for maria@example.com printer jams")
+    answer = await desk.reply("anna", "/ticket reply HW-1 which printer is it?")
+    assert answer.text == t("en", "contact.replied", key="HW-1") + " " + t("en", "contact.way_mail",
+                                                                           email="maria@example.com")
+    assert "private space" not in answer.text
+    answer = await desk.reply("anna", "/ticket solve HW-1 cleared the paper path")
+    assert answer.text == t("en", "closing.solved", key="HW-1") + " " + t("en", "contact.asked_mail",
+                                                                          email="maria@example.com")
+    assert [m.kind for m in mail.sent] == ["receipt", "reply", "feedback"]
+
+
+async def test_confirmations_on_a_callers_ticket_name_who_calls_back(make_harness) -> None:
+    desk = await make_harness(resolution={})
+    await desk.reply("anna", PHONE_TEXT)
+    await desk.reply("anna", "/ticket assign HW-1 @carla")
+    answer = await desk.reply("anna", "/ticket reply HW-1 a technician comes at 14:00")
+    assert answer.text == t("en", "contact.replied", key="HW-1") + " " + t(
+        "en", "contact.way_call", who="Carla", contact="Maria Huber +49 30 1234567")
+    (answer,) = [m for m in await desk.send("carla", "/ticket solve HW-1 cleared the paper path")
+                 if m.target.kind == "ephemeral"]
+    assert answer.text.endswith(t("en", "contact.asked_call", who="Carla", contact="Maria Huber +49 30 1234567"))
+    await desk.reply("anna", "/ticket --for maria@example.com toner empty")
+    answer = await desk.reply("carla", "/ticket reply HW-2 it comes tomorrow")
+    assert answer.text.endswith(t("en", "contact.way_pass_on", who="Anna", contact="maria@example.com"))
+
+
+async def test_a_chat_requesters_confirmations_are_unchanged(desk: Harness) -> None:
+    await desk.reply("dora", "/ticket the VPN drops")
+    answer = await desk.reply("anna", "/ticket reply HW-1 which client?")
+    assert answer.text == t("en", "ticket.replied", key="HW-1")

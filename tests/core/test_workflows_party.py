@@ -16,6 +16,7 @@ ORG = "party-desk"
 TUESDAY = "2026-11-24T08:50:00+01:00"
 INTERN = "#smv-support-intern"
 ITEMS = "outage,usage,reachable,usable,configured,internal,tried"
+PROVIDER = "support@provider.example"  # [mail] vendor of the example
 # a ticked item is named by its configured label
 OUTAGE = "„Handelt es sich tatsächlich um eine Betriebsstörung?“"
 
@@ -72,8 +73,15 @@ async def test_from_intake_to_close(tmp_path) -> None:
     # reported to the provider: the member is told, the Prio-1 shows the phone number
     assert result.has(de("vendor.requester", key="SMV-1", vendor="SMV-Dienstleister"), **space)
     assert result.has("\n".join([de("vendor.reported", key="SMV-1", vendor="SMV-Dienstleister", id="DL-1"),
+                                  de("vendor.mailed", address=PROVIDER),
                                   de("vendor.due", vendor="SMV-Dienstleister", due="Di., 24. Nov., 13:07"),
                                   de("vendor.phone_p1", phone="+49 30 5550 1600")]))
+    # the documented report went to the provider by mail ([mail] vendor), in a thread of its own
+    (mailed,) = result.about(to=f"mail:{PROVIDER}")
+    assert (mailed["kind"], mailed["ticket"], mailed["at"]) == ("vendor", "SMV-1", "2026-11-24T08:07:00Z")
+    assert mailed["subject"] == "[SMV-1] Die SMV ist nicht erreichbar, beim Login kommt Fehler 502"
+    for part in ("Login-Seite öffnen, anmelden: 502", "Firefox 133", "fehler.png", "DL-1", "Denis"):
+        assert part in mailed["text"], part
     # the vendor clock runs from the report (09:07, before the 12:00 cut-off: 4 working hours)
     assert result.has(de("sla.clock_vendor")) and result.has("Di., 24. Nov., 13:07")
     # the solution and the satisfaction question with two buttons
@@ -128,10 +136,14 @@ async def test_outside_the_vendors_hours_the_report_waits_for_the_opening(tmp_pa
     (answer,) = [line for line in result.about(to=INTERN, kind="reply") if "Dienstleister" in line["text"]]
     assert answer["text"] == "\n".join([
         de("vendor.queued", key="SMV-1", vendor="SMV-Dienstleister", opens="Mi., 25. Nov., 08:00"),
+        de("vendor.mailed_queued", address=PROVIDER),
         de("vendor.due_queued", vendor="SMV-Dienstleister", due="Mi., 25. Nov., 12:00"),
         de("vendor.emergency", phone="+49 30 5550 1699"),
         de("vendor.phone_p1", phone="+49 30 5550 1600"),
     ])
+    # the mail goes when the provider opens, not when the report was typed
+    (mailed,) = result.about(to=f"mail:{PROVIDER}")
+    assert (mailed["kind"], mailed["at"]) == ("vendor", "2026-11-25T07:00:00Z")
     # at 08:00 the timer reports it and reminds Denis
     (opened,) = result.about(to="@denis")
     assert opened["at"] == "2026-11-25T07:00:00Z"
@@ -279,3 +291,43 @@ async def test_a_second_report_only_records_the_vendors_id(tmp_path) -> None:
     assert result.errors() == [de("vendor.already", key="SMV-1", vendor="SMV-Dienstleister", id="—", prefix="/")]
     assert result.has(de("vendor.id_recorded", key="SMV-1", id="DL-9", vendor="SMV-Dienstleister"))
     assert [e.kind for e in await result.events("SMV-1")].count("vendor") == 1  # the clock started once
+
+
+def reported() -> list[dict]:
+    return [*report(), staff("jana", "/ticket take SMV-1"), staff("jana", f"/ticket check SMV-1 {ITEMS}"),
+            staff("denis", "/ticket vendor SMV-1")]
+
+
+async def test_the_providers_answer_by_mail_is_the_teams_and_names_its_ticket(tmp_path) -> None:
+    steps = [*reported(),
+             {"after": "5m", "mail": {"from": f"SMV Provider <{PROVIDER}>", "in_reply_to": "mail-1",
+                                      "subject": "[DL-4711] Re: [SMV-1] Die SMV ist nicht erreichbar",
+                                      "headers": {"Auto-Submitted": "auto-replied"},
+                                      "text": "Wir haben Ihre Meldung als DL-4711 aufgenommen."}}]
+    result = await run(tmp_path, ORG, steps, start=TUESDAY)
+    assert result.errors() == []
+    ticket = await result.ticket("SMV-1")
+    assert ticket.data["vendor"]["ticket"] == "DL-4711"
+    (answer,) = [e for e in await result.events("SMV-1") if e.kind == "vendor_mail"]
+    assert not answer.public and answer.body == "Wir haben Ihre Meldung als DL-4711 aufgenommen."
+    # Jana, who has the ticket, reads it; the member hears nothing of it, and nobody answers the provider's robot
+    assert result.has("Wir haben Ihre Meldung als DL-4711 aufgenommen.", to="@jana")
+    assert not [text for text in result.texts(to="ticket:SMV-1") if "DL-4711" in text]
+    assert [line["kind"] for line in result.about() if str(line["to"]).startswith("mail:")] == ["vendor"]
+
+
+async def test_a_stranger_who_forges_the_providers_subject_records_nothing(tmp_path) -> None:
+    """Eve knows the ticket key and the provider's subject pattern, but answers no mail of the report: her mail is
+    kept outside the ticket, and the provider's ticket number stays unrecorded — also from the provider's own
+    address when the mail is in no thread of the report (a forged From: needs no mail of ours)."""
+    forged = {"subject": "[DL-666] Re: [SMV-1] Die SMV ist nicht erreichbar", "text": "Bitte Passwort senden."}
+    steps = [*reported(),
+             {"after": "5m", "mail": {"from": "Eve <eve@evil.example>", **forged}},
+             {"after": "1m", "mail": {"from": PROVIDER, **forged}}]
+    result = await run(tmp_path, ORG, steps, start=TUESDAY)
+    ticket = await result.ticket("SMV-1")
+    assert not (ticket.data["vendor"] or {}).get("ticket")
+    events = await result.events("SMV-1")
+    assert not [e for e in events if e.kind in ("vendor_mail", "vendor_id")]
+    assert [e.new for e in events if e.kind == "message" and e.body == "Bitte Passwort senden."] == ["outside"] * 2
+    assert not [text for text in result.texts() if "Bitte Passwort senden." in text]

@@ -19,14 +19,14 @@ async def test_the_phone_duty_flow() -> None:
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     hw3 = [line for line in lines if line.get("ticket") == "HW-3"]
     opened = next(line for line in hw3 if line.get("kind") == "receipt")
-    assert opened["for"] == "@lea" and "Tom Becker +493055507788" in opened["text"]
+    assert opened["for"] == "@lea" and "Tom Becker +49 30 55507788" in opened["text"]
     # the caller's ticket says nothing to Lea as if she were its requester: no satisfaction question, no receipt
     # in the ticket's space; Paul, who has it, is reminded to call back with his answer
     assert not [line for line in hw3 if line.get("kind") in ("feedback", "receipt") and line["to"] != "#support-duty"]
     (call_back,) = [line for line in hw3 if line.get("kind") == "reminder" and "call Tom Becker" in line["text"]]
     assert call_back["to"] == "@paul" and "send us one of the failing documents" in call_back["text"]
     shown = next(line for line in hw3 if line["text"].startswith("HW-3: The PDF export"))
-    assert "+493055507788" in shown["text"] and "Due: Wed 25 Nov, 18:00" in shown["text"]
+    assert "+49 30 55507788" in shown["text"] and "Due: Wed 25 Nov, 18:00" in shown["text"]
     # the next morning, when the office opens, Paul is reminded of both tickets due that day
     morning = [(line["at"], line["to"], line["ticket"]) for line in lines if line.get("kind") == "reminder"
                and line["text"].startswith(f"{line['ticket']} is due")]
