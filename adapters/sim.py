@@ -62,6 +62,8 @@ class SimAdapter:
         target = message.target
         if message.space == "unarchive":
             return None  # usable again: the next message there shows it
+        if message.space == "topic":
+            return None  # the space's name and topic: no transcript line
         if message.space == "archive":
             said = await self.send(message.model_copy(update={"space": None}))
             self.emit({"at": iso_utc(self.clock), "archived": f"ticket:{target.ticket}"})

@@ -33,7 +33,7 @@ log = structlog.stdlib.get_logger(__name__)
 # no ephemeral messages (the core sends a DM instead), no modals, no buttons: every button set is shown as
 # numbered choices, answered with the number or a reaction (render.choices_text, sync.choose)
 CAPABILITIES = frozenset({Capability.THREADS, Capability.REACTIONS, Capability.DMS, Capability.PRIVATE_ROOMS,
-                          Capability.DELETE, Capability.CHOICES})
+                          Capability.DELETE, Capability.CHOICES, Capability.SPACE_TOPICS})
 TXN_KEY = "matrix:txn-prefix"
 CHOICES_KEY = "matrix:choices:{event}"
 LAST_CHOICES_KEY = "matrix:choices-last:{room}"
@@ -50,6 +50,7 @@ class MatrixAdapter:
         self.client = client
         self.user_id = settings.matrix.user_id or ""
         self.rooms = Rooms(client, settings)
+        self.rooms.clock = clock
         self.state: StatePort | None = None   # the core's key-value store, set by bind()
         self.txn_prefix = ""
         # set by the sync loop while this replica holds the device's lease: with E2EE only it encrypts
@@ -112,8 +113,13 @@ class MatrixAdapter:
         return room
 
     async def _space(self, message: OutboundMessage) -> str | None:
-        """Closing a ticket's room (the goodbye, then the requester leaves) or opening it again (invites)."""
+        """Closing a ticket's room (the goodbye, then the requester leaves), opening it again (invites), or its new
+        name and topic."""
         ticket = message.target.ticket or ""
+        if message.space == "topic":
+            if not ticket:
+                raise DeliveryError("a ticket room's topic without a ticket", permanent=True)
+            return await self.rooms.retitle(ticket, message.name or ticket, message.text)
         room = await self.rooms.existing_ticket_room(ticket)
         if room is None:
             return None  # the ticket never had a room: nothing to close or open

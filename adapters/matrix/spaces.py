@@ -4,13 +4,26 @@ direct rooms, and tickets' private rooms.
 A ticket's private space is an invite-only room (preset ``private_chat``, not in the directory)
 set up when the first message for the ticket is sent, with the requester, the assignee and the
 listed members invited (again whenever a message goes there, so a new assignee joins too). Only the
-bot (power 100) and the support team (50) may invite there: a requester (0) cannot bring anybody
-into their ticket (a room made before this rule gets it the next time a message goes there).
+bot (power 100) and the support team (50) may invite there and change its name, topic and power
+levels: a requester (0) can talk, but can neither bring anybody into their ticket nor rename it (a
+room made before this rule gets it the next time a message goes there). The room's name and topic
+(``HW-42 · VPN drops``; state, priority, assignee, SLA due time) come from the core whenever their
+text changes (bot/tickets/space.py) and are set only where they differ from what the room shows.
 Creating a room costs a homeserver far more than a message, and a receipt waits behind its
 ticket's first message in the outbox, so a few spare rooms (only the bot in them) are created
 ahead of time (``matrix:spare:!abc``); a new ticket takes one, names it and invites its people.
 Mappings live in the core's key-value store (the ``state`` port): ``matrix:space:HW-1`` → room id,
 ``matrix:room:!abc`` → HW-1, ``matrix:dm:@ann:x`` → room id and ``matrix:dmroom:!abc`` → user id.
+
+The desk's Space (``[matrix] space``: true, or an alias) is created once (``matrix:desk-space`` → its room
+id, so a restart finds it again); each ticket room becomes its child (``m.space.child`` in the Space,
+``m.space.parent`` in the room) when it is assigned to its ticket, and the ticket's team is invited to it.
+A requester is never invited to the Space.
+
+Closing lets the requester go (kicked with the reason), the team keeps the room. To stay below a
+homeserver's room limits the bot stays in at most ``[matrix] closed_rooms`` closed rooms
+(``matrix:closed:<closing time>:HW-1`` → room id): beyond, it leaves and forgets the longest closed ones
+and drops their mapping, so reopening such a ticket opens a new room (the history is in the database).
 """
 
 from __future__ import annotations
@@ -23,6 +36,7 @@ from typing import Any
 import structlog
 from nio import (
     AsyncClient,
+    JoinResponse,
     RoomCreateResponse,
     RoomGetStateEventResponse,
     RoomInviteResponse,
@@ -35,6 +49,7 @@ from nio import RoomVisibility as Visibility
 
 from adapters.common import configured_channels
 from adapters.matrix.client import MatrixError, check, delivery_error, q, raw, server_of
+from bot.core.clock import Clock
 from bot.core.ports import DeliveryError, StatePort, TicketReads
 from bot.core.types import Platform
 from bot.i18n import t
@@ -47,11 +62,33 @@ ROOM_KEY = "matrix:room:{room}"
 DM_KEY = "matrix:dm:{user}"
 DM_ROOM_KEY = "matrix:dmroom:{room}"
 POOL_KEY = "matrix:spare:{room}"
+DESK_SPACE_KEY = "matrix:desk-space"
+CLOSED_PREFIX = "matrix:closed:"
+CLOSED_KEY = "matrix:closed:{at:015d}:{ticket}"    # a closed ticket's room the bot is still in, by closing time
+CLOSED_OF_KEY = "matrix:closed-of:{ticket}"        # → its CLOSED_KEY (so a reopening finds it)
 JOINABLE_KEY = "matrix:joinable:{room}"   # a duty or access room anybody can join now → why (adapters/matrix/guard.py)
 POOL_PREFIX = "matrix:spare:"
 CACHE = 10_000
 POOL_SIZE = 2
 TEAM_POWER = 50      # the support team's power level in a ticket's room, and the level needed to invite
+# what only the bot and the team may change in a ticket's room (every other state event needs the
+# preset's state_default, 50, too)
+TEAM_EVENTS = ("m.room.name", "m.room.topic", "m.room.power_levels")
+
+
+def team_powers() -> dict[str, Any]:
+    """The power levels of a new ticket room besides its users: the team's level to invite and to change what the
+    room is (its name, topic and power levels)."""
+    return {"invite": TEAM_POWER, "state_default": TEAM_POWER, "events": {event: TEAM_POWER for event in TEAM_EVENTS}}
+
+
+def lacks_team_powers(content: dict[str, Any]) -> bool:
+    """Whether power levels ``content`` let somebody below the team invite or change the room's name, topic or
+    power levels."""
+    events = content.get("events") or {}
+    state_default = int(content.get("state_default", 50))
+    return int(content.get("invite", 0)) < TEAM_POWER or any(
+        int(events.get(event, state_default)) < TEAM_POWER for event in TEAM_EVENTS)
 
 
 class Rooms:
@@ -74,6 +111,10 @@ class Rooms:
         self._powered: dict[str, set[str]] = {}   # room → team members known to have TEAM_POWER there
         self.pool_size = POOL_SIZE
         self._refill: asyncio.Task[None] | None = None
+        self._desk_space: str | None = None
+        self._space_lock = asyncio.Lock()
+        self._in_space: dict[str, set[str]] = {}   # the desk's Space → people invited to it (this process)
+        self.clock: Clock | None = None             # the desk's clock (closing times), set by the adapter
 
     # ----------------------------------------------------------------- configured channels
 
@@ -183,6 +224,7 @@ class Rooms:
             else:
                 room = await self._create_ticket_room(ticket_key, members)
             self.refill_soon()
+            setup.append(self.add_to_space(room, team))
         self._remember(self._tickets, room, ticket_key)
         self._spaces[ticket_key] = room
         setup.append(self.invite(room, members, team))
@@ -207,12 +249,152 @@ class Rooms:
                 log.info("matrix: could not let a requester leave a closed ticket's room",
                          error=str(getattr(answer, "status_code", answer)))
             self._invited.get(room, set()).discard(user)
+        await self._keep_closed(room, ticket_key)
 
     async def reopen_ticket_room(self, room: str, ticket_key: str) -> None:
-        assert self.tickets is not None
+        assert self.tickets is not None and self.state is not None
+        async with self.state.write() as state:
+            key = await state.get(CLOSED_OF_KEY.format(ticket=ticket_key))
+            if key is not None:
+                await state.remove(key)
+                await state.remove(CLOSED_OF_KEY.format(ticket=ticket_key))
         found = [(m, staff) for m, staff in await self.tickets.members(ticket_key, Platform.MATRIX)
                  if m != self.user_id]
         await self.invite(room, [m for m, _ in found], [m for m, staff in found if staff])
+
+    async def _keep_closed(self, room: str, ticket_key: str) -> None:
+        """Notes the closed room; beyond ``[matrix] closed_rooms`` the bot leaves the longest closed ones."""
+        assert self.state is not None
+        keep = self.settings.matrix.closed_rooms
+        at = int(self.clock.now().timestamp() * 1000) if self.clock is not None else 0
+        async with self.state.write() as state:
+            earlier = await state.get(CLOSED_OF_KEY.format(ticket=ticket_key))
+            if earlier is not None:
+                await state.remove(earlier)
+            key = CLOSED_KEY.format(at=at, ticket=ticket_key)
+            await state.put(key, room)
+            await state.put(CLOSED_OF_KEY.format(ticket=ticket_key), key)
+            closed = await state.keys_with_prefix(CLOSED_PREFIX, limit=keep + 50)
+            gone = closed[:max(len(closed) - keep, 0)]
+            rooms = await state.get_many(gone) if gone else {}
+            for old in gone:
+                ticket = old.rsplit(":", 1)[1]
+                await state.remove(old)
+                await state.remove(CLOSED_OF_KEY.format(ticket=ticket))
+                await state.remove(SPACE_KEY.format(ticket=ticket))
+                await state.remove(ROOM_KEY.format(room=rooms.get(old, "")))
+        for old in gone:
+            ticket, left = old.rsplit(":", 1)[1], rooms.get(old)
+            self._spaces.pop(ticket, None)
+            if left is None:
+                continue
+            self._tickets.pop(left, None)
+            self._invited.pop(left, None)
+            self._powered.pop(left, None)
+            await self._leave(left, ticket)
+
+    async def _leave(self, room: str, ticket_key: str) -> None:
+        """Leaves and forgets a closed ticket's room (best effort: the mapping is gone either way)."""
+        try:
+            await self.client.room_leave(room)
+            await self.client.room_forget(room)
+            log.info("matrix: left the room of a long closed ticket", ticket=ticket_key)
+        except Exception as exc:
+            log.info("matrix: could not leave a closed ticket's room", ticket=ticket_key, error=type(exc).__name__)
+
+    # ----------------------------------------------------------------- the desk's Space
+
+    async def desk_space(self) -> str | None:
+        """The desk's Space (``[matrix] space``), created on first use and then found again; None when off."""
+        setting = self.settings.matrix.space
+        if setting is False:
+            return None
+        if self._desk_space is not None:
+            return self._desk_space
+        assert self.state is not None
+        async with self._space_lock:
+            if self._desk_space is not None:
+                return self._desk_space
+            async with self.state.read() as state:
+                space = await state.get(DESK_SPACE_KEY)
+            if space is None:
+                space = await self._find_or_create_space(setting)
+                async with self.state.write() as state:
+                    winner = await state.put_new(DESK_SPACE_KEY, space)
+                if winner != space:   # another replica made one first: use it, drop ours
+                    await self._leave(space, "the desk's Space")
+                    space = winner
+            self._desk_space = space
+            return space
+
+    async def _find_or_create_space(self, setting: bool | str) -> str:
+        name = self.settings.desk.name
+        alias = self.alias(setting) if isinstance(setting, str) else None
+        if alias is not None:
+            answer = await self.client.room_resolve_alias(alias)
+            if isinstance(answer, RoomResolveAliasResponse):
+                room = str(answer.room_id)
+                joined = await self.client.join(room)
+                if not isinstance(joined, JoinResponse):
+                    raise DeliveryError(f"Matrix: the bot cannot join the desk's Space {alias}: invite "
+                                        f"{self.user_id} there with power 50 or more", permanent=True)
+                return room
+        created = await self.client.room_create(
+            visibility=Visibility.private, name=name, preset=RoomPreset.private_chat, space=True,
+            alias=alias.removeprefix("#").split(":")[0] if alias else None, power_level_override=team_powers(),
+            topic=t(self.settings.desk.language, "matrix.desk_space", desk=name))
+        try:
+            return str(check(created, RoomCreateResponse, "create the desk's Space").room_id)
+        except MatrixError as exc:
+            raise delivery_error(exc, where="the desk's Space", user_id=self.user_id) from exc
+
+    async def add_to_space(self, room: str, team: list[str]) -> None:
+        """The ticket room becomes a child of the desk's Space; the ticket's team is invited to the Space."""
+        space = await self.desk_space()
+        if space is None:
+            return
+        via = {"via": [self.server]}
+        for where, event, key in ((space, "m.space.child", room), (room, "m.space.parent", space)):
+            answer = await self.client.room_put_state(where, event, {**via, **({"canonical": True}
+                                                                               if event == "m.space.parent" else {})},
+                                                      state_key=key)
+            if not isinstance(answer, RoomPutStateResponse):
+                log.warning("matrix: could not link a ticket room and the desk's Space", kind=event,
+                            error=str(getattr(answer, "status_code", answer)))
+        await self.invite_to_space(team)
+
+    async def invite_to_space(self, team: list[str]) -> None:
+        """Invites the team members not in the desk's Space yet (requesters never)."""
+        space = await self.desk_space() if team else None
+        if space is None:
+            return
+        invited = self._in_space.setdefault(space, set())
+        joined = self.client.rooms.get(space)
+        for user in team:
+            if user in invited or (joined is not None and user in joined.users):
+                continue
+            answer = await self.client.room_invite(space, user)
+            if not isinstance(answer, RoomInviteResponse):
+                log.info("matrix: could not invite a team member to the desk's Space",
+                         error=str(getattr(answer, "status_code", answer)))
+            invited.add(user)
+
+    async def retitle(self, ticket_key: str, name: str, topic: str) -> str:
+        """Gives the ticket's room (created if it has none yet) the name and topic, each only where it differs from
+        what the room shows. Returns the room."""
+        room = await self.ticket_room(ticket_key)
+        shown = self.client.rooms.get(room)
+        for event, key, value in (("m.room.name", "name", name), ("m.room.topic", "topic", topic)):
+            if shown is not None and getattr(shown, key, None) == value:
+                continue
+            answer = await self.client.room_get_state_event(room, event)
+            if isinstance(answer, RoomGetStateEventResponse) and answer.content.get(key) == value:
+                continue
+            try:
+                check(await self.client.room_put_state(room, event, {key: value}), RoomPutStateResponse, f"set {key}")
+            except MatrixError as exc:
+                raise delivery_error(exc, where=f"the private room of {ticket_key}", user_id=self.user_id) from exc
+        return room
 
     async def _name(self, room: str, ticket_key: str) -> None:
         name = t(self.settings.desk.language, "matrix.ticket_room", key=ticket_key)
@@ -230,7 +412,7 @@ class Rooms:
         # only the level to invite: the team's own levels are added by _secure, which keeps the users the
         # server put there (the creator is listed in older room versions and must not be from version 12 on)
         answer = await self.client.room_create(visibility=Visibility.private, name=name, preset=RoomPreset.private_chat,
-                                               invite=members, power_level_override={"invite": TEAM_POWER})
+                                               invite=members, power_level_override=team_powers())
         try:
             created = check(answer, RoomCreateResponse, "create a ticket room")
         except MatrixError as exc:
@@ -239,9 +421,9 @@ class Rooms:
         return str(created.room_id)
 
     async def _secure(self, room: str, team: list[str]) -> None:
-        """Only the bot and the team may invite into the room, and every team member of the ticket may: the
-        room's power levels are raised where they fall short (once per room and process, and for new team
-        members)."""
+        """Only the bot and the team may invite into the room and change its name, topic and power levels, and every
+        team member of the ticket may: the room's power levels are raised where they fall short (once per room and
+        process, and for new team members)."""
         known = self._powered.get(room)
         if known is not None and known.issuperset(team):
             return
@@ -253,8 +435,12 @@ class Rooms:
             return
         users = dict(content.get("users") or {})
         short = [user for user in team if int(users.get(user, content.get("users_default", 0))) < TEAM_POWER]
-        if int(content.get("invite", 0)) < TEAM_POWER or short:
+        if lacks_team_powers(content) or short:
+            events = dict(content.get("events") or {})
+            state_default = int(content.get("state_default", 50))
             content.update(invite=max(int(content.get("invite", 0)), TEAM_POWER),
+                           events={**events, **{event: max(int(events.get(event, state_default)), TEAM_POWER)
+                                                for event in TEAM_EVENTS}},
                            users={**users, **{user: TEAM_POWER for user in short}})
             put = await self.client.room_put_state(room, "m.room.power_levels", content)
             if not isinstance(put, RoomPutStateResponse):
@@ -312,8 +498,10 @@ class Rooms:
             await asyncio.gather(self._refill, return_exceptions=True)
 
     async def invite(self, room: str, members: list[str], team: list[str]) -> None:
-        """Invites the ticket's people (``team``: those of them on the support team) who are not in the room."""
+        """Invites the ticket's people (``team``: those of them on the support team) who are not in the room, and the
+        team to the desk's Space."""
         await self._secure(room, team)
+        await self.invite_to_space(team)
         invited = self._invited.setdefault(room, set())
         joined = self.client.rooms.get(room)
         for user in members:

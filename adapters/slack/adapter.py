@@ -257,6 +257,8 @@ class SlackAdapter:
         channel = await self.spaces.existing(ticket)
         if channel is None:
             return None  # the ticket never had a channel: nothing to archive or open
+        if message.space == "topic":
+            return None  # a channel's name and topic: not set on Slack yet
         if message.space == "unarchive":
             await self.spaces.unarchive(channel)
             await self.spaces.channel_for(ticket)  # invites its people again

@@ -32,6 +32,8 @@ class Capability(StrEnum):
     REACTIONS = "reactions"
     DMS = "dms"
     PRIVATE_ROOMS = "private_rooms"
+    # a ticket's private space shows a name and a topic that the bot keeps current (OutboundMessage.space "topic")
+    SPACE_TOPICS = "space_topics"
     DELETE = "delete"
 
 
@@ -243,8 +245,10 @@ class OutboundMessage(Frozen):
     # buttons in place (Slack chat.update, Matrix m.replace) instead of being a new message
     updates: str | None = None
     # a change of the ticket's private space (target kind "ticket"): "archive" says ``text`` (the goodbye) there
-    # and archives it (Slack) or lets the requester go (Matrix); "unarchive" makes it usable again (no text)
-    space: Literal["archive", "unarchive"] | None = None
+    # and archives it (Slack) or lets the requester go (Matrix); "unarchive" makes it usable again (no text);
+    # "topic" gives it the name ``name`` and the topic ``text`` (bot/tickets/space.py: describe)
+    space: Literal["archive", "unarchive", "topic"] | None = None
+    name: str | None = None
 
 
 class Removal(Frozen):

@@ -66,7 +66,8 @@ class Operation(StrEnum):
     # change a message the bot sent before (meta "of": that row's id) in place: Slack chat.update, Matrix
     # m.replace; the ticket's card in the duty channel when its state changes
     UPDATE = "update"
-    # archive or unarchive a ticket's private space (meta "space": "archive" | "unarchive")
+    # archive or unarchive a ticket's private space, or give it a name and topic (meta "space": "archive" |
+    # "unarchive" | "topic", and "name" for a topic)
     SPACE = "space"
 
 
@@ -116,11 +117,14 @@ def enqueue_removal(session: AsyncSession, now: datetime, target: Target, messag
 
 
 def enqueue_space(session: AsyncSession, now: datetime, target: Target, action: str, text: str, *,
-                  ticket: str | None = None) -> OutboxMessage:
-    """Queues the archiving (with ``text``, the bot's goodbye) or unarchiving of a ticket's private space, in the
-    space's order: after every message queued there before it."""
+                  ticket: str | None = None, name: str | None = None) -> OutboxMessage:
+    """Queues the archiving (with ``text``, the bot's goodbye) or unarchiving of a ticket's private space, or its new
+    ``name`` and topic (``text``, action "topic"), in the space's order: after every message queued there before it."""
+    meta: dict[str, Any] = {"space": action}
+    if name is not None:
+        meta["name"] = name
     return _add(session, now, target, Operation.SPACE, kind=MessageKind.NOTICE, visibility=Visibility.PRIVATE,
-                text=text, ticket=ticket, buttons=[], meta={"space": action})
+                text=text, ticket=ticket, buttons=[], meta=meta)
 
 
 def _add(session: AsyncSession, now: datetime, target: Target, operation: Operation, *, kind: MessageKind | None,
@@ -185,11 +189,13 @@ def to_message(row: OutboxMessage, *, thread: str | None = None, updates: str | 
     if thread is not None:
         target = target.model_copy(update={"thread_id": thread})
     space = (row.meta or {}).get("space") if row.operation == Operation.SPACE else None
+    name = (row.meta or {}).get("name") if space == "topic" else None
     return OutboundMessage(
         id=row.id,
         target=target,
         updates=updates,
         space=space,
+        name=name,
         text=row.text,
         kind=MessageKind(cast(str, row.kind)),  # only a removal has none, and it is no message
         visibility=Visibility(row.visibility),

@@ -70,8 +70,29 @@ class MatrixConfig(Section):
     e2ee: Literal["auto", "on", "off"] = "auto"
     # directory of nio's crypto store (the device's keys): on a persistent volume, owned by one process only
     store_path: str | None = None
+    # the desk's Space (rooms of type m.space): false (none), true (the bot creates one, named after the desk, once)
+    # or an alias ("#support-desk": that Space, created with the alias when there is none); ticket rooms are its
+    # children, and the team is invited to it
+    space: bool | str = False
+    # the bot stays in at most this many closed tickets' rooms: beyond, it leaves (and forgets) the longest closed
+    # ones; the team keeps them, the ticket keeps its history, and reopening such a ticket opens a new room
+    closed_rooms: int = Field(default=500, ge=0, le=100_000)
     password: SecretStr | None = None
     access_token: SecretStr | None = None
+
+    @field_validator("space", mode="before")
+    @classmethod
+    def _space(cls, value: Any) -> Any:
+        # DUTYDESK_MATRIX__SPACE=true/false reads as the switch it looks like; anything else must be an alias
+        if isinstance(value, str):
+            word = value.strip()
+            if word.lower() in ("true", "false", "yes", "no", "1", "0", ""):
+                return word.lower() in ("true", "yes", "1")
+            if not re.fullmatch(r"#[^:\s]+(:[^\s]+)?", word):
+                raise ValueError(f"{value!r} is neither true/false nor a room alias; write space = true or "
+                                 'space = "#support-desk"')
+            return word
+        return value
 
     @field_validator("e2ee", mode="before")
     @classmethod

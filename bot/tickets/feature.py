@@ -16,4 +16,5 @@ def register(features: Features) -> None:
     ticket.register(features.commands)
     conversation.register(features.commands)
     queue.register(features.commands)
+    features.finish(Stage.SPACES, space.retitle_changed)   # before the archiving: a closed space shows 'closed'
     features.finish(Stage.SPACES, space.archive_closed)

@@ -171,7 +171,7 @@ def test_the_installed_features_register_what_the_desk_runs() -> None:
     assert features.handler_of("duty:unknown") is None and features.handler_of("gone") is None
     assert [step.__module__ for stage in sorted(features.finishers) for step in features.finishers[stage]] == [
         "bot.workflow.hooks", "bot.duty.escalation", "bot.sla.service", "bot.contacts.feature",
-        "bot.tickets.space"]
+        "bot.tickets.space", "bot.tickets.space"]
     assert {"ticket", "queue", "duty", "handover", "kb", "help", "report"} <= features.commands.groups()
     assert len(INSTALLED) == 8  # with reports and contacts
 
@@ -181,7 +181,8 @@ def test_a_feature_adds_only_what_its_register_adds() -> None:
     tickets.register(only_tickets)
     # the one timer of tickets: the reminder of a due time (/ticket assign … --due)
     assert set(only_tickets.timers) == {"ticket:due"} and only_tickets.jobs == []
-    assert only_tickets.finishers == {Stage.SPACES: [space.archive_closed]}  # a closed ticket's space is archived
+    # a changed ticket's space gets its new name and topic, then a closed ticket's space is archived
+    assert only_tickets.finishers == {Stage.SPACES: [space.retitle_changed, space.archive_closed]}
     assert only_tickets.commands.groups() == {"ticket", "queue"}
     # refused by its first registration that clashes (now its timer's handler, before the commands)
     with pytest.raises(ValueError, match=r"registered twice|two handlers for the timers ticket:due"):

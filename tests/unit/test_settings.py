@@ -117,6 +117,9 @@ CASES = {
     "duty channel is guarded": (GOOD.replace('guarded = ["#general"]', 'guarded = ["#support-duty"]'),
                                 "channels.duty[0]", "must be private"),
     "bad duration": (GOOD + 'escalate = { repeat = "soon" }\n', "duty.escalate.repeat", "soon"),
+    "matrix space neither switch nor alias": (GOOD + '\n[matrix]\nspace = "support desk"\n', "matrix.space",
+                                              'space = "#support-desk"'),
+    "negative closed rooms": (GOOD + '\n[matrix]\nclosed_rooms = -1\n', "matrix.closed_rooms", "0"),
 }
 
 
