@@ -46,9 +46,10 @@ class Forms:
         self.form = form
         self.topics = form.topics
 
-    def spec(self, lang: str, values: Mapping[str, str] | None = None) -> FormSpec:
-        """The form as far as it is known: the fields of the topic chosen in ``values`` (if any)."""
-        return self.form.spec(lang, (values or {}).get("topic") or None)
+    def spec(self, lang: str, values: Mapping[str, str] | None = None, *, staff: bool = False) -> FormSpec:
+        """The form as far as it is known: the fields of the topic chosen in ``values`` (if any); ``staff``: the
+        team's form, which also asks "for (caller / e-mail)"."""
+        return self.form.spec(lang, (values or {}).get("topic") or None, staff=staff)
 
     async def active(self, user_id: str) -> dict[str, Any] | None:
         async with self.state.read() as store:
@@ -62,16 +63,17 @@ class Forms:
             else:
                 await store.put(FORM_KEY.format(user=user_id), json.dumps(state))
 
-    async def start(self, user_id: str, room: str, lang: str, *, origin: str | None, event_id: str) -> None:
-        """Asks the first question in ``room`` (the person's direct room)."""
+    async def start(self, user_id: str, room: str, lang: str, *, origin: str | None, event_id: str,
+                    staff: bool = False) -> None:
+        """Asks the first question in ``room`` (the person's direct room); ``staff``: the team's form."""
         state = {"form": TICKET_FORM_ID, "room": room, "lang": lang, "step": 0, "values": {},
-                 "origin": origin, "last": event_id}
+                 "origin": origin, "last": event_id, "staff": staff}
         await self._save(user_id, state)
         start = t(lang, "matrix.form_start", informal=self.informal)
         await self.say(room, start + "\n\n" + self.question(state), f"form.{event_id}")
 
     def question(self, state: Mapping[str, Any]) -> str:
-        spec = self.spec(state["lang"], state["values"])
+        spec = self.spec(state["lang"], state["values"], staff=bool(state.get("staff")))
         field = spec.fields[state["step"]]
         lang = state["lang"]
         lines = [t(lang, "matrix.form_question", n=state["step"] + 1, total=len(spec.fields), label=field.label)]
@@ -95,7 +97,8 @@ class Forms:
             await self._save(user_id, None)
             await self.say(room, t(lang, "matrix.form_cancelled"), txn)
             return Answer()
-        spec = self.spec(lang, state["values"])
+        staff = bool(state.get("staff"))
+        spec = self.spec(lang, state["values"], staff=staff)
         field = spec.fields[state["step"]]
         value = text.strip()
         if value.lower() in SKIP:
@@ -114,7 +117,7 @@ class Forms:
             return Answer()
         state["values"] = values
         state["step"] += 1
-        spec = self.spec(lang, values)   # the topic just chosen may ask more
+        spec = self.spec(lang, values, staff=staff)   # the topic just chosen may ask more
         if state["step"] >= len(spec.fields):
             await self._save(user_id, None)
             return Answer(done=True, values=values, origin=state.get("origin"))

@@ -430,7 +430,9 @@ class MatrixIngress:
             await self._say(room_id, t(lang, "matrix.form_in_dm", informal=not self.settings.desk.formal),
                             f"form-dm.{raw['event_id']}",
                             thread=where.thread_id)
-        await self.forms.start(sender, dm, lang, origin=origin, event_id=str(raw["event_id"]))
+        staff = self.settings.person_key_for("matrix", sender) is not None or \
+            await self.ports.tickets.is_staff(Platform.MATRIX, sender)
+        await self.forms.start(sender, dm, lang, origin=origin, event_id=str(raw["event_id"]), staff=staff)
 
     async def _origin(self, origin_room: str | None, fallback: ChannelRef) -> ChannelRef:
         if not origin_room:

@@ -167,10 +167,17 @@ class SlackIngress:
         text = self.plain(str(body.get("text") or ""))
         await self.submit(convert.command(body, where, text=text, now=self.now(), ticket=ticket), ack)
 
-    def form_view(self, lang: str, metadata: dict[str, Any] | str, topic: str | None = None) -> dict[str, Any]:
+    async def is_staff(self, user_id: str) -> bool:
+        """The support team ([people], or a staff role through a user group): their modal has the "for" field."""
+        return self.settings.person_key_for("slack", user_id) is not None or \
+            await self.ports.tickets.is_staff(Platform.SLACK, user_id)
+
+    def form_view(self, lang: str, metadata: dict[str, Any] | str, topic: str | None = None, *,
+                  staff: bool = False) -> dict[str, Any]:
         """The ticket modal with the fields ``topic`` needs (its ``[[intake]]`` rule); where the rules
-        differ per topic, choosing the topic updates the modal (``dispatch_action``)."""
-        spec = self.form.spec(lang, topic)
+        differ per topic, choosing the topic updates the modal (``dispatch_action``). ``staff``: with the
+        team's "for (caller / e-mail)" field."""
+        spec = self.form.spec(lang, topic, staff=staff)
         try:
             meta = json.loads(metadata) if isinstance(metadata, str) and metadata else metadata or {}
         except ValueError:
@@ -185,11 +192,12 @@ class SlackIngress:
         typed stays: the blocks keep their ids)."""
         await ack()
         view = body.get("view") or {}
-        lang = self.language_of(str(body["user"]["id"]))
+        user_id = str(body["user"]["id"])
+        lang = self.language_of(user_id)
         try:
             await self.adapter.client.views_update(view_id=view.get("id"), hash=view.get("hash"),
                                                    view=self.form_view(lang, view.get("private_metadata") or "",
-                                                                       topic))
+                                                                       topic, staff=await self.is_staff(user_id)))
         except SlackApiError as exc:
             # hash_conflict: the person changed the modal meanwhile; the submission is validated anyway
             log.warning("slack: views.update failed", error=error_code(exc))
@@ -197,7 +205,8 @@ class SlackIngress:
     async def open_ticket_form(self, body: dict[str, Any]) -> None:
         user_id = str(body["user_id"])
         lang = self.language_of(user_id)
-        view = self.form_view(lang, {"channel": body.get("channel_id") or "", "hint": body.get("channel_name") or ""})
+        view = self.form_view(lang, {"channel": body.get("channel_id") or "", "hint": body.get("channel_name") or ""},
+                              staff=await self.is_staff(user_id))
         try:
             await self.adapter.client.views_open(trigger_id=body["trigger_id"], view=view)
         except SlackApiError as exc:
@@ -213,7 +222,8 @@ class SlackIngress:
         shown = {str(block.get("block_id")) for block in view.get("blocks") or ()}
         if any(name not in shown for name in required if name in self.form.extra_fields):
             # submitted before the modal showed the topic's fields: show them now
-            await ack(response_action="update", view=self.form_view(lang, view.get("private_metadata") or "", topic))
+            await ack(response_action="update", view=self.form_view(lang, view.get("private_metadata") or "", topic,
+                                                                    staff=await self.is_staff(user_id)))
             return
         errors = self.form.validate(values, lang, required)
         if errors:

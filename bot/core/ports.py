@@ -243,8 +243,9 @@ class TicketFormPort(Protocol):
     topics: list[str]
     extra_fields: tuple[str, ...]
 
-    def spec(self, lang: str, topic: str | None = None) -> FormSpec:
-        """The form with the fields ``topic`` needs (its ``[[intake]]`` rule)."""
+    def spec(self, lang: str, topic: str | None = None, *, staff: bool = False) -> FormSpec:
+        """The form with the fields ``topic`` needs (its ``[[intake]]`` rule); ``staff``: the support team's form,
+        with the "for (caller / e-mail)" field that a requester is never shown."""
         ...
 
     def per_topic(self) -> bool:

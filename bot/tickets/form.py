@@ -43,11 +43,13 @@ def label(lang: str, name: str) -> str:
 
 
 def ticket_form(lang: str, topics: Sequence[str] = (), required: Sequence[str] = (), *,
-                topic_first: bool = False) -> FormSpec:
+                topic_first: bool = False, staff: bool = False) -> FormSpec:
     """The form in ``lang``; ``topics`` (the routing topics) make the topic a choice, else free text.
 
     ``required``: the intake fields the chosen topic needs (they become required; those the base form
-    lacks are asked with the intake question); ``topic_first`` where the topic decides what is asked."""
+    lacks are asked with the intake question); ``topic_first`` where the topic decides what is asked;
+    ``staff``: the form of the support team, with the "for (caller / e-mail)" field a requester never sees
+    (a requester's submission with it anyway is refused when the ticket would be opened)."""
     wanted = [name for name in required if name in DOC_FIELDS or name in EXTRA_FIELDS]
     base = [
         FormField(name="description", label=label(lang, "description"), required=True, multiline=True),
@@ -64,7 +66,8 @@ def ticket_form(lang: str, topics: Sequence[str] = (), required: Sequence[str] =
     fields = [topic, *fields] if topic_first else [*fields, topic]
     fields.append(FormField(name="priority", label=label(lang, "priority"), choices=PRIORITIES))
     # the phone duty opens the ticket for a caller or a mail sender (bot/contacts); the team's field, optional
-    fields.append(FormField(name="contact", label=label(lang, "contact")))
+    if staff:
+        fields.append(FormField(name="contact", label=label(lang, "contact")))
     return FormSpec(form_id=FORM_ID, title=t(lang, "form.ticket.title"), fields=tuple(fields))
 
 
@@ -83,9 +86,10 @@ def required_for(settings: Settings, topic: str | None) -> tuple[str, ...]:
     return tuple(rule.required) if rule is not None else ()
 
 
-def form_for(settings: Settings, lang: str, topic: str | None = None) -> FormSpec:
-    """The ticket form of this desk for ``topic`` (None: not chosen yet)."""
-    return ticket_form(lang, topics_of(settings), required_for(settings, topic), topic_first=per_topic(settings))
+def form_for(settings: Settings, lang: str, topic: str | None = None, *, staff: bool = False) -> FormSpec:
+    """The ticket form of this desk for ``topic`` (None: not chosen yet); ``staff``: with the team's fields."""
+    return ticket_form(lang, topics_of(settings), required_for(settings, topic), topic_first=per_topic(settings),
+                       staff=staff)
 
 
 def validate(values: Mapping[str, str], lang: str, topics: Sequence[str] = (),
@@ -202,8 +206,8 @@ class TicketFormModel:
         self.settings = settings
         self.topics = topics_of(settings)
 
-    def spec(self, lang: str, topic: str | None = None) -> FormSpec:
-        return form_for(self.settings, lang, topic if topic in self.topics else None)
+    def spec(self, lang: str, topic: str | None = None, *, staff: bool = False) -> FormSpec:
+        return form_for(self.settings, lang, topic if topic in self.topics else None, staff=staff)
 
     def per_topic(self) -> bool:
         return per_topic(self.settings)

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from adapters.matrix.sync import MatrixIngress
 from bot.core.types import Button, OutboundMessage, Platform, Target, Visibility
+from bot.i18n import t as t_
 from bot.infra.outbox import enqueue
 from storage.models import KeyValue, OutboxMessage, ProcessedEvent, Ticket
 
@@ -259,7 +260,7 @@ async def test_the_ticket_form_step_by_step(matrix: MatrixHarness) -> None:
     dm = await matrix.dm_with_bot("rita")
     rita = matrix.people["rita"]
     answers = ["!ticket", "short", "The export to PDF fails with a timeout after 30 seconds",
-               "open a report, click export", "-", "Firefox 128 on Windows 11", "1", "-", "-", "-"]
+               "open a report, click export", "-", "Firefox 128 on Windows 11", "1", "-", "-"]
     for text in answers:
         said = await rita.send(dm, text)
         await matrix.settle(until=functools.partial(_after, matrix, rita, dm, said))
@@ -267,8 +268,16 @@ async def test_the_ticket_form_step_by_step(matrix: MatrixHarness) -> None:
     assert ticket.title.startswith("The export to PDF fails") and ticket.priority == 1
     assert ticket.data["doc"]["urgency"] == "SHOW-STOPPER" and ticket.data["doc"]["environment"].startswith("Firefox")
     texts = bodies(await rita.from_bot(dm, matrix.bot_id))
-    assert any("(1/8)" in t for t in texts) and any("at least 10 characters" in t for t in texts)
+    # a requester's form: seven questions, no "for (caller / e-mail)" (the team's field)
+    assert any("(1/7)" in t for t in texts) and any("at least 10 characters" in t for t in texts)
+    assert not any(t_("en", "form.ticket.contact") in t for t in texts)
     assert "HW-1" in texts[-1]
+    # the team's form asks it too, last
+    anna = matrix.people["anna"]
+    staff_dm = await matrix.dm_with_bot("anna")
+    said = await anna.send(staff_dm, "!ticket")
+    await matrix.settle(until=functools.partial(_after, matrix, anna, staff_dm, said))
+    assert any("(1/8)" in t for t in bodies(await anna.from_bot(staff_dm, matrix.bot_id)))
 
 
 async def _after(matrix: MatrixHarness, person: Any, room: str, event_id: str) -> bool:

@@ -40,7 +40,7 @@ async def test_ticket_without_text_opens_the_form_which_validates(slack: SlackHa
     view = opened["view"]
     assert view["callback_id"] == "ticket" and opened["trigger_id"]
     assert [b["block_id"] for b in view["blocks"]] == [
-        "description", "steps", "object_id", "environment", "urgency", "topic", "priority", "contact"]
+        "description", "steps", "object_id", "environment", "urgency", "topic", "priority"]  # rita: no "for"
     urgency = next(b for b in view["blocks"] if b["block_id"] == "urgency")
     assert [o["value"] for o in urgency["element"]["options"]] == ["SHOW-STOPPER", "LIMITED USABILITY",
                                                                    "NICE TO HAVE"]
