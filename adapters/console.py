@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import itertools
 import sys
+import tempfile
 import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from pathlib import Path
 from typing import TextIO
 
 from bot.core.clock import Clock
@@ -46,8 +48,10 @@ class ConsoleAdapter:
     capabilities = CAPABILITIES
 
     def __init__(self, clock: Clock, user: str, language: str, out: TextIO = sys.stdout,
-                 stdin: TextIO = sys.stdin) -> None:
+                 stdin: TextIO = sys.stdin, files_dir: Path | None = None) -> None:
         self.clock = clock
+        # where files the bot sends (the report's chart) are saved; None: a fresh temporary directory at the first
+        self.files_dir = files_dir
         self.stdin = stdin
         self._task: asyncio.Task[None] | None = None
         self.user = user
@@ -123,8 +127,22 @@ class ConsoleAdapter:
         # a terminal cannot change a line printed before: the new state is printed, marked as a change
         changed = f" ({t(self.language, 'console.changed')})" if message.updates is not None else ""
         self.out.write(printable(f"[{where}]{changed} dutydesk: {message.text}{buttons}") + "\n")
+        for file in message.files:  # a terminal shows no image: the file is saved, its path printed
+            path = self.save(message.id, file.name, file.data)
+            self.out.write(printable(f"[{where}] dutydesk: " + t(self.language, "console.file",
+                                                                 title=file.title or file.name, path=path)) + "\n")
         self.out.flush()
         return message.updates or f"console-{message.id}"
+
+    def save(self, message_id: int, name: str, data: bytes) -> Path:
+        """Writes a file the bot sent as ``<dir>/<row id>-<name>`` (only the name's last part, so a name can
+        never point elsewhere); the same row sent again overwrites its own file."""
+        if self.files_dir is None:
+            self.files_dir = Path(tempfile.mkdtemp(prefix="dutydesk-files-"))
+        safe = Path(name.replace("\\", "/")).name.lstrip(".") or "file"
+        path = self.files_dir / f"{message_id}-{safe}"
+        path.write_bytes(data)
+        return path
 
     async def remove(self, removal: Removal) -> str | None:
         # what was typed at a terminal cannot be taken back (no Capability.DELETE: the outbox never asks)

@@ -103,6 +103,8 @@ class SimAdapter:
         if message.buttons:
             line["buttons"] = [b.action for b in message.buttons]
             self.offers[self.line_id(message.id)] = (to or "", message.ticket, message.buttons)
+        if message.files:  # the report's chart: name, media type and size, never the bytes
+            line["files"] = [{"name": f.name, "type": f.type, "bytes": len(f.data)} for f in message.files]
         self.emit(line)
         return self.line_id(message.id)
 

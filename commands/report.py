@@ -1,7 +1,9 @@
 """`/report [week|month|last week|last month|FROM TO]`: the desk's figures for team leads, coordinators and admins.
 
-The answer is for the asker alone (ephemeral where the platform has it): it names assignees and ticket ids, no
-ticket title. The chart image (bot/reports/chart.py) is not sent with it yet: the outbox carries no files.
+The answer is for the asker alone: it names assignees and ticket ids, no ticket title. Its chart image
+(bot/reports/chart.py) comes with it as a file; since no platform shows a file to one person in a channel, the
+answer goes to the asker's direct chat (the dispatcher's rule for a reply with files). A range without tickets is
+said in one line, without a chart.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from bot.core.context import Context
 from bot.core.errors import Refused
 from bot.core.registry import Arg, Command, Registry
 from bot.core.types import Reply
+from bot.reports.chart import chart_file
 from bot.reports.figures import RangeError, build_report, report_calendar
 from bot.reports.text import last_week, render
 
@@ -58,7 +61,9 @@ async def report(ctx: Context, args: ReportArgs) -> list[Reply]:
         figures = await build_report(ctx.session, ctx.desk, first, last)
     except RangeError as exc:
         raise Refused("report.bad_range", why=str(exc)) from None
-    return [Reply(text=render(figures, ctx.actor.language, ctx.actor.timezone))]
+    lang = ctx.actor.language
+    files = () if figures.empty else (chart_file(figures, lang),)
+    return [Reply(text=render(figures, lang, ctx.actor.timezone), files=files)]
 
 
 def register(registry: Registry) -> None:

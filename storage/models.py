@@ -7,6 +7,7 @@ from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
+    LargeBinary,
     Boolean,
     Date,
     DateTime,
@@ -22,7 +23,7 @@ from sqlalchemy import (
     bindparam,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 NAMING = {
@@ -232,6 +233,24 @@ class OutboxMessage(Base):
     platform_ref: Mapped[str | None] = mapped_column(String(255))
     # per-operation details: the id of the public message a removal takes off
     meta: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # written with the row; read only when it is delivered, by their own query (never loaded with the row)
+    files: Mapped[list[OutboxFile]] = relationship(lazy="raise", cascade="save-update", passive_deletes=True)
+
+
+class OutboxFile(Base):
+    """A file sent with an outbox row's message (the report's chart), kept apart from the row: the sender's loop
+    reads the outbox often, the bytes only when it delivers the row (meta ``files``: how many it has)."""
+
+    __tablename__ = "outbox_files"
+    __table_args__ = (UniqueConstraint("outbox_id", "position", name="uq_outbox_files_position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class MovedThread(Base):

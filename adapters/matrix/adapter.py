@@ -2,7 +2,9 @@
 
 Called by the outbox sender only, one message at a time. Each outbox row is one ``m.notice``
 sent with ``room_send(..., tx_id=<row id>)``: when the bot resends a row after a crash, the
-homeserver recognises the transaction and shows the message once. A row of kind ``remove``
+homeserver recognises the transaction and shows the message once. A row's files (the report's
+chart) follow its text as ``m.image`` events, uploaded to the media repository first
+(:meth:`MatrixAdapter._send_files`). A row of kind ``remove``
 redacts a person's public message (the privacy move) where the bot's power level allows; where
 it does not, the row fails permanently with a reason that names the power level to grant, and
 the core says so in the ticket.
@@ -11,13 +13,21 @@ the core says so in the ticket.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import secrets
 from collections.abc import Awaitable
 from typing import Any
 
 import structlog
-from nio import AsyncClient, MatrixRoom, RoomGetStateEventResponse, RoomRedactResponse, RoomSendResponse
+from nio import (
+    AsyncClient,
+    MatrixRoom,
+    RoomGetStateEventResponse,
+    RoomRedactResponse,
+    RoomSendResponse,
+    UploadResponse,
+)
 
 from adapters.matrix import render
 from adapters.matrix.client import MatrixError, check, delivery_error
@@ -55,6 +65,9 @@ class MatrixAdapter:
         self.txn_prefix = ""
         # set by the sync loop while this replica holds the device's lease: with E2EE only it encrypts
         self.owns_device = False
+        # (outbox row id, file position) → the mxc:// URI (and an encrypted upload's keys) of a file uploaded by an
+        # attempt whose event did not go out
+        self._uploaded: dict[tuple[int, int], tuple[str, dict[str, Any] | None]] = {}
 
     async def bind(self, ports: Ports) -> None:
         """Gives the adapter the core's ports once the bot is built (room mappings, transaction ids)."""
@@ -165,7 +178,34 @@ class MatrixAdapter:
             return message.updates
         if message.buttons:
             await self.remember_choices(room, event_id, message.buttons)
+        if message.files:
+            await self._send_files(room, message)
         return event_id
+
+    async def _send_files(self, room: str, message: OutboundMessage) -> None:
+        """A message's files after its text, each uploaded to the media repository and sent as an ``m.image``
+        with the transaction id ``<prefix>.<row id>.f<position>``: a retried row (its text's transaction is
+        recognised too) shows each image once. A file uploaded by an attempt whose event failed is remembered and
+        not uploaded again by the retry in this process; after a restart it is uploaded anew (the first copy
+        stays in the media repository, unreferenced). In an encrypted room the file is encrypted before it is
+        uploaded (``file`` instead of ``url``)."""
+        for position, file in enumerate(message.files):
+            key = (message.id, position)
+            uploaded = self._uploaded.get(key)
+            if uploaded is None:
+                known = self.client.rooms.get(room)
+                encrypt = self.client.olm is not None and known is not None and known.encrypted
+                answer, keys = await self.client.upload(io.BytesIO(file.data), content_type=file.type,
+                                                        filename=file.name, encrypt=encrypt,
+                                                        filesize=len(file.data))
+                uploaded = (str(check(answer, UploadResponse, "upload").content_uri), keys)
+                if len(self._uploaded) > 1000:  # rows that were given up on: forget the oldest
+                    self._uploaded.pop(next(iter(self._uploaded)))
+                self._uploaded[key] = uploaded
+            uri, keys = uploaded
+            await self.room_send(room, render.file_content(file, uri, keys),
+                                 f"{self.txn_prefix}.{message.id}.f{position}")
+            self._uploaded.pop(key, None)
 
     async def room_send(self, room: str, content: dict[str, Any], txn: str) -> str:
         # ignore_unverified_devices: with E2EE the room key goes to every device of the room's members,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import html
 import json
 import re
+import struct
 from typing import Any
 
-from bot.core.types import Button, OutboundMessage, button_command
+from bot.core.types import Button, OutboundMessage, OutgoingFile, button_command
 from bot.i18n import t
 
 # the body and the formatted body together, as the event's JSON encodes them (UTF-8, escapes included): a
@@ -117,3 +118,28 @@ def choice_of(answer: str, reaction: bool = False) -> int | None:
         return 0 if answer in (ACK, "✔", "👍") else None
     match = re.fullmatch(r"(\d{1,2})[.)]?", answer)
     return int(match.group(1)) - 1 if match and int(match.group(1)) >= 1 else None
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height of a PNG (its IHDR chunk), for the event's ``info``; None for anything else."""
+    if len(data) >= 24 and data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", data[16:24])
+        return int(width), int(height)
+    return None
+
+
+def file_content(file: OutgoingFile, uri: str, keys: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An uploaded file as an ``m.image`` (``m.file`` for other types): ``body`` is the caption, ``filename`` the
+    name (Matrix 1.10 captions); ``keys`` (an encrypted upload's key, iv and hashes) put the URI into ``file``."""
+    info: dict[str, Any] = {"mimetype": file.type, "size": len(file.data)}
+    size = png_size(file.data)
+    if size is not None:
+        info["w"], info["h"] = size
+    content: dict[str, Any] = {"msgtype": "m.image" if file.type.startswith("image/") else "m.file",
+                               "body": defuse(file.title or file.name), "filename": file.name, "info": info,
+                               "m.mentions": {}}
+    if keys is not None:
+        content["file"] = {"url": uri, **keys}
+    else:
+        content["url"] = uri
+    return content

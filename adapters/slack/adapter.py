@@ -2,7 +2,9 @@
 
 Called by the outbox sender only, one message at a time. Each send is one message: an
 ephemeral note (``chat.postEphemeral``), a DM (``conversations.open`` + ``chat.postMessage``), a
-channel message or a message in a ticket's private channel (created on first use). A
+channel message or a message in a ticket's private channel (created on first use). A message with
+files (the report's chart) is uploaded the ``files_upload_v2`` way and shared with its text as
+the comment: one message (see :meth:`SlackAdapter._upload`). A
 per-channel limiter keeps to Slack's ~1 message per second; a 429 that the SDK's own retry
 did not absorb becomes ``DeliveryError(retry_after=…)``; errors no retry can fix become
 permanent ones whose reason says what to change.
@@ -121,6 +123,8 @@ class SlackAdapter:
         self.http: aiohttp.ClientSession | None = None
         # the ingress sets this: deliveries wait for a gap between incoming requests
         self.pace: Callable[[], Awaitable[None]] | None = None
+        # (outbox row id, file position) → the Slack file id of a file uploaded by an attempt that did not finish
+        self._uploaded: dict[tuple[int, int], str] = {}
         # (channel id, user id) → the latest response_url of that person there; channel id → its latest one
         self._response_urls: dict[tuple[str, str], ResponseUrl] = {}
         self._channel_urls: dict[str, ResponseUrl] = {}
@@ -268,15 +272,56 @@ class SlackAdapter:
         return ts or channel
 
     async def _post(self, channel: str, message: OutboundMessage, *, thread_ts: str | None = None) -> str | None:
+        if message.files:
+            return await self._upload(channel, message, thread_ts=thread_ts)
         await self.limiter.acquire(channel)
         answer = await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts,
                                                     **render.message_args(message))
         return answer.get("ts")
 
+    async def _upload(self, channel: str, message: OutboundMessage, *, thread_ts: str | None) -> str:
+        """``files_upload_v2`` step by step: per file an upload URL (``files.getUploadURLExternal``) and its bytes
+        POSTed there, then one ``files.completeUploadExternal`` that shares them in ``channel`` with the message's
+        text as their comment (one message; buttons are not offered with files). A file uploaded by an attempt
+        that failed later (say, a rate limit on the completion) is remembered, and the retry in this process shares
+        it instead of uploading it again; after a restart it is uploaded anew (the unshared copy stays private to
+        the bot). Slack knows no idempotency key for the completion: if it succeeded and the answer was lost, the
+        retry shows the file twice, as a retried ``chat.postMessage`` would."""
+        shared: list[dict[str, str | None]] = []
+        for position, file in enumerate(message.files):
+            key = (message.id, position)
+            file_id = self._uploaded.get(key)
+            if file_id is None:
+                answer = await self.client.files_getUploadURLExternal(
+                    filename=file.name, length=len(file.data), alt_txt=file.title[:1000] or None)
+                file_id, url = str(answer["file_id"]), str(answer["upload_url"])
+                await self._put(url, file.data)
+                if len(self._uploaded) > 1000:  # rows that were given up on: forget the oldest
+                    self._uploaded.pop(next(iter(self._uploaded)))
+                self._uploaded[key] = file_id
+            shared.append({"id": file_id, "title": file.title or file.name})
+        await self.limiter.acquire(channel)
+        text = render.message_args(message)["text"]
+        await self.client.files_completeUploadExternal(files=shared, channel_id=channel, initial_comment=text,
+                                                       thread_ts=thread_ts)
+        for position in range(len(message.files)):
+            self._uploaded.pop((message.id, position), None)
+        return f"file:{shared[0]['id']}"
+
+    async def _put(self, url: str, data: bytes) -> None:
+        """The bytes of one file to the upload URL Slack gave for it (step 2 of ``files_upload_v2``)."""
+        if self.http is None:
+            raise DeliveryError("the Slack adapter is not started; retrying")
+        async with self.http.post(url, data=data, headers={"Content-Type": "application/octet-stream"}) as answer:
+            if answer.status != 200:
+                raise DeliveryError(f"Slack did not take the file's bytes (HTTP {answer.status}); retrying")
+
     async def _ephemeral(self, message: OutboundMessage) -> str | None:
         target = message.target
         if not target.user_id or not target.channel_id:
             raise DeliveryError("an ephemeral message without a channel or user", permanent=True)
+        if message.files:  # Slack shows no file to one person in a channel: the direct chat instead
+            return await self._post(await self.directory.dm_channel(target.user_id), message)
         args = render.message_args(message)
         try:
             channel = await self.directory.id_of(target.channel_id)

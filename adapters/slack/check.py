@@ -25,8 +25,8 @@ AREA = "slack"
 # oauth_config.scopes.bot of slack/manifest.yml (tests/adapters/slack/test_slack_check.py keeps them equal)
 BOT_SCOPES = frozenset({
     "app_mentions:read", "channels:history", "channels:read", "chat:write", "commands", "files:read",
-    "groups:history", "groups:read", "groups:write", "im:history", "im:write", "reactions:read", "usergroups:read",
-    "users:read",
+    "files:write", "groups:history", "groups:read", "groups:write", "im:history", "im:write", "reactions:read",
+    "usergroups:read", "users:read",
 })
 USER_SCOPES = frozenset({"chat:write"})
 REINSTALL = "add them under OAuth & Permissions (or update the app from slack/manifest.yml) and reinstall the app"

@@ -280,7 +280,8 @@ class Dispatcher:
             replies = [Reply(text=refusal.text(ctx.actor.language, prefix=ctx.prefix), kind=MessageKind.ERROR)]
         for reply in replies:
             enqueue(session, now, self._target(event, reply), reply.text, kind=reply.kind,
-                    visibility=self._visibility(event, reply), ticket=reply.ticket, buttons=reply.buttons)
+                    visibility=self._visibility(event, reply), ticket=reply.ticket, buttons=reply.buttons,
+                    files=reply.files)
 
     async def _route(self, ctx: Context) -> list[Reply]:
         event = ctx.event
@@ -381,7 +382,11 @@ class Dispatcher:
                 return Target(kind="ticket", platform=event.actor.platform, ticket=event.ticket)
             return Target(kind="channel", platform=event.actor.platform, channel_id=event.channel.channel_id,
                           thread_id=event.channel.thread_id)
-        return self._dm_or_ephemeral(event)
+        target = self._dm_or_ephemeral(event)
+        if reply.files and target.kind == "ephemeral":
+            # no platform shows a file to one person in a channel: a reply with files goes to the direct chat
+            return Target(kind="dm", platform=target.platform, user_id=event.actor.user_id)
+        return target
 
     def _visibility(self, event: InboundEvent, reply: Reply) -> Visibility:
         target = self._target(event, reply)

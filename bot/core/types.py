@@ -206,14 +206,27 @@ def button_command(button: Button) -> str | None:
     return f"{words} {button.value}".strip()
 
 
+class OutgoingFile(Frozen):
+    """A file the bot sends with a message (the report's chart): stored with its outbox row, uploaded by the
+    platform's adapter (Slack ``files_upload_v2``, Matrix media repository + ``m.image``). ``name`` is the file
+    name, ``title`` the caption a reader sees (in the reader's language), ``type`` the media type."""
+
+    name: str
+    type: str
+    data: bytes
+    title: str = ""
+
+
 class Reply(Frozen):
-    """What a command answers; the dispatcher turns it into outbox rows."""
+    """What a command answers; the dispatcher turns it into outbox rows. A reply with ``files`` is never
+    ephemeral: no platform shows a file to one person in a channel, so it goes to the asker's direct chat."""
 
     text: str
     kind: MessageKind = MessageKind.REPLY
     visibility: Visibility = Visibility.EPHEMERAL
     ticket: str | None = None
     buttons: tuple[Button, ...] = ()
+    files: tuple[OutgoingFile, ...] = ()
 
 
 class Target(Frozen):
@@ -249,6 +262,8 @@ class OutboundMessage(Frozen):
     # "topic" gives it the name ``name`` and the topic ``text`` (bot/tickets/space.py: describe)
     space: Literal["archive", "unarchive", "topic"] | None = None
     name: str | None = None
+    # files sent with the text (after it, in the same place): the report's chart
+    files: tuple[OutgoingFile, ...] = ()
 
 
 class Removal(Frozen):

@@ -43,11 +43,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import Clock
 from bot.core.ports import DeliveryError
-from bot.core.types import URGENT_KINDS, Button, MessageKind, OutboundMessage, Platform, Removal, Target, Visibility
+from bot.core.types import (
+    URGENT_KINDS,
+    Button,
+    MessageKind,
+    OutboundMessage,
+    OutgoingFile,
+    Platform,
+    Removal,
+    Target,
+    Visibility,
+)
 from bot.core.uow import UnitOfWork
 from bot.infra import metrics
 from bot.infra.supervise import supervise
-from storage.models import OutboxMessage, table_of
+from storage.models import OutboxFile, OutboxMessage, table_of
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -92,12 +102,22 @@ def enqueue(
     ticket: str | None = None,
     buttons: Iterable[Button] = (),
     thread_of: int | None = None,
+    files: Iterable[OutgoingFile] = (),
 ) -> OutboxMessage:
     """Queues a message in the caller's unit of work. ``thread_of``: the id of an earlier row to the same target
-    whose message this one answers in its thread (the platform's id of it is known only once it is sent)."""
-    return _add(session, now, target, Operation.SEND, kind=kind, visibility=visibility, text=text, ticket=ticket,
-                buttons=[b.model_dump() for b in buttons],
-                meta={"thread_of": thread_of} if thread_of is not None else None)
+    whose message this one answers in its thread (the platform's id of it is known only once it is sent).
+    ``files`` are stored with the row (table ``outbox_files``, in the same transaction) and sent after its text."""
+    meta: dict[str, Any] = {}
+    if thread_of is not None:
+        meta["thread_of"] = thread_of
+    files = list(files)
+    if files:
+        meta["files"] = len(files)
+    row = _add(session, now, target, Operation.SEND, kind=kind, visibility=visibility, text=text, ticket=ticket,
+               buttons=[b.model_dump() for b in buttons], meta=meta or None)
+    row.files = [OutboxFile(position=i, name=f.name, content_type=f.type, title=f.title, data=f.data)
+                 for i, f in enumerate(files)]
+    return row
 
 
 def enqueue_update(session: AsyncSession, now: datetime, target: Target, text: str, *, of: int, kind: MessageKind,
@@ -182,9 +202,11 @@ def _target(row: OutboxMessage) -> Target:
     )
 
 
-def to_message(row: OutboxMessage, *, thread: str | None = None, updates: str | None = None) -> OutboundMessage:
+def to_message(row: OutboxMessage, *, thread: str | None = None, updates: str | None = None,
+               files: tuple[OutgoingFile, ...] = ()) -> OutboundMessage:
     """The row as a message; ``thread``/``updates``: the platform's id of the message it answers in a thread, or
-    changes in place (resolved from the earlier row at delivery)."""
+    changes in place (resolved from the earlier row at delivery); ``files``: the row's files, read by
+    :func:`files_of`."""
     target = _target(row)
     if thread is not None:
         target = target.model_copy(update={"thread_id": thread})
@@ -201,7 +223,17 @@ def to_message(row: OutboxMessage, *, thread: str | None = None, updates: str | 
         visibility=Visibility(row.visibility),
         ticket=row.ticket_key,
         buttons=tuple(Button(**b) for b in row.buttons or ()),
+        files=files,
     )
+
+
+async def files_of(session: AsyncSession, row: OutboxMessage) -> tuple[OutgoingFile, ...]:
+    """The files stored with a row, in their order (none without the meta ``files`` count: no query)."""
+    if not (row.meta or {}).get("files"):
+        return ()
+    found = await session.scalars(select(OutboxFile).where(OutboxFile.outbox_id == row.id)
+                                  .order_by(OutboxFile.position))
+    return tuple(OutgoingFile(name=f.name, type=f.content_type, title=f.title, data=f.data) for f in found)
 
 
 def to_removal(row: OutboxMessage) -> Removal:
@@ -493,8 +525,12 @@ class OutboxSender:
             if ref is None:
                 return None  # the message to change never arrived (dead): nothing to change, nothing to retry
             return await self.senders[platform](to_message(row, updates=ref))
+        files: tuple[OutgoingFile, ...] = ()
+        if meta.get("files"):
+            async with self.sessions() as session:
+                files = await files_of(session, row)
         # a reply whose thread root never arrived is posted on its own
-        return await self.senders[platform](to_message(row, thread=ref))
+        return await self.senders[platform](to_message(row, thread=ref, files=files))
 
     async def _ref_of(self, row_id: int) -> str | None:
         """The platform's id of an earlier row's message, once it was sent."""

@@ -17,6 +17,7 @@ matplotlib.use("Agg")  # before pyplot: a server has no display
 
 from matplotlib.figure import Figure
 
+from bot.core.types import OutgoingFile
 from bot.i18n import t
 from bot.reports.figures import PRIORITIES, Report
 from bot.reports.text import day
@@ -78,3 +79,10 @@ def png(report: Report, lang: str) -> bytes:
     out = io.BytesIO()
     fig.savefig(out, format="png", facecolor=CARD)
     return out.getvalue()
+
+
+def chart_file(report: Report, lang: str) -> OutgoingFile:
+    """The chart as a file sent with the report's text: ``report-FIRST-LAST.png``, captioned in ``lang``."""
+    period = t(lang, "report.period", first=day(lang, report.first), last=day(lang, report.last))
+    return OutgoingFile(name=f"report-{report.first.isoformat()}-{report.last.isoformat()}.png", type="image/png",
+                        data=png(report, lang), title=t(lang, "chart.caption", period=period))

@@ -2,7 +2,7 @@
 
 ```toml
 [reports]
-weekly = { channel = "#support-leads", at = "mon 09:00" }   # last week's report to this channel (not yet posted)
+weekly = { channel = "#support-leads", at = "mon 09:00" }   # last week's report and its chart to this channel
 # DUTYDESK_REPORTS__CALENDAR_TOKEN (environment only): the secret of the duty calendar feeds on the ops listener,
 # /calendar/ROLE.ics?token=… and /calendar/people/KEY.ics?token=…; without it no feed is served
 ```

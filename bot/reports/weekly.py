@@ -2,8 +2,8 @@
 
 A scheduled job (bot/infra/scheduler.py) at ``at`` on the wall clock of the desk calendar's zone; its slot is
 claimed in ``job_runs`` with the post, so with several replicas the week is posted exactly once. The report covers
-the Monday to Sunday before the slot's date. The chart (bot/reports/chart.py) is not attached: the outbox carries
-no files yet.
+the Monday to Sunday before the slot's date; its chart (bot/reports/chart.py), captioned in the desk's language, is
+sent with it as a file (stored with the outbox row, in the same transaction as the slot's claim).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from bot.core.desk import Desk
 from bot.core.types import MessageKind, Platform, Target, Visibility
 from bot.infra.outbox import enqueue
 from bot.infra.scheduler import Job
+from bot.reports.chart import chart_file
 from bot.reports.config import DAYS
 from bot.reports.figures import build_report, report_calendar
 from bot.reports.text import last_week, render
@@ -48,5 +49,6 @@ async def post_weekly(session: AsyncSession, desk: Desk, slot: datetime) -> None
     first, last = last_week(slot.astimezone(report_calendar(desk).zone).date())
     report = await build_report(session, desk, first, last)
     text = render(report, desk.language, desk.settings.desk.timezone)
+    files = () if report.empty else (chart_file(report, desk.language),)
     for target in targets(desk, weekly.channel):
-        enqueue(session, slot, target, text, kind=MessageKind.REPORT, visibility=Visibility.PUBLIC)
+        enqueue(session, slot, target, text, kind=MessageKind.REPORT, visibility=Visibility.PUBLIC, files=files)

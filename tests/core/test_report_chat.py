@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from bot.reports.chart import png, sla_by_priority
+from bot.reports.chart import chart_file, png, sla_by_priority
 from bot.reports.figures import build_report
 from tests.core.report_week import at, week
 
@@ -18,7 +18,13 @@ async def test_leads_coordinators_and_admins_get_the_report_others_are_refused(m
     for who in ("anna", "carla", "root"):  # lead, coordinator, admin
         answer = await desk.reply(who, "/report last week")
         assert answer.text.startswith("Report 30 Nov 2026 – 6 Dec 2026\n4 opened · 2 closed"), who
-        assert answer.target.kind == "ephemeral"
+        # with its chart, read back from the outbox's files table: a file is shown to nobody else in a channel, so
+        # the report goes to the asker's direct chat instead of an ephemeral note
+        assert answer.target.kind == "dm" and answer.visibility == "private"
+        [chart] = answer.files
+        assert (chart.name, chart.type) == ("report-2026-11-30-2026-12-06.png", "image/png")
+        assert png_size(chart.data) == (1000, 420) and 10_000 < len(chart.data) < 300_000
+        assert chart.title.startswith("Chart of the report 30 Nov 2026 – 6 Dec 2026: tickets opened and closed")
     # an agent without the lead role, and a requester: refused, and nothing of the figures shows
     agent = await desk.reply("ben", "/report last week")
     assert "only team leads, coordinators and admins" in agent.text and "opened" not in agent.text
@@ -27,6 +33,7 @@ async def test_leads_coordinators_and_admins_get_the_report_others_are_refused(m
     # every way of writing it is checked, also the dates form and a role given through another path
     sneaky = await desk.reply("ben", "/report 2026-11-30 2026-12-06")
     assert "only team leads" in sneaky.text
+    assert not agent.files and not requester.files and not sneaky.files  # no chart for them either
 
 
 async def test_periods_and_bad_periods(make_harness) -> None:
@@ -38,6 +45,9 @@ async def test_periods_and_bad_periods(make_harness) -> None:
     assert this_week.text.startswith("Report 7 Dec 2026 – 13 Dec 2026")
     month = await desk.reply("anna", "/report month")
     assert month.text.startswith("Report 1 Dec 2026 – 31 Dec 2026")
+    empty = await desk.reply("anna", "/report 2026-10-05 2026-10-11")
+    assert "no tickets" in empty.text and not empty.files  # nothing to draw: one line, no chart
+    assert empty.target.kind == "ephemeral"  # without a file the answer stays an ephemeral note
     for bad in ("/report fortnight", "/report 2026-12-06 2026-11-30", "/report 2026-02-30 2026-03-01",
                 "/report 2020-01-01 2026-01-01", "/report 9999-01-01 9999-01-02"):
         answer = await desk.reply("anna", bad)
@@ -83,3 +93,10 @@ async def test_the_chart_is_a_png_of_sensible_size(make_harness, lang: str) -> N
 
     image = Image.open(BytesIO(data)).convert("RGBA")
     assert image.getpixel((2, 2)) == (0xF7, 0xF7, 0xF7, 255)
+    # the file sent with the report: its caption in the reader's language (Russian: «обращения»)
+    file = chart_file(report, lang)
+    assert file.name == "report-2026-11-30-2026-12-06.png" and file.type == "image/png"
+    assert file.title.startswith({"en": "Chart of the report 30 Nov 2026 – 6 Dec 2026: tickets",
+                                  "de": "Diagramm zum Bericht 30.11.2026 – 06.12.2026: eröffnete und geschlossene",
+                                  "ru": "Диаграмма к отчёту 30 нояб. 2026\u202fг. – 6 дек. 2026\u202fг.: открытые и закрытые "
+                                        "обращения"}[lang]), file.title

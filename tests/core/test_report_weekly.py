@@ -39,6 +39,11 @@ async def test_two_replicas_post_each_week_once(make_harness, db_url: str, monke
         texts = sorted(r["text"] for r in reports)
         assert texts[0].startswith("Report 30 Nov 2026 – 6 Dec 2026\n4 opened · 2 closed · 3 open at the end\n")
         assert texts[1].startswith("Report 7 Dec 2026 – 13 Dec 2026\n0 opened · 1 closed · 2 open at the end\n")
+        # each with its chart: the transcript names the file, its type and size (DESIGN.md), never the bytes
+        files = sorted((r["files"] for r in reports), key=lambda f: f[0]["name"])
+        assert [[(f["name"], f["type"]) for f in each] for each in files] == [
+            [("report-2026-11-30-2026-12-06.png", "image/png")], [("report-2026-12-07-2026-12-13.png", "image/png")]]
+        assert all(10_000 < each[0]["bytes"] < 300_000 for each in files)
         async with bots[0].desk.sessions() as session:
             slots = (await session.scalars(select(JobRun.slot).where(JobRun.job == "report-weekly")
                                            .order_by(JobRun.slot))).all()

@@ -72,6 +72,11 @@ class FakeSlack:
         self.users: dict[str, str] = {}
         # file id → its object (files.info)
         self.files: dict[str, dict[str, Any]] = {}
+        # files_upload_v2: file id → what files.getUploadURLExternal was told (filename, length, alt_txt); file id
+        # → the bytes POSTed to its upload URL; every files.completeUploadExternal that shared files, with them
+        self.upload_slots: dict[str, dict[str, Any]] = {}
+        self.uploads: dict[str, bytes] = {}
+        self.shared: list[dict[str, Any]] = []
         # user group id → its members (usergroups.users.list)
         self.usergroups: dict[str, list[str]] = {}
         self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -118,6 +123,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{id}", self._respond)
+        app.router.add_post("/upload/{file}", self._upload)
         app.router.add_get("/link", self._socket)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
@@ -220,6 +226,33 @@ class FakeSlack:
         if method == "files.info":
             found = self.files.get(str(params.get("file") or ""))
             return {"file": found} if found is not None else {"ok": False, "error": "file_not_found"}
+        if method == "files.getUploadURLExternal":
+            try:
+                length = int(params.get("length") or 0)
+            except ValueError:
+                length = 0
+            if not params.get("filename") or length <= 0:
+                return {"ok": False, "error": "invalid_arguments"}
+            file_id = f"F0UP{next(self._ids):04d}"
+            self.upload_slots[file_id] = {"filename": params["filename"], "length": length,
+                                          "alt_txt": params.get("alt_txt")}
+            return {"upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            try:
+                files = json.loads(str(params.get("files") or "[]"))
+            except ValueError:
+                return {"ok": False, "error": "invalid_arguments"}
+            # like Slack: only files whose bytes arrived (in full) can be completed
+            if not files or any(self.uploads.get(f.get("id")) is None or
+                                len(self.uploads[f["id"]]) != self.upload_slots[f["id"]]["length"] for f in files):
+                return {"ok": False, "error": "file_upload_not_found"}
+            share = {"channel_id": params.get("channel_id"), "initial_comment": params.get("initial_comment"),
+                     "thread_ts": params.get("thread_ts"),
+                     "files": [{"id": f["id"], "title": f.get("title"), "name": self.upload_slots[f["id"]]["filename"],
+                                "alt_txt": self.upload_slots[f["id"]]["alt_txt"], "data": self.uploads[f["id"]]}
+                               for f in files]}
+            self.shared.append(share)
+            return {"files": [{"id": f["id"], "title": f.get("title")} for f in files]}
         if method == "usergroups.users.list":
             group = str(params.get("usergroup") or "")
             if group not in self.usergroups:
@@ -228,6 +261,18 @@ class FakeSlack:
         if method == "apps.connections.open":
             return {"url": self.url.replace("http://", "ws://") + "/link"}
         return {}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """Step 2 of files_upload_v2: the bytes of a file to the URL files.getUploadURLExternal gave for it."""
+        file_id = request.match_info["file"]
+        if file_id not in self.upload_slots:
+            return web.Response(status=404, text="no such upload")
+        failure = self._failure("upload", {"file": file_id})
+        self.calls.append(Call("upload", {"file": file_id}, None, ok=failure is None))
+        if failure is not None:
+            return web.Response(status=failure.status, text=failure.error)
+        self.uploads[file_id] = await request.read()
+        return web.Response(text=f"OK - {len(self.uploads[file_id])}")
 
     async def _respond(self, request: web.Request) -> web.Response:
         self.responses.append((request.match_info["id"], await request.json()))

@@ -142,6 +142,7 @@ METHOD_SCOPES = {  # https://api.slack.com/methods: the bot scope each Web API m
     "conversations.replies": {"channels:history", "groups:history"}, "users.info": {"users:read"},
     "usergroups.users.list": {"usergroups:read"}, "views.update": set(),
     "files.info": {"files:read"},
+    "files.getUploadURLExternal": {"files:write"}, "files.completeUploadExternal": {"files:write"},
 }
 EVENT_SCOPES = {"app_mention": {"app_mentions:read"}, "message.channels": {"channels:history"},
                 "message.groups": {"groups:history"}, "message.im": {"im:history"},
