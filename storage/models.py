@@ -7,13 +7,13 @@ from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
-    LargeBinary,
     Boolean,
     Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,

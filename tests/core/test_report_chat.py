@@ -98,5 +98,5 @@ async def test_the_chart_is_a_png_of_sensible_size(make_harness, lang: str) -> N
     assert file.name == "report-2026-11-30-2026-12-06.png" and file.type == "image/png"
     assert file.title.startswith({"en": "Chart of the report 30 Nov 2026 – 6 Dec 2026: tickets",
                                   "de": "Diagramm zum Bericht 30.11.2026 – 06.12.2026: eröffnete und geschlossene",
-                                  "ru": "Диаграмма к отчёту 30 нояб. 2026\u202fг. – 6 дек. 2026\u202fг.: открытые и закрытые "
-                                        "обращения"}[lang]), file.title
+                                  "ru": "Диаграмма к отчёту 30 нояб. 2026\u202fг. – 6 дек. 2026\u202fг.: "
+                                        "открытые и закрытые обращения"}[lang]), file.title

@@ -22,7 +22,8 @@ async def download(matrix: MatrixHarness, who: str, uri: str) -> bytes:
 
 
 async def images(matrix: MatrixHarness, who: str, room: str) -> list[dict[str, Any]]:
-    return [e for e in await matrix.people[who].from_bot(room, matrix.bot_id) if e["content"].get("msgtype") == "m.image"]
+    said = await matrix.people[who].from_bot(room, matrix.bot_id)
+    return [e for e in said if e["content"].get("msgtype") == "m.image"]
 
 
 async def test_the_report_arrives_as_text_and_an_image_the_lead_can_download(matrix: MatrixHarness) -> None:
