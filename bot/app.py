@@ -235,7 +235,8 @@ async def build(
     # chat platforms are served several targets at a time; the console and the simulator keep one order
     chat = any(a.platform in (Platform.SLACK, Platform.MATRIX) for a in adapters)
     sender = OutboxSender(sessions, clock, {a.platform: a.send for a in adapters}, concurrency=8 if chat else 1,
-                          removers={a.platform: a.remove for a in adapters if Capability.DELETE in a.capabilities})
+                          removers={a.platform: a.remove for a in adapters if Capability.DELETE in a.capabilities},
+                          mentions=[a.platform for a in adapters if Capability.MENTIONS in a.capabilities])
     replica = replica_name()
     scheduler = Scheduler(desk, features.jobs_for(desk), replica, after_run=sender.drain)
     # chat platforms: a unit of work's messages are sent right after its commit (bot/infra/outbox.py, inline)

@@ -41,9 +41,10 @@ from bot.settings import Settings
 log = structlog.stdlib.get_logger(__name__)
 
 # no ephemeral messages (the core sends a DM instead), no modals, no buttons: every button set is shown as
-# numbered choices, answered with the number or a reaction (render.choices_text, sync.choose)
+# numbered choices, answered with the number or a reaction (render.choices_text, sync.choose); the bot's
+# mentions of people are matrix.to pills (render.notice)
 CAPABILITIES = frozenset({Capability.THREADS, Capability.REACTIONS, Capability.DMS, Capability.PRIVATE_ROOMS,
-                          Capability.DELETE, Capability.CHOICES, Capability.SPACE_TOPICS})
+                          Capability.DELETE, Capability.CHOICES, Capability.SPACE_TOPICS, Capability.MENTIONS})
 TXN_KEY = "matrix:txn-prefix"
 CHOICES_KEY = "matrix:choices:{event}"
 LAST_CHOICES_KEY = "matrix:choices-last:{room}"
@@ -77,6 +78,11 @@ class MatrixAdapter:
         # fresh database (whose row ids start at 1 again) never reuses an id the homeserver remembers
         async with self.state.write() as state:
             self.txn_prefix = await state.put_new(TXN_KEY, secrets.token_hex(4))
+
+    def matrix_id_of(self, key: str) -> str | None:
+        """The Matrix account of the ``[people]`` person ``key`` (whom the bot's mention of them pings)."""
+        person = self.settings.people.get(key)
+        return person.matrix if person is not None and person.matrix else None
 
     def language_of(self, user_id: str | None) -> str:
         key = self.settings.person_key_for("matrix", user_id) if user_id else None
@@ -158,7 +164,7 @@ class MatrixAdapter:
         mention = message.target.user_id if message.kind == MessageKind.PING else None
         lang = self.language_of(message.target.user_id)
         content = render.content(message, lang, thread_root=thread, mention=mention,
-                                 prefix=self.settings.matrix.command_prefix)
+                                 prefix=self.settings.matrix.command_prefix, people=self.matrix_id_of)
         if message.updates is not None:  # changed in place: an edit of the bot's earlier message
             content = render.replacement(content, message.updates)
         # a ticket room's invites (and a spare room's name) go out together with the message: they are

@@ -2,8 +2,10 @@
 ``formatted_body``, a thread relation where the message belongs to a thread, and buttons as
 numbered choices (Matrix has no buttons: a person replies with the number or reacts with it).
 
-Everything the bot shows is escaped, and ``m.mentions`` is empty, so a person's text copied into a
-message can neither ping anybody (``@room``, a user id) nor inject markup.
+Everything the bot shows is escaped, and ``@room`` defused, so a person's text copied into a message can
+neither ping anybody (``@room``, a user id) nor inject markup. Only the bot's own mentions
+(bot/core/mentions.py: marks a person's text never carries) become ``matrix.to`` pills, and only their
+people are listed in ``m.mentions`` (with the person a ping is for), so that their clients notify them.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import html
 import json
 import re
 import struct
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
-from bot.core.types import Button, OutboundMessage, OutgoingFile, button_command
+from bot.core.types import Button, OutboundMessage, OutgoingFile, button_command, split
 from bot.i18n import t
 
 # the body and the formatted body together, as the event's JSON encodes them (UTF-8, escapes included): a
@@ -75,19 +79,43 @@ def thread_relation(root: str) -> dict[str, Any]:
     return {"rel_type": "m.thread", "event_id": root, "is_falling_back": True, "m.in_reply_to": {"event_id": root}}
 
 
+People = Callable[[str], str | None]   # a [people] key → the person's Matrix user id, if they have one
+
+
 def content(message: OutboundMessage, lang: str, *, thread_root: str | None = None,
-            mention: str | None = None, prefix: str = "!") -> dict[str, Any]:
+            mention: str | None = None, prefix: str = "!", people: People | None = None) -> dict[str, Any]:
     """The ``m.room.message`` content of one outbox message."""
-    return notice(text_of(message, lang, prefix), thread_root=thread_root, mention=mention)
+    return notice(text_of(message, lang, prefix), thread_root=thread_root, mention=mention, people=people)
 
 
-def notice(text: str, *, thread_root: str | None = None, mention: str | None = None) -> dict[str, Any]:
+def pill(user_id: str, shown: str) -> str:
+    """A mention clients show as a pill and notify: a ``matrix.to`` link to the user."""
+    return f'<a href="https://matrix.to/#/{html.escape(quote(user_id, safe="@:"))}">{to_html(shown)}</a>'
+
+
+def notice(text: str, *, thread_root: str | None = None, mention: str | None = None,
+           people: People | None = None) -> dict[str, Any]:
+    """An ``m.notice`` of ``text``: the bot's mentions in it (bot/core/mentions.py) as pills of the people
+    ``people`` knows (else their plain text), ``mention`` and them in ``m.mentions``."""
+    plain, formatted, mentioned = [], [], [mention] if mention else []
+    for part in split(text):
+        if isinstance(part, str):
+            plain.append(part)
+            formatted.append(to_html(part))
+            continue
+        key, shown = part
+        user = people(key) if people is not None else None
+        plain.append(shown)
+        formatted.append(pill(user, shown) if user else to_html(shown))
+        if user:
+            mentioned.append(user)
+    users = list(dict.fromkeys(mentioned))
     body: dict[str, Any] = {
         "msgtype": "m.notice",
-        "body": text,
+        "body": "".join(plain),
         "format": "org.matrix.custom.html",
-        "formatted_body": to_html(text),
-        "m.mentions": {"user_ids": [mention]} if mention else {},
+        "formatted_body": "".join(formatted),
+        "m.mentions": {"user_ids": users} if users else {},
     }
     if thread_root:
         body["m.relates_to"] = thread_relation(thread_root)

@@ -379,9 +379,14 @@ class Rooms:
                          error=str(getattr(answer, "status_code", answer)))
             invited.add(user)
 
-    async def retitle(self, ticket_key: str, name: str, topic: str) -> str:
-        """Gives the ticket's room (created if it has none yet) the name and topic, each only where it differs from
-        what the room shows. Returns the room."""
+    async def retitle(self, ticket_key: str, name: str, topic: str) -> str | None:
+        """Gives the ticket's room (created if it has none yet, unless the ticket is closed) the name and topic, each
+        only where it differs from what the room shows. Returns the room."""
+        if await self.existing_ticket_room(ticket_key) is None:
+            assert self.tickets is not None
+            summary = await self.tickets.summary(ticket_key, Platform.MATRIX)
+            if summary is None or summary.state == "closed":
+                return None   # a closed ticket whose room the bot left: no new room for a topic
         room = await self.ticket_room(ticket_key)
         shown = self.client.rooms.get(room)
         for event, key, value in (("m.room.name", "name", name), ("m.room.topic", "topic", topic)):

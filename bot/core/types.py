@@ -9,6 +9,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bot.core.mentions import MARKS, unmarked
+from bot.core.mentions import split as split  # for the adapters: the bot's mentions in a text (their port is types)
+
 # characters no database here can store: NUL (PostgreSQL's text refuses it) and lone surrogates (no UTF-8)
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
@@ -34,6 +37,8 @@ class Capability(StrEnum):
     PRIVATE_ROOMS = "private_rooms"
     # a ticket's private space shows a name and a topic that the bot keeps current (OutboundMessage.space "topic")
     SPACE_TOPICS = "space_topics"
+    # the bot's mentions of people (bot/core/mentions.py) become the platform's mentions, which notify them
+    MENTIONS = "mentions"
     DELETE = "delete"
 
 
@@ -77,19 +82,21 @@ def storable(text: str) -> str:
     return _UNSTORABLE.sub("\ufffd", text)
 
 
-def _storable(value: Any) -> Any:
+def _storable(value: Any, *, marks: bool = False) -> Any:
     if isinstance(value, str):
-        return storable(value) if _UNSTORABLE.search(value) else value
+        value = storable(value) if _UNSTORABLE.search(value) else value
+        return value if marks or not MARKS.search(value) else unmarked(value)
     if isinstance(value, dict):
-        return {_storable(key): _storable(item) for key, item in value.items()}
+        return {_storable(key, marks=marks): _storable(item, marks=marks) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(_storable(item) for item in value)
+        return type(value)(_storable(item, marks=marks) for item in value)
     return value
 
 
 class Frozen(BaseModel):
     """A core value. Text a platform hands in is made storable on the way in: a message with a NUL byte is
-    saved (with U+FFFD in its place) instead of failing in the database after its receipt."""
+    saved (with U+FFFD in its place) instead of failing in the database after its receipt; and it loses the
+    marks of a mention (bot/core/mentions.py), so that nothing a person writes can mention anybody."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -247,6 +254,14 @@ class Target(Frozen):
 
 
 class OutboundMessage(Frozen):
+    """What the bot says; its text may hold the bot's own mentions (bot/core/mentions.py), which only
+    platforms with ``Capability.MENTIONS`` get (the outbox sends every other platform the plain text)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        return _storable(data, marks=True)
+
     id: int
     target: Target
     text: str

@@ -35,7 +35,7 @@ from bot.access.people import person_by_key
 from bot.core.desk import Desk
 from bot.core.types import Button, MessageKind, Platform
 from bot.core.uow import UnitOfWork
-from bot.duty.notify import name_of, post_duty, tell
+from bot.duty.notify import mention_of, name_of, post_duty, tell
 from bot.duty.store import holder, window_of
 from bot.i18n import t
 from bot.i18n.format import instant
@@ -276,9 +276,10 @@ async def answer_when_closed(session: AsyncSession, desk: Desk, ticket: Ticket) 
 
 
 def contact(desk: Desk, key: str | None) -> str:
-    """A colleague's name and, when the config has one, their phone number: ``Lea (+49 30 5550 2102)``."""
+    """A colleague's name (a mention where the platform has them) and, when the config has one, their phone
+    number: ``Lea (+49 30 5550 2102)``."""
     person = desk.settings.people.get(key) if key else None
-    name = name_of(desk, key)
+    name = mention_of(desk, key)
     return f"{name} ({person.phone})" if person is not None and person.phone else name
 
 

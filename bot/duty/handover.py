@@ -13,7 +13,7 @@ from bot.core.desk import Desk
 from bot.core.types import Button, MessageKind
 from bot.duty.escalation import duty_roles
 from bot.duty.ledger import record_shifts
-from bot.duty.notify import name_of, post_duty, role_name, tell
+from bot.duty.notify import mention_of, name_of, post_duty, role_name, tell
 from bot.duty.store import window_of
 from bot.i18n import t
 from bot.i18n.format import instant
@@ -64,10 +64,10 @@ async def post_handover(session: AsyncSession, desk: Desk, slot: datetime) -> No
     taken = Button(action=ACTION, label=t(desk.language, "handover.button_taken"), value=slot.isoformat())
     post_duty(desk, session, text, kind=MessageKind.HANDOVER, buttons=(taken,) if ask else (),
               start=lambda lang: instant(lang, shift[0], desk.settings.desk.timezone),
-              mailbox=name_of(desk, duty.mailbox),
+              mailbox=mention_of(desk, duty.mailbox),
               role=lambda lang: role_name(lang, phone_role or ""),
-              phone=name_of(desk, phone.person if phone else None),
-              standby=name_of(desk, standby.person if standby else None),
+              phone=mention_of(desk, phone.person if phone else None),
+              standby=mention_of(desk, standby.person if standby else None),
               prio1=", ".join(prio1) or none, due=", ".join(due) or none)
     if ask:
         session.add(Timer(ticket_id=None, kind="handover:ack", due_at=slot + duty.handover_ack,

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.access.people import identity_of, person_by_key
 from bot.core.desk import Desk
 from bot.core.errors import Worded
+from bot.core.mentions import mention
 from bot.core.types import Button, MessageKind, Target, Visibility
 from bot.i18n import format as fmt
 from bot.i18n import t
@@ -34,6 +35,15 @@ def name_of(desk: Desk, key: str | None, lang: str | None = None) -> str:
         return t(lang or desk.language, "duty.nobody")
     person = desk.settings.people.get(key)
     return (person.name if person is not None else None) or key
+
+
+def mention_of(desk: Desk, key: str | None, *, at: bool = False) -> str:
+    """The person ``key`` named so that their client notifies them where the platform has mentions
+    (bot/core/mentions.py; ``at``: shown as ``@Name``); their plain name elsewhere, or "nobody"."""
+    name = name_of(desk, key)
+    if key is None or key not in desk.settings.people:
+        return name
+    return mention(key, f"@{name}" if at else name)
 
 
 def role_name(lang: str, role: str) -> str:

@@ -42,6 +42,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import Clock
+from bot.core.mentions import MARKS, plain
 from bot.core.ports import DeliveryError
 from bot.core.types import (
     URGENT_KINDS,
@@ -321,10 +322,13 @@ class OutboxSender:
         batch: int = 100,
         concurrency: int = 1,
         removers: dict[Platform, Remover] | None = None,
+        mentions: Iterable[Platform] = (),
     ) -> None:
         self.sessions = sessions
         self.clock = clock
         self.senders = senders
+        # the platforms that show the bot's mentions as theirs (Capability.MENTIONS); the others get plain text
+        self.mentions = frozenset(mentions)
         # the platforms that can take a person's message off a channel (Capability.DELETE)
         self.removers = removers or {}
         self.on_dead = on_dead
@@ -524,13 +528,19 @@ class OutboxSender:
         if row.operation == Operation.UPDATE:
             if ref is None:
                 return None  # the message to change never arrived (dead): nothing to change, nothing to retry
-            return await self.senders[platform](to_message(row, updates=ref))
+            return await self.senders[platform](self._shown(platform, to_message(row, updates=ref)))
         files: tuple[OutgoingFile, ...] = ()
         if meta.get("files"):
             async with self.sessions() as session:
                 files = await files_of(session, row)
         # a reply whose thread root never arrived is posted on its own
-        return await self.senders[platform](to_message(row, thread=ref, files=files))
+        return await self.senders[platform](self._shown(platform, to_message(row, thread=ref, files=files)))
+
+    def _shown(self, platform: Platform, message: OutboundMessage) -> OutboundMessage:
+        """The message with the bot's mentions for a platform that shows them, else with their plain text."""
+        if platform in self.mentions or not MARKS.search(message.text):
+            return message
+        return message.model_copy(update={"text": plain(message.text)})
 
     async def _ref_of(self, row_id: int) -> str | None:
         """The platform's id of an earlier row's message, once it was sent."""

@@ -179,8 +179,9 @@ def test_the_installed_features_register_what_the_desk_runs() -> None:
 def test_a_feature_adds_only_what_its_register_adds() -> None:
     only_tickets = Features()
     tickets.register(only_tickets)
-    # the one timer of tickets: the reminder of a due time (/ticket assign … --due)
-    assert set(only_tickets.timers) == {"ticket:due"} and only_tickets.jobs == []
+    # the timers of tickets: the reminder of a due time (/ticket assign … --due), and a DM kept aside whose question
+    # stays unanswered (bot/tickets/conversation.py)
+    assert set(only_tickets.timers) == {"ticket:due", "conversation:unanswered"} and only_tickets.jobs == []
     # a changed ticket's space gets its new name and topic, then a closed ticket's space is archived
     assert only_tickets.finishers == {Stage.SPACES: [space.retitle_changed, space.archive_closed]}
     assert only_tickets.commands.groups() == {"ticket", "queue"}

@@ -9,7 +9,10 @@ from urllib.parse import quote
 from matrix_harness import MatrixHarness
 from sqlalchemy import select
 
-from storage.models import KeyValue
+from bot.core.types import MessageKind, Visibility
+from bot.duty.notify import mention_of
+from bot.infra.outbox import enqueue
+from storage.models import KeyValue, Ticket
 
 SLA = {
     "desk": {"name": "HW desk", "ticket_prefix": "HW", "language": "en", "sla": "support",
@@ -183,9 +186,53 @@ async def test_the_bot_leaves_the_longest_closed_rooms_beyond_its_limit(matrix: 
     joined = set((await matrix.adapter.client.joined_rooms()).rooms)
     assert first not in joined and second in joined
     assert await value(matrix, "matrix:space:HW-1") is None and await value(matrix, "matrix:space:HW-2") == second
+    # a new topic for the closed ticket opens no new room
+    assert await matrix.adapter.rooms.retitle("HW-1", "HW-1 · renamed", "State: closed") is None
+    assert await value(matrix, "matrix:space:HW-1") is None
 
     await matrix.settle(await rita.send(dm, "!ticket reopen HW-1"))
     await matrix.bot.outbox.drain()
     reopened = await ticket_room(matrix, "HW-1")
     assert reopened not in (first, second)
     assert reopened in await rita.accept_invites()
+
+
+async def test_the_bots_mentions_are_pills_that_notify(matrix: MatrixHarness) -> None:
+    """A notice to the duty room that mentions Carla (as the digest mentions the phone duty): a matrix.to pill in
+    the formatted body, her plain name in the body, and her id in m.mentions, so that her client notifies her."""
+    desk = matrix.bot.desk
+    [duty] = desk.duty_targets()
+    async with desk.sessions.begin() as session:
+        enqueue(session, matrix.clock.now(), duty, f"Prio-1 digest for {mention_of(desk, 'carla', at=True)}: "
+                f"nothing open. Ask {mention_of(desk, 'anna')} or {mention_of(desk, 'zed')}.",
+                kind=MessageKind.DIGEST, visibility=Visibility.PRIVATE)
+    await matrix.bot.outbox.drain()
+    [digest] = [e for e in await matrix.people["carla"].from_bot(matrix.duty, matrix.bot_id)
+                if "digest" in e["content"]["body"]]
+    carla, anna = matrix.names["carla"], matrix.names["anna"]
+    content = digest["content"]
+    assert content["body"] == "Prio-1 digest for @Carla: nothing open. Ask Anna or zed."
+    assert content["formatted_body"] == (f'Prio-1 digest for <a href="https://matrix.to/#/{carla}">@Carla</a>: '
+                                         f'nothing open. Ask <a href="https://matrix.to/#/{anna}">Anna</a> or zed.')
+    assert content["m.mentions"] == {"user_ids": [carla, anna]}
+
+
+async def test_a_requesters_text_mentions_nobody(matrix: MatrixHarness) -> None:
+    """The attack: Rita's request tries @room, a forged mark of the bot's own mentions, a pill in HTML and a bare
+    user id; the duty card and her ticket room show it as text, and nobody is in m.mentions."""
+    anna = matrix.names["anna"]
+    forged = "\ue000anna\ue001@Anna\ue002"
+    text = (f"@room URGENT {forged} <a href=\"https://matrix.to/#/{anna}\">Anna</a> {anna} please look")
+    room = await open_ticket(matrix, text)
+    async with matrix.bot.desk.sessions() as session:
+        [ticket] = (await session.scalars(select(Ticket))).all()
+    assert "\ue000" not in ticket.title and "\ue000" not in ticket.description
+    [card] = [e for e in await matrix.people["anna"].from_bot(matrix.duty, matrix.bot_id)
+              if "HW-1" in e["content"]["body"]]
+    [opened] = await matrix.people["rita"].from_bot(room, matrix.bot_id)
+    for event in (card, opened):
+        content = event["content"]
+        assert content["m.mentions"] == {}
+        assert "<a " not in content["formatted_body"] and "&lt;a href=" in content["formatted_body"]
+        assert "@room" not in content["body"] and "@\u2060room" in content["body"]
+        assert "\ue000" not in content["body"] and "@Anna" in content["body"]   # the forged mark is plain text

@@ -1,0 +1,46 @@
+"""Mentions the bot writes: a person named so that their client notifies them (a Matrix ``matrix.to`` pill with
+``m.mentions``, a Slack ``<@U…>``).
+
+The core writes ``mention(key, text)``: ``text`` (what every reader sees, ``@Mira``) marked with the person's
+``[people]`` key between private-use characters. An adapter that declares ``Capability.MENTIONS`` turns each marked
+part into its platform's mention of that person's account (:func:`split`); for every other platform the outbox sends
+the plain text (:func:`plain`). The marks never come from outside: every text a platform hands in loses them
+(``bot.core.types.Frozen``), so nothing a person writes can mention anybody.
+"""
+
+from __future__ import annotations
+
+import re
+
+OPEN, SEP, CLOSE = "\ue000", "\ue001", "\ue002"
+MARKS = re.compile("[\ue000-\ue002]")
+_MENTION = re.compile("\ue000([^\ue000-\ue002]+)\ue001([^\ue000-\ue002]*)\ue002")
+
+
+def mention(key: str, text: str) -> str:
+    """``text`` as a mention of the person ``key`` (a ``[people]`` key)."""
+    return f"{OPEN}{unmarked(key)}{SEP}{unmarked(text)}{CLOSE}"
+
+
+def unmarked(text: str) -> str:
+    """``text`` without any mark (what a platform hands in)."""
+    return MARKS.sub("", text)
+
+
+def plain(text: str) -> str:
+    """``text`` with every mention as its visible text (for platforms without mentions)."""
+    return unmarked(_MENTION.sub(lambda match: match.group(2), text))
+
+
+def split(text: str) -> list[str | tuple[str, str]]:
+    """``text`` as plain parts and ``(key, visible text)`` mentions, in order; stray marks are dropped."""
+    parts: list[str | tuple[str, str]] = []
+    at = 0
+    for match in _MENTION.finditer(text):
+        if match.start() > at:
+            parts.append(unmarked(text[at:match.start()]))
+        parts.append((match.group(1), match.group(2)))
+        at = match.end()
+    if at < len(text):
+        parts.append(unmarked(text[at:]))
+    return parts
