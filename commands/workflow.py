@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, field_validator
 
 from bot import access, kb, routing
+from bot.contacts import reach
 from bot.core.context import Context
 from bot.core.errors import BadValue, Refused, Worded
 from bot.core.registry import Arg, Command, Registry
@@ -279,6 +280,12 @@ async def merge(ctx: Context, args: MergeArgs) -> list[Reply]:
     keep = await load(ctx, args.keep, write=True)
     duplicate = await load(ctx, args.duplicate, write=True)
     await deferral.merge(ctx.session, ctx.desk, keep, duplicate, ctx.actor.person)
+    # a caller (or an address without a mailbox) hears no notice from the bot: the team tells them
+    unreached = [way.contact or "?" for way in [await reach.way_to_requester(ctx.session, ctx.desk, ticket)
+                                                for ticket in (duplicate, keep)] if way.how in ("call", "pass_on")]
+    if unreached:
+        return reply(ctx, "merge.done_unreached", key=keep.key, duplicate=duplicate.key, ticket=keep.key,
+                     contacts=", ".join(dict.fromkeys(unreached)))
     return reply(ctx, "merge.done", key=keep.key, duplicate=duplicate.key, ticket=keep.key)
 
 

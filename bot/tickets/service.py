@@ -29,7 +29,7 @@ TITLE_LENGTH = 80
 
 # events only agents see in a ticket's history (internal notes, the triage checklist, pings, routing)
 INTERNAL_KINDS = ("note", "check", "uncheck", "ping", "ack", "p1_request", "confirm", "route", "vendor_queued",
-                  "deletion")
+                  "deletion", "vendor_mail")  # vendor_mail: the vendor's answers by mail are the team's
 
 # where a ticket's priority came from (ticket.data["priority_source"]): the requester chose it ("given" with
 # -p, "urgency" with the urgency answer), the team set it ("team"), its category ("category"), or nobody

@@ -291,3 +291,15 @@ async def test_a_chat_requesters_confirmations_are_unchanged(desk: Harness) -> N
     await desk.reply("dora", "/ticket the VPN drops")
     answer = await desk.reply("anna", "/ticket reply HW-1 which client?")
     assert answer.text == t("en", "ticket.replied", key="HW-1")
+
+
+async def test_merging_a_callers_ticket_says_who_must_tell_them(desk: Harness) -> None:
+    await desk.reply("dora", "/ticket the printer on floor 3 jams")
+    await desk.reply("anna", PHONE_TEXT)
+    answer = await desk.reply("anna", "/ticket merge HW-1 HW-2")
+    assert answer.text == t("en", "merge.done_unreached", duplicate="HW-2", key="HW-1",
+                            contacts="Maria Huber +49 30 1234567")
+    await desk.reply("dora", "/ticket the VPN drops")
+    await desk.reply("dora", "/ticket the VPN drops again")
+    answer = await desk.reply("anna", "/ticket merge HW-3 HW-4")
+    assert answer.text == t("en", "merge.done", duplicate="HW-4", key="HW-3")

@@ -303,7 +303,9 @@ async def test_the_providers_answer_by_mail_is_the_teams_and_names_its_ticket(tm
              {"after": "5m", "mail": {"from": f"SMV Provider <{PROVIDER}>", "in_reply_to": "mail-1",
                                       "subject": "[DL-4711] Re: [SMV-1] Die SMV ist nicht erreichbar",
                                       "headers": {"Auto-Submitted": "auto-replied"},
-                                      "text": "Wir haben Ihre Meldung als DL-4711 aufgenommen."}}]
+                                      "text": "Wir haben Ihre Meldung als DL-4711 aufgenommen."}},
+             {"after": "1m", "user": "kai", "dm": True, "text": "/ticket show SMV-1"},
+             staff("jana", "/ticket show SMV-1")]
     result = await run(tmp_path, ORG, steps, start=TUESDAY)
     assert result.errors() == []
     ticket = await result.ticket("SMV-1")
@@ -313,6 +315,12 @@ async def test_the_providers_answer_by_mail_is_the_teams_and_names_its_ticket(tm
     # Jana, who has the ticket, reads it; the member hears nothing of it, and nobody answers the provider's robot
     assert result.has("Wir haben Ihre Meldung als DL-4711 aufgenommen.", to="@jana")
     assert not [text for text in result.texts(to="ticket:SMV-1") if "DL-4711" in text]
+    # in the ticket's history it is the team's: Jana sees it, Kai does not
+    (kai_show,) = [line["text"] for line in result.about() if line.get("for") == "@kai" or line["to"] == "@kai"
+                   if line["text"].startswith("SMV-1")]
+    assert "Wir haben Ihre Meldung" not in kai_show
+    assert [line for line in result.about(to=INTERN) if line.get("for") == "@jana"
+            and "Wir haben Ihre Meldung als DL-4711 aufgenommen." in line["text"]]
     assert [line["kind"] for line in result.about() if str(line["to"]).startswith("mail:")] == ["vendor"]
 
 

@@ -7,6 +7,8 @@ from email.utils import parseaddr
 from mail_harness import MailHarness
 from mail_harness import mail as make_mail
 
+from bot.i18n import t
+
 
 async def test_a_mail_becomes_a_ticket_with_a_threaded_receipt(mail: MailHarness) -> None:
     await mail.start()
@@ -57,6 +59,9 @@ async def test_a_reply_by_mail_goes_into_the_ticket_and_an_agent_reply_goes_back
     assert answer["Message-ID"] in reply["References"] or receipt.message["Message-ID"] in reply["References"]
     assert "Please restart the router." in reply.get_content()
     assert reply["Auto-Submitted"] == "auto-generated"
+    # and Anna is told where it went: by mail, not into a private space the ticket does not have
+    assert t("en", "contact.replied", key="HW-1") + " " + t("en", "contact.way_mail", email="maria@example.com") \
+        in mail.chat_texts()
 
 
 async def test_the_start_warns_that_a_team_address_is_trusted_without_a_sender_check(mail: MailHarness,
