@@ -1,7 +1,7 @@
 """Slack receipt round trip of `/ticket` (HTTP mode), as a ratio to a bare slack-bolt app that acks and posts it.
 
     .venv/bin/python benchmarks/bench_slack_receipt.py [--requests 1200] [--concurrency 10] [--warmup 120]
-                                                       [--rounds 3] [--db URL]
+                                                       [--rounds 3] [--db URL] [--profile]
 
 What a person waits for is not the ack but the answer. Two processes on loopback: this one serves the
 apps under test; the other runs the fake Slack Web API (``tests/adapters/slack/slack_fake.py``) and the
@@ -28,8 +28,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import io
 import json
 import os
+import pstats
 import statistics
 import sys
 import tempfile
@@ -186,13 +189,18 @@ async def main(args: argparse.Namespace) -> int:
     results: dict[str, dict[str, Any]] = {name: {"acks": [], "receipts": [], "statuses": {}, "missing": 0}
                                           for name in names}
     load_before = os.getloadavg()[0]
+    profiler = cProfile.Profile() if args.profile else None
     try:
         with tempfile.TemporaryDirectory(prefix="dutydesk-bench-") as tmp:
             bare, bare_url = await serve_bolt(bare_app(api))
             async with Dutydesk(args, api, Path(tmp)) as dutydesk:
                 for n in range(args.rounds):
                     for name, url, tag in ((names[0], bare_url, f"a{n}"), (names[1], dutydesk.url, f"d{n}")):
+                        if profiler is not None and name == names[1]:
+                            profiler.enable()
                         got = await run(url, tag)
+                        if profiler is not None:
+                            profiler.disable()
                         into = results[name]
                         into["acks"] += got["acks"]
                         into["receipts"] += got["receipts"]
@@ -206,6 +214,13 @@ async def main(args: argparse.Namespace) -> int:
         await client.stdin.drain()
         client.stdin.close()
         await client.wait()
+
+    if profiler is not None:
+        stream = io.StringIO()
+        stats_ = pstats.Stats(profiler, stream=stream)
+        stats_.sort_stats("tottime").print_stats(40)
+        stats_.sort_stats("cumulative").print_stats(r"dutydesk|/bot/|/adapters/|/storage/", 60)
+        print(stream.getvalue(), file=sys.stderr)
 
     def stats(values: list[float]) -> tuple[float, float]:
         return statistics.median(values), percentile(values, 99)
@@ -247,6 +262,8 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=120)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per app (default 3)")
     parser.add_argument("--db", help="URL of an empty database for dutydesk (default: a fresh SQLite file)")
+    parser.add_argument("--profile", action="store_true",
+                        help="cProfile this process during the dutydesk rounds (to stderr)")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args()
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
@@ -42,31 +44,78 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
+class WriteLock:
+    """An asyncio lock whose waiters are served by rank, then in arrival order: a waiter of rank 0
+    (a request waiting for its inbox row to be stored, so it can be acknowledged) goes before the
+    background's transactions of rank 1 that asked earlier."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def locked(self) -> bool:
+        return self._held
+
+    async def acquire(self, rank: int = 1) -> None:
+        if not self._held and not self._waiting:
+            self._held = True
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (rank, next(self._order), turn))
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.release()  # handed the lock just as it was cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        while self._waiting:
+            _, _, turn = heapq.heappop(self._waiting)
+            if not turn.done():  # a waiter that was cancelled has a done future: skip it
+                turn.set_result(None)
+                return   # the lock passes on: still held
+        self._held = False
+
+
 class SerialWriteSessions(async_sessionmaker[AsyncSession]):
     """SQLite has one writer at a time. This process's write transactions (``begin()``) wait for
-    each other here, in arrival order, instead of in SQLite's busy handler, which sleeps up to
-    100 ms between tries, lets a newcomer overtake and gives up after ``busy_timeout``. Readers
-    (``sessions()``) are not held; WAL lets them read while someone writes."""
+    each other here instead of in SQLite's busy handler, which sleeps up to 100 ms between tries,
+    lets a newcomer overtake and gives up after ``busy_timeout``: in arrival order, except that
+    ``begin(first=True)`` (the inbox rows of requests waiting for their ack) goes before every
+    ordinary transaction waiting. Readers (``sessions()``) are not held; WAL lets them read while
+    someone writes."""
 
     def __init__(self, engine: AsyncEngine, **kwargs: Any) -> None:
         super().__init__(engine, **kwargs)
-        self.write_lock = asyncio.Lock()
+        self.write_lock = WriteLock()
         self._owner: asyncio.Task[Any] | None = None
 
     @contextlib.asynccontextmanager
-    async def begin(self) -> AsyncIterator[AsyncSession]:  # type: ignore[override]
+    async def begin(self, *, first: bool = False) -> AsyncIterator[AsyncSession]:  # type: ignore[override]
         task = asyncio.current_task()
         if task is not None and task is self._owner:  # nested in this task's own transaction: no self-deadlock
             async with super().begin() as session:
                 yield session
             return
-        async with self.write_lock:
+        await self.write_lock.acquire(0 if first else 1)
+        try:
             self._owner = task
-            try:
-                async with super().begin() as session:
-                    yield session
-            finally:
-                self._owner = None
+            async with super().begin() as session:
+                yield session
+        finally:
+            self._owner = None
+            self.write_lock.release()
+
+
+def begin_first(sessions: async_sessionmaker[AsyncSession]) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
+    """A write transaction that someone waits for right now (a request's inbox row before its ack): on
+    SQLite it goes before the background's transactions waiting for the one writer; elsewhere a plain
+    ``begin()``."""
+    if isinstance(sessions, SerialWriteSessions):
+        return sessions.begin(first=True)
+    return sessions.begin()
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

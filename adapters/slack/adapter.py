@@ -37,7 +37,7 @@ from adapters.slack.ratelimit import ChannelRateLimiter
 from adapters.slack.spaces import TicketSpaces
 from bot.core.clock import Clock
 from bot.core.ports import DeliveryError, Ports
-from bot.core.types import URGENT_KINDS, Capability, OutboundMessage, Platform, Removal
+from bot.core.types import URGENT_KINDS, Capability, MessageKind, OutboundMessage, Platform, Removal
 from bot.settings import ConfigError, Settings
 
 log = structlog.stdlib.get_logger(__name__)
@@ -121,7 +121,7 @@ class SlackAdapter:
         self.directory = Directory(self.client, configured_channels(settings))
         self.spaces = TicketSpaces(self.client)
         self.http: aiohttp.ClientSession | None = None
-        # the ingress sets this: deliveries wait for a gap between incoming requests
+        # the ingress sets this: ordinary deliveries let the requests being received go first
         self.pace: Callable[[], Awaitable[None]] | None = None
         # (outbox row id, file position) → the Slack file id of a file uploaded by an attempt that did not finish
         self._uploaded: dict[tuple[int, int], str] = {}
@@ -205,7 +205,8 @@ class SlackAdapter:
     # ----------------------------------------------------------------- sending
 
     async def send(self, message: OutboundMessage) -> str | None:
-        if self.pace is not None and message.kind not in URGENT_KINDS:  # a Prio-1 page does not wait for a lull
+        # a Prio-1 page and a receipt (what people wait for) do not let requests being received go first
+        if self.pace is not None and message.kind not in URGENT_KINDS and message.kind != MessageKind.RECEIPT:
             await self.pace()
         try:
             return await self._send(message)

@@ -47,7 +47,7 @@ class SlackIngress:
         self.form = ports.form
         self.tasks: set[asyncio.Task[None]] = set()
         self.groups = SlackGroups(adapter.client, ports)
-        adapter.pace = ports.inbox.pace   # deliveries wait for a gap between requests
+        adapter.pace = ports.inbox.pace   # ordinary deliveries let requests being received go first
 
     @property
     def directory(self):

@@ -46,6 +46,7 @@ from bot.tickets import conversation, service
 from bot.tickets import form as ticket_form
 from bot.workflow import hooks as workflow
 from bot.workflow import vendor
+from storage.db import begin_first
 from storage.errors import StorageUnavailable, unavailable
 from storage.models import ProcessedEvent, table_of
 from storage.upsert import upsert
@@ -130,7 +131,8 @@ class Dispatcher:
         for each, False when its idempotency key was seen before (also earlier in ``events``)."""
         if not events:
             return []
-        async with self.desk.sessions.begin() as session:
+        # a request waits for its ack: on SQLite before the background's transactions waiting for the writer
+        async with begin_first(self.desk.sessions) as session:
             stored = await self._store(session, events)
         new: list[bool] = []
         for event in events:

@@ -6,9 +6,10 @@ over here; it does nothing else with it. Three ways in:
 - :meth:`Inbox.submit` — for a platform that forgets a request once it is acknowledged (Slack):
   the event is stored first (the inbox row, in one group commit with the other requests of the
   moment), the adapter acknowledges after ``submit`` returns, and a pool of workers processes the
-  stored events in arrival order, a request for a Prio-1 ticket first. While requests keep arriving,
-  the workers and the deliveries wait for the gaps (:class:`FlowControl`), so a flood is acknowledged
-  at once and worked off after it.
+  stored events in arrival order, a request for a Prio-1 ticket first. A request being received
+  right now goes first (:class:`FlowControl`: work and ordinary deliveries let it pass, for a moment at
+  most; on SQLite its inbox row goes before the background's writes); during a flood, work and deliveries
+  wait for the gaps, so the flood is acknowledged at once and worked off after it.
 - :meth:`Inbox.handle_redelivered` — for a platform that delivers again until it is told it may
   stop (the Matrix sync token): inbox row and work in one commit.
 - :meth:`Inbox.handle_now` — for a person waiting at a terminal (the console): handled, and what is
@@ -42,13 +43,21 @@ if TYPE_CHECKING:
 
 log = structlog.stdlib.get_logger(__name__)
 
-# while requests keep coming, processing and delivery yield to them: they wait for a quiet moment of
-# BUSY_WINDOW, but go on at least once per MAX_DEFER, so a flood of requests is acknowledged at once
-# and the work is done in the gaps (and after the flood)
+# requests first. In the ordinary run of things work and deliveries wait only while a request is being
+# received right now (its inbox row not stored yet), for at most YIELD_MAX: a person's answer never waits for
+# a lull between other people's requests. On SQLite a request's inbox row also goes before the background's
+# transactions waiting for the one writer (storage.db.begin_first).
+YIELD_MAX = 0.02
+# a flood: FLOOD events stored and waiting for a worker (requests come faster than they are processed), or
+# BURST requests being received at once. Then work and ordinary deliveries wait for a quiet moment of
+# BUSY_WINDOW between requests, but go on at least once per MAX_DEFER, so the flood is acknowledged at once
+# and worked off in its gaps and after it; work let through during a flood holds new requests at the door for
+# at most DOOR_MAX, so it finishes quickly instead of crawling between requests while it holds the database's
+# write lock. A request for a Prio-1 ticket never waits: its page goes out while the flood is still coming in.
+FLOOD = 20
+BURST = 4   # … or as many requests being received at once
 BUSY_WINDOW = 0.2
 MAX_DEFER = 5.0
-# work let through during a flood runs with new requests held at the door for at most this long,
-# so it finishes quickly instead of crawling between requests while it holds the database's write lock
 DOOR_MAX = 0.2
 ACCEPT_BATCH = 200
 
@@ -87,11 +96,15 @@ class GroupCommit:
 
 
 class FlowControl:
-    """Requests first: work and deliveries wait for a gap between incoming requests (for at most
-    MAX_DEFER), and work let through during a flood holds new requests at the door (for at most DOOR_MAX)."""
+    """Requests first: work and ordinary deliveries let the requests being received right now go first (for at
+    most YIELD_MAX); during a flood (:attr:`flooded`) they wait for a gap between requests (for at
+    most MAX_DEFER), and work let through during a flood holds new requests at the door (for at most DOOR_MAX)."""
 
     def __init__(self) -> None:
         self.requests = 0  # requests being received right now
+        self.backlog: Callable[[], int] = lambda: 0   # events stored and waiting for a worker (the inbox sets it)
+        self._gap = asyncio.Event()   # set while no request is being received
+        self._gap.set()
         self._last_request = 0.0
         self._last_processed = 0.0
         self._door = asyncio.Event()
@@ -102,15 +115,33 @@ class FlowControl:
         """Around the receipt of one request (an adapter's middleware): waits at a closed door, counts it."""
         await self._door.wait()
         self.requests += 1
+        self._gap.clear()
         try:
             yield
         finally:
             self.requests -= 1
             self._last_request = time.monotonic()
+            if not self.requests:
+                self._gap.set()
+
+    @property
+    def flooded(self) -> bool:
+        """FLOOD events waiting for a worker, or BURST requests being received at once."""
+        return self.backlog() >= FLOOD or self.requests >= BURST
 
     async def yield_to_requests(self) -> bool:
+        """Lets the requests being received go first; True when work is let through during a flood without a
+        gap (MAX_DEFER passed)."""
+        if self.flooded:
+            return await self._wait_for_gap()
+        if self.requests:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._gap.wait(), YIELD_MAX)
+        return False
+
+    async def _wait_for_gap(self) -> bool:
         """Waits while requests are being received or came in the last BUSY_WINDOW, for at most MAX_DEFER
-        since the last time this let work through; True when it lets work through during a flood."""
+        since the last time this let work through; True when it lets work through during the flood."""
         while True:
             now = time.monotonic()
             quiet, waited = now - self._last_request, now - self._last_processed
@@ -123,13 +154,13 @@ class FlowControl:
             await asyncio.sleep(max(0.005, min(BUSY_WINDOW - quiet, MAX_DEFER - waited)))
 
     async def pace(self) -> None:
-        """For an adapter's deliveries: wait for a gap between requests (see :meth:`yield_to_requests`)."""
+        """For an adapter's ordinary deliveries (not receipts or pages): see :meth:`yield_to_requests`."""
         await self.yield_to_requests()
 
     @contextlib.asynccontextmanager
     async def door_closed(self) -> AsyncIterator[None]:
-        """Forced work: holds new requests back (for at most DOOR_MAX) and lets the ones inside finish
-        first, so the work runs alone and quickly."""
+        """Forced work during a flood: holds new requests back (for at most DOOR_MAX) and lets the ones inside
+        finish first, so the work runs alone and quickly."""
         self._door.clear()
         reopen = asyncio.get_running_loop().call_later(DOOR_MAX, self._door.set)
         try:
@@ -157,6 +188,7 @@ class Inbox:
         self.outbox = outbox
         self._handle_now = handle_now or dispatcher.handle
         self.flow = FlowControl()
+        self.flow.backlog = lambda: self._queue.qsize()
         self.group = GroupCommit(dispatcher)
         self.in_flight: set[str] = set()   # keys queued or being processed by this process's workers
         # (rank, arrival, event): a request that opens or raises a Prio-1 ticket is taken first, so its
@@ -217,9 +249,11 @@ class Inbox:
 
     async def _work(self) -> None:
         while True:
-            _, _, event = await self._queue.get()
+            rank, _, event = await self._queue.get()
             try:
-                if await self.flow.yield_to_requests():
+                if rank == 0:   # a page waits for nobody
+                    await self._process(event)
+                elif await self.flow.yield_to_requests():   # let through during a flood, without a gap
                     async with self.flow.door_closed():
                         await self._process(event)
                 else:

@@ -125,7 +125,7 @@ class InboxPort(Protocol):
         ...
 
     async def pace(self) -> None:
-        """Call before each delivery: waits for a gap between incoming requests."""
+        """Call before an ordinary delivery: lets the requests being received right now go first (briefly)."""
         ...
 
     async def idle(self) -> None:

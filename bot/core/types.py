@@ -73,7 +73,7 @@ class MessageKind(StrEnum):
     VENDOR = "vendor"              # a ticket's documented report to the vendor by mail ([mail] vendor)
 
 
-# a Prio-1 page waits for nothing: no outbox concurrency slot, no lull in a platform's requests
+# a Prio-1 page waits for nothing: no outbox concurrency slot, no platform request being received
 URGENT_KINDS = frozenset({MessageKind.PING})
 
 

@@ -1,5 +1,5 @@
-"""The core's inbox (bot/core/inbox.py): group commit of concurrent submits, workers that yield to
-requests being received, and the one recovery loop, timed by ``[ha]``. On both backends."""
+"""The core's inbox (bot/core/inbox.py): group commit of concurrent submits, workers that let requests
+being received go first (briefly), and the one recovery loop, timed by ``[ha]``. On both backends."""
 
 from __future__ import annotations
 
@@ -43,20 +43,26 @@ async def test_a_duplicate_submit_is_not_processed_again(desk) -> None:
     assert await desk.count(Ticket) == 1
 
 
-async def test_work_waits_while_a_request_is_being_received(desk) -> None:
+async def test_work_waits_while_a_request_is_being_received(desk, monkeypatch) -> None:
+    from bot.core import inbox as module
+
+    monkeypatch.setattr(module, "YIELD_MAX", 60.0)   # it lets a request pass for at most YIELD_MAX; here: all along
     inbox = desk.bot.inbox
     event = desk.event("ben", "/ticket projector flickers", event_id="flow-1")
     async with inbox.arriving():   # a platform request is still being received …
         assert await inbox.submit(event)
         for _ in range(20):
             await asyncio.sleep(0.005)
-        # … so the worker has not started on the stored event (it waits for a gap, up to MAX_DEFER)
+        # … so the worker has not started on the stored event
         assert await desk.count(ProcessedEvent, ProcessedEvent.status == "received") == 1
-    await inbox.idle()
+    await inbox.idle()   # the request is in: the work goes on, no lull needed
     assert await desk.count(ProcessedEvent, ProcessedEvent.status == "done") == 1
 
 
-async def test_a_stored_event_the_workers_hold_is_left_to_them(desk) -> None:
+async def test_a_stored_event_the_workers_hold_is_left_to_them(desk, monkeypatch) -> None:
+    from bot.core import inbox as module
+
+    monkeypatch.setattr(module, "YIELD_MAX", 60.0)
     inbox = desk.bot.inbox
     event = desk.event("ben", "/ticket door sensor", event_id="held-1")
     async with inbox.arriving():   # the worker waits for the request to end
@@ -92,29 +98,33 @@ async def test_the_one_recovery_loop_follows_ha(make_harness) -> None:
 
 
 async def test_a_prio1_request_is_processed_before_the_requests_queued_ahead_of_it(desk, monkeypatch) -> None:
-    # one worker, held back while requests arrive: three ordinary requests queue up, then a Prio-1 one
+    # one worker, busy with a first request while three ordinary requests queue up, then two Prio-1 ones
     inbox = desk.bot.inbox
     inbox.workers = 1
     processed: list[str] = []
     process = desk.bot.dispatcher.process
+    busy = asyncio.Event()
+    release = asyncio.Event()
 
     async def recording(event):
         processed.append(event.text)
+        if len(processed) == 1:
+            busy.set()
+            await release.wait()
         await process(event)
 
     monkeypatch.setattr(desk.bot.dispatcher, "process", recording)
-    ordinary = [f"/ticket printer {n} jammed" for n in range(3)]
-    async with inbox.arriving():
-        for n, text in enumerate(ordinary):
-            assert await inbox.submit(desk.event("ben", text, event_id=f"queue-{n}"))
-        assert await inbox.submit(desk.event("ben", "/ticket -p1 the mail server is down", event_id="queue-p1"))
-        assert await inbox.submit(desk.event("ben", "/ticket priority HW-1 1", event_id="queue-raise"))
+    assert await inbox.submit(desk.event("ben", "/ticket printer 0 jammed", event_id="queue-0"))
+    await busy.wait()
+    for n in range(1, 4):
+        assert await inbox.submit(desk.event("ben", f"/ticket printer {n} jammed", event_id=f"queue-{n}"))
+    assert await inbox.submit(desk.event("ben", "/ticket -p1 the mail server is down", event_id="queue-p1"))
+    assert await inbox.submit(desk.event("ben", "/ticket priority HW-1 1", event_id="queue-raise"))
+    release.set()
     await inbox.idle()
     texts = [text.removeprefix("/") for text in processed]
-    # the worker may have taken the first request before the Prio-1 ones arrived; nothing queued after that
-    assert texts.index("ticket -p1 the mail server is down") < texts.index("ticket printer 1 jammed")
-    assert texts.index("ticket priority HW-1 1") < texts.index("ticket printer 1 jammed")
-    assert texts.index("ticket printer 1 jammed") < texts.index("ticket printer 2 jammed")   # otherwise in order
+    assert texts == ["ticket printer 0 jammed", "ticket -p1 the mail server is down", "ticket priority HW-1 1",
+                     "ticket printer 1 jammed", "ticket printer 2 jammed", "ticket printer 3 jammed"]
 
 
 def test_only_a_command_for_a_prio1_ticket_ranks_first(desk) -> None:

@@ -7,7 +7,7 @@ import asyncio
 
 from sqlalchemy import func, select
 
-from storage.db import SerialWriteSessions, make_engine, make_sessionmaker
+from storage.db import SerialWriteSessions, begin_first, make_engine, make_sessionmaker
 from storage.migrate import upgrade
 from storage.models import KeyValue
 
@@ -40,3 +40,39 @@ async def test_concurrent_write_transactions_all_commit_in_arrival_order(tmp_pat
 def test_postgresql_keeps_the_plain_sessionmaker() -> None:
     engine = make_engine("postgresql+psycopg://u@127.0.0.1:1/x")
     assert not isinstance(make_sessionmaker(engine), SerialWriteSessions)  # no connection is made
+
+
+async def test_a_request_waiting_for_its_ack_writes_before_the_background(tmp_path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    try:
+        await upgrade(engine)
+        sessions = make_sessionmaker(engine)
+        order: list[str] = []
+        holding = asyncio.Event()
+        release = asyncio.Event()
+
+        async def holder() -> None:
+            async with sessions.begin() as session:
+                session.add(KeyValue(key="held", value="0"))
+                await session.flush()
+                holding.set()
+                await release.wait()
+            order.append("holder")
+
+        async def writer(name: str, *, first: bool) -> None:
+            async with (begin_first(sessions) if first else sessions.begin()) as session:
+                session.add(KeyValue(key=name, value="1"))
+            order.append(name)
+
+        task = asyncio.create_task(holder())
+        await holding.wait()
+        background = [asyncio.create_task(writer(f"background-{i}", first=False)) for i in range(3)]
+        await asyncio.sleep(0)
+        request = asyncio.create_task(writer("request", first=True))
+        await asyncio.sleep(0)
+        release.set()
+        await asyncio.gather(task, request, *background)
+        # the one writer is handed to the request before the background's transactions that asked earlier
+        assert order == ["holder", "request", "background-0", "background-1", "background-2"]
+    finally:
+        await engine.dispose()

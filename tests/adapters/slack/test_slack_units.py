@@ -184,36 +184,33 @@ def test_manifest_scopes_are_exactly_those_the_calls_and_events_need() -> None:
 # --------------------------------------------------------------------------- acks first
 
 
-async def test_work_yields_to_requests_but_not_forever() -> None:
+async def test_work_yields_to_requests_being_received_but_not_for_long(monkeypatch) -> None:
     import asyncio
-    import time
 
-    from bot.core import inbox as slack_app  # the flow control moved from the Slack ingress into the core's inbox
+    from bot.core import inbox
     from bot.core.inbox import FlowControl
 
-    ingress = FlowControl()  # only the pacing state is needed here
-    ingress.requests, ingress._last_processed = 0, time.monotonic()
-    ingress._last_request = time.monotonic() - 1.0
-    assert await ingress.yield_to_requests() is False  # quiet: work goes on at once
+    flow = FlowControl()
+    assert await flow.yield_to_requests() is False  # no request being received: work goes on at once
 
-    ingress.requests = 3  # requests are being handled …
-    ingress._last_processed = time.monotonic() - slack_app.MAX_DEFER  # … but work has waited long enough
-    assert await ingress.yield_to_requests() is True
+    monkeypatch.setattr(inbox, "YIELD_MAX", 0.01)
+    async with flow.arriving():  # a request that takes longer than YIELD_MAX: work goes on anyway
+        assert await flow.yield_to_requests() is False
 
-    ingress.requests = 0
-    ingress._door = asyncio.Event()
-    ingress._door.set()
-    passed: list[str] = []
+    monkeypatch.setattr(inbox, "YIELD_MAX", 60.0)
+    order: list[str] = []
+    received = asyncio.Event()
 
     async def request() -> None:
-        async with ingress.arriving():
-            await asyncio.sleep(0)
-        passed.append("request")
+        async with flow.arriving():
+            received.set()
+            await asyncio.sleep(0.01)
+            order.append("request")
 
-    async with ingress.door_closed():
-        waiting = asyncio.create_task(request())
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
-        assert passed == []  # held at the door while the forced work runs
-    await waiting
-    assert passed == ["request"]
+    async def work() -> None:
+        await received.wait()
+        assert await flow.yield_to_requests() is False  # waited for the request, not for YIELD_MAX
+        order.append("work")
+
+    await asyncio.gather(work(), request())
+    assert order == ["request", "work"]
