@@ -13,6 +13,7 @@ from bot.core.features import Features
 from bot.core.registry import Registry
 from bot.digest import feature as digest
 from bot.duty import feature as duty
+from bot.mailbox import feature as mailbox
 from bot.reports import feature as reports
 from bot.routing import feature as routing
 from bot.sla import feature as sla
@@ -22,7 +23,7 @@ from commands import help as help_commands
 
 INSTALLED: tuple[Callable[[Features], None], ...] = (
     tickets.register, contacts.register, workflow.register, sla.register, duty.register, digest.register,
-    routing.register, reports.register,
+    routing.register, reports.register, mailbox.register,
 )
 
 

@@ -40,6 +40,8 @@ class MailStep(BaseModel):
     text: str = ""
     id: str | None = None
     in_reply_to: str | None = None
+    # further addressees besides the support mailbox (Cc): a colleague's address makes the mail personal
+    cc: list[str] = []
     headers: dict[str, str] = {}
     attachments: list[dict[str, Any]] = []
 
@@ -257,7 +259,7 @@ class Runner:
             raise ScenarioError(f"step {number}: in_reply_to names no earlier mail \"{mail.in_reply_to}\"")
         return await mailbox.take(mail.id or f"step-{number}", sender=mail.sender, subject=mail.subject,
                                   text=mail.text, in_reply_to=mail.in_reply_to, headers=mail.headers,
-                                  attachments=mail.attachments)
+                                  attachments=mail.attachments, cc=mail.cc)
 
     def _user(self, name: str) -> UserRef:
         person = self.bot.settings.people.get(name)
@@ -323,14 +325,19 @@ class Runner:
         newest one. No message offering it: a scenario error, never a command."""
         wanted = ticket.strip().upper()
         loose: tuple[str, str] | None = None
+        worded: tuple[str, str] | None = None
         for to, line_ticket, buttons in reversed(list(self.adapter.offers.values())):
             for button in buttons:
                 if button.action != action:
                     continue
                 if button.value.upper() == wanted or (line_ticket or "").upper() == wanted:
                     return to, button.value
+                if worded is None and wanted in button.value.upper().split():
+                    worded = (to, button.value)   # a choice among several: "M1 HW-2" for HW-2
                 if line_ticket is None and loose is None:
                     loose = (to, button.value)
+        if worded is not None:
+            return worded
         if loose is not None:
             return loose
         raise ScenarioError(f"step {number}: no message offers the button \"{action}\" for \"{ticket}\"")

@@ -93,6 +93,29 @@ class Contact(Base):
     updated_at: Mapped[datetime]
 
 
+class HeldMail(Base):
+    """A mail to the support mailbox addressed to a colleague personally, held for the mailbox holder
+    (bot/mailbox): it is a ticket, part of one, answered or forwarded once somebody decides. ``payload`` is the
+    inbound event as the mail runtime made it, so opening a ticket from it is what its arrival would have done."""
+
+    __tablename__ = "held_mails"
+    __table_args__ = (Index("ix_held_mails_state_created", "state", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_key: Mapped[str] = mapped_column(String(255), unique=True)   # the inbox's idempotency key
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    sender_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    colleague: Mapped[str] = mapped_column(String(120))   # the [people] key of whom the mail addresses
+    holder: Mapped[str | None] = mapped_column(String(120))   # whom it was shown to (the mailbox holder)
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    state: Mapped[str] = mapped_column(String(16), default="held")   # held | ticket | added | answered | forwarded
+    ticket_key: Mapped[str | None] = mapped_column(String(32))
+    handled_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    handled_at: Mapped[datetime | None]
+    card: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)   # the holder's message: outbox row, target
+    created_at: Mapped[datetime]
+
+
 class Identity(Base):
     """One platform account of a person (a Slack user id, a Matrix id, a console name)."""
 

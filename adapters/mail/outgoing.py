@@ -26,7 +26,7 @@ from bot.i18n import t
 ANSWER_KINDS = frozenset({MessageKind.RECEIPT, MessageKind.ERROR, MessageKind.AUTO_ANSWER, MessageKind.LIMITED,
                           MessageKind.INTAKE})
 # what people wrote (an agent's reply, the solution, the satisfaction question): never held back by the limit
-PERSONAL_KINDS = frozenset({MessageKind.REPLY, MessageKind.SOLUTION, MessageKind.FEEDBACK})
+PERSONAL_KINDS = frozenset({MessageKind.REPLY, MessageKind.SOLUTION, MessageKind.FEEDBACK, MessageKind.FORWARD})
 _ROBOT = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?)(\+[^@]*)?@|\.invalid$", re.I)
 _RE = re.compile(r"^\s*((re|aw|sv|antw|ответ)\s*:\s*)+", re.I)
 

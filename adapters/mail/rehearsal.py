@@ -22,10 +22,12 @@ SIM_DOMAIN = "sim.dutydesk.invalid"
 
 
 def raw_mail(*, sender: str, to: str, subject: str, text: str, message_id: str, in_reply_to: str | None,
-             headers: Mapping[str, str], attachments: Sequence[Mapping[str, Any]]) -> bytes:
+             headers: Mapping[str, str], attachments: Sequence[Mapping[str, Any]], cc: Sequence[str] = ()) -> bytes:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to
+    if cc:
+        message["Cc"] = ", ".join(cc)
     message["Subject"] = subject
     message["Message-ID"] = message_id
     if in_reply_to:
@@ -59,12 +61,13 @@ class RehearsalMailbox(MailRuntime):
         return self.config.address or f"support@{SIM_DOMAIN}"
 
     async def take(self, name: str, *, sender: str, subject: str, text: str, in_reply_to: str | None,
-                   headers: Mapping[str, str], attachments: Sequence[Mapping[str, Any]]) -> InboundEvent | None:
+                   headers: Mapping[str, str], attachments: Sequence[Mapping[str, Any]],
+                   cc: Sequence[str] = ()) -> InboundEvent | None:
         message_id = f"<{name}@{SIM_DOMAIN}>"
         self.names[name] = message_id
         raw = raw_mail(sender=sender, to=self.address, subject=subject, text=text, message_id=message_id,
                        in_reply_to=self.names.get(in_reply_to) if in_reply_to else None, headers=headers,
-                       attachments=attachments)
+                       attachments=attachments, cc=cc)
         self.kept[message_id] = raw
         return await self.convert(raw, parse(raw))
 

@@ -174,7 +174,7 @@ class MailRuntime:
                 event = InboundEvent(kind="message", channel=channel, ticket=ticket, text=mail.text, **common)
         else:
             text = "\n\n".join(part for part in (mail.subject.strip(), mail.text.strip()) if part)
-            event = InboundEvent(kind="dm", channel=channel, text=text, **common)
+            event = InboundEvent(kind="dm", channel=channel, text=text, recipients=mail.to, **common)
         async with ports.state.write() as tx:
             await put_json(tx, f"mail:msg:{mid(mail.message_id)}", {
                 "subject": mail.subject, "sender": sender, "quiet": bool(mail.automatic or mail.bounce),
@@ -220,7 +220,9 @@ class MailRuntime:
             thread = await thread_of(tx, ticket) if ticket else None
             sent = await get_json(tx, f"mail:answers:{to}")
         origin = origin if isinstance(origin, dict) else {}
-        if robot(to) or origin.get("quiet"):
+        # a forward goes to a colleague, whatever the mail was
+        forward = message.kind == MessageKind.FORWARD
+        if robot(to) or (origin.get("quiet") and not forward):
             log.info("mail: no answer to an automatic mail or a robot", kind=message.kind.value)
             return "not-sent:automatic"
         now = ports.clock.now()
@@ -228,7 +230,10 @@ class MailRuntime:
         if message.kind not in PERSONAL_KINDS and not allowed:
             log.warning("mail: answers to this address are over the hourly limit, not sent", kind=message.kind.value)
             return "not-sent:rate-limit"
-        if thread is None:
+        if forward:
+            # the Head of Mailbox forwards a mail to the colleague it was for: a new thread, answered to its sender
+            thread = Thread(f"Fwd: {origin.get('subject') or ''}".strip(), [])
+        elif thread is None:
             ids = [str(i) for i in origin.get("ids", [])]
             original = str(origin.get("subject") or "")
             if ticket:
@@ -242,11 +247,13 @@ class MailRuntime:
         lang = self.settings.desk.language
         mail = compose(message, sender=self.config.address or "", sender_name=self.settings.desk.name, to=to,
                        subject=thread.subject, thread=thread, lang=lang, now=now)
+        if forward and origin.get("sender"):
+            mail["Reply-To"] = str(origin["sender"])
         await self._deliver(mail, to, message)
         sent_id = str(mail["Message-ID"])
         thread.add(sent_id)
         async with ports.state.write() as tx:
-            if ticket:
+            if ticket and not forward:
                 await save_thread(tx, ticket, thread)
                 await tx.put(f"mail:thread:{mid(sent_id)}", ticket)
                 if message.buttons:

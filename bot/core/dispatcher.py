@@ -41,6 +41,7 @@ from bot.core.uow import UnitOfWork, unit_of_work
 from bot.i18n import t
 from bot.infra import metrics
 from bot.infra.outbox import InlinePlan, OutboxSender, claim_inline, enqueue
+from bot.mailbox import service as mailbox
 from bot.privacy import route as privacy
 from bot.tickets import conversation, service
 from bot.tickets import form as ticket_form
@@ -313,6 +314,11 @@ class Dispatcher:
                     await service.tell_team_of_mail(ctx.session, self.desk, ticket, ctx.actor.person, event.text)
                 return await workflow.space_message(ctx, ticket)
             return []
+        if event.kind == "dm" and event.actor.platform == Platform.MAIL:
+            # a mail to a colleague personally goes to the mailbox holder first (the Head of Mailbox)
+            held = await mailbox.hold(ctx)
+            if held is not None:
+                return held
         if event.kind == "dm" and (event.text.strip() or event.attachments):
             # a follow-up goes into the open ticket, a "thanks" opens nothing, a later DM is asked about
             handled = await conversation.direct_message(ctx)

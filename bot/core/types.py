@@ -71,6 +71,8 @@ class MessageKind(StrEnum):
     COVER_REQUEST = "cover_request"
     REPORT = "report"              # the weekly report to [reports] weekly's channel
     VENDOR = "vendor"              # a ticket's documented report to the vendor by mail ([mail] vendor)
+    MAIL_HELD = "mail_held"        # a mail to a colleague personally, shown to the mailbox holder with its choices
+    FORWARD = "forward"            # such a mail forwarded to the colleague by mail
 
 
 # a Prio-1 page waits for nothing: no outbox concurrency slot, no platform request being received
@@ -170,6 +172,8 @@ class InboundEvent(Frozen):
     thread: tuple[ThreadMessage, ...] = ()
     # files sent with the message (screenshots)
     attachments: tuple[Attachment, ...] = ()
+    # a mail's To and Cc addresses, lower case (the Head of Mailbox: a mail to a colleague personally)
+    recipients: tuple[str, ...] = ()
 
     @property
     def idempotency_key(self) -> str:

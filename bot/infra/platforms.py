@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from bot.core.config import ENV_PREFIX, Section, defined, refuse
+from bot.core.config import ENV_PREFIX, PersonKey, Section, defined, refuse
 from bot.infra.config import DEFAULT_DB_URL, sqlite_file
 from bot.sla.durations import wall_duration
 
@@ -181,6 +181,13 @@ class MailServer:
         return MailServer(match["scheme"], match["host"].strip("[]"), port)
 
 
+DEFAULT_SALUTATIONS = (
+    "hallo", "hi", "hey", "moin", "servus", "guten tag", "guten morgen", "guten abend", "liebe", "lieber",
+    "sehr geehrte", "sehr geehrter", "dear", "hello", "good morning", "good afternoon", "good evening",
+    "здравствуйте", "здравствуй", "привет", "добрый день", "доброе утро", "добрый вечер", "уважаемый", "уважаемая",
+)
+
+
 class MailConfig(Section):
     """The support mailbox; enabled when ``DUTYDESK_MAIL__PASSWORD`` is set. The adapter (adapters/mail) reads
     ``folder`` over IMAP (IDLE where the server has it, else every ``poll``) and sends as ``address`` over SMTP."""
@@ -201,6 +208,14 @@ class MailConfig(Section):
     backlog: str = "unseen"
     # answers (receipts, refusals) to one sender at most this many per hour (RFC 3834: no storms)
     answers_per_hour: int = Field(default=10, ge=1, le=1000)
+    # the Head of Mailbox ([duty] roles with "mailbox", bot/mailbox): how a mail shows that it addresses a colleague
+    # personally — "to": their [people] email in To or Cc; "salutation": a greeting and their name on the mail's
+    # first lines ("Hallo Paul,", "Dear Paul", "Здравствуйте, Павел"). Such a mail goes to the mailbox holder first.
+    personal: list[Literal["to", "salutation"]] = Field(default_factory=lambda: ["to", "salutation"])
+    # the greetings a salutation starts with (any case); the default has common German, English and Russian ones
+    salutations: list[str] = Field(default_factory=lambda: list(DEFAULT_SALUTATIONS))
+    # names a colleague is greeted by besides [people.X] name and its first word: { paul = ["Павел", "Pavel"] }
+    names: dict[PersonKey, list[str]] = Field(default_factory=dict)
     password: SecretStr | None = None
 
     @field_validator("imap")

@@ -284,9 +284,17 @@ async def assign(session: AsyncSession, desk: Desk, ticket: Ticket, assignee: Pe
     log(session, ticket, "assign", now, actor, old=old.key if old else None, new=assignee.key)
     await card.refresh(session, desk, ticket, actor)
     if assignee.id != actor.id:
-        user_id = await identity_of(session, assignee.id, Platform(ticket.origin_platform))
-        if user_id is not None:
-            enqueue(session, now, Target(kind="dm", platform=Platform(ticket.origin_platform), user_id=user_id),
+        # a mail ticket's assignee hears of it in chat, not by mail to their own address
+        platforms = [Platform(ticket.origin_platform)] if ticket.origin_platform != Platform.MAIL.value else \
+            [p for p in desk.platforms if p != Platform.MAIL]
+        target = None
+        for platform in platforms:
+            user_id = await identity_of(session, assignee.id, platform)
+            if user_id is not None:
+                target = Target(kind="dm", platform=platform, user_id=user_id)
+                break
+        if target is not None:
+            enqueue(session, now, target,
                     t(assignee.language or desk.language, "ticket.assigned_to_you", key=ticket.key,
                       who=actor.display_name, priority=ticket.priority),
                     kind=MessageKind.NOTICE, visibility=Visibility.PRIVATE, ticket=ticket.key)

@@ -102,8 +102,9 @@ def test_configs_express_their_handbooks() -> None:
     agency = load_settings(EXAMPLES / "agency" / "dutydesk.toml")
     duty = agency.duty
     assert duty is not None
-    assert (duty.window, duty.roles, duty.rotation) == ("mon-fri 16:00-18:00", ["phone", "standby"], "alternate-daily")
-    assert len(duty.members) == 2 and duty.coordinator and duty.anchor is not None
+    assert (duty.window, duty.roles, duty.rotation) == ("mon-fri 16:00-18:00", ["phone", "standby", "mailbox"],
+                                                         "alternate-daily")
+    assert len(duty.members) == 2 and duty.coordinator and duty.anchor is not None and duty.mailbox == "sarah"
     assert agency.calendars[duty.calendar or agency.desk.calendar].holidays == "DE-BE"
 
     portal = load_settings(EXAMPLES / "portal" / "dutydesk.toml")
