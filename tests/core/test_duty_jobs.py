@@ -52,7 +52,9 @@ async def test_an_afternoon_digests_on_the_hour_while_duty_runs(tmp_path: Path) 
     phone = digests[0]["text"].rsplit("@", 1)[1].rstrip(")")
     handovers = kinds(lines, "handover")
     assert len(handovers) == 1 and handovers[0]["at"] == "2026-11-24T15:00:00Z"
-    assert handovers[0]["buttons"] == ["handover-ack"] and f"phone duty and inbox watch {phone}" in handovers[0]["text"]
+    # the agency's Head of Mailbox ([duty] mailbox = "sarah") hands over to the phone duty
+    assert handovers[0]["buttons"] == ["handover-ack"] and f"phone duty {phone}" in handovers[0]["text"]
+    assert "Sarah hands over phone and inbox watch" in handovers[0]["text"]
 
 
 async def test_prio1_pings_standby_repeats_then_coordinator(tmp_path: Path) -> None:

@@ -133,6 +133,7 @@ async def test_pressing_a_used_button_again_is_a_scenario_error(tmp_path: Path) 
 
 async def test_attacks_typed_commands(tmp_path: Path) -> None:
     steps = [MAIL,
+             {"user": "sarah", "dm": True, "text": "/mailbox list"},
              # an outsider (no [people] entry) and a requester type the command
              {"user": "stranger", "dm": True, "text": "/mailbox answered M1"},
              # an agent who does not hold the mailbox, a mail that does not exist, a malformed number
@@ -144,7 +145,8 @@ async def test_attacks_typed_commands(tmp_path: Path) -> None:
              {"user": "sarah", "dm": True, "text": "/mailbox add M1 HW-77"},
              # a lead decides though not the holder (here: Sarah's coordinator role is not needed; mira is lead)
              {"user": "mira", "dm": True, "text": "/mailbox answered M1"},
-             {"user": "sarah", "dm": True, "text": "/mailbox answered M1"}]
+             {"user": "sarah", "dm": True, "text": "/mailbox answered M1"},
+             {"user": "sarah", "dm": True, "text": "/mailbox list"}]
     people = yaml.safe_load((SCENARIOS / "mailbox_desk.yaml").read_text())["config"]["people"]
     people["mira"]["roles"] = ["agent", "lead"]
     lines = await _run(tmp_path, steps, people=people)
@@ -153,6 +155,9 @@ async def test_attacks_typed_commands(tmp_path: Path) -> None:
     jonas = about(lines, to="@jonas")
     assert jonas[0]["kind"] == "error" and "Only the mailbox holder (Sarah)" in jonas[0]["text"]
     sarah = [line["text"] for line in about(lines, to="@sarah") if line.get("kind") != "mail_held"]
+    waiting, sarah = sarah[0], sarah[1:]
+    assert "M1 · for Paul · from Maria · Hi · Tue 24 Nov, 09:05" in waiting
+    assert sarah[-1] == "No mail waits for the mailbox holder."
     assert "There is no held mail M99." in sarah[0]
     assert "Usage: /mailbox answered MAIL" in sarah[1]
     assert "stranger" in sarah[2] and "HW-" not in sarah[2]

@@ -172,8 +172,8 @@ def test_the_installed_features_register_what_the_desk_runs() -> None:
     assert [step.__module__ for stage in sorted(features.finishers) for step in features.finishers[stage]] == [
         "bot.workflow.hooks", "bot.duty.escalation", "bot.sla.service", "bot.contacts.feature",
         "bot.tickets.space", "bot.tickets.space"]
-    assert {"ticket", "queue", "duty", "handover", "kb", "help", "report"} <= features.commands.groups()
-    assert len(INSTALLED) == 8  # with reports and contacts
+    assert {"ticket", "queue", "duty", "handover", "kb", "help", "report", "mailbox"} <= features.commands.groups()
+    assert len(INSTALLED) == 9  # with reports, contacts and the Head of Mailbox
 
 
 def test_a_feature_adds_only_what_its_register_adds() -> None:
