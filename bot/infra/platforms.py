@@ -211,7 +211,8 @@ class MailConfig(Section):
     # the Head of Mailbox ([duty] roles with "mailbox", bot/mailbox): how a mail shows that it addresses a colleague
     # personally — "to": their [people] email in To or Cc; "salutation": a greeting and their name on the mail's
     # first lines ("Hallo Paul,", "Dear Paul", "Здравствуйте, Павел"). Such a mail goes to the mailbox holder first.
-    personal: list[Literal["to", "salutation"]] = Field(default_factory=lambda: ["to", "salutation"])
+    personal: list[Literal["to", "salutation"]] = Field(
+        default_factory=lambda: list[Literal["to", "salutation"]](["to", "salutation"]))
     # the greetings a salutation starts with (any case); the default has common German, English and Russian ones
     salutations: list[str] = Field(default_factory=lambda: list(DEFAULT_SALUTATIONS))
     # names a colleague is greeted by besides [people.X] name and its first word: { paul = ["Павел", "Pavel"] }

@@ -26,7 +26,8 @@ def transcript() -> list[dict]:
 
 
 def cards(lines: list[dict], to: str) -> list[dict]:
-    return [line for line in lines if line.get("kind") == "mail_held" and line.get("to") == to and "updated" not in line]
+    return [line for line in lines
+            if line.get("kind") == "mail_held" and line.get("to") == to and "updated" not in line]
 
 
 def updated(lines: list[dict], card: dict) -> list[dict]:
