@@ -68,7 +68,8 @@ def test_informal_forms_replace_a_sentence_with_the_same_placeholders(lang: str)
 
 # The sentences that address the team, never a requester: their "Sie"/"вы" stays on an informal desk too.
 STAFF_ONLY = ("duty.", "escalation.", "handover.", "routing.", "ticket.assigned_to_you", "ticket.taken",
-              "ticket.list_head_staff", "ticket.list_empty_staff", "help.ticket_ack", "intake.taken_waiting")
+              "ticket.list_head_staff", "ticket.list_empty_staff", "help.ticket_ack", "intake.taken_waiting",
+              "mailbox.")   # the Head of Mailbox: the holder and the colleague a mail is forwarded to
 FORMAL_ADDRESS = {
     "de": r"\b(Sie|Ihnen|Ihr|Ihre|Ihren|Ihrem|Ihrer|Ihres)\b",
     "ru": r"(?i)(?<!\w)(вы|вас|вам|вами|ваш|ваша|ваше|ваши|вашего|вашей|вашему|вашим|ваших|вашу)(?!\w)",
