@@ -138,6 +138,11 @@ class Settings(BaseSettings):
             found.append('[desk] timezone: not set and no calendar to take it from, so times are shown in UTC; set '
                          'it to the desk\'s zone, e.g. timezone = "Europe/Berlin"')
         found += self.forgeable_mail()
+        if self.mail.vendor and self.vendor is None:
+            found.append(f"[mail] vendor: reports would go to {self.mail.vendor}, but there is no [vendor] section "
+                         "(who may report, the vendor's hours), so /ticket vendor refuses every report; add [vendor]")
+        if self.mail.vendor_ticket and not self.mail.vendor:
+            found.append("[mail] vendor_ticket: set, but without [mail] vendor no vendor's mail is recognised")
         return found
 
     def forgeable_mail(self) -> list[str]:

@@ -330,3 +330,30 @@ def test_a_team_mail_address_comes_with_a_warning_that_mail_senders_are_not_chec
     [warning] = settings.warnings()
     assert warning.startswith("people.carla.email: a mail's sender is not checked")
     assert "carla@example.org" in warning and "DMARC" in warning
+
+
+def test_the_vendor_by_mail_is_checked() -> None:
+    """[mail] vendor without [vendor] reports nothing, and its subject pattern must be a regular expression with at
+    most one group: check-config says so (#18)."""
+    base = {"desk": {"timezone": "Europe/Berlin"}}
+    settings = settings_from_data({**base, "mail": {"vendor": "Tickets@Vendor.example"}}, "(test)", env={})
+    assert settings.mail.vendor == "tickets@vendor.example"
+    [warning] = settings.warnings()
+    assert warning.startswith("[mail] vendor:") and "[vendor]" in warning
+    settings = settings_from_data({**base, "mail": {"vendor": "t@v.example", "vendor_ticket": r"\[(VT-\d+)\]"},
+                                   "vendor": {"authorised": []}}, "(test)", env={})
+    assert settings.warnings() == []
+    assert settings.mail.vendor_ticket_in("[VT-99] Re: [HW-1] x") == "VT-99"
+    assert settings.mail.vendor_ticket_in("Re: [HW-1] x") is None
+    for bad in (r"\[(VT-\d+\]", r"(a)(b)"):
+        with pytest.raises(ConfigError) as raised:
+            settings_from_data({**base, "mail": {"vendor_ticket": bad}}, "(test)", env={})
+        assert "mail.vendor_ticket" in str(raised.value)
+
+
+def test_the_desks_country_is_a_country_with_phone_numbers() -> None:
+    base = {"desk": {"timezone": "Europe/Berlin", "country": "de"}}
+    assert settings_from_data(base, "(test)", env={}).desk.country == "DE"
+    with pytest.raises(ConfigError) as raised:
+        settings_from_data({"desk": {"country": "Germany"}}, "(test)", env={})
+    assert "desk.country" in str(raised.value) and "ISO 3166" in str(raised.value)
