@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 from matrix_harness import MatrixHarness
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from bot.core.types import MessageKind, Visibility
 from bot.duty.notify import mention_of
@@ -236,3 +236,24 @@ async def test_a_requesters_text_mentions_nobody(matrix: MatrixHarness) -> None:
         assert "<a " not in content["formatted_body"] and "&lt;a href=" in content["formatted_body"]
         assert "@room" not in content["body"] and "@\u2060room" in content["body"]
         assert "\ue000" not in content["body"] and "@Anna" in content["body"]   # the forged mark is plain text
+
+
+async def test_a_desk_space_named_by_alias_is_made_with_it_and_found_by_it(matrix: MatrixHarness) -> None:
+    """[matrix] space = "#desk-space-…": the bot makes the Space with that alias; with its database entry lost,
+    the alias finds the same Space again (no second one)."""
+    alias = f"#desk-space-{matrix.sfx}"
+    matrix.settings.matrix.space = alias
+    room = await open_ticket(matrix)
+    space = await value(matrix, "matrix:desk-space")
+    resolved = await matrix.people["anna"].client.room_resolve_alias(f"{alias}:localhost")
+    assert space is not None and resolved.room_id == space
+    assert (await matrix.adapter.client.room_get_state_event(space, "m.space.child", room)).content["via"]
+
+    async with matrix.bot.desk.sessions.begin() as session:
+        await session.execute(delete(KeyValue).where(KeyValue.key == "matrix:desk-space"))
+    matrix.adapter.rooms._desk_space = None
+    await matrix.settle(await matrix.people["rita"].send(
+        await value(matrix, f"matrix:dm:{matrix.names['rita']}") or "", "!ticket the printer on floor 2 is jammed"))
+    second = await ticket_room(matrix, "HW-2")
+    assert await value(matrix, "matrix:desk-space") == space and await spaces_of_the_bot(matrix) == [space]
+    assert (await matrix.adapter.client.room_get_state_event(space, "m.space.child", second)).content["via"]
