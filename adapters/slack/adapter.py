@@ -43,7 +43,7 @@ from bot.settings import ConfigError, Settings
 log = structlog.stdlib.get_logger(__name__)
 
 CAPABILITIES = frozenset({Capability.EPHEMERAL, Capability.MODALS, Capability.BUTTONS, Capability.THREADS,
-                          Capability.REACTIONS, Capability.DMS, Capability.PRIVATE_ROOMS})
+                          Capability.REACTIONS, Capability.DMS, Capability.PRIVATE_ROOMS, Capability.SPACE_TOPICS})
 RESPONSE_URL_TTL = 30 * 60.0     # Slack: a response_url works for 30 minutes …
 RESPONSE_URL_USES = 5            # … and five times
 # postEphemeral fails like this where the bot is not a member; the response_url or a DM still reach the person
@@ -119,7 +119,8 @@ class SlackAdapter:
         self.capabilities = CAPABILITIES | ({Capability.DELETE} if self.user_client is not None else frozenset())
         self.limiter = limiter or ChannelRateLimiter()
         self.directory = Directory(self.client, configured_channels(settings))
-        self.spaces = TicketSpaces(self.client)
+        self.spaces = TicketSpaces(self.client, self.user_client)
+        self.spaces.language = settings.desk.language
         self.http: aiohttp.ClientSession | None = None
         # the ingress sets this: ordinary deliveries let the requests being received go first
         self.pace: Callable[[], Awaitable[None]] | None = None
@@ -140,6 +141,7 @@ class SlackAdapter:
                 self.user_client.session = self.http
         await self.directory.identify()
         self.spaces.bot_name = self.directory.bot_name
+        self.spaces.bot_user_id = self.directory.bot_user_id
         await self.directory.refresh()
         try:
             await self.refuse_public_duty_channels()
@@ -258,14 +260,17 @@ class SlackAdapter:
         return await self._post(channel, message, thread_ts=target.thread_id)
 
     async def _space(self, ticket: str, message: OutboundMessage) -> str | None:
-        """A closed ticket's channel: the goodbye, then it is archived; reopened: unarchived, people invited."""
+        """A closed ticket's channel: the goodbye, then it is archived; reopened: unarchived (or, where Slack
+        refuses, a new channel), people invited; a new topic: set when it differs from the channel's."""
         channel = await self.spaces.existing(ticket)
         if channel is None:
-            return None  # the ticket never had a channel: nothing to archive or open
+            return None  # the ticket never had a channel: nothing to archive, open or give a topic
         if message.space == "topic":
-            return None  # a channel's name and topic: not set on Slack yet
+            await self.limiter.acquire(channel)
+            await self.spaces.set_topic(channel, message.text)
+            return channel
         if message.space == "unarchive":
-            await self.spaces.unarchive(channel)
+            channel = await self.spaces.unarchive(ticket, channel)
             await self.spaces.channel_for(ticket)  # invites its people again
             return channel
         ts = await self._post(channel, message) if message.text else None

@@ -28,7 +28,7 @@ BOT_SCOPES = frozenset({
     "files:write", "groups:history", "groups:read", "groups:write", "im:history", "im:write", "reactions:read",
     "usergroups:read", "users:read",
 })
-USER_SCOPES = frozenset({"chat:write"})
+USER_SCOPES = frozenset({"chat:write", "groups:write"})  # chat.delete; conversations.unarchive
 REINSTALL = "add them under OAuth & Permissions (or update the app from slack/manifest.yml) and reinstall the app"
 
 
@@ -101,7 +101,8 @@ async def _other_tokens(settings: Settings, http: aiohttp.ClientSession) -> list
         except SlackApiError as exc:
             findings.append(failed(AREA, "user token", f"Slack refused DUTYDESK_SLACK__USER_TOKEN "
                                                        f"({error_code(exc)}): it must be a workspace admin's user "
-                                                       "token (xoxp-…) with the user scope chat:write"))
+                                                       "token (xoxp-…) with the user scopes chat:write and "
+                                                       "groups:write"))
     return findings
 
 

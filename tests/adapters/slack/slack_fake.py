@@ -186,14 +186,70 @@ class FakeSlack:
             headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
             return web.json_response({"ok": False, "error": failure.error, **failure.extra}, status=failure.status,
                                      headers=headers)
-        answer = {"ok": True, **self._answer(method, params)}
+        answer = {"ok": True, **self._answer(method, params, token or "")}
         if not answer["ok"]:
             call.ok = False
         scopes = self.scopes.get(token or "", MANIFEST_SCOPES["user" if (token or "").startswith("xoxp-") else "bot"])
         headers = {"X-OAuth-Scopes": ",".join(sorted(scopes))} if scopes is not None else {}
         return web.json_response(answer, headers=headers)
 
-    def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    def channel(self, channel_id: str) -> dict[str, Any] | None:
+        return next((c for c in self.channels + self.hidden if c["id"] == channel_id), None)
+
+    def _archived(self, method: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        """Slack refuses to post to, invite into or give a topic to an archived channel."""
+        channel = self.channel(str(params.get("channel") or ""))
+        if channel is not None and channel.get("is_archived") and method in (
+                "chat.postMessage", "chat.update", "conversations.invite", "conversations.setTopic",
+                "conversations.rename", "conversations.archive"):
+            return {"ok": False, "error": "already_archived" if method == "conversations.archive" else "is_archived"}
+        return None
+
+    def _answer(self, method: str, params: dict[str, Any], token: str = "") -> dict[str, Any]:
+        refused = self._archived(method, params)
+        if refused is not None:
+            return refused
+        if method == "conversations.archive":
+            channel = self.channel(str(params.get("channel") or ""))
+            if channel is None:
+                return {"ok": False, "error": "channel_not_found"}
+            channel["is_archived"] = True
+            return {}
+        if method == "conversations.unarchive":
+            channel = self.channel(str(params.get("channel") or ""))
+            if channel is None:
+                return {"ok": False, "error": "channel_not_found"}
+            if not channel.get("is_archived"):
+                return {"ok": False, "error": "not_archived"}
+            if token.startswith("xoxb-"):
+                # https://api.slack.com/methods/conversations.unarchive, "Bug alert": bot tokens cannot unarchive
+                # conversations; Slack answers not_in_channel
+                return {"ok": False, "error": "not_in_channel"}
+            channel["is_archived"] = False
+            return {}
+        if method == "conversations.setTopic":
+            channel = self.channel(str(params.get("channel") or ""))
+            if channel is None:
+                return {"ok": False, "error": "channel_not_found"}
+            topic = str(params.get("topic") or "")
+            if len(topic) > 250:
+                return {"ok": False, "error": "too_long"}
+            channel["topic"] = {"value": topic}
+            return {"channel": channel}
+        if method in ("conversations.create", "conversations.rename"):
+            name = str(params.get("name") or "")
+            if not name or len(name) > 80:
+                return {"ok": False, "error": "invalid_name_maxlength" if name else "invalid_name_required"}
+            if not all(c in "abcdefghijklmnopqrstuvwxyz0123456789-_" for c in name):
+                return {"ok": False, "error": "invalid_name_specials"}
+            if any(c.get("name") == name for c in self.channels + self.hidden):
+                return {"ok": False, "error": "name_taken"}
+            if method == "conversations.rename":
+                channel = self.channel(str(params.get("channel") or ""))
+                if channel is None:
+                    return {"ok": False, "error": "channel_not_found"}
+                channel["name"] = name
+                return {"channel": channel}
         if method == "auth.test":
             return {"user_id": BOT_USER, "user": BOT_NAME, "team_id": TEAM, "bot_id": "B0BOT", "team": "Test"}
         if method == "chat.postMessage":

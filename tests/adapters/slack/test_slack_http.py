@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import re
 
-from slack_harness import SlackHarness
+from slack_harness import BOT_TOKEN, USER_TOKEN, Factory, SlackHarness
 
-from storage.models import KeyValue, ProcessedEvent, Ticket
+from storage.models import KeyValue, OutboxMessage, ProcessedEvent, Ticket, TicketEvent
 
 
 async def test_ticket_command_opens_ticket_receipt_and_private_channel(slack: SlackHarness) -> None:
@@ -23,7 +23,7 @@ async def test_ticket_command_opens_ticket_receipt_and_private_channel(slack: Sl
     assert (receipt["channel"], receipt["user"]) == ("C0GEN", "U0REQ")
     assert "HW-1" in receipt["text"]
     [created] = slack.fake.to("conversations.create")
-    assert created["name"] == "ticket-hw-1" and created["is_private"] in (True, "true", "1")
+    assert created["name"] == "hw-1-printer-on-fire" and created["is_private"] in (True, "true", "1")
     assert [c["users"] for c in slack.fake.to("conversations.invite")] == ["U0REQ"]
     posts = {p["channel"]: p["text"] for p in slack.fake.to("chat.postMessage")}
     space = next(c for c in posts if c.startswith("C0T"))
@@ -305,8 +305,10 @@ async def test_a_tickets_card_in_the_duty_channel_changes_in_place_and_keeps_its
     assert top == [card]
 
 
-async def test_a_closed_tickets_channel_is_archived_after_the_goodbye_and_unarchived_on_reopen(slack: SlackHarness
+async def test_a_closed_tickets_channel_is_archived_after_the_goodbye_and_unarchived_on_reopen(make_slack: Factory
                                                                                              ) -> None:
+    # with an admin's user token: Slack lets only user tokens unarchive (conversations.unarchive, "Bug alert")
+    slack = await make_slack(user_token=True)
     await slack.command("printer on fire")
     await slack.settle()
     space = (await slack.rows(KeyValue, KeyValue.key == "slack:space:HW-1"))[0].value
@@ -315,15 +317,53 @@ async def test_a_closed_tickets_channel_is_archived_after_the_goodbye_and_unarch
     said = [p["text"] for p in slack.fake.to("chat.postMessage") if p["channel"] == space]
     assert said[-1].startswith("HW-1 is closed. This space is archived now")
     [archived] = slack.fake.to("conversations.archive")
-    assert archived["channel"] == space
+    assert archived["channel"] == space and slack.fake.channel(space)["is_archived"]
     calls = [c.method for c in slack.fake.calls if c.params.get("channel") == space]
     assert calls[-2:] == ["chat.postMessage", "conversations.archive"]  # the goodbye first, then archived
 
     await slack.command("reopen HW-1", user="U0REQ", channel="C0GEN", channel_name="general")
     await slack.settle()
-    [unarchived] = slack.fake.to("conversations.unarchive")
-    assert unarchived["channel"] == space
+    [unarchive] = [c for c in slack.fake.calls if c.method == "conversations.unarchive"]
+    assert (unarchive.params["channel"], unarchive.token, unarchive.ok) == (space, USER_TOKEN, True)
+    assert not slack.fake.channel(space)["is_archived"]
+    # the admin who unarchived it brings the bot back in, with the user token
+    back = [c for c in slack.fake.calls if c.method == "conversations.invite" and c.token == USER_TOKEN]
+    assert [(c.params["channel"], c.params["users"]) for c in back] == [(space, "U0BOT")]
     calls = [c.method for c in slack.fake.calls if c.params.get("channel") == space]
     i = calls.index("conversations.unarchive")
     assert "chat.postMessage" in calls[i + 1:]  # the reopening is said there after it is usable again
     assert "conversations.invite" in calls[i + 1:]  # and its people are invited again
+    assert (await slack.rows(KeyValue, KeyValue.key == "slack:space:HW-1"))[0].value == space  # the same channel
+    assert await slack.rows(OutboxMessage, OutboxMessage.status != "sent") == []
+
+
+async def test_a_bot_token_cannot_unarchive_so_a_reopened_ticket_goes_on_in_a_new_channel(slack: SlackHarness
+                                                                                         ) -> None:
+    await slack.command("printer on fire")
+    await slack.settle()
+    old = (await slack.rows(KeyValue, KeyValue.key == "slack:space:HW-1"))[0].value
+    await slack.command("close HW-1", user="U0ANNA", user_name="anna", channel="C0DUTY", channel_name="support-duty")
+    await slack.settle()
+    assert slack.fake.channel(old)["is_archived"]
+
+    await slack.command("reopen HW-1", user="U0REQ", channel="C0GEN", channel_name="general")
+    await slack.settle()
+    # the bot tried with its own token, and Slack answered as documented
+    [refused] = [c for c in slack.fake.calls if c.method == "conversations.unarchive"]
+    assert (refused.params["channel"], refused.token, refused.ok) == (old, BOT_TOKEN, False)
+    new = (await slack.rows(KeyValue, KeyValue.key == "slack:space:HW-1"))[0].value
+    assert new != old and slack.fake.channel(old)["is_archived"]
+    created = slack.fake.to("conversations.create")
+    assert created[0]["name"] == "hw-1-printer-on-fire"   # the archived channel keeps its name: a random part
+    assert re.fullmatch(r"hw-1-printer-on-fire-[a-z2-9]{5}", created[1]["name"])
+    said = [p["text"] for p in slack.fake.to("chat.postMessage") if p["channel"] == new]
+    assert said[0].startswith("HW-1 is open again and goes on in this channel") and said[0].endswith(f"<#{old}>")
+    assert any("reopened" in text or "triage" in text for text in said[1:])  # the reopening is said there
+    assert "U0REQ" in [c["users"] for c in slack.fake.to("conversations.invite") if c["channel"] == new]
+    # messages in the new channel belong to the ticket
+    await slack.event({"type": "message", "channel": new, "channel_type": "group", "user": "U0REQ",
+                       "text": "it jams again", "ts": "1700000900.000100"})
+    await slack.settle()
+    assert "it jams again" in [e.body for e in await slack.rows(TicketEvent, TicketEvent.kind == "message")]
+    # nothing was lost or left undelivered on the way
+    assert await slack.rows(OutboxMessage, OutboxMessage.status != "sent") == []

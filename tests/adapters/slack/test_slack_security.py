@@ -63,12 +63,14 @@ async def test_a_flood_of_prio_1_requests_from_one_outsider_stops_at_the_limit_a
 
 
 async def test_a_squatted_ticket_channel_name_gets_a_random_part(slack: SlackHarness) -> None:
-    for taken in ("ticket-hw-1", "ticket-hw-1-2", "ticket-hw-1-3", "ticket-hw-1-4", "ticket-hw-1-5"):
-        slack.fake.fail("conversations.create", "name_taken", times=1, when={"name": taken})
+    # an insider who guesses the next ticket's name creates the channels ahead of it (Slack answers name_taken)
+    for taken in ("hw-1-printer-on-fire", "hw-1-printer-on-fire-2", "hw-1-printer-on-fire-3"):
+        slack.fake.channels.append({"id": f"C0SQ{len(taken)}", "name": taken, "is_private": False})
     await slack.command("printer on fire")
     await slack.settle()
     names = [c["name"] for c in slack.fake.to("conversations.create", ok=None)]
-    assert names[0] == "ticket-hw-1" and re.fullmatch(r"ticket-hw-1-[a-z2-9]{5}", names[1]) and len(names) == 2
+    assert names[0] == "hw-1-printer-on-fire" and len(names) == 2
+    assert re.fullmatch(r"hw-1-printer-on-fire-[a-z2-9]{5}", names[1])
     assert await slack.rows(OutboxMessage, OutboxMessage.status != "sent") == []
 
 

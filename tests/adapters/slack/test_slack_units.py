@@ -121,11 +121,24 @@ def test_command_idempotency_keys_come_from_the_trigger() -> None:
 
 
 def test_ticket_channel_names() -> None:
-    assert channel_name("HW-1") == "ticket-hw-1"
-    # a taken name is not followed by a guessable one (ticket-hw-1-2 … could all be taken ahead of the ticket)
-    others = {channel_name("HW-1", 1) for _ in range(20)}
-    assert len(others) == 20 and all(re.fullmatch(r"ticket-hw-1-[a-z2-9]{5}", name) for name in others)
-    assert len(channel_name("X" * 8 + "-" + "9" * 70, 1)) <= 80
+    assert channel_name("HW-42", "VPN drops") == "hw-42-vpn-drops"
+    assert channel_name("HW-1") == "hw-1"  # no title words (only emoji): the id alone
+    assert channel_name("HW-1", "🔥🔥🔥") == "hw-1"
+    # Slack's rules: lowercase letters, digits, - and _; umlauts and Cyrillic transliterated as readers would
+    assert channel_name("HW-7", "Drucker im 2. OG: Übergröße hängt") == "hw-7-drucker-im-2-og-uebergroesse"
+    assert channel_name("HW-8", "Принтер не печатает") == "hw-8-printer-ne-pechataet"
+    assert channel_name("HW-9", "Ça ne marche pas à Łódź") == "hw-9-ca-ne-marche-pas-a-lodz"
+    # a short slug, cut at a word's end; a requester's markup is no part of a name
+    assert channel_name("HW-3", "VPN drops every ten minutes since the update on Monday") == \
+        "hw-3-vpn-drops-every-ten-minutes"
+    assert channel_name("HW-4", "<!channel> @here <@U0ANNA> *bold* `code`") == "hw-4-channel-here-u0anna-bold-code"
+    for title in ("x" * 500, "Ü" * 300, "-" * 90, "a b " * 100, "\u202e\u200b evil \x00 name"):
+        name = channel_name("X" * 8 + "-" + "9" * 70, title)
+        assert len(name) <= 80 and re.fullmatch(r"[a-z0-9_-]+", name) and not name.endswith("-")
+    # a taken name is not followed by a guessable one (hw-1-printer-2 … could all be taken ahead of the ticket)
+    others = {channel_name("HW-1", "Printer", 1) for _ in range(20)}
+    assert len(others) == 20 and all(re.fullmatch(r"hw-1-printer-[a-z2-9]{5}", name) for name in others)
+    assert len(channel_name("X" * 8 + "-" + "9" * 70, "long title words", 1)) <= 80
 
 
 # --------------------------------------------------------------------------- the manifest
@@ -135,7 +148,7 @@ METHOD_SCOPES = {  # https://api.slack.com/methods: the bot scope each Web API m
     "auth.test": set(), "views.open": set(), "views.publish": set(),
     "chat.postMessage": {"chat:write"}, "chat.postEphemeral": {"chat:write"}, "chat.delete": {"chat:write"},
     "chat.update": {"chat:write"}, "conversations.archive": {"groups:write"},
-    "conversations.unarchive": {"groups:write"},
+    "conversations.unarchive": {"groups:write"}, "conversations.setTopic": {"groups:write"},
     "conversations.open": {"im:write"}, "conversations.create": {"groups:write"},
     "conversations.invite": {"groups:write"}, "conversations.list": {"channels:read", "groups:read"},
     "conversations.info": {"channels:read", "groups:read"},
@@ -178,7 +191,7 @@ def test_manifest_scopes_are_exactly_those_the_calls_and_events_need() -> None:
     for event in MANIFEST["settings"]["event_subscriptions"]["bot_events"]:
         needed |= EVENT_SCOPES[event]
     assert set(MANIFEST["oauth_config"]["scopes"]["bot"]) == needed
-    assert MANIFEST["oauth_config"]["scopes"]["user"] == ["chat:write"]
+    assert MANIFEST["oauth_config"]["scopes"]["user"] == ["chat:write", "groups:write"]
 
 
 # --------------------------------------------------------------------------- acks first
