@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -40,7 +41,7 @@ from bot.sla.policy import SlaPolicy
 from bot.sla.service import vendor_policy_of
 from bot.sla.tickets import ENDED, TicketClock, derive, first_answer
 from bot.tickets.states import OPEN_STATES
-from storage.models import Person, Ticket, TicketEvent, ticket_is_open
+from storage.models import Person, Ticket, TicketEvent, table_of, ticket_is_open
 
 OPEN = frozenset(s.value for s in OPEN_STATES)
 SOLVED = frozenset({"resolved", "feedback", "closed"})
@@ -206,6 +207,27 @@ def _assignee_at(log: _Log, people_keys: dict[int, str], later: Sequence[TicketE
     return people_keys.get(log.ticket.assignee_id) if log.ticket.assignee_id else None
 
 
+def _state_before(ticket: Ticket, later: Sequence[TicketEvent]) -> str:
+    """A ticket's state at the end from its row now and the events after the end: the first state change after it
+    left that state (``old``); without one it is the state it has now."""
+    first_later = next((e for e in later if e.kind == "state" and e.old), None)
+    return first_later.old if first_later is not None and first_later.old else ticket.state
+
+
+def _priority_before(ticket: Ticket, later: Sequence[TicketEvent]) -> int:
+    first_later = next((e for e in later if e.kind == "priority"), None)
+    if first_later is not None and first_later.old and first_later.old.isdigit():
+        return int(first_later.old)
+    return ticket.priority
+
+
+def _assignee_now_or_before(ticket: Ticket, people_keys: dict[int, str], later: Sequence[TicketEvent]) -> str | None:
+    first_later = next((e for e in later if e.kind == "assign"), None)
+    if first_later is not None:
+        return first_later.old
+    return people_keys.get(ticket.assignee_id) if ticket.assignee_id else None
+
+
 def _priority_at(log: _Log, later: Sequence[TicketEvent]) -> int:
     for event in reversed(log.events):
         if event.kind == "priority" and event.new and event.new.isdigit():
@@ -216,11 +238,25 @@ def _priority_at(log: _Log, later: Sequence[TicketEvent]) -> int:
     return log.ticket.priority
 
 
+@dataclass(frozen=True, slots=True)
+class _TicketAt:
+    """The ticket as it stood at the end (what derive() reads of it): a plain value, not a mapped Ticket, whose
+    construction costs SQLAlchemy's instrumentation (a third of a second for a week at a million tickets)."""
+
+    id: int
+    key: str
+    requester_id: int
+    created_at: datetime
+    priority: int
+    state: str
+    data: dict[str, Any]
+    topic: str | None
+
+
 def _as_of(log: _Log, state: str, priority: int) -> Ticket:
-    """A detached copy of the ticket as it stood (what derive() reads of it)."""
     t = log.ticket
-    return Ticket(id=t.id, key=t.key, requester_id=t.requester_id, created_at=t.created_at, priority=priority,
-                  state=state, data=dict(t.data or {}), topic=t.topic)
+    return cast(Ticket, _TicketAt(t.id, t.key, t.requester_id, t.created_at, priority, state, dict(t.data or {}),
+                                  t.topic))
 
 
 def _clock_state(clock: TicketClock, log: _Log, state: str, as_of: datetime) -> str:
@@ -279,24 +315,38 @@ def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
 
 
 async def _logs(session: AsyncSession, tickets: Iterable[Ticket], before: datetime) -> dict[int, _Log]:
+    """Each ticket's events before ``before``, as rows (read-only, with the events' attributes): ORM objects cost
+    their identity map and instrumentation, most of a week's report at a million tickets."""
     logs = {t.id: _Log(t) for t in tickets}
+    events = table_of(TicketEvent)
     for ids in _chunks(logs):
         rows = (await session.execute(
-            select(TicketEvent, Person.is_staff).outerjoin(Person, Person.id == TicketEvent.actor_id)
-            .where(TicketEvent.ticket_id.in_(ids), TicketEvent.at < before).order_by(TicketEvent.id)
+            select(*events.c, Person.is_staff).outerjoin(Person, Person.id == events.c.actor_id)
+            .where(events.c.ticket_id.in_(ids), events.c.at < before).order_by(events.c.id)
         )).all()
-        for event, is_staff in rows:
-            log = logs[event.ticket_id]
-            log.events.append(event)
-            if is_staff and event.actor_id is not None:
-                log.staff.add(event.actor_id)
+        for row in rows:
+            log = logs[row.ticket_id]
+            log.events.append(cast(TicketEvent, row))
+            if row.is_staff and row.actor_id is not None:
+                log.staff.add(row.actor_id)
     return logs
 
 
+def _ticket_columns(*, data: bool) -> list[Any]:
+    """What the report reads of a ticket (not its title or description: no report shows them); ``data`` (JSON,
+    decoded per row) only where the SLA clocks are derived."""
+    c = table_of(Ticket).c
+    columns = [c.id, c.key, c.requester_id, c.assignee_id, c.created_at, c.priority, c.state, c.topic]
+    return [*columns, c.data] if data else columns
+
+
 async def _tickets(session: AsyncSession, ids: Iterable[int]) -> list[Ticket]:
+    """The tickets of ``ids`` as rows (read-only, with the tickets' attributes), like :func:`_logs`'s events."""
+    tickets = table_of(Ticket)
     out: list[Ticket] = []
     for chunk in _chunks(ids):
-        out += (await session.scalars(select(Ticket).where(Ticket.id.in_(chunk)))).all()
+        out += [cast(Ticket, row) for row in (await session.execute(
+            select(*_ticket_columns(data=False)).where(tickets.c.id.in_(chunk)))).all()]
     return out
 
 
@@ -324,38 +374,42 @@ async def build_report(session: AsyncSession, desk: Desk, first: date, last: dat
                TicketEvent.kind.in_(("created", "state", "feedback")))
         .order_by(TicketEvent.at, TicketEvent.id)
     )).all()
-    # tickets whose state, assignee or priority may differ at the end from what they are now
-    changed: set[int] = set()
+    # what happened after the end to tickets opened before it: their state, assignee or priority at the end may
+    # differ from now, and the first change after the end says what it was (its ``old``). One range of
+    # ix_ticket_events_at, less the tickets opened after the end (one range of ix_tickets_created_at): reads that
+    # grow with what happened since the end, not with the tables. (A join of the two let SQLite walk every ticket
+    # opened before the end and probe its events, and a DISTINCT or an ORDER BY id its whole index of events by
+    # ticket: seconds at a million tickets.)
+    later: dict[int, list[TicketEvent]] = {}
     if as_of < now:
-        changed = set((await session.scalars(
-            select(TicketEvent.ticket_id).join(Ticket, Ticket.id == TicketEvent.ticket_id)
-            .where(TicketEvent.at >= as_of, Ticket.created_at < as_of).distinct()
-        )).all())
+        events = table_of(TicketEvent)
+        found = (await session.execute(
+            select(events.c.id, events.c.ticket_id, events.c.at, events.c.kind, events.c.old, events.c.new)
+            .where(events.c.at >= as_of))).all()
+        for row in sorted(found, key=lambda r: r.id):
+            later.setdefault(row.ticket_id, []).append(cast(TicketEvent, row))
+        if later:
+            for newer in (await session.scalars(select(Ticket.id).where(Ticket.created_at >= as_of))).all():
+                later.pop(newer, None)
+    changed = set(later)
 
-    opened_tickets = list((await session.scalars(
-        select(Ticket).where(Ticket.created_at >= start, Ticket.created_at < as_of).order_by(Ticket.created_at,
-                                                                                            Ticket.id)
-    )).all())
-    opened_ids = {t.id for t in opened_tickets}
+    tickets = table_of(Ticket)
+    opened_tickets = [cast(Ticket, row) for row in (await session.execute(
+        select(*_ticket_columns(data=True)).where(tickets.c.created_at >= start, tickets.c.created_at < as_of)
+        .order_by(tickets.c.created_at, tickets.c.id)
+    )).all()]
     closed_ids = {row.ticket_id for row in range_events if row.kind == "state" and row.new == "closed"}
     known = {t.id: t for t in opened_tickets}
     known.update({t.id: t for t in await _tickets(session, (closed_ids | changed) - set(known))})
-    logs = await _logs(session, (known[i] for i in opened_ids | changed if i in known), as_of)
-    later: dict[int, list[TicketEvent]] = {}
-    if changed:
-        for ids in _chunks(changed):
-            for event in (await session.scalars(
-                select(TicketEvent).where(TicketEvent.ticket_id.in_(ids), TicketEvent.at >= as_of)
-                .order_by(TicketEvent.id)
-            )).all():
-                later.setdefault(event.ticket_id, []).append(event)
+    # the whole log only of the tickets opened in the range (their SLA clocks and first response); of the others
+    # the row as it is now and what changed after the end say enough
+    logs = await _logs(session, opened_tickets, as_of)
 
     def assignee_key(ticket_id: int) -> str | None:
         log = logs.get(ticket_id)
         if log is not None:
             return _assignee_at(log, keys, later.get(ticket_id, ()))
-        ticket = known[ticket_id]
-        return keys.get(ticket.assignee_id) if ticket.assignee_id else None
+        return _assignee_now_or_before(known[ticket_id], keys, later.get(ticket_id, ()))
 
     # ---------------------------------------------------------------- the tickets opened in the range
     lines: list[TicketLine] = []
@@ -415,14 +469,17 @@ async def build_report(session: AsyncSession, desk: Desk, first: date, last: dat
         )).all()
     ]
     for ticket_id in changed:
-        log = logs[ticket_id]
-        state = _state_at(log)
+        if ticket_id not in known:
+            continue  # erased meanwhile (its events with it)
+        own = logs.get(ticket_id)
+        ticket = known[ticket_id]
+        after = later.get(ticket_id, ())
+        state = _state_at(own) if own is not None else _state_before(ticket, after)
         if state in OPEN:
             key = assignee_key(ticket_id)
             open_by_assignee[key] += 1
-            open_lines.append(OpenLine(log.ticket.key, log.ticket.created_at,
-                                       _priority_at(log, later.get(ticket_id, ())), state,
-                                       names_by_key.get(key or "")))
+            priority = _priority_at(own, after) if own is not None else _priority_before(ticket, after)
+            open_lines.append(OpenLine(ticket.key, ticket.created_at, priority, state, names_by_key.get(key or "")))
     open_lines = sorted(open_lines, key=lambda o: (o.opened, o.key))[:OLDEST]
     open_at_end = sum(open_by_assignee.values())
 
