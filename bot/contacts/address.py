@@ -102,6 +102,22 @@ def normal_phone(text: str, region: str | None = None) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def kept_forms(phone: str) -> list[str]:
+    """How a number may be kept: as E.164, and (by contacts made before numbers were read in the desk's country)
+    as the digits of its national form (``+49301234567`` → ``0301234567``)."""
+    forms = [phone]
+    if phone.startswith("+"):
+        try:
+            national = phonenumbers.format_number(phonenumbers.parse(phone, None),
+                                                  phonenumbers.PhoneNumberFormat.NATIONAL)
+        except phonenumbers.NumberParseException:
+            return forms
+        digits = re.sub(r"\D", "", national)
+        if digits and digits != phone.lstrip("+"):
+            forms.append(digits)
+    return forms
+
+
 def country_name(region: str) -> Worded:
     """``DE`` as the reader says it: Germany, Deutschland, Германия (CLDR, through Babel)."""
     return Worded(region, lambda lang: Locale.parse(lang).territories.get(region, region))

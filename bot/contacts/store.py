@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.contacts.address import ContactAddress, shown_phone
+from bot.contacts.address import ContactAddress, kept_forms, shown_phone
 from bot.core.types import Platform
 from storage.models import Contact, Identity, Person
 from storage.upsert import upsert
@@ -36,8 +36,10 @@ async def find(session: AsyncSession, contact: ContactAddress) -> Person | None:
             Identity.platform == Platform.MAIL.value, Identity.user_id == contact.email))
         return known or await session.scalar(select(Person).join(Contact, Contact.person_id == Person.id)
                                              .where(Contact.email == contact.email))
+    assert contact.phone is not None
     return await session.scalar(select(Person).join(Contact, Contact.person_id == Person.id)
-                                .where(Contact.phone == contact.phone).order_by(Contact.created_at.desc()).limit(1))
+                                .where(Contact.phone.in_(kept_forms(contact.phone)))
+                                .order_by(Contact.created_at.desc()).limit(1))
 
 
 async def find_or_create(session: AsyncSession, contact: ContactAddress, now: datetime) -> Person:

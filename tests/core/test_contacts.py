@@ -303,3 +303,16 @@ async def test_merging_a_callers_ticket_says_who_must_tell_them(desk: Harness) -
     await desk.reply("dora", "/ticket the VPN drops again")
     answer = await desk.reply("anna", "/ticket merge HW-3 HW-4")
     assert answer.text == t("en", "merge.done", duplicate="HW-4", key="HW-3")
+
+
+async def test_a_caller_kept_before_the_desk_had_a_country_is_found_again(make_harness) -> None:
+    """A desk without a country keeps a number without its country code as typed; once the desk has one, the same
+    caller's number (now kept as E.164) finds that contact, shown for reading."""
+    plain = await make_harness()
+    await plain.reply("anna", "/ticket --for 030/1234567 printer jams")
+    (contact,) = await plain.rows(Contact)
+    assert contact.phone == "0301234567"
+    berlin = await make_harness(desk={**DESK_SECTION, "calendar": "office"}, calendars=BERLIN)
+    answer = await berlin.reply("anna", '/ticket --for "+49 30 1234567" printer jams again')
+    assert await berlin.count(Contact) == 1
+    assert answer.text.startswith("Ticket HW-2 is open for +49 30 1234567 ")
