@@ -281,14 +281,14 @@ class Runner:
                 return InboundEvent(kind="action", name=step.action, value=step.message,
                                     channel=self._channel(channel_id, root, direct),
                                     thread=self.thread_of(step.message), **base)
-            where, value = self.offered(number, step.action, step.ticket or "")
+            where, value, line = self.offered(number, step.action, step.ticket or "")
             if step.channel is not None:
                 channel = self._channel(step.channel, None, False)
             elif where.startswith("@") or not where:
                 channel = self._channel(f"@{step.user}", None, True)
             else:
                 channel = self._channel(where, None, False)
-            return InboundEvent(kind="action", name=step.action, value=value, channel=channel,
+            return InboundEvent(kind="action", name=step.action, value=value, channel=channel, message_id=line,
                                 ticket=where.removeprefix("ticket:") if where.startswith("ticket:") else None, **base)
         text = step.text or ""
         name = step.id or f"step-{number}"
@@ -318,24 +318,25 @@ class Runner:
         kind = "dm" if direct else "message"
         return InboundEvent(kind=kind, text=text, channel=channel, message_id=name, ticket=ticket, **base)
 
-    def offered(self, number: int, action: str, ticket: str) -> tuple[str, str]:
-        """Where a button ``action`` of ``ticket`` is offered now, and its value (a button's value may say more
-        than the ticket: ``HW-1 1`` for Prio 1). The newest message wins; a message changed in place offers its
-        new buttons. A button of no ticket (the handover's, a swap request's) matches by its value, else the
-        newest one. No message offering it: a scenario error, never a command."""
+    def offered(self, number: int, action: str, ticket: str) -> tuple[str, str, str]:
+        """Where a button ``action`` of ``ticket`` is offered now, its value (a button's value may say more
+        than the ticket: ``HW-1 1`` for Prio 1) and the line that offers it. The newest message wins; a message
+        changed in place offers its new buttons (none, once one was used). A button of no ticket (the handover's,
+        a swap request's) matches by its value, else the newest one. No message offering it: a scenario error,
+        never a command."""
         wanted = ticket.strip().upper()
-        loose: tuple[str, str] | None = None
-        worded: tuple[str, str] | None = None
-        for to, line_ticket, buttons in reversed(list(self.adapter.offers.values())):
+        loose: tuple[str, str, str] | None = None
+        worded: tuple[str, str, str] | None = None
+        for line, (to, line_ticket, buttons) in reversed(list(self.adapter.offers.items())):
             for button in buttons:
                 if button.action != action:
                     continue
                 if button.value.upper() == wanted or (line_ticket or "").upper() == wanted:
-                    return to, button.value
+                    return to, button.value, line
                 if worded is None and wanted in button.value.upper().split():
-                    worded = (to, button.value)   # a choice among several: "M1 HW-2" for HW-2
+                    worded = (to, button.value, line)   # a choice among several: "M1 HW-2" for HW-2
                 if line_ticket is None and loose is None:
-                    loose = (to, button.value)
+                    loose = (to, button.value, line)
         if worded is not None:
             return worded
         if loose is not None:

@@ -237,27 +237,28 @@ class SlackAdapter:
     async def _send(self, message: OutboundMessage) -> str | None:
         target = message.target
         if target.kind == "ephemeral":
+            if message.updates is not None:
+                return message.updates  # an ephemeral note cannot be changed through the Web API; it fades anyway
             return await self._ephemeral(message)
         if target.kind == "dm":
             if not target.user_id:
                 raise DeliveryError("a direct message without a user", permanent=True)
             channel = await self.directory.dm_channel(target.user_id)
-            return await self._post(channel, message)
-        if target.kind == "ticket":
+        elif target.kind == "ticket":
             if not target.ticket:
                 raise DeliveryError("a ticket message without a ticket", permanent=True)
             if message.space is not None:
                 return await self._space(target.ticket, message)
             channel = await self.spaces.channel_for(target.ticket)
-            return await self._post(channel, message)
-        if not target.channel_id:
+        elif not target.channel_id:
             raise DeliveryError("a channel message without a channel", permanent=True)
-        channel = await self.directory.id_of(target.channel_id)
-        if message.updates is not None:  # changed in place: the card of a ticket in the duty channel
+        else:
+            channel = await self.directory.id_of(target.channel_id)
+        if message.updates is not None:  # changed in place: a ticket's card, a message whose button was used
             await self.limiter.acquire(channel)
             await self.client.chat_update(channel=channel, ts=message.updates, **render.update_args(message))
             return message.updates
-        return await self._post(channel, message, thread_ts=target.thread_id)
+        return await self._post(channel, message, thread_ts=target.thread_id if target.kind == "channel" else None)
 
     async def _space(self, ticket: str, message: OutboundMessage) -> str | None:
         """A closed ticket's channel: the goodbye, then it is archived; reopened: unarchived (or, where Slack

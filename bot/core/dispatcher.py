@@ -43,7 +43,7 @@ from bot.infra import metrics
 from bot.infra.outbox import InlinePlan, OutboxSender, claim_inline, enqueue
 from bot.mailbox import service as mailbox
 from bot.privacy import route as privacy
-from bot.tickets import conversation, service
+from bot.tickets import conversation, pressed, service
 from bot.tickets import form as ticket_form
 from bot.workflow import hooks as workflow
 from bot.workflow import vendor
@@ -278,6 +278,8 @@ class Dispatcher:
                                  kind=MessageKind.AUTO_ANSWER)] if first else []
             else:
                 replies = await self._route(ctx)
+                if event.kind == "action" and not any(reply.kind == MessageKind.ERROR for reply in replies):
+                    await pressed.replace(session, self.desk, event, ctx.actor.person, ctx.actor.language)
         except Refused as refusal:
             # the one place where a refusal, raised wherever it was found out, becomes the error reply
             replies = [Reply(text=refusal.text(ctx.actor.language, prefix=ctx.prefix), kind=MessageKind.ERROR)]

@@ -192,7 +192,8 @@ def target_key(row: OutboxMessage) -> TargetKey:
     return (row.platform, row.target_kind, row.channel_id or row.ticket_key, row.user_id)
 
 
-def _target(row: OutboxMessage) -> Target:
+def target_of(row: OutboxMessage) -> Target:
+    """Where ``row`` went (and where a change of its message goes)."""
     return Target(
         kind=row.target_kind,
         platform=Platform(row.platform),
@@ -208,7 +209,7 @@ def to_message(row: OutboxMessage, *, thread: str | None = None, updates: str | 
     """The row as a message; ``thread``/``updates``: the platform's id of the message it answers in a thread, or
     changes in place (resolved from the earlier row at delivery); ``files``: the row's files, read by
     :func:`files_of`."""
-    target = _target(row)
+    target = target_of(row)
     if thread is not None:
         target = target.model_copy(update={"thread_id": thread})
     space = (row.meta or {}).get("space") if row.operation == Operation.SPACE else None
@@ -238,7 +239,7 @@ async def files_of(session: AsyncSession, row: OutboxMessage) -> tuple[OutgoingF
 
 
 def to_removal(row: OutboxMessage) -> Removal:
-    return Removal(id=row.id, target=_target(row), message_id=str((row.meta or {}).get("message_id") or ""),
+    return Removal(id=row.id, target=target_of(row), message_id=str((row.meta or {}).get("message_id") or ""),
                    ticket=row.ticket_key)
 
 

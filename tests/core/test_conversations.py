@@ -101,9 +101,12 @@ async def test_after_the_window_the_bot_asks_and_the_answer_decides(tmp_path: Pa
         {"after": "1m", "user": "rita", "action": "separate", "ticket": "HW-1"},
         {"after": "40m", "user": "rita", "dm": True, "text": "the password works again, the new one was in the spam"},
         {"after": "1m", "user": "rita", "action": "append", "ticket": "HW-2"},
-        {"user": "rita", "action": "append", "ticket": "HW-2"},      # pressed twice: nothing left to add
+        {"user": "rita", "dm": True, "text": "/ticket append HW-2"},  # typed again: nothing left to add
     ], platform="slack")
-    questions = [line for line in lines if line.get("buttons") and line.get("to") == "@rita"]
+    # the used question shows the answer instead of its buttons: it cannot be pressed again
+    assert [(line["updated"], line["buttons"], line["text"].splitlines()[-1]) for line in lines if "updated" in line
+            and line["to"] == "@rita"] == [("bot-4", [], "✓ New ticket (rita)"), ("bot-9", [], "✓ Add to HW-2 (rita)")]
+    questions = [line for line in lines if line.get("buttons") and line.get("to") == "@rita" and "id" in line]
     assert [q["buttons"] for q in questions] == [["append", "separate"]] * 2
     assert questions[0]["text"] == t("en", "conversation.which", key="HW-1", title="Passwort weg", prefix="/")
     assert questions[1]["ticket"] == "HW-2"  # the most recently changed open ticket is the one asked about

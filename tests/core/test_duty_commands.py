@@ -28,7 +28,7 @@ def to(lines: list[dict], who: str, kind: str | None = None) -> list[dict]:
     """Lines for ``who``: a DM (``@jonas``), an ephemeral answer (``for``), or a channel (``#x``)."""
     found = []
     for line in lines:
-        if kind is not None and line["kind"] != kind:
+        if (kind is not None and line["kind"] != kind) or "updated" in line:  # a change in place is no new message
             continue
         channel = who.startswith("#") and line["to"] == who and "for" not in line
         person = who.startswith("@") and who in (line["to"], line.get("for"))
@@ -143,7 +143,7 @@ async def test_vacation_reminders_substitutes_and_the_coordinator() -> None:
 
 async def test_sick_report_asks_the_team_urgently_and_the_first_taker_covers() -> None:
     lines = await transcript("sick")
-    asks = [line for line in lines if line["kind"] == "cover_request"]
+    asks = [line for line in lines if line["kind"] == "cover_request" and "updated" not in line]
     assert sorted(line["to"] for line in asks) == ["#support-duty", "@lea", "@sarah"]
     assert all(line["buttons"] == ["duty-accept"] for line in asks)
     assert "URGENT: Jonas is sick and needs cover for the emergency standby today" in asks[0]["text"]

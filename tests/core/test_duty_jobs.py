@@ -36,7 +36,8 @@ async def run(tmp_path: Path, start: str, steps: list[dict[str, Any]]) -> list[d
 
 
 def kinds(lines: list[dict], kind: str) -> list[dict]:
-    return [line for line in lines if line.get("kind") == kind]
+    """The messages of ``kind`` sent (not the ``updated`` lines that change one in place)."""
+    return [line for line in lines if line.get("kind") == kind and "updated" not in line]
 
 
 async def test_an_afternoon_digests_on_the_hour_while_duty_runs(tmp_path: Path) -> None:

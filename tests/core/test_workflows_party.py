@@ -234,7 +234,8 @@ async def test_only_the_requester_answers_the_question(tmp_path) -> None:
     steps = [*report(), staff("jana", "/ticket take SMV-1"), staff("jana", "/ticket solve SMV-1 Neu gestartet."),
              {"after": "1m", "user": "jana", "action": "satisfied", "ticket": "SMV-1"},
              {"after": "1m", "user": "kai", "action": "satisfied", "ticket": "SMV-1"},
-             {"after": "1m", "user": "kai", "action": "notfixed", "ticket": "SMV-1"}]
+             # the question's buttons are spent once answered: typed, the command finds the ticket closed
+             {"after": "1m", "user": "kai", "dm": True, "text": "/ticket notfixed SMV-1"}]
     result = await run(tmp_path, ORG, steps, start=TUESDAY)
     assert result.errors() == [
         de("closing.requester_only", key="SMV-1"),

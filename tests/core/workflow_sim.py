@@ -25,8 +25,14 @@ class Run:
     db_url: str
 
     def about(self, **match: object) -> list[dict[str, Any]]:
-        """The message lines whose keys have these values (``to="ticket:HW-1"``, ``kind="error"`` …)."""
-        return [line for line in self.lines if "text" in line and all(line.get(k) == v for k, v in match.items())]
+        """The messages sent whose keys have these values (``to="ticket:HW-1"``, ``kind="error"`` …); a message
+        changed in place (an ``updated`` line) is in :meth:`updates`, not here."""
+        return [line for line in self.lines if "text" in line and "updated" not in line
+                and all(line.get(k) == v for k, v in match.items())]
+
+    def updates(self, **match: object) -> list[dict[str, Any]]:
+        """The ``updated`` lines (a message changed in place: a card, a used button) with these values."""
+        return [line for line in self.lines if "updated" in line and all(line.get(k) == v for k, v in match.items())]
 
     def texts(self, **match: object) -> list[str]:
         return [line["text"] for line in self.about(**match)]
