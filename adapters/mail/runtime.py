@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import email
+import email.policy
 import re
 from email.message import EmailMessage
 
@@ -247,8 +250,8 @@ class MailRuntime:
         lang = self.settings.desk.language
         mail = compose(message, sender=self.config.address or "", sender_name=self.settings.desk.name, to=to,
                        subject=thread.subject, thread=thread, lang=lang, now=now)
-        if forward and origin.get("sender"):
-            mail["Reply-To"] = str(origin["sender"])
+        if forward:
+            mail = await self._with_original(mail, origin, hint)
         await self._deliver(mail, to, message)
         sent_id = str(mail["Message-ID"])
         thread.add(sent_id)
@@ -312,6 +315,23 @@ class MailRuntime:
             found += [(files[n].name, files[n].mime_type, files[n].data) for n, _name in numbers
                       if n < len(files) and files[n].data]
         return found
+
+    async def _with_original(self, mail: EmailMessage, origin: dict[str, object], hint: str | None) -> EmailMessage:
+        """A forward answers to the mail's sender and carries the mail itself (message/rfc822, with its files) where
+        the mailbox still has it; its text quotes it either way."""
+        if origin.get("sender"):
+            mail["Reply-To"] = str(origin["sender"])
+        raw = (await self.originals([hint])).get(hint) if hint else None
+        if raw is None:
+            return mail
+        attached = copy.deepcopy(mail)
+        try:
+            attached.add_attachment(email.message_from_bytes(raw, policy=email.policy.default))
+            attached.as_bytes()   # a mail that cannot be written out again (8-bit garbage) goes as its bytes
+        except Exception:
+            attached = copy.deepcopy(mail)
+            attached.add_attachment(raw, maintype="application", subtype="octet-stream", filename="original.eml")
+        return attached
 
     async def originals(self, message_ids: list[str]) -> dict[str, bytes]:
         """The mails of ``message_ids`` as the mailbox keeps them (those still there)."""

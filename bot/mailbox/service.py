@@ -12,7 +12,8 @@
 
 Who holds the mailbox (:func:`current_holder`): during the duty window, whoever ``who("mailbox", now)`` names;
 outside it, while the desk's calendar is open, the mailbox owner ``[duty] mailbox`` (the handbook's Head of
-Mailbox, "as long as she is there"); else nobody.
+Mailbox, "as long as she is there"), or their substitute while they are away (``/duty away``, ``/duty sick``); else
+nobody.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from bot.core.registry import ParseError
 from bot.core.types import Button, InboundEvent, MessageKind, Platform, Reply, Target, Visibility
 from bot.duty import store as duty_store
 from bot.duty.notify import language_of, name_of, post_duty, zone_of
+from bot.duty.resolve import absence_of
 from bot.i18n import format as fmt
 from bot.i18n import t
 from bot.infra.outbox import enqueue, enqueue_update
@@ -75,7 +77,17 @@ async def current_holder(session: AsyncSession, desk: Desk) -> str | None:
         return None
     name = desk.settings.desk.calendar
     calendar = desk.calendars.get(name) if name else None
-    return duty.mailbox if calendar is None or calendar.is_open(instant) else None
+    if calendar is not None and not calendar.is_open(instant):
+        return None
+    # the owner away (vacation, sick): their substitute, if that one is in; else nobody
+    today = instant.astimezone(ZoneInfo(desk.settings.desk.timezone)).date()
+    state = await duty_store.load_state(session, desk, today)
+    away = absence_of(state.facts, duty.mailbox, today) if state is not None else None
+    if away is None:
+        return duty.mailbox
+    substitute = away.substitute
+    return substitute if substitute and state is not None and absence_of(state.facts, substitute, today) is None \
+        else None
 
 
 async def _chat_target(session: AsyncSession, desk: Desk, key: str) -> Target | None:

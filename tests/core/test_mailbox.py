@@ -198,3 +198,19 @@ async def test_on_matrix_the_choices_are_numbered_options(tmp_path: Path) -> Non
     (card,) = cards(lines, "@sarah")
     assert card["buttons"] == BUTTONS and "!mailbox ticket M1" in card["text"]
     assert about(lines, to="mail:paul@agency.example", kind="forward")
+
+
+async def test_the_owner_away_their_substitute_holds_the_mailbox_else_nobody(tmp_path: Path) -> None:
+    mail = {"from": "Maria <maria@example.com>", "subject": "Hi", "text": "Hallo Paul, a question."}
+    steps = [{"at": "2026-11-24T09:01:00+01:00", "user": "sarah", "dm": True,
+              "text": "/duty away 2026-11-24 2026-11-24 @mira"},
+             {"at": "2026-11-24T09:05:00+01:00", "mail": {**mail, "id": "m1"}},
+             {"at": "2026-11-25T09:01:00+01:00", "user": "sarah", "dm": True,
+              "text": "/duty away 2026-11-25 2026-11-25"},
+             {"at": "2026-11-25T09:05:00+01:00", "mail": {**mail, "id": "m2"}}]
+    lines = await _run(tmp_path, steps)
+    assert [c["text"].split()[1] for c in cards(lines, "@mira")] == ["M1"]
+    assert not cards(lines, "@sarah")
+    # the second day nobody stands in: a ticket as usual, and the duty channel hears why
+    assert about(lines, to="mail:maria@example.com", kind="receipt", ticket="HW-1")
+    assert [line for line in about(lines, to="#support-duty", kind="notice") if "mailbox duty" in line["text"]]

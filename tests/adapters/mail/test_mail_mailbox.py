@@ -75,7 +75,10 @@ async def test_a_mail_to_paul_waits_for_the_holder_once_and_is_forwarded_by_smtp
     assert message["Auto-Submitted"] == "auto-generated"
     assert parseaddr(message["Reply-To"])[1] == "maria@example.com"
     assert parseaddr(message["From"])[1] == "support@example.org"
-    body = message.get_content()
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    # the mail itself goes with it (its files too), as the mailbox keeps it
+    [attached] = [part for part in message.iter_attachments() if part.get_content_type() == "message/rfc822"]
+    assert attached.get_content()["Message-ID"] == original["Message-ID"]
     assert "> Hallo Paul," in body and "> wie besprochen das Angebot." in body and "Carla forwards" in body
     await press(mail, "anna", "mailbox-forward", "M1")
     await mail.command("anna", "mailbox list")
