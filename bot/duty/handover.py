@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.desk import Desk
 from bot.core.types import Button, MessageKind
+from bot.duty import hooks
 from bot.duty.escalation import duty_roles
 from bot.duty.ledger import record_shifts
 from bot.duty.notify import mention_of, name_of, post_duty, role_name, tell
@@ -72,6 +73,7 @@ async def post_handover(session: AsyncSession, desk: Desk, slot: datetime) -> No
     if ask:
         session.add(Timer(ticket_id=None, kind="handover:ack", due_at=slot + duty.handover_ack,
                           data={"slot": slot.isoformat()}))
+    await hooks.handed_over(session, desk, slot)
 
 
 async def acknowledge(session: AsyncSession, desk: Desk, who: str) -> bool:

@@ -19,6 +19,7 @@ nobody.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -139,21 +140,50 @@ async def hold(ctx: Context) -> list[Reply] | None:
         post_duty(desk, session, "mailbox.nobody", kind=MessageKind.NOTICE, sender=sender.display_name,
                   colleague=name_of(desk, colleague), subject=subject)
         return None
-    now = ctx.now
     row = HeldMail(event_key=event.idempotency_key, payload=event.model_dump(mode="json"), sender_id=sender.id,
-                   colleague=colleague, holder=holder, subject=subject[:200], state=HELD, card={}, created_at=now)
+                   colleague=colleague, holder=holder, subject=subject[:200], state=HELD, card={}, created_at=ctx.now)
     session.add(row)
     await session.flush()
+    await _show(session, desk, row, holder, target, event, sender)
+    return []
+
+
+async def _show(session: AsyncSession, desk: Desk, row: HeldMail, holder: str, target: Target, event: InboundEvent,
+                sender: Person) -> None:
+    """The holder's message about ``row``, with its four buttons; the row remembers it (to change it later)."""
     lang = language_of(desk, holder)
-    prefix = desk.prefixes.get(target.platform, "/")
-    text = t(lang, "mailbox.card", id=label(row), colleague=name_of(desk, colleague, lang),
-             sender=_sender_text(sender, event), text=_excerpt(event.text), prefix=prefix,
-             files=_files(lang, event))
-    card = enqueue(session, now, target, text.strip(), kind=MessageKind.MAIL_HELD, visibility=Visibility.PRIVATE,
+    text = t(lang, "mailbox.card", id=label(row), colleague=name_of(desk, row.colleague, lang),
+             sender=_sender_text(sender, event), text=_excerpt(event.text),
+             prefix=desk.prefixes.get(target.platform, "/"), files=_files(lang, event)).strip()
+    card = enqueue(session, desk.clock.now(), target, text, kind=MessageKind.MAIL_HELD, visibility=Visibility.PRIVATE,
                    buttons=_card_buttons(desk, row, target.platform, lang))
     await session.flush()
-    row.card = {"row": card.id, "target": target.model_dump(mode="json"), "text": text.strip()}
-    return []
+    row.holder = holder
+    row.card = {"row": card.id, "target": target.model_dump(mode="json"), "text": text}
+
+
+async def hand_over(session: AsyncSession, desk: Desk, slot: datetime) -> None:
+    """A duty window starts (the handbook: "SN tells the afternoon support to watch the mailbox"): the mails still
+    waiting go to the window's mailbox holder, each with its buttons; the earlier holder's message says so."""
+    if not enabled(desk):
+        return
+    holder = await duty_store.holder(session, desk, ROLE, slot)
+    target = await _chat_target(session, desk, holder) if holder is not None else None
+    if holder is None or target is None:
+        return
+    waiting = (await session.scalars(select(HeldMail).where(HeldMail.state == HELD, HeldMail.holder != holder)
+                                     .order_by(HeldMail.id).with_for_update())).all()
+    for row in waiting:
+        card = row.card or {}
+        if card.get("row") is not None:
+            lang = language_of(desk, row.holder)
+            note = t(lang, "mailbox.handed_over", id=label(row), holder=name_of(desk, holder, lang))
+            enqueue_update(session, desk.clock.now(), Target.model_validate(card["target"]),
+                           f"{card.get('text', '')}\n\n{note}".strip(), of=int(card["row"]),
+                           kind=MessageKind.MAIL_HELD, visibility=Visibility.PRIVATE)
+        sender = await session.get(Person, row.sender_id)
+        assert sender is not None
+        await _show(session, desk, row, holder, target, InboundEvent.model_validate(row.payload), sender)
 
 
 def _sender_text(sender: Person, event: InboundEvent) -> str:

@@ -214,3 +214,20 @@ async def test_the_owner_away_their_substitute_holds_the_mailbox_else_nobody(tmp
     # the second day nobody stands in: a ticket as usual, and the duty channel hears why
     assert about(lines, to="mail:maria@example.com", kind="receipt", ticket="HW-1")
     assert [line for line in about(lines, to="#support-duty", kind="notice") if "mailbox duty" in line["text"]]
+
+
+async def test_at_the_handover_the_waiting_mails_go_to_the_new_holder(tmp_path: Path) -> None:
+    steps = [{"at": "2026-11-24T15:30:00+01:00",
+              "mail": {"from": "Maria <maria@example.com>", "subject": "Hi", "text": "Hallo Paul, a question.",
+                       "id": "m1"}},
+             {"at": "2026-11-24T16:05:00+01:00", "user": "lea", "action": "mailbox-ticket", "ticket": "M1"}]
+    lines = await _run(tmp_path, steps)
+    check_shape(lines)
+    (sarah,) = cards(lines, "@sarah")
+    (lea,) = cards(lines, "@lea")
+    assert lea["at"] == "2026-11-24T15:00:00Z" and lea["buttons"] == BUTTONS and "Mail M1" in lea["text"]
+    (handed,) = updated(lines, sarah)
+    assert handed["buttons"] == [] and "M1 was handed over to Lea with the duty." in handed["text"]
+    (done,) = updated(lines, lea)
+    assert "M1: ticket HW-1 opened (Lea," in done["text"]
+    assert about(lines, to="mail:maria@example.com", kind="receipt", ticket="HW-1")
