@@ -4,8 +4,9 @@
 The core writes ``mention(key, text)``: ``text`` (what every reader sees, ``@Mira``) marked with the person's
 ``[people]`` key between private-use characters. An adapter that declares ``Capability.MENTIONS`` turns each marked
 part into its platform's mention of that person's account (:func:`split`); for every other platform the outbox sends
-the plain text (:func:`plain`). The marks never come from outside: every text a platform hands in loses them
-(``bot.core.types.Frozen``), so nothing a person writes can mention anybody.
+the plain text (:func:`plain`). The marks never come from outside: every text a platform hands in is made plain
+(``bot.core.types.Frozen``: a forged mention is left as its visible text), so nothing a person writes can mention
+anybody.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import re
 OPEN, SEP, CLOSE = "\ue000", "\ue001", "\ue002"
 MARKS = re.compile("[\ue000-\ue002]")
 _MENTION = re.compile("\ue000([^\ue000-\ue002]+)\ue001([^\ue000-\ue002]*)\ue002")
+# a mention cut off by clipping: its visible text so far (or nothing, when the cut fell into the key)
+_CUT = re.compile("\ue000[^\ue000-\ue002]*(?:\ue001([^\ue000-\ue002]*))?$")
 
 
 def mention(key: str, text: str) -> str:
@@ -23,13 +26,19 @@ def mention(key: str, text: str) -> str:
 
 
 def unmarked(text: str) -> str:
-    """``text`` without any mark (what a platform hands in)."""
+    """``text`` without any mark."""
     return MARKS.sub("", text)
 
 
-def plain(text: str) -> str:
-    """``text`` with every mention as its visible text (for platforms without mentions)."""
+def defused(text: str) -> str:
+    """A text from outside as plain text: a (forged) mention is its visible text, any other mark is dropped."""
     return unmarked(_MENTION.sub(lambda match: match.group(2), text))
+
+
+def plain(text: str) -> str:
+    """The bot's ``text`` with every mention as its visible text (for platforms without mentions); a mention cut
+    off at its end (a clipped message) keeps only its visible part."""
+    return defused(_CUT.sub(lambda match: match.group(1) or "", text))
 
 
 def split(text: str) -> list[str | tuple[str, str]]:
@@ -42,5 +51,5 @@ def split(text: str) -> list[str | tuple[str, str]]:
         parts.append((match.group(1), match.group(2)))
         at = match.end()
     if at < len(text):
-        parts.append(unmarked(text[at:]))
+        parts.append(plain(text[at:]))
     return parts

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bot.core.mentions import MARKS, unmarked
+from bot.core.mentions import MARKS, defused
 from bot.core.mentions import split as split  # for the adapters: the bot's mentions in a text (their port is types)
 
 # characters no database here can store: NUL (PostgreSQL's text refuses it) and lone surrogates (no UTF-8)
@@ -87,7 +87,7 @@ def storable(text: str) -> str:
 def _storable(value: Any, *, marks: bool = False) -> Any:
     if isinstance(value, str):
         value = storable(value) if _UNSTORABLE.search(value) else value
-        return value if marks or not MARKS.search(value) else unmarked(value)
+        return value if marks or not MARKS.search(value) else defused(value)
     if isinstance(value, dict):
         return {_storable(key, marks=marks): _storable(item, marks=marks) for key, item in value.items()}
     if isinstance(value, list | tuple):
