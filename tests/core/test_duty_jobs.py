@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from adapters.sim import SimAdapter
 from bot.app import build
 from bot.core.clock import VirtualClock, as_utc
+from bot.core.mentions import split
 from bot.infra.scheduler import Job
 from bot.settings import load_settings
 from bot.simulate import simulate
@@ -150,6 +151,15 @@ async def test_two_replicas_on_one_database_send_every_digest_once(db_url: str, 
         assert sorted(f"{as_utc(at):%d %H:%M}" for at, _ in digests) == [  # 3 days × 16:00, 17:00 local
             "24 15:00", "24 16:00", "25 15:00", "25 16:00", "26 15:00", "26 16:00"]
         assert {status for _, status in digests} == {"sent"}
+        # the digest mentions the phone duty and the handover the people it names (bot/core/mentions.py): a
+        # platform with mentions notifies them; the simulator, without, shows their names as plain text
+        async with bots[0][0].desk.sessions() as session:
+            texts = dict((await session.execute(select(OutboxMessage.kind, OutboxMessage.text)
+                                                .where(OutboxMessage.kind.in_(["digest", "handover"])))).all())
+        for kind, text in texts.items():
+            named = [part for part in split(text) if isinstance(part, tuple)]
+            assert named and all(key in settings.people for key, _ in named), kind
+        assert all("\ue000" not in line["text"] for line in kinds(lines, "digest") + kinds(lines, "handover"))
     finally:
         for bot, _ in bots:
             await bot.close()
