@@ -4,15 +4,16 @@ the same moment decide it once — the row is locked (PostgreSQL: FOR UPDATE), t
 from __future__ import annotations
 
 import asyncio
-import copy
 
-from conftest import DESK
 from sqlalchemy import select
 
 from bot.core.types import ChannelRef, InboundEvent, Platform, UserRef
 from storage.models import HeldMail, OutboxMessage, Ticket
 
-PEOPLE = {**copy.deepcopy(DESK["people"]), "paul": {"name": "Paul"}}
+# the test desk's people (tests/conftest.py DESK), and Paul
+PEOPLE = {"anna": {"name": "Anna", "roles": ["agent", "lead"]}, "ben": {"name": "Ben"},
+          "carla": {"name": "Carla", "roles": ["agent", "coordinator"]}, "root": {"name": "Root", "roles": ["admin"]},
+          "paul": {"name": "Paul"}}
 DUTY = {"window": "mon-fri 16:00-18:00", "roles": ["phone", "standby", "mailbox"], "members": ["anna", "ben"],
         "anchor": "2026-11-23", "mailbox": "carla"}
 
