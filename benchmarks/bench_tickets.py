@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import cProfile
 import io
+import os
 import pstats
 import signal
 import sys
@@ -250,8 +251,10 @@ class StatementCount:
         self.commits = 0
         sync = engine.sync_engine
 
-        def statement(*_: Any) -> None:
+        def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
             self.statements += 1
+            if os.environ.get("BENCH_SQL"):  # every statement to stderr, for a look at one ticket's
+                print("SQL:", " ".join(sql.split())[:240], file=sys.stderr)
 
         def commit(*_: Any) -> None:
             self.commits += 1
@@ -353,6 +356,8 @@ async def run_backend(name: str, url: str, args: argparse.Namespace) -> Result:
         if written[0] != written[1] or written[0]["tickets"] != served or written[0]["processed_events other"]:
             raise SystemExit(f"{name}: the two sides wrote different rows: dispatcher {written[0]}, raw {written[1]}")
         if profiler is not None:
+            if os.environ.get("BENCH_PROFILE_DUMP"):  # the raw profile for pstats, per backend
+                profiler.dump_stats(f"{os.environ['BENCH_PROFILE_DUMP']}.{name}")
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)
             stats.sort_stats("tottime").print_stats(25)

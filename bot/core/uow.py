@@ -61,6 +61,9 @@ class UnitOfWork:
     # with inline delivery (bot/infra/outbox.py): the rows this unit enqueued claimed for this process
     inline: list[OutboxMessage] | None = None
     finished: bool = False
+    # every ticket marked, held here: the session's identity map holds a flushed, unchanged object only weakly,
+    # so a ticket flushed by one step was dropped and read again (a SELECT) by the next step's session.get
+    held: dict[int, Ticket] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.session.info[_KEY] = self
@@ -82,6 +85,7 @@ class UnitOfWork:
         if self.finished:
             raise RuntimeError("a ticket was marked after its unit of work finished")
         marks.add(ticket.id)
+        self.held[ticket.id] = ticket
 
     async def finish(self) -> None:
         """Runs the features' finishing steps, stage by stage; once (the commit of ``unit_of_work`` runs it

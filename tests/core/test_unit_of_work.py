@@ -256,3 +256,24 @@ def test_the_cli_stops_with_one_line(tmp_path, capsys) -> None:
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1
     assert "gone:thing (1)" in err and "Traceback" not in err
+
+
+async def test_a_new_ticket_is_not_read_back_by_the_later_steps_of_its_unit(desk) -> None:
+    # the steps after the ticket's INSERT (routing, the Prio-1 ping, the SLA clocks, the space's name) take the
+    # ticket from the unit: none of them reads its row again (#20: the identity map had let go of it)
+    from sqlalchemy import event as sa_event
+
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, sql: str, *_args) -> None:
+        statements.append(" ".join(sql.split()))
+
+    engine = desk.bot.engine.sync_engine
+    sa_event.listen(engine, "before_cursor_execute", seen)
+    try:
+        await desk.send("ben", "/ticket -p1 the mail server is down")
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", seen)
+    assert [t.title for t in await desk.rows(Ticket)] == ["the mail server is down"]
+    assert any(s.startswith("INSERT INTO tickets") for s in statements)
+    assert not [s for s in statements if s.startswith("SELECT tickets.id, tickets.")], statements
