@@ -61,8 +61,10 @@ async def archive_closed(unit: UnitOfWork) -> None:
         ticket = await unit.session.get(Ticket, ticket_id)
         if ticket is None or ticket.state != State.CLOSED.value:
             continue
+        # a Slack channel is archived; a Matrix room stays the team's, and the requester is taken out of it
+        goodbye = "space.goodbye_room" if ticket.origin_platform == Platform.MATRIX.value else "space.goodbye"
         enqueue_space(unit.session, unit.desk.clock.now(), space_target(ticket), "archive",
-                      t(ticket.language, "space.goodbye", key=ticket.key), ticket=ticket.key)
+                      t(ticket.language, goodbye, informal=unit.desk.informal, key=ticket.key), ticket=ticket.key)
         ticket.data = {**(ticket.data or {}), ARCHIVED: True}
 
 

@@ -224,3 +224,14 @@ async def test_archive_on_close_off_keeps_the_space(tmp_path: Path) -> None:
     ], config=config)
     assert not [line for line in lines if "archived" in line]
     assert t("en", "space.goodbye", key="HW-1") not in texts(lines)
+
+
+async def test_on_matrix_the_goodbye_says_the_requester_leaves_the_room(tmp_path: Path) -> None:
+    """A Matrix room is not archived: the team keeps it and the requester is taken out; the goodbye says so."""
+    lines = await run(tmp_path, [
+        {"user": "rita", "channel": "#general", "text": "!ticket the vpn drops every hour"},
+        {"after": "1m", "user": "lea", "ticket": "HW-1", "text": "!ticket close"},
+    ], platform="matrix")
+    said = texts(lines, to="ticket:HW-1")
+    assert t("en", "space.goodbye_room", key="HW-1") in said
+    assert t("en", "space.goodbye", key="HW-1") not in said
