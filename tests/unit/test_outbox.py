@@ -302,9 +302,12 @@ async def test_pages_and_receipts_beyond_the_batch_go_before_ordinary_traffic(de
     (page,) = await put(desk, dm("standby"), "Prio-1 HW-8", kind="ping")
     assert await desk.bot.outbox.drain() == 14
     sent = [m.id for m in desk.adapter.sent]
-    assert set(sent[:2]) == {receipt, page}
-    # the channels are delivered side by side: among themselves they keep no order
-    assert sorted(m.text for m in desk.adapter.sent[2:]) == sorted(f"notice {n}" for n in range(12))
+    # the receipt and the page are picked up with the first batch, not after the seven notices beyond it; which
+    # of that batch's notices reach the platform before them depends on the delivery slots and the database
+    # connections at hand (the lines run side by side), so only that is asserted
+    first_pass = desk.bot.outbox.batch + 2
+    assert {receipt, page} <= set(sent[:first_pass])
+    assert sorted(m.text for m in desk.adapter.sent[first_pass:]) == sorted(f"notice {n}" for n in range(5, 12))
 
 
 async def test_a_receipt_never_overtakes_an_older_message_to_its_own_target(desk) -> None:
