@@ -14,7 +14,8 @@ from bot.core.types import Button, Capability, OutboundMessage, Platform, Remova
 PROFILES: dict[str, frozenset[Capability]] = {
     # Slack: ephemeral messages, buttons, modals, private channels, and deleting with a user token
     "slack": frozenset({Capability.EPHEMERAL, Capability.MODALS, Capability.BUTTONS, Capability.THREADS,
-                        Capability.REACTIONS, Capability.DMS, Capability.PRIVATE_ROOMS, Capability.DELETE}),
+                        Capability.REACTIONS, Capability.DMS, Capability.PRIVATE_ROOMS, Capability.DELETE,
+                        Capability.ARCHIVE}),
     # Matrix: no ephemeral messages and no buttons (numbered choices answered by number or reaction instead)
     "matrix": frozenset({Capability.THREADS, Capability.REACTIONS, Capability.DMS, Capability.PRIVATE_ROOMS,
                          Capability.DELETE, Capability.CHOICES}),

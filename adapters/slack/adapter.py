@@ -43,7 +43,8 @@ from bot.settings import ConfigError, Settings
 log = structlog.stdlib.get_logger(__name__)
 
 CAPABILITIES = frozenset({Capability.EPHEMERAL, Capability.MODALS, Capability.BUTTONS, Capability.THREADS,
-                          Capability.REACTIONS, Capability.DMS, Capability.PRIVATE_ROOMS, Capability.SPACE_TOPICS})
+                          Capability.REACTIONS, Capability.DMS, Capability.PRIVATE_ROOMS, Capability.SPACE_TOPICS,
+                          Capability.ARCHIVE})
 RESPONSE_URL_TTL = 30 * 60.0     # Slack: a response_url works for 30 minutes …
 RESPONSE_URL_USES = 5            # … and five times
 # postEphemeral fails like this where the bot is not a member; the response_url or a DM still reach the person

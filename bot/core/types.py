@@ -39,6 +39,9 @@ class Capability(StrEnum):
     SPACE_TOPICS = "space_topics"
     # the bot's mentions of people (bot/core/mentions.py) become the platform's mentions, which notify them
     MENTIONS = "mentions"
+    # a closed ticket's space is archived for everyone (Slack); without it the space stays the team's and the
+    # requester is taken out of it (Matrix), which the bot's goodbye says
+    ARCHIVE = "archive"
     DELETE = "delete"
 
 

@@ -61,8 +61,11 @@ async def archive_closed(unit: UnitOfWork) -> None:
         ticket = await unit.session.get(Ticket, ticket_id)
         if ticket is None or ticket.state != State.CLOSED.value:
             continue
+        platform = Platform(ticket.origin_platform)
+        if platform == Platform.MAIL:
+            continue  # a mail ticket's space is the requester's mail thread: the closing notice was its last mail
         # a Slack channel is archived; a Matrix room stays the team's, and the requester is taken out of it
-        goodbye = "space.goodbye_room" if ticket.origin_platform == Platform.MATRIX.value else "space.goodbye"
+        goodbye = "space.goodbye" if unit.desk.can(platform, Capability.ARCHIVE) else "space.goodbye_room"
         enqueue_space(unit.session, unit.desk.clock.now(), space_target(ticket), "archive",
                       t(ticket.language, goodbye, informal=unit.desk.informal, key=ticket.key), ticket=ticket.key)
         ticket.data = {**(ticket.data or {}), ARCHIVED: True}

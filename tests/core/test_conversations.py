@@ -235,3 +235,16 @@ async def test_on_matrix_the_goodbye_says_the_requester_leaves_the_room(tmp_path
     said = texts(lines, to="ticket:HW-1")
     assert t("en", "space.goodbye_room", key="HW-1") in said
     assert t("en", "space.goodbye", key="HW-1") not in said
+
+
+async def test_a_mail_requester_gets_no_goodbye_of_a_space_they_never_saw(tmp_path: Path) -> None:
+    """A mail ticket's space is the requester's mail thread: the closing notice is its last mail, not a second
+    one saying a space is archived."""
+    config = {**DESK, "mail": {"address": "support@example.org"}}
+    lines = await run(tmp_path, [
+        {"mail": {"from": "Maria Huber <maria@example.com>", "subject": "Printer", "text": "It smokes."}},
+        {"after": "5m", "user": "anna", "channel": "#support-duty", "text": "/ticket close HW-1"},
+    ], config=config)
+    mails = texts(lines, to="mail:maria@example.com")
+    assert mails[-1] == t("en", "ticket.state_changed", key="HW-1", state="closed", who="Anna")
+    assert not [line for line in lines if "archived" in line]
