@@ -3,7 +3,9 @@
 after use, so nobody presses them again and everyone who sees the message sees who answered it.
 
 The ticket's card in the duty channel is not such a message: its buttons follow the ticket's state
-(bot/tickets/card.py) and stay until the ticket no longer offers them.
+(bot/tickets/card.py) and stay until the ticket no longer offers them. Nor is the mailbox holder's message about a
+mail to a colleague (``mail_held``): bot/mailbox changes it itself once the mail is decided, saying what became of
+it ("Add to a ticket" only opens the choice of tickets, and the mail still waits).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ async def replace(session: AsyncSession, desk: Desk, event: InboundEvent, actor:
                                     OutboxMessage.platform_ref == event.message_id,
                                     OutboxMessage.operation == Operation.SEND.value)
         .order_by(OutboxMessage.id.desc()).limit(1))
-    if row is None or not row.buttons or row.target_kind == "ephemeral" or await _is_card(session, row):
+    if row is None or not row.buttons or row.target_kind == "ephemeral" or row.kind == MessageKind.MAIL_HELD.value \
+            or await _is_card(session, row):
         return
     label = next((b.get("label") for b in row.buttons
                   if b.get("action") == event.name and (event.value is None or b.get("value") == event.value)), None)
