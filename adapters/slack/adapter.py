@@ -12,6 +12,7 @@ permanent ones whose reason says what to change.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,20 +38,23 @@ from adapters.slack.ratelimit import ChannelRateLimiter
 from adapters.slack.spaces import TicketSpaces
 from bot.core.clock import Clock
 from bot.core.ports import DeliveryError, Ports
-from bot.core.types import URGENT_KINDS, Capability, MessageKind, OutboundMessage, Platform, Removal
+from bot.core.types import URGENT_KINDS, Capability, MessageKind, OutboundMessage, Platform, Removal, split
 from bot.settings import ConfigError, Settings
 
 log = structlog.stdlib.get_logger(__name__)
 
 CAPABILITIES = frozenset({Capability.EPHEMERAL, Capability.MODALS, Capability.BUTTONS, Capability.THREADS,
                           Capability.REACTIONS, Capability.DMS, Capability.PRIVATE_ROOMS, Capability.SPACE_TOPICS,
-                          Capability.ARCHIVE})
+                          Capability.ARCHIVE, Capability.MENTIONS})
 RESPONSE_URL_TTL = 30 * 60.0     # Slack: a response_url works for 30 minutes …
 RESPONSE_URL_USES = 5            # … and five times
 # postEphemeral fails like this where the bot is not a member; the response_url or a DM still reach the person
 # is_archived: the answer to the command that closed a ticket, in its channel archived meanwhile
 EPHEMERAL_FALLBACK = frozenset({"channel_not_found", "not_in_channel", "user_not_in_channel", "is_archived"})
 HTTP_TIMEOUT = 10
+MARKED = re.compile("[\ue000-\ue002]")   # a text with the bot's own mentions (bot/core/mentions.py)
+SPACE_MARK = "#"                          # … of a ticket's space (bot.core.mentions.SPACE)
+SLACK_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 
 
 class BoundedRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
@@ -130,6 +134,8 @@ class SlackAdapter:
         # (channel id, user id) → the latest response_url of that person there; channel id → its latest one
         self._response_urls: dict[tuple[str, str], ResponseUrl] = {}
         self._channel_urls: dict[str, ResponseUrl] = {}
+        # outbox row id → its mentions resolved to Slack markup, while it is being sent
+        self._links: dict[int, dict[str, str]] = {}
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -212,12 +218,38 @@ class SlackAdapter:
         if self.pace is not None and message.kind not in URGENT_KINDS and message.kind != MessageKind.RECEIPT:
             await self.pace()
         try:
+            if MARKED.search(message.text):
+                self._links[message.id] = await self._resolve(message.text)
             return await self._send(message)
         except Exception as exc:
             error = delivery_error(exc, channel=self._where(message), bot=self.directory.bot_name)
             if error.permanent and isinstance(exc, SlackApiError):
                 await self._tell_asker(message, error_code(exc), error.reason)
             raise error from exc
+        finally:
+            self._links.pop(message.id, None)
+
+    async def _resolve(self, text: str) -> dict[str, str]:
+        """The bot's mentions in ``text`` as Slack markup: a ``[people]`` key with a Slack account → ``<@U…>`` (their
+        client notifies them), ``#HW-42`` → ``HW-42 <#C…>``, the ticket's private channel once it has one; anything
+        else keeps its plain text."""
+        links: dict[str, str] = {}
+        for part in split(text):
+            if isinstance(part, str) or part[0] in links:
+                continue
+            key, visible = part
+            if key.startswith(SPACE_MARK):
+                channel = await self.spaces.existing(key[len(SPACE_MARK):]) if self.spaces.ports else None
+                if channel:  # the id stays readable: Slack shows a private channel's link to non-members unnamed
+                    links[key] = f"{render.escape(visible)} <#{channel}>".lstrip()
+                continue
+            person = self.settings.people.get(key)
+            if person is not None and person.slack and SLACK_ID.fullmatch(person.slack):
+                links[key] = f"<@{person.slack}>"
+        return links
+
+    def _args(self, message: OutboundMessage) -> dict[str, Any]:
+        return render.message_args(message, self._links.get(message.id))
 
     async def remove(self, removal: Removal) -> str | None:
         if self.pace is not None:
@@ -257,7 +289,8 @@ class SlackAdapter:
             channel = await self.directory.id_of(target.channel_id)
         if message.updates is not None:  # changed in place: a ticket's card, a message whose button was used
             await self.limiter.acquire(channel)
-            await self.client.chat_update(channel=channel, ts=message.updates, **render.update_args(message))
+            await self.client.chat_update(channel=channel, ts=message.updates,
+                                          **render.update_args(message, self._links.get(message.id)))
             return message.updates
         return await self._post(channel, message, thread_ts=target.thread_id if target.kind == "channel" else None)
 
@@ -284,7 +317,7 @@ class SlackAdapter:
             return await self._upload(channel, message, thread_ts=thread_ts)
         await self.limiter.acquire(channel)
         answer = await self.client.chat_postMessage(channel=channel, thread_ts=thread_ts,
-                                                    **render.message_args(message))
+                                                    **self._args(message))
         return answer.get("ts")
 
     async def _upload(self, channel: str, message: OutboundMessage, *, thread_ts: str | None) -> str:
@@ -309,7 +342,7 @@ class SlackAdapter:
                 self._uploaded[key] = file_id
             shared.append({"id": file_id, "title": file.title or file.name})
         await self.limiter.acquire(channel)
-        text = render.message_args(message)["text"]
+        text = self._args(message)["text"]
         await self.client.files_completeUploadExternal(files=shared, channel_id=channel, initial_comment=text,
                                                        thread_ts=thread_ts)
         for position in range(len(message.files)):
@@ -330,7 +363,7 @@ class SlackAdapter:
             raise DeliveryError("an ephemeral message without a channel or user", permanent=True)
         if message.files:  # Slack shows no file to one person in a channel: the direct chat instead
             return await self._post(await self.directory.dm_channel(target.user_id), message)
-        args = render.message_args(message)
+        args = self._args(message)
         try:
             channel = await self.directory.id_of(target.channel_id)
             answer = await self.client.chat_postEphemeral(channel=channel, user=target.user_id,

@@ -3,6 +3,9 @@
 Everything the bot shows is escaped: ``&``, ``<`` and ``>`` become entities, so a person's text
 can neither mention anybody (``<@U…>``, ``<!here>``) nor link anything, and the special words
 ``@here``, ``@channel`` and ``@everyone`` get an invisible joiner so no client turns them into a ping.
+Only the bot's own mentions (bot/core/mentions.py: marks no text from outside carries) become Slack's
+``<@U…>`` (a person, so their client notifies them) and ``<#C…>`` (a ticket's private channel), as the
+adapter resolved them (``links``: marked key → markup); a mention it could not resolve shows its plain text.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bot.core.types import Button, FormField, FormSpec, OutboundMessage
+from bot.core.types import Button, FormField, FormSpec, OutboundMessage, split
 
 MAX_TEXT = 39_000          # chat.postMessage truncates at 40 000 characters
 MAX_SECTION = 2_900        # a section block's text: at most 3 000
@@ -26,12 +29,25 @@ MAX_OPTION = 75
 ACTION_SUFFIX = "~"        # action_ids must be unique per message: take, take~2, …
 
 _SPECIAL = re.compile(r"@(here|channel|everyone)\b", re.IGNORECASE)
+_MARKS = re.compile("[\ue000-\ue002]")  # bot/core/mentions.py
 
 
 def escape(text: str) -> str:
-    """Text that Slack shows as written: no mentions, no links, no pings."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Text that Slack shows as written: no mentions, no links, no pings (and no mark of a mention)."""
+    text = _MARKS.sub("", text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _SPECIAL.sub(lambda m: "@\u2060" + m.group(1), text)
+
+
+def shown(text: str, links: Mapping[str, str] | None = None) -> str:
+    """``text`` escaped, with the bot's own mentions in it as ``links`` gives them (``<@U…>``, ``<#C…>``)."""
+    parts = []
+    for part in split(text):
+        if isinstance(part, str):
+            parts.append(escape(part))
+        else:
+            key, visible = part
+            parts.append((links or {}).get(key) or escape(visible))
+    return "".join(parts)
 
 
 def clip(text: str, limit: int) -> str:
@@ -77,19 +93,19 @@ def action_name(action_id: str) -> str:
     return name if sep and n.isdigit() else action_id
 
 
-def message_args(message: OutboundMessage) -> dict[str, Any]:
+def message_args(message: OutboundMessage, links: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``text`` (and ``blocks`` when there are buttons) for chat.postMessage / chat.postEphemeral."""
-    text = clip(escape(message.text), MAX_TEXT) or " "
+    text = clip(shown(message.text, links), MAX_TEXT) or " "
     args: dict[str, Any] = {"text": text, "link_names": False, "unfurl_links": False, "unfurl_media": False}
     if message.buttons:
         args["blocks"] = blocks(text, message.buttons)
     return args
 
 
-def update_args(message: OutboundMessage) -> dict[str, Any]:
+def update_args(message: OutboundMessage, links: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``text`` and ``blocks`` for chat.update: the blocks are always given, since a message without them keeps its
     old ones (and a used button would stay clickable)."""
-    text = clip(escape(message.text), MAX_TEXT) or " "
+    text = clip(shown(message.text, links), MAX_TEXT) or " "
     return {"text": text, "link_names": False, "blocks": blocks(text, message.buttons)}
 
 

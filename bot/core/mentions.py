@@ -7,6 +7,9 @@ part into its platform's mention of that person's account (:func:`split`); for e
 the plain text (:func:`plain`). The marks never come from outside: every text a platform hands in is made plain
 (``bot.core.types.Frozen``: a forged mention is left as its visible text), so nothing a person writes can mention
 anybody.
+
+``space_link(ticket, text)`` marks ``text`` (usually the ticket's id) the same way as a link to the ticket's private
+space (the key ``#HW-42``): Slack shows it as ``<#C…>``; a platform without such links shows ``text``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,14 @@ _CUT = re.compile("\ue000[^\ue000-\ue002]*(?:\ue001([^\ue000-\ue002]*))?$")
 def mention(key: str, text: str) -> str:
     """``text`` as a mention of the person ``key`` (a ``[people]`` key)."""
     return f"{OPEN}{unmarked(key)}{SEP}{unmarked(text)}{CLOSE}"
+
+
+SPACE = "#"  # a marked key that starts with it names a ticket's space, not a person ([people] keys never do)
+
+
+def space_link(ticket: str, text: str) -> str:
+    """``text`` as a link to the private space of ``ticket`` (its key, ``HW-42``)."""
+    return mention(SPACE + ticket, text)
 
 
 def unmarked(text: str) -> str:

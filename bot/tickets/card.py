@@ -4,7 +4,9 @@ When a ticket opens, each duty channel gets one message with buttons (Take, Prio
 numbered options where a platform has no buttons). Its later notices to the duty channel are replies in that
 message's thread, not new top-level posts; when it is taken, assigned, reprioritised, resolved, closed or
 reopened, the message itself is changed (Slack ``chat.update``, Matrix ``m.replace``): its status line says what
-happened and who did it, and the buttons offer only what is still possible.
+happened and who did it, and the buttons offer only what is still possible. The card links the ticket's private
+space by its id and mentions the assignee (bot/core/mentions.py: Slack ``<#C…>`` and ``<@U…>``; plain text on
+platforms without mentions).
 
 The card's outbox row ids are kept on the ticket (``data["card"]``, per platform and channel); the outbox
 resolves them to the platform's message ids when it delivers (bot/infra/outbox.py: ``thread_of``, ``of``).
@@ -15,6 +17,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.desk import Desk
+from bot.core.mentions import mention, space_link
 from bot.core.types import Button, MessageKind, Target, Visibility
 from bot.i18n import t
 from bot.infra.outbox import enqueue, enqueue_update
@@ -61,6 +64,13 @@ async def open_card(session: AsyncSession, desk: Desk, ticket: Ticket, text: str
         ticket.data = {**(ticket.data or {}), CARD: {where: row.id for where, row in cards.items()}}
 
 
+def named(desk: Desk, person: Person) -> str:
+    """A colleague's name as a mention (bot/core/mentions.py) when they are one of the desk's ``[people]``."""
+    if person.key and person.key in desk.settings.people:
+        return mention(person.key, person.display_name)
+    return person.display_name
+
+
 def thread_of(ticket: Ticket | None, target: Target) -> int | None:
     """The row of ``ticket``'s card in ``target``, whose thread a notice about the ticket goes into."""
     if ticket is None:
@@ -78,10 +88,11 @@ async def refresh(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Pers
     lang = desk.language
     requester = await session.get(Person, ticket.requester_id)
     assignee = await session.get(Person, ticket.assignee_id) if ticket.assignee_id else None
-    head = t(lang, "ticket.duty_new", key=ticket.key, priority=ticket.priority,
+    head = t(lang, "ticket.duty_new", key=space_link(ticket.key, ticket.key), priority=ticket.priority,
              who=requester.display_name if requester else "?", title=ticket.title)
+    # the assignee is mentioned (their client notifies them where the platform has mentions: Slack <@U…>)
     status = t(lang, "card.status", state=t(lang, f"state.{ticket.state}"), priority=ticket.priority,
-               assignee=assignee.display_name if assignee else t(lang, "ticket.nobody"),
+               assignee=named(desk, assignee) if assignee else t(lang, "ticket.nobody"),
                who=actor.display_name if actor else desk.settings.desk.name)
     now = desk.clock.now()
     # one change per card and unit of work: taking a ticket assigns it and changes its state, and the card

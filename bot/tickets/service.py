@@ -15,6 +15,7 @@ from bot.contacts.store import contact_of, describe
 from bot.core.desk import Desk
 from bot.core.errors import in_language
 from bot.core.features import Hook
+from bot.core.mentions import space_link
 from bot.core.types import Button, ChannelRef, MessageKind, Platform, Target, Visibility
 from bot.core.uow import UnitOfWork
 from bot.i18n import t
@@ -204,7 +205,8 @@ async def create(
     # the ticket's card in the duty channel: its later notices go into the card's thread, the card changes in place
     duty_who = who if opened_by is None else t(desk.language, "contact.opened_for", contact=requester.display_name,
                                                opener=opened_by.display_name)
-    await card.open_card(session, desk, ticket, t(desk.language, "ticket.duty_new", key=ticket.key, priority=priority,
+    await card.open_card(session, desk, ticket, t(desk.language, "ticket.duty_new",
+                                                  key=space_link(ticket.key, ticket.key), priority=priority,
                                                   who=duty_who, title=ticket.title))
     return ticket
 

@@ -8,6 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 from adapters.sim import PROFILES
+from bot.core.mentions import plain
 from bot.core.registry import Arg, Command
 from bot.core.types import Reply
 from bot.i18n import t
@@ -134,7 +135,8 @@ async def test_take_assigns_and_starts_work(desk) -> None:
     # the ticket's card in the duty channel changes in place (one change for the assignment and the state)
     assert [(r.target_kind, r.kind, r.operation) for r in rows] == [
         ("channel", "notice", "update"), ("ticket", "notice", "send"), ("ephemeral", "reply", "send")]
-    assert rows[0].text.endswith("\nin progress · P2 · Anna (last change: Anna)")
+    # the row keeps the bot's mentions (the assignee; the ticket's space), which a platform without them reads plain
+    assert plain(rows[0].text).endswith("\nin progress · P2 · Anna (last change: Anna)")
     assert [b["action"] for b in rows[0].buttons] == ["priority", "close"]
     assert rows[1].text == t("en", "ticket.state_changed", key="HW-1", state="in progress", who="Anna")
     assert [m.target.kind for m in sent] == ["channel", "ticket", "ephemeral"]  # no DM to oneself

@@ -297,7 +297,7 @@ async def test_a_tickets_card_in_the_duty_channel_changes_in_place_and_keeps_its
     await slack.settle()
     [update] = slack.fake.to("chat.update")
     assert (update["channel"], update["ts"]) == ("C0DUTY", card_ts_value)
-    assert update["text"].endswith("in progress · P2 · Anna (last change: Anna)")
+    assert update["text"].endswith("in progress · P2 · <@U0ANNA> (last change: Anna)")  # the assignee mentioned
     left = [e["action_id"] for b in update["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert left == ["priority", "close"]
     # the duty channel got no new top-level post for the ticket: the card, changed, and a reply in its thread

@@ -227,3 +227,16 @@ async def test_work_yields_to_requests_being_received_but_not_for_long(monkeypat
 
     await asyncio.gather(work(), request())
     assert order == ["request", "work"]
+
+
+def test_only_the_bots_own_marks_become_slack_mentions() -> None:
+    from adapters.slack.render import shown
+    from bot.core.mentions import mention, space_link
+
+    text = (f"Ask {mention('anna', 'Anna')} or {mention('zed', 'zed')} <@U0X> <!here> "
+            f"{space_link('HW-1', 'HW-1')} \ue000")
+    # resolved ones become Slack's markup, unresolved ones their text; typed markup and stray marks stay text
+    assert shown(text, {"anna": "<@U0ANNA>"}) == "Ask <@U0ANNA> or zed &lt;@U0X&gt; &lt;!here&gt; HW-1 "
+    assert shown(text) == "Ask Anna or zed &lt;@U0X&gt; &lt;!here&gt; HW-1 "
+    # the visible text of a mention is escaped too
+    assert shown(mention("anna", "<!channel> @here")) == "&lt;!channel&gt; @\u2060here"
