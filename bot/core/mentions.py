@@ -9,7 +9,7 @@ the plain text (:func:`plain`). The marks never come from outside: every text a 
 anybody.
 
 ``space_link(ticket, text)`` marks ``text`` (usually the ticket's id) the same way as a link to the ticket's private
-space (the key ``#HW-42``): Slack shows it as ``<#C…>``; a platform without such links shows ``text``.
+space (the key ``#HW-42``): Slack shows it as ``HW-42 <#C…>``; a platform without such links shows ``text``.
 """
 
 from __future__ import annotations
