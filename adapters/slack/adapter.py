@@ -34,6 +34,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from adapters.slack import render
 from adapters.slack.directory import Directory, configured_channels
 from adapters.slack.errors import delivery_error, error_code
+from adapters.slack.home import AppHome
 from adapters.slack.ratelimit import ChannelRateLimiter
 from adapters.slack.spaces import TicketSpaces
 from bot.core.clock import Clock
@@ -126,6 +127,7 @@ class SlackAdapter:
         self.directory = Directory(self.client, configured_channels(settings))
         self.spaces = TicketSpaces(self.client, self.user_client)
         self.spaces.language = settings.desk.language
+        self.home = AppHome(self.client, settings)
         self.http: aiohttp.ClientSession | None = None
         # the ingress sets this: ordinary deliveries let the requests being received go first
         self.pace: Callable[[], Awaitable[None]] | None = None
@@ -175,6 +177,7 @@ class SlackAdapter:
     def bind(self, ports: Ports) -> None:
         """Gives the adapter the core's ports (ticket spaces, their members) once the bot is built."""
         self.spaces.ports = ports
+        self.home.ports = ports
 
     async def close(self) -> None:
         if self.http is not None:
@@ -298,12 +301,14 @@ class SlackAdapter:
         """A closed ticket's channel: the goodbye, then it is archived; reopened: unarchived (or, where Slack
         refuses, a new channel), people invited; a new topic: set when it differs from the channel's."""
         channel = await self.spaces.existing(ticket)
-        if channel is None:
-            return None  # the ticket never had a channel: nothing to archive, open or give a topic
-        if message.space == "topic":
-            await self.limiter.acquire(channel)
-            await self.spaces.set_topic(channel, message.text)
+        if message.space == "topic":  # state, priority or assignee changed: the topic, and its people's App Home
+            if channel is not None:
+                await self.limiter.acquire(channel)
+                await self.spaces.set_topic(channel, message.text)
+            await self.home.refresh(ticket)
             return channel
+        if channel is None:
+            return None  # the ticket never had a channel: nothing to archive or open
         if message.space == "unarchive":
             channel = await self.spaces.unarchive(ticket, channel)
             await self.spaces.channel_for(ticket)  # invites its people again

@@ -25,6 +25,7 @@ from adapters.slack import convert, render
 from adapters.slack.adapter import SlackAdapter
 from adapters.slack.errors import error_code
 from adapters.slack.groups import SlackGroups
+from adapters.slack.home import NEW_TICKET
 from bot.core.ports import Ports
 from bot.core.types import MOVE_ACTION, TICKET_FORM_ID, ChannelRef, InboundEvent, Platform, ThreadMessage
 from bot.i18n import t
@@ -203,15 +204,20 @@ class SlackIngress:
             log.warning("slack: views.update failed", error=error_code(exc))
 
     async def open_ticket_form(self, body: dict[str, Any]) -> None:
-        user_id = str(body["user_id"])
+        await self.open_form(str(body["user_id"]), str(body["trigger_id"]), str(body.get("channel_id") or ""),
+                             str(body.get("channel_name") or ""))
+
+    async def open_form(self, user_id: str, trigger_id: str, channel_id: str = "", channel_name: str = "") -> None:
+        """The ticket modal for ``user_id``; without a channel (the App Home's button) the ticket is the person's
+        own, answered in their direct chat with the bot."""
         lang = self.language_of(user_id)
-        view = self.form_view(lang, {"channel": body.get("channel_id") or "", "hint": body.get("channel_name") or ""},
-                              staff=await self.is_staff(user_id))
+        view = self.form_view(lang, {"channel": channel_id, "hint": channel_name}, staff=await self.is_staff(user_id))
         try:
-            await self.adapter.client.views_open(trigger_id=body["trigger_id"], view=view)
+            await self.adapter.client.views_open(trigger_id=trigger_id, view=view)
         except SlackApiError as exc:
             log.warning("slack: views.open failed", error=error_code(exc))
-            await self.adapter.tell(str(body.get("channel_id") or ""), user_id, t(lang, "slack.form_failed"))
+            if channel_id:
+                await self.adapter.tell(channel_id, user_id, t(lang, "slack.form_failed"))
 
     async def on_form(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user_id = str(body["user"]["id"])
@@ -254,6 +260,11 @@ class SlackIngress:
                 await ack()  # no other field of the form sends anything before the submission
             return
         user_id = str(body["user"]["id"])
+        if name == NEW_TICKET and (body.get("view") or {}).get("type") == "home":
+            await ack()  # the App Home's "New ticket": the form, as /ticket alone opens it
+            if body.get("trigger_id"):
+                await self.open_form(user_id, str(body["trigger_id"]))
+            return
         channel_id = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
                          or "")
         self.adapter.remember_response_url(channel_id, user_id, body.get("response_url"))
@@ -370,17 +381,7 @@ class SlackIngress:
 
     async def on_home(self, event: dict[str, Any]) -> None:
         if event.get("tab", "home") == "home" and event.get("user"):
-            self.spawn(self.publish_home(str(event["user"])))
-
-    async def publish_home(self, user_id: str) -> None:
-        """App Home: the person's open tickets (and, for the team, those assigned to them)."""
-        lang = self.language_of(user_id)
-        sections = await self.ports.tickets.home_sections(Platform.SLACK, user_id, lang)
-        try:
-            await self.adapter.client.views_publish(user_id=user_id,
-                                                    view=render.home_view(sections, hint=t(lang, "slack.home_hint")))
-        except SlackApiError as exc:
-            log.warning("slack: views.publish failed", error=error_code(exc))
+            self.spawn(self.guarded(self.adapter.home.opened(str(event["user"])), "the App Home"))
 
 
 def create_app(ingress: SlackIngress, *, signing_secret: str | None = None) -> AsyncApp:

@@ -20,6 +20,7 @@ from bot.core.types import Button, FormField, FormSpec, OutboundMessage, split
 MAX_TEXT = 39_000          # chat.postMessage truncates at 40 000 characters
 MAX_SECTION = 2_900        # a section block's text: at most 3 000
 MAX_BLOCKS = 50
+MAX_HOME_BLOCKS = 100      # a Home tab's view
 MAX_BUTTONS = 25           # elements per actions block
 MAX_BUTTON_LABEL = 75
 MAX_VALUE = 2_000
@@ -201,12 +202,20 @@ def view_values(view: Mapping[str, Any]) -> dict[str, str]:
 # --------------------------------------------------------------------------- App Home
 
 
-def home_view(sections: list[str], *, hint: str) -> dict[str, Any]:
-    """The App Home tab: the person's tickets as plain sections, then a hint how to open one."""
+def home_view(sections: list[str], *, hint: str, new_ticket: str | None = None,
+              action: str = "home_new_ticket") -> dict[str, Any]:
+    """The App Home tab: a "New ticket" button (``action``, it opens the ticket form), the person's tickets as
+    plain sections, then a hint how else to open one."""
     result: list[dict[str, Any]] = []
+    if new_ticket:
+        result.append({"type": "actions", "block_id": "home_actions", "elements": [
+            {"type": "button", "action_id": action, "value": "new", "style": "primary",
+             "text": {"type": "plain_text", "text": clip(new_ticket, MAX_BUTTON_LABEL) or "·", "emoji": True}}]})
     for text in sections:
         for piece in chunks(escape(text)):
             result.append({"type": "section", "text": {"type": "mrkdwn", "text": piece or " ", "verbatim": True}})
         result.append({"type": "divider"})
     result.append({"type": "context", "elements": [{"type": "mrkdwn", "text": escape(hint), "verbatim": True}]})
-    return {"type": "home", "blocks": result[: MAX_BLOCKS * 2]}
+    if len(result) > MAX_HOME_BLOCKS:  # Slack: at most 100 blocks on the tab
+        result = [*result[: MAX_HOME_BLOCKS - 1], result[-1]]
+    return {"type": "home", "blocks": result}
