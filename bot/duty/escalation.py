@@ -133,7 +133,7 @@ async def promise(session: AsyncSession, desk: Desk, ticket: Ticket, lang: str) 
 async def escalate(unit: UnitOfWork) -> None:
     session, desk = unit.session, unit.desk
     for ticket_id in sorted(unit.opened):
-        ticket = await session.get(Ticket, ticket_id)
+        ticket = await unit.ticket(ticket_id)
         if ticket is not None:
             await answer_when_closed(session, desk, ticket)
     for ticket_id in sorted(unit.lowered):

@@ -65,7 +65,7 @@ async def clocks_of(session: AsyncSession, desk: Desk, ticket: Ticket) -> list[T
 
 async def refresh_touched(unit: UnitOfWork) -> None:
     for ticket_id in sorted(unit.touched):
-        ticket = await unit.session.get(Ticket, ticket_id)
+        ticket = await unit.ticket(ticket_id)
         if ticket is not None:
             await refresh(unit.session, unit.desk, ticket)
 

@@ -179,14 +179,6 @@ async def create(
         updated_at=now,
     )
     session.add(ticket)
-    await session.flush()
-    log(session, ticket, "created", now, opened_by or requester, new=State.NEW.value, body=ticket.description,
-        public=True)
-    unit = UnitOfWork.of(session)
-    unit.mark(unit.opened, ticket)
-    unit.mark(unit.untimed, ticket)
-    if priority == 1:
-        raised(session, ticket)
     who = requester.display_name
     if opened_by is not None:
         named = describe(requester, contact, region_of(desk.settings)) if contact else who
@@ -205,9 +197,17 @@ async def create(
     # the ticket's card in the duty channel: its later notices go into the card's thread, the card changes in place
     duty_who = who if opened_by is None else t(desk.language, "contact.opened_for", contact=requester.display_name,
                                                opener=opened_by.display_name)
+    # opens the card and flushes: the ticket's INSERT (its id) and the rows queued above in one flush
     await card.open_card(session, desk, ticket, t(desk.language, "ticket.duty_new",
                                                   key=space_link(ticket.key, ticket.key), priority=priority,
                                                   who=duty_who, title=ticket.title))
+    log(session, ticket, "created", now, opened_by or requester, new=State.NEW.value, body=ticket.description,
+        public=True)
+    unit = UnitOfWork.of(session)
+    unit.mark(unit.opened, ticket)
+    unit.mark(unit.untimed, ticket)
+    if priority == 1:
+        raised(session, ticket)
     return ticket
 
 

@@ -58,7 +58,7 @@ async def archive_closed(unit: UnitOfWork) -> None:
     from bot.tickets.service import space_target
 
     for ticket_id in sorted(unit.closed):
-        ticket = await unit.session.get(Ticket, ticket_id)
+        ticket = await unit.ticket(ticket_id)
         if ticket is None or ticket.state != State.CLOSED.value:
             continue
         platform = Platform(ticket.origin_platform)

@@ -18,7 +18,7 @@ async def after_work(unit: UnitOfWork) -> None:
     A finishing step of ``Stage.NEW_TICKETS``, before the escalation, so a category that makes a ticket
     Prio-1 pings the standby in the same commit."""
     for ticket_id in sorted(unit.opened):
-        ticket = await unit.session.get(Ticket, ticket_id)
+        ticket = await unit.ticket(ticket_id)
         if ticket is None:
             continue
         await routing.route(unit.session, unit.desk, ticket)
