@@ -44,22 +44,23 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
-class WriteLock:
-    """An asyncio lock whose waiters are served by rank, then in arrival order: a waiter of rank 0
-    (a request waiting for its inbox row to be stored, so it can be acknowledged) goes before the
-    background's transactions of rank 1 that asked earlier."""
+class RankedSemaphore:
+    """At most ``size`` holders at once; a free place goes to the waiter of the lowest rank, among equals to the
+    one that waited longest (a plain lock or semaphore serves in arrival order only). The SQLite writer below
+    (``size`` 1: a request waiting for its inbox row to be stored, rank 0, goes before the background's
+    transactions of rank 1 that asked earlier) and the outbox's delivery slots (bot/infra/outbox.py) use it."""
 
-    def __init__(self) -> None:
-        self._held = False
+    def __init__(self, size: int = 1) -> None:
+        self._free = size
         self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
 
     def locked(self) -> bool:
-        return self._held
+        return self._free == 0
 
     async def acquire(self, rank: int = 1) -> None:
-        if not self._held and not self._waiting:
-            self._held = True
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
             return
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiting, (rank, next(self._order), turn))
@@ -67,7 +68,7 @@ class WriteLock:
             await turn
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():
-                self.release()  # handed the lock just as it was cancelled: pass it on
+                self.release()  # handed the place just as it was cancelled: pass it on
             raise
 
     def release(self) -> None:
@@ -75,8 +76,16 @@ class WriteLock:
             _, _, turn = heapq.heappop(self._waiting)
             if not turn.done():  # a waiter that was cancelled has a done future: skip it
                 turn.set_result(None)
-                return   # the lock passes on: still held
-        self._held = False
+                return   # the place passes on: still taken
+        self._free += 1
+
+    @contextlib.asynccontextmanager
+    async def slot(self, rank: int) -> AsyncIterator[None]:
+        await self.acquire(rank)
+        try:
+            yield
+        finally:
+            self.release()
 
 
 class SerialWriteSessions(async_sessionmaker[AsyncSession]):
@@ -89,7 +98,7 @@ class SerialWriteSessions(async_sessionmaker[AsyncSession]):
 
     def __init__(self, engine: AsyncEngine, **kwargs: Any) -> None:
         super().__init__(engine, **kwargs)
-        self.write_lock = WriteLock()
+        self.write_lock = RankedSemaphore(1)
         self._owner: asyncio.Task[Any] | None = None
 
     @contextlib.asynccontextmanager

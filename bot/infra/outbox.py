@@ -28,8 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import heapq
-import itertools
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -58,6 +56,7 @@ from bot.core.types import (
 from bot.core.uow import UnitOfWork
 from bot.infra import metrics
 from bot.infra.supervise import supervise
+from storage.db import RankedSemaphore
 from storage.models import OutboxFile, OutboxMessage, table_of
 
 log = structlog.stdlib.get_logger(__name__)
@@ -259,41 +258,10 @@ def rank(rows: Iterable[OutboxMessage]) -> int:
     return 0 if any(row.kind in FIRST_KINDS for row in rows) else 1
 
 
-class Slots:
+class Slots(RankedSemaphore):
     """At most ``size`` lines delivered at once; a free slot goes to the waiting line of the lowest rank,
     among equals to the one that waited longest (a plain semaphore would make a receipt queue behind
     every line of ordinary traffic that asked before it)."""
-
-    def __init__(self, size: int) -> None:
-        self._free = size
-        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
-        self._order = itertools.count()
-
-    @contextlib.asynccontextmanager
-    async def slot(self, rank: int) -> Any:
-        if self._free > 0 and not self._waiting:
-            self._free -= 1
-        else:
-            turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            heapq.heappush(self._waiting, (rank, next(self._order), turn))
-            try:
-                await turn
-            except asyncio.CancelledError:
-                if turn.done() and not turn.cancelled():
-                    self._release()  # handed the slot just as it was cancelled: pass it on
-                raise
-        try:
-            yield
-        finally:
-            self._release()
-
-    def _release(self) -> None:
-        while self._waiting:
-            _, _, turn = heapq.heappop(self._waiting)
-            if not turn.done():  # a waiter that was cancelled has a done future: skip it
-                turn.set_result(None)
-                return
-        self._free += 1
 
 
 Sender = Callable[[OutboundMessage], Awaitable[str | None]]

@@ -27,33 +27,9 @@ def actions_of(call: dict[str, Any]) -> list[str]:
     return [e["action_id"] for b in call.get("blocks") or [] if b["type"] == "actions" for e in b["elements"]]
 
 
-async def test_the_satisfaction_answer_replaces_the_questions_buttons(make_slack: Any) -> None:
-    slack = await make_slack(resolution={"ask_feedback": True})
-    await slack.command("printer on fire")
-    await slack.settle()
-    await slack.command("solve HW-1 new toner", user="U0ANNA", user_name="anna", channel="C0DUTY",
-                        channel_name="support-duty")
-    await slack.settle()
-    space = (await slack.rows(KeyValue, KeyValue.key == "slack:space:HW-1"))[0].value
-    [question] = [p for p in slack.fake.to("chat.postMessage") if p["channel"] == space and actions_of(p)]
-    assert actions_of(question) == ["satisfied", "notfixed"]
-    async with unit_of_work(slack.bot.desk) as unit:   # the ts the bot got back for the question
-        ts = await unit.session.scalar(select(OutboxMessage.platform_ref).where(
-            OutboxMessage.channel_id.is_(None), OutboxMessage.ticket_key == "HW-1", OutboxMessage.kind == "feedback"))
-    status, _ = await slack.interactive(press({**question, "ts": ts}, space, "satisfied", "HW-1"))
-    assert status == 200
-    await slack.settle()
-    [update] = [u for u in slack.fake.to("chat.update") if u["channel"] == space]
-    assert update["ts"] == ts and actions_of(update) == []
-    assert update["text"].startswith(question["text"]) and update["text"].endswith("✓ Satisfied (rita)")
-    # a second press of the old button (a stale client) changes nothing more and opens nothing
-    status, _ = await slack.interactive(press({**question, "ts": ts}, space, "satisfied", "HW-1"))
-    await slack.settle()
-    assert len([u for u in slack.fake.to("chat.update") if u["channel"] == space]) == 1
-
-
-async def test_somebody_elses_press_changes_nothing(make_slack: Any) -> None:
-    """Only a press that did its work spends the button: Ben may not answer Rita's question."""
+async def asked(make_slack: Any) -> tuple[Any, str, dict[str, Any]]:
+    """A ticket solved by Anna: the bot, its private channel, and the satisfaction question posted there (with the
+    ts the bot got back for it)."""
     slack = await make_slack(resolution={"ask_feedback": True})
     await slack.command("printer on fire")
     await slack.settle()
@@ -65,7 +41,28 @@ async def test_somebody_elses_press_changes_nothing(make_slack: Any) -> None:
     async with unit_of_work(slack.bot.desk) as unit:
         ts = await unit.session.scalar(select(OutboxMessage.platform_ref).where(
             OutboxMessage.ticket_key == "HW-1", OutboxMessage.kind == "feedback"))
-    await slack.interactive(press({**question, "ts": ts}, space, "satisfied", "HW-1", user="U0BEN"))
+    return slack, space, {**question, "ts": ts}
+
+
+async def test_the_satisfaction_answer_replaces_the_questions_buttons(make_slack: Any) -> None:
+    slack, space, question = await asked(make_slack)
+    assert actions_of(question) == ["satisfied", "notfixed"]
+    status, _ = await slack.interactive(press(question, space, "satisfied", "HW-1"))
+    assert status == 200
+    await slack.settle()
+    [update] = [u for u in slack.fake.to("chat.update") if u["channel"] == space]
+    assert update["ts"] == question["ts"] and actions_of(update) == []
+    assert update["text"].startswith(question["text"]) and update["text"].endswith("✓ Satisfied (rita)")
+    # a second press of the old button (a stale client) changes nothing more and opens nothing
+    status, _ = await slack.interactive(press(question, space, "satisfied", "HW-1"))
+    await slack.settle()
+    assert len([u for u in slack.fake.to("chat.update") if u["channel"] == space]) == 1
+
+
+async def test_somebody_elses_press_changes_nothing(make_slack: Any) -> None:
+    """Only a press that did its work spends the button: Ben may not answer Rita's question."""
+    slack, space, question = await asked(make_slack)
+    await slack.interactive(press(question, space, "satisfied", "HW-1", user="U0BEN"))
     await slack.settle()
     assert [u for u in slack.fake.to("chat.update") if u["channel"] == space] == []
 
