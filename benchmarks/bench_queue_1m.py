@@ -33,7 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -99,9 +99,23 @@ def naive(value: Any) -> Any:
     return value.replace(tzinfo=None) if isinstance(value, datetime) else value
 
 
-def sqlite_file(count: int, rebuild: bool) -> Path:
+PEOPLE_COLUMNS = ["id", "key", "display_name", "is_staff", "created_at"]
+# a table the benchmark data fills: its name, its columns, and a function giving its rows
+Table = tuple[str, Sequence[str], Callable[[], Iterable[tuple[Any, ...]]]]
+
+
+def tables(count: int) -> list[Table]:
+    """The people and ``count`` tickets; bench_report_1m.py adds their event logs."""
+    return [("people", PEOPLE_COLUMNS, people_rows), ("tickets", COLUMNS, lambda: ticket_rows(count))]
+
+
+def sqlite_file(count: int, rebuild: bool, *, name: str = "q1m", version: int = DATA_VERSION,
+                data: list[Table] | None = None) -> Path:
+    """The benchmark's SQLite file, built once (``executemany``, the big tables' indexes built after the load) and
+    cached in the temp directory by ``name``, ticket count, schema revision and data ``version``."""
+    data = data if data is not None else tables(count)
     head = migrate.head_revision()
-    path = Path(tempfile.gettempdir()) / f"dutydesk-bench-q1m-{count}-{head}-v{DATA_VERSION}.sqlite"
+    path = Path(tempfile.gettempdir()) / f"dutydesk-bench-{name}-{count}-{head}-v{version}.sqlite"
     if path.exists() and not rebuild:
         print(f"sqlite: cached {path.name}")
         return path
@@ -113,17 +127,25 @@ def sqlite_file(count: int, rebuild: bool) -> Path:
     conn = sqlite3.connect(building)
     conn.execute("PRAGMA journal_mode=OFF")
     conn.execute("PRAGMA synchronous=OFF")
+    big = [table for table, _, _ in data if table != "people"]
+    indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND "
+                           f"tbl_name IN ({', '.join('?' * len(big))})", big).fetchall()
+    for index, _ in indexes:
+        conn.execute(f'DROP INDEX "{index}"')
     with conn:
-        conn.executemany("INSERT INTO people (id, key, display_name, is_staff, created_at) VALUES (?, ?, ?, ?, ?)",
-                         [tuple(naive(v) for v in row) for row in people_rows()])
-        conn.executemany(f"INSERT INTO tickets ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                         (tuple(naive(v) for v in row) for row in ticket_rows(count)))
+        for table, columns, rows in data:
+            conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                             (tuple(naive(v) for v in row) for row in rows()))
+    with conn:
+        for _, definition in indexes:
+            conn.execute(definition)
     # what the running bot does (storage/maintenance.py): a bounded ANALYZE
     conn.execute(f"PRAGMA analysis_limit={maintenance.ANALYSIS_LIMIT}")
     conn.execute("ANALYZE")
+    counts = ", ".join(f"{conn.execute(f'SELECT count(*) FROM {table}').fetchone()[0]:,} {table}" for table in big)
     conn.close()
     building.rename(path)
-    print(f"sqlite: built {count:,} tickets in {time.perf_counter() - began:.1f} s ({path.name})")
+    print(f"sqlite: built {counts} in {time.perf_counter() - began:.1f} s ({path.name})")
     return path
 
 
@@ -134,10 +156,15 @@ async def _migrate(engine: AsyncEngine) -> None:
         await engine.dispose()
 
 
-async def load_postgres(url: str, count: int) -> None:
+async def load_postgres(url: str, count: int, data: list[Table] | None = None) -> None:
+    """Migrates the database at ``url`` and fills it with COPY; the big tables' secondary indexes are built once
+    after the load, not row by row during it."""
     import psycopg
     from sqlalchemy.engine import make_url
 
+    data = data if data is not None else tables(count)
+    names = [table for table, _, _ in data]
+    big = [table for table in names if table != "people"]
     engine = make_engine(url)
     await _migrate(engine)
     parsed = make_url(url)
@@ -146,27 +173,26 @@ async def load_postgres(url: str, count: int) -> None:
             host=parsed.host or "127.0.0.1", port=parsed.port or 5432, user=parsed.username or "postgres",
             password=parsed.password, dbname=parsed.database) as conn:
         async with conn.cursor() as cur:
-            # the secondary indexes are built once after the load, not row by row during it
-            await cur.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'tickets' "
-                              "AND indexname LIKE 'ix_%%'")
+            await cur.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s) "
+                              "AND indexname LIKE 'ix_%%'", (big,))
             indexes = await cur.fetchall()
-            for name, _ in indexes:
-                await cur.execute(f'DROP INDEX "{name}"')
-            async with cur.copy("COPY people (id, key, display_name, is_staff, created_at) FROM STDIN") as copy:
-                for row in people_rows():
-                    await copy.write_row(row)
-            async with cur.copy(f"COPY tickets ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-                for row in ticket_rows(count):
-                    await copy.write_row(row)
-            await cur.execute("SELECT setval(pg_get_serial_sequence('tickets', 'id'), %s)", (count,))
+            for index, _ in indexes:
+                await cur.execute(f'DROP INDEX "{index}"')
+            for table, columns, rows in data:
+                async with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in rows():
+                        await copy.write_row(row)
+            for table in big:
+                await cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                  f"(SELECT max(id) FROM {table}))")
             await cur.execute("SET maintenance_work_mem = '256MB'")
             for _, definition in indexes:
                 await cur.execute(definition)
         await conn.commit()
         await conn.set_autocommit(True)
-        await conn.execute("VACUUM ANALYZE tickets")
-        await conn.execute("VACUUM ANALYZE people")
-    print(f"postgresql: loaded {count:,} tickets with COPY in {time.perf_counter() - began:.1f} s")
+        for table in names:
+            await conn.execute(f"VACUUM ANALYZE {table}")
+    print(f"postgresql: loaded {count:,} tickets ({', '.join(big)}) with COPY in {time.perf_counter() - began:.1f} s")
 
 
 # --------------------------------------------------------------------------- measuring

@@ -31,10 +31,8 @@ import argparse
 import asyncio
 import io
 import random
-import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -48,7 +46,15 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 from sqlalchemy import event, func, select  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
-from benchmarks.bench_queue_1m import AGENTS, COLUMNS, NOW, naive, people_rows, ticket_rows  # noqa: E402
+from benchmarks.bench_queue_1m import (  # noqa: E402
+    AGENTS,
+    NOW,
+    Table,
+    load_postgres,
+    sqlite_file,
+    tables,
+    ticket_rows,
+)
 from benchmarks.common import PgUnavailable, pg_database, print_table, report_target  # noqa: E402
 from bot.core.clock import VirtualClock  # noqa: E402
 from bot.core.desk import Desk  # noqa: E402
@@ -56,7 +62,6 @@ from bot.core.registry import Registry  # noqa: E402
 from bot.reports.figures import bounds, build_report, report_calendar  # noqa: E402
 from bot.settings import settings_from_data  # noqa: E402
 from bot.tickets.states import OPEN_STATES  # noqa: E402
-from storage import maintenance, migrate  # noqa: E402
 from storage.db import make_engine, make_sessionmaker  # noqa: E402
 from storage.models import Ticket  # noqa: E402
 
@@ -131,89 +136,9 @@ def event_rows(count: int) -> Iterator[tuple[Any, ...]]:
                  body=None if answered else "no answer")
 
 
-def sqlite_file(count: int, rebuild: bool) -> Path:
-    head = migrate.head_revision()
-    path = Path(tempfile.gettempdir()) / f"dutydesk-bench-r1m-{count}-{head}-v{DATA_VERSION}.sqlite"
-    if path.exists() and not rebuild:
-        print(f"sqlite: cached {path.name}")
-        return path
-    began = time.perf_counter()
-    building = path.with_suffix(".building")
-    building.unlink(missing_ok=True)
-    engine = make_engine(f"sqlite+aiosqlite:///{building}")
-    asyncio.run(_migrate(engine))
-    conn = sqlite3.connect(building)
-    conn.execute("PRAGMA journal_mode=OFF")
-    conn.execute("PRAGMA synchronous=OFF")
-    # the secondary indexes of the two big tables are built once after the load
-    indexes = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-                           "AND tbl_name IN ('tickets', 'ticket_events')").fetchall()
-    for name, _ in indexes:
-        conn.execute(f'DROP INDEX "{name}"')
-    with conn:
-        conn.executemany("INSERT INTO people (id, key, display_name, is_staff, created_at) VALUES (?, ?, ?, ?, ?)",
-                         [tuple(naive(v) for v in row) for row in people_rows()])
-        conn.executemany(f"INSERT INTO tickets ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                         (tuple(naive(v) for v in row) for row in ticket_rows(count)))
-        conn.executemany(f"INSERT INTO ticket_events ({', '.join(EVENT_COLUMNS)}) "
-                         f"VALUES ({', '.join('?' * len(EVENT_COLUMNS))})",
-                         (tuple(naive(v) for v in row) for row in event_rows(count)))
-    with conn:
-        for _, definition in indexes:
-            conn.execute(definition)
-    conn.execute(f"PRAGMA analysis_limit={maintenance.ANALYSIS_LIMIT}")
-    conn.execute("ANALYZE")
-    events = conn.execute("SELECT count(*) FROM ticket_events").fetchone()[0]
-    conn.close()
-    building.rename(path)
-    print(f"sqlite: built {count:,} tickets, {events:,} events in {time.perf_counter() - began:.1f} s ({path.name})")
-    return path
-
-
-async def _migrate(engine: AsyncEngine) -> None:
-    try:
-        await migrate.upgrade(engine)
-    finally:
-        await engine.dispose()
-
-
-async def load_postgres(url: str, count: int) -> None:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    engine = make_engine(url)
-    await _migrate(engine)
-    parsed = make_url(url)
-    began = time.perf_counter()
-    async with await psycopg.AsyncConnection.connect(
-            host=parsed.host or "127.0.0.1", port=parsed.port or 5432, user=parsed.username or "postgres",
-            password=parsed.password, dbname=parsed.database) as conn:
-        async with conn.cursor() as cur:
-            await cur.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN "
-                              "('tickets', 'ticket_events') AND indexname LIKE 'ix_%%'")
-            indexes = await cur.fetchall()
-            for name, _ in indexes:
-                await cur.execute(f'DROP INDEX "{name}"')
-            async with cur.copy("COPY people (id, key, display_name, is_staff, created_at) FROM STDIN") as copy:
-                for row in people_rows():
-                    await copy.write_row(row)
-            async with cur.copy(f"COPY tickets ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-                for row in ticket_rows(count):
-                    await copy.write_row(row)
-            async with cur.copy(f"COPY ticket_events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
-                for row in event_rows(count):
-                    await copy.write_row(row)
-            await cur.execute("SELECT setval(pg_get_serial_sequence('tickets', 'id'), %s)", (count,))
-            await cur.execute("SELECT setval(pg_get_serial_sequence('ticket_events', 'id'), "
-                              "(SELECT max(id) FROM ticket_events))")
-            await cur.execute("SET maintenance_work_mem = '256MB'")
-            for _, definition in indexes:
-                await cur.execute(definition)
-        await conn.commit()
-        await conn.set_autocommit(True)
-        for table in ("tickets", "ticket_events", "people"):
-            await conn.execute(f"VACUUM ANALYZE {table}")
-    print(f"postgresql: loaded {count:,} tickets and their events with COPY in {time.perf_counter() - began:.1f} s")
+def data(count: int) -> list[Table]:
+    """The queue benchmark's people and tickets, and each ticket's event log."""
+    return [*tables(count), ("ticket_events", EVENT_COLUMNS, lambda: event_rows(count))]
 
 
 # --------------------------------------------------------------------------- measuring
@@ -305,12 +230,12 @@ def main() -> int:
     args = parser.parse_args()
     rows: list[list[str]] = []
     if args.backend in ("sqlite", "all"):
-        path = sqlite_file(args.tickets, args.rebuild)
+        path = sqlite_file(args.tickets, args.rebuild, name="r1m", version=DATA_VERSION, data=data(args.tickets))
         rows += asyncio.run(measure(f"sqlite+aiosqlite:///{path}", "sqlite", args.repeat, args.plans, args.tickets))
     if args.backend in ("postgresql", "all"):
         try:
             with pg_database("dutydesk_bench_r1m") as url:
-                asyncio.run(load_postgres(url, args.tickets))
+                asyncio.run(load_postgres(url, args.tickets, data(args.tickets)))
                 rows += asyncio.run(measure(url, "postgresql", args.repeat, args.plans, args.tickets))
         except PgUnavailable as exc:
             rows.append([f"postgresql: {exc}", "-", "-", "-", "-", "-", "-"])
