@@ -264,16 +264,21 @@ async def measure(url: str, backend: str, repeat: int, plans: bool) -> list[list
 
 
 async def explain(engine: AsyncEngine, backend: str, statements: list[tuple[str, Any]]) -> None:
+    """The plan of each SELECT sent (once per statement shape: chunked IN (…) queries repeat), EXPLAIN (ANALYZE,
+    BUFFERS) on PostgreSQL, EXPLAIN QUERY PLAN on SQLite; bench_report_1m.py prints its plans with it too."""
     prefix = "EXPLAIN (ANALYZE, BUFFERS) " if backend == "postgresql" else "EXPLAIN QUERY PLAN "
+    seen: set[str] = set()
     async with engine.connect() as conn:
         for statement, parameters in statements:
+            shape = " ".join(statement.split())
+            if shape in seen or not shape.upper().startswith("SELECT"):
+                continue
+            seen.add(shape)
             result = await conn.exec_driver_sql(prefix + statement, parameters)
-            lines = [" | ".join(str(c) for c in row[-1:]) if backend == "postgresql" else str(row[-1])
-                     for row in result.all()]
             out = io.StringIO()
-            out.write(f"\n-- {backend}: {' '.join(statement.split())[:160]}…\n")
-            for line in lines:
-                out.write(f"   {line}\n")
+            out.write(f"\n-- {backend}: {shape[:160]}…\n")
+            for row in result.all():
+                out.write(f"   {row[-1]}\n")
             print(out.getvalue(), end="")
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import random
 import statistics
 import sys
@@ -50,6 +49,7 @@ from benchmarks.bench_queue_1m import (  # noqa: E402
     AGENTS,
     NOW,
     Table,
+    explain,
     load_postgres,
     sqlite_file,
     tables,
@@ -200,24 +200,6 @@ async def measure(url: str, backend: str, repeat: int, plans: bool, tickets: int
         return rows
     finally:
         await engine.dispose()
-
-
-async def explain(engine: AsyncEngine, backend: str, statements: list[tuple[str, Any]]) -> None:
-    prefix = "EXPLAIN (ANALYZE, BUFFERS) " if backend == "postgresql" else "EXPLAIN QUERY PLAN "
-    seen: set[str] = set()
-    async with engine.connect() as conn:
-        for statement, parameters in statements:
-            shape = " ".join(statement.split())
-            if shape in seen or not shape.upper().startswith("SELECT"):
-                continue  # the chunked IN (…) queries repeat: one plan each
-            seen.add(shape)
-            result = await conn.exec_driver_sql(prefix + statement, parameters)
-            lines = [str(row[-1]) for row in result.all()]
-            out = io.StringIO()
-            out.write(f"\n-- {backend}: {shape[:160]}…\n")
-            for line in lines:
-                out.write(f"   {line}\n")
-            print(out.getvalue(), end="")
 
 
 def main() -> int:
