@@ -6,13 +6,37 @@ import asyncio
 import contextlib
 import heapq
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import event
 from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
+
+# session.info entry: a callable(session) that writes rows kept outside the ORM (bot/core/uow.py: the unit of
+# work's outbox and ticket_events rows, Core executemany) before every flush of the session and before its commit
+BEFORE_FLUSH = "storage.before_flush"
+
+
+class DeskSession(Session):
+    """The ORM session, plus ``info[BEFORE_FLUSH]``: called before every flush (the autoflush before a query
+    included, also when the ORM has nothing to flush) and before the commit, so rows a caller keeps to write in
+    one statement are in the database whenever the ORM's own pending objects would be."""
+
+    def flush(self, objects: Sequence[Any] | None = None) -> None:
+        writer: Callable[[Session], None] | None = self.info.get(BEFORE_FLUSH)
+        if writer is not None:
+            writer(self)
+        super().flush(objects)
+
+
+@event.listens_for(DeskSession, "before_commit")
+def _write_before_commit(session: Session) -> None:
+    writer: Callable[[Session], None] | None = session.info.get(BEFORE_FLUSH)
+    if writer is not None:
+        writer(session)
 
 
 def affected(result: Result[Any]) -> int:
@@ -129,8 +153,8 @@ def begin_first(sessions: async_sessionmaker[AsyncSession]) -> contextlib.Abstra
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     if is_sqlite(engine):
-        return SerialWriteSessions(engine, expire_on_commit=False)
-    return async_sessionmaker(engine, expire_on_commit=False)
+        return SerialWriteSessions(engine, expire_on_commit=False, sync_session_class=DeskSession)
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=DeskSession)
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:

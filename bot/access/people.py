@@ -11,8 +11,9 @@ from bot.access.config import PersonConfig
 from bot.access.groups import group_staff_ids
 from bot.core.context import Actor
 from bot.core.types import Platform, UserRef
+from bot.core.uow import UnitOfWork
 from bot.settings import Settings
-from storage.models import Identity, Person
+from storage.models import Contact, Identity, Person
 from storage.upsert import upsert
 
 # replicas that start together sync the staff one after the other (a PostgreSQL advisory lock)
@@ -81,12 +82,21 @@ async def sync_staff(session: AsyncSession, settings: Settings, now: datetime) -
 
 
 async def resolve(session: AsyncSession, user: UserRef, now: datetime) -> Person:
-    """The person behind a platform account; a first-time writer becomes a requester."""
-    person = await session.scalar(
-        select(Person)
+    """The person behind a platform account; a first-time writer becomes a requester.
+
+    Their contact row (bot/contacts) is read in the same query and kept on the unit of work
+    (``UnitOfWork.contacts``): a ticket they open does not read it again."""
+    found = (await session.execute(
+        select(Person, Contact)
         .join(Identity, Identity.person_id == Person.id)
+        .outerjoin(Contact, Contact.person_id == Person.id)
         .where(Identity.platform == user.platform.value, Identity.user_id == user.user_id)
-    )
+    )).first()
+    person = found[0] if found is not None else None
+    if found is not None:
+        unit = UnitOfWork.find(session)
+        if unit is not None:
+            unit.contacts[found[0].id] = found[1]
     if person is not None:
         if user.display_name and not person.is_staff and person.display_name != user.display_name:
             person.display_name = user.display_name

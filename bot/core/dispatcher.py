@@ -49,7 +49,7 @@ from bot.workflow import hooks as workflow
 from bot.workflow import vendor
 from storage.db import begin_first
 from storage.errors import StorageUnavailable, unavailable
-from storage.models import ProcessedEvent, table_of
+from storage.models import OutboxMessage, ProcessedEvent, table_of
 from storage.upsert import upsert
 
 log = structlog.stdlib.get_logger(__name__)
@@ -227,8 +227,23 @@ class Dispatcher:
         await unit.finish()
         metrics.handled(unit.session, event.kind, event.received_at, self.desk.clock.now())
         if inline and self.inline is not None:
-            return await self.inline.plan_inline(unit.session, inline)
+            plan = await self.inline.plan_inline(unit.session, inline)
+            await self._given_back(unit, inline, plan)
+            return plan
         return None
+
+    @staticmethod
+    async def _given_back(unit: UnitOfWork, rows: list[OutboxMessage], plan: InlinePlan) -> None:
+        """The rows the plan leaves to the sender's loop fall due now (``plan_inline`` moved their lease back on the
+        objects): one not written yet is written so; one a query in the unit wrote already gets an UPDATE."""
+        planned = {id(row) for line in plan.lines.values() for row in line}
+        written = [{"row_id": row.id, "due": row.next_attempt_at} for row in rows
+                   if id(row) not in planned and row.id is not None and not unit.is_pending(row)]
+        if written:
+            table = table_of(OutboxMessage)
+            connection = await unit.session.connection()
+            await connection.execute(update(table).where(table.c.id == bindparam("row_id"))
+                                     .values(next_attempt_at=bindparam("due")), written)
 
     async def recover(self, *, older_than: timedelta | None = None, skip: Collection[str] = ()) -> int:
         """Processes events a crash left accepted but unhandled; returns how many.

@@ -7,6 +7,12 @@ became Prio-1, the tickets touched. :meth:`UnitOfWork.finish` then runs the feat
 The order is explicit here because it matters: a new ticket is routed first (its category may make it
 Prio-1), then the standby is pinged (which writes timers and logs the ping), and the SLA clocks come last,
 after every step that touched a ticket.
+
+The outbox rows and ``ticket_events`` rows a unit adds are not ORM objects of its session: they wait on the unit
+(:meth:`UnitOfWork.add`) and are written with one Core ``INSERT … RETURNING`` per table (their ids are set on the
+objects) before the session's next flush — the autoflush before a query included — and before the commit. A reader
+in the unit sees them as it saw the ORM's pending rows; what the unit no longer costs is the ORM's flush of them
+(and on SQLite one INSERT per outbox row).
 """
 
 from __future__ import annotations
@@ -17,12 +23,16 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import inspect
+from sqlalchemy import Table, insert, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from storage.db import BEFORE_FLUSH
+from storage.models import table_of
 
 if TYPE_CHECKING:
     from bot.core.desk import Desk
-    from storage.models import OutboxMessage, Ticket, TicketEvent
+    from storage.models import Contact, OutboxMessage, Ticket, TicketEvent
 
 _KEY = "dutydesk.unit_of_work"  # the one session.info entry: the unit the session belongs to
 
@@ -65,9 +75,15 @@ class UnitOfWork:
     # every ticket marked, held here: the session's identity map holds a flushed, unchanged object only weakly,
     # so a ticket flushed by one step was dropped and read again (a SELECT) by the next step's session.get
     held: dict[int, Ticket] = field(default_factory=dict)
+    # outbox and ticket_events rows added and not written yet, in the order they were added (see the module's doc)
+    pending: list[Any] = field(default_factory=list)
+    # the contact rows (bot/contacts) read together with their people (bot/access/people.resolve); None: the person
+    # is no outside contact. A ticket's creation takes its requester's from here instead of reading it again.
+    contacts: dict[int, Contact | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.session.info[_KEY] = self
+        self.session.info[BEFORE_FLUSH] = self._write
 
     @staticmethod
     def find(session: AsyncSession) -> UnitOfWork | None:
@@ -101,6 +117,46 @@ class UnitOfWork:
 
         return await self.session.get(Ticket, ticket_id)
 
+    def add(self, row: OutboxMessage | TicketEvent) -> None:
+        """Keeps a new outbox or ticket_events row to be written with the others of its table (no ORM flush); it
+        gets its id when written: at the session's next flush or the commit, or :meth:`write`."""
+        self.pending.append(row)
+
+    def is_pending(self, row: object) -> bool:
+        """Whether ``row`` was added (:meth:`add`) and is not written yet: a change to it is still written."""
+        return any(row is kept for kept in self.pending)
+
+    async def write(self) -> None:
+        """Writes the pending rows now (their ids are needed before the next flush)."""
+        if self.pending:
+            await self.session.run_sync(self._write)
+
+    def _write(self, session: Session) -> None:
+        """The pending rows, one ``INSERT … RETURNING id`` per table and set of columns; then their files."""
+        if not self.pending:
+            return
+        rows, self.pending = self.pending, []
+        groups: dict[tuple[Any, tuple[str, ...]], list[Any]] = {}
+        for row in rows:
+            groups.setdefault((type(row), _keys(row)), []).append(row)
+        files: list[dict[str, Any]] = []
+        connection = session.connection()  # not session.execute: that would autoflush, which calls this again
+        for (model, keys), group in groups.items():
+            table: Table = table_of(model)
+            result = connection.execute(insert(table).returning(table.c.id),
+                                     [{key: row.__dict__[key] for key in keys} for row in group])
+            # one multi-row INSERT: the ids grow in the order of its rows (on SQLite and PostgreSQL), whatever
+            # order RETURNING gives them back in
+            for row, row_id in zip(group, sorted(result.scalars().all()), strict=True):
+                row.id = row_id
+                for file in row.__dict__.get("files") or ():
+                    files.append({"outbox_id": row_id, "position": file.position, "name": file.name,
+                                  "content_type": file.content_type, "title": file.title, "data": file.data})
+        if files:
+            from storage.models import OutboxFile
+
+            connection.execute(insert(table_of(OutboxFile)), files)
+
     async def finish(self) -> None:
         """Runs the features' finishing steps, stage by stage; once (the commit of ``unit_of_work`` runs it
         when the caller has not: the dispatcher does, to plan the delivery of what the steps wrote)."""
@@ -110,6 +166,12 @@ class UnitOfWork:
             for step in self.desk.features.finishers.get(stage, ()):
                 await step(self)
         self.finished = True
+
+
+def _keys(row: Any) -> tuple[str, ...]:
+    """The columns set on a new row (the rest take their defaults)."""
+    columns = row.__table__.c
+    return tuple(key for key in row.__dict__ if key in columns)
 
 
 @contextlib.asynccontextmanager

@@ -115,8 +115,9 @@ def enqueue(
         meta["files"] = len(files)
     row = _add(session, now, target, Operation.SEND, kind=kind, visibility=visibility, text=text, ticket=ticket,
                buttons=[b.model_dump() for b in buttons], meta=meta or None)
-    row.files = [OutboxFile(position=i, name=f.name, content_type=f.type, title=f.title, data=f.data)
-                 for i, f in enumerate(files)]
+    if files:
+        row.files = [OutboxFile(position=i, name=f.name, content_type=f.type, title=f.title, data=f.data)
+                     for i, f in enumerate(files)]
     return row
 
 
@@ -171,7 +172,10 @@ def _add(session: AsyncSession, now: datetime, target: Target, operation: Operat
         # claimed by this process from the start when it delivers the unit of work's rows itself
         next_attempt_at=now if inline is None else now + CLAIM_TTL,
     )
-    session.add(row)
+    if unit is not None:
+        unit.add(row)  # written with the unit's other rows, one INSERT (bot/core/uow.py)
+    else:
+        session.add(row)
     if inline is not None:
         inline.append(row)
     return row

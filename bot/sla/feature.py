@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.core.features import Features
 from bot.core.uow import Stage
 from bot.sla import service
+from bot.tickets.service import OPENING
 from commands import sla
 
 
@@ -12,3 +13,4 @@ def register(features: Features) -> None:
     sla.register(features.commands)
     features.timer("sla", service.send_warning)
     features.finish(Stage.CLOCKS, service.refresh_touched)
+    features.on(OPENING, service.opening)

@@ -41,8 +41,7 @@ def vendor_due(desk: Desk, priority: int, reported: datetime) -> datetime | None
 
 
 async def clocks_of(session: AsyncSession, desk: Desk, ticket: Ticket) -> list[TicketClock]:
-    desk_policy = desk.policies.get(desk.settings.desk.sla) if desk.settings.desk.sla else None
-    vendor_policy = vendor_policy_of(desk)
+    desk_policy, vendor_policy = _policies(desk)
     if desk_policy is None and vendor_policy is None:
         return []
     unit = UnitOfWork.find(session)
@@ -82,13 +81,34 @@ async def refresh_open(desk: Desk) -> int:
     return len(tickets)
 
 
+def _policies(desk: Desk) -> tuple[SlaPolicy | None, SlaPolicy | None]:
+    return (desk.policies.get(desk.settings.desk.sla) if desk.settings.desk.sla else None), vendor_policy_of(desk)
+
+
+def _stored(clocks: list[TicketClock], now: datetime) -> dict[str, dict[str, str | None]]:
+    """The clocks as ``ticket.data["sla"]`` keeps them."""
+    return {c.name: {"target": c.target.name, "due": c.due.isoformat() if c.due else None, "state": c.state_at(now)}
+            for c in clocks}
+
+
+def opening(desk: Desk, ticket: Ticket, created: TicketEvent, by_staff: bool) -> None:
+    """A new ticket's clocks, stored with its INSERT (bot/tickets/service.OPENING): its log is the ``created`` entry.
+    :func:`refresh` derives them again when the unit of work finishes and changes ``data`` only if they differ
+    (routing changed the priority, say)."""
+    desk_policy, vendor_policy = _policies(desk)
+    if desk_policy is None and vendor_policy is None:
+        return
+    staff = {created.actor_id} if by_staff and created.actor_id is not None else set()
+    clocks = derive(ticket, [created], staff, desk_policy, vendor_policy)
+    ticket.data = {**(ticket.data or {}), "sla": _stored(clocks, desk.clock.now())}
+
+
 async def refresh(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:
     clocks = await clocks_of(session, desk, ticket)
     now = desk.clock.now()
-    ticket.data = {**(ticket.data or {}), "sla": {
-        c.name: {"target": c.target.name, "due": c.due.isoformat() if c.due else None, "state": c.state_at(now)}
-        for c in clocks
-    }}
+    stored = _stored(clocks, now)
+    if (ticket.data or {}).get("sla") != stored:  # unchanged (a new ticket's, stored with its INSERT): no UPDATE
+        ticket.data = {**(ticket.data or {}), "sla": stored}
     unit = UnitOfWork.find(session)
     if unit is not None and ticket.id in unit.untimed:
         # inserted in this unit of work and not refreshed before: there are no timer rows to replace or keep

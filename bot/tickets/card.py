@@ -14,15 +14,17 @@ resolves them to the platform's message ids when it delivers (bot/infra/outbox.p
 
 from __future__ import annotations
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.desk import Desk
 from bot.core.mentions import mention, space_link
 from bot.core.types import Button, MessageKind, Target, Visibility
+from bot.core.uow import UnitOfWork
 from bot.i18n import t
 from bot.infra.outbox import enqueue, enqueue_update
 from bot.tickets.states import OPEN_STATES, State
-from storage.models import Person, Ticket
+from storage.models import OutboxMessage, Person, Ticket, table_of
 
 CARD = "card"
 
@@ -52,18 +54,18 @@ def buttons(desk: Desk, ticket: Ticket, target: Target) -> tuple[Button, ...]:
 
 
 async def open_card(session: AsyncSession, desk: Desk, ticket: Ticket, text: str) -> None:
-    """The new ticket's card in every duty channel. One flush writes the card rows together with what the caller
-    queued before them — the new ticket's own INSERT (its id is known after this), its space notice — so opening a
-    ticket costs one ORM flush, not one for the ticket's id and one for the cards'; then the card rows' ids are kept
-    on the ticket."""
+    """The new ticket's card in every duty channel, and the new ticket's INSERT (its id is known after this). The
+    card rows are written first, together with the outbox rows queued before them (the space notice: one INSERT),
+    so their ids go into the ticket's INSERT (``data["card"]``) and no UPDATE of the ticket follows."""
     now = desk.clock.now()
     cards = {_where(target): enqueue(session, now, target, text, kind=MessageKind.NOTICE,
                                      visibility=Visibility.PRIVATE, ticket=ticket.key,
                                      buttons=buttons(desk, ticket, target))
              for target in desk.duty_targets()}
-    await session.flush()
     if cards:
+        await UnitOfWork.of(session).write()
         ticket.data = {**(ticket.data or {}), CARD: {where: row.id for where, row in cards.items()}}
+    await session.flush()
 
 
 def named(desk: Desk, person: Person) -> str:
@@ -100,6 +102,7 @@ async def refresh(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Pers
     # one change per card and unit of work: taking a ticket assigns it and changes its state, and the card
     # shows where it ended up (the row not yet committed is changed again)
     pending = session.info.setdefault("card_updates", {})
+    unit = UnitOfWork.find(session)
     for target in desk.duty_targets():
         where = _where(target)
         row = cards.get(where)
@@ -107,8 +110,15 @@ async def refresh(session: AsyncSession, desk: Desk, ticket: Ticket, actor: Pers
             continue
         text, offered = f"{head}\n{status}", buttons(desk, ticket, target)
         earlier = pending.get((ticket.id, where))
-        if earlier is not None and earlier in session:
+        if earlier is not None and ((unit is not None and unit.is_pending(earlier)) or earlier in session):
             earlier.text, earlier.buttons = text, [b.model_dump() for b in offered]
+            continue
+        if earlier is not None and earlier.id is not None and earlier.status == "pending":
+            # written already (a query in this unit flushed it): changed by an UPDATE, still one row
+            earlier.text, earlier.buttons = text, [b.model_dump() for b in offered]
+            table = table_of(OutboxMessage)
+            await session.execute(update(table).where(table.c.id == earlier.id)
+                                  .values(text=earlier.text, buttons=earlier.buttons))
             continue
         pending[(ticket.id, where)] = enqueue_update(session, now, target, text, of=int(row), kind=MessageKind.NOTICE,
                                                      visibility=Visibility.PRIVATE, ticket=ticket.key, buttons=offered)

@@ -67,6 +67,13 @@ PromiseHook = Callable[[AsyncSession, Desk, Ticket, str], Awaitable[str | None]]
 P1_PROMISE: Hook[PromiseHook] = Hook("tickets.p1_promise")
 
 
+# what a new ticket's row holds from its INSERT on, so that it is not written again right after: a feature that keeps
+# something in ``ticket.data`` derived from the ticket and its log (the SLA clocks, bot/sla) adds it here. Called
+# before the INSERT with the ticket (no id yet) and its first log entry (``created``) with whether its actor is staff.
+OpeningHook = Callable[[Desk, Ticket, TicketEvent, bool], None]
+OPENING: Hook[OpeningHook] = Hook("tickets.opening")
+
+
 async def next_step(session: AsyncSession, desk: Desk, ticket: Ticket, language: str) -> str:
     """A receipt's last sentence: what happens next with a ticket of its priority — only what will happen."""
     if ticket.priority != 1:
@@ -109,21 +116,23 @@ def log(
     body: str | None = None,
     public: bool = False,
 ) -> TicketEvent:
-    event = TicketEvent(
-        ticket_id=ticket.id,
-        at=now,
-        actor_id=actor.id if actor else None,
-        kind=kind,
-        old=old,
-        new=new,
-        body=body,
-        public=public,
-    )
-    session.add(event)
-    ticket.updated_at = now
-    touch(session, ticket)
-    UnitOfWork.of(session).logged.setdefault(ticket.id, []).append((event, bool(actor and actor.is_staff)))
+    event = _event(ticket, kind, now, actor, old=old, new=new, body=body, public=public)
+    _logged(session, ticket, event, actor)
     return event
+
+
+def _event(ticket: Ticket, kind: str, now: datetime, actor: Person | None, *, old: str | None = None,
+           new: str | None = None, body: str | None = None, public: bool = False) -> TicketEvent:
+    return TicketEvent(ticket_id=ticket.id, at=now, actor_id=actor.id if actor else None, kind=kind, old=old, new=new,
+                       body=body, public=public)
+
+
+def _logged(session: AsyncSession, ticket: Ticket, event: TicketEvent, actor: Person | None) -> None:
+    unit = UnitOfWork.of(session)
+    unit.add(event)  # written with the unit's other rows, one INSERT (bot/core/uow.py)
+    ticket.updated_at = event.at
+    unit.mark(unit.touched, ticket)
+    unit.logged.setdefault(ticket.id, []).append((event, bool(actor and actor.is_staff)))
 
 
 def space_target(ticket: Ticket) -> Target:
@@ -155,7 +164,9 @@ async def create(
     A requester who is an outside contact (bot/contacts) hears everything through bot/contacts/reach.py,
     never through the ticket's private space (``ticket.data["contact"]``)."""
     now = desk.clock.now()
-    contact = await contact_of(session, requester.id)
+    unit = UnitOfWork.of(session)
+    # read with the requester when they are the actor (bot/access/people.resolve), else now
+    contact = unit.contacts[requester.id] if requester.id in unit.contacts else await contact_of(session, requester.id)
     opened_by = opener if opener is not None and opener.id != requester.id else None
     number = await next_number(session, desk.prefix)
     ticket = Ticket(
@@ -197,13 +208,17 @@ async def create(
     # the ticket's card in the duty channel: its later notices go into the card's thread, the card changes in place
     duty_who = who if opened_by is None else t(desk.language, "contact.opened_for", contact=requester.display_name,
                                                opener=opened_by.display_name)
-    # opens the card and flushes: the ticket's INSERT (its id) and the rows queued above in one flush
+    # what the features derive from the new ticket goes into its INSERT (its SLA clocks), not into an UPDATE after it
+    creator = opened_by or requester
+    created = _event(ticket, "created", now, creator, new=State.NEW.value, body=ticket.description, public=True)
+    for hook in desk.features.hooked(OPENING):
+        hook(desk, ticket, created, creator.is_staff)
+    # opens the card and flushes: the ticket's INSERT (its id), with the card rows' ids, written just before it
     await card.open_card(session, desk, ticket, t(desk.language, "ticket.duty_new",
                                                   key=space_link(ticket.key, ticket.key), priority=priority,
                                                   who=duty_who, title=ticket.title))
-    log(session, ticket, "created", now, opened_by or requester, new=State.NEW.value, body=ticket.description,
-        public=True)
-    unit = UnitOfWork.of(session)
+    created.ticket_id = ticket.id
+    _logged(session, ticket, created, creator)
     unit.mark(unit.opened, ticket)
     unit.mark(unit.untimed, ticket)
     if priority == 1:

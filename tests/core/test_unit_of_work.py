@@ -277,3 +277,42 @@ async def test_a_new_ticket_is_not_read_back_by_the_later_steps_of_its_unit(desk
     assert [t.title for t in await desk.rows(Ticket)] == ["the mail server is down"]
     assert any(s.startswith("INSERT INTO tickets") for s in statements)
     assert not [s for s in statements if s.startswith("SELECT tickets.id, tickets.")], statements
+
+
+# --------------------------------------------------------------------------- rows written together, seen by readers
+
+
+async def test_the_units_outbox_and_log_rows_wait_for_one_insert_and_readers_in_the_unit_see_them(desk) -> None:
+    from bot.core.types import MessageKind, Target, Visibility
+    from bot.infra.outbox import enqueue
+    from storage.models import TicketEvent
+
+    await desk.send("ben", "/ticket the printer is on fire")
+    async with unit_of_work(desk.bot.desk) as unit:
+        session = unit.session
+        (row,) = (await session.scalars(select(Ticket).where(Ticket.key == "HW-1"))).all()
+        now = desk.bot.desk.clock.now()
+        event = service.log(session, row, "note", now, None, body="kept")
+        message = enqueue(session, now, Target(kind="channel", platform=Platform.SIM, channel_id="#probe"), "hello",
+                          kind=MessageKind.NOTICE, visibility=Visibility.PRIVATE)
+        # not written yet: no ORM flush of its own, one INSERT per table later
+        assert event.id is None and message.id is None and unit.is_pending(event) and unit.is_pending(message)
+        # a query in the unit writes them first (as the autoflush wrote the ORM's pending rows)
+        notes = (await session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == row.id,
+                                                                 TicketEvent.kind == "note"))).all()
+        assert [n.id for n in notes] == [event.id] and event.id is not None and not unit.is_pending(event)
+        assert message.id is not None
+        later = enqueue(session, now, Target(kind="channel", platform=Platform.SIM, channel_id="#probe"), "again",
+                        kind=MessageKind.NOTICE, visibility=Visibility.PRIVATE)
+    # the commit wrote the last one, after the others (the order of a target's rows is their ids' order)
+    assert later.id is not None and later.id > message.id
+    probes = await desk.rows(OutboxMessage, OutboxMessage.channel_id == "#probe")
+    assert sorted((r.id, r.text) for r in probes) == [(message.id, "hello"), (later.id, "again")]
+
+    # a unit that fails writes nothing
+    with pytest.raises(ZeroDivisionError):
+        async with unit_of_work(desk.bot.desk) as unit:
+            enqueue(unit.session, now, Target(kind="channel", platform=Platform.SIM, channel_id="#gone"), "x",
+                    kind=MessageKind.NOTICE, visibility=Visibility.PRIVATE)
+            raise ZeroDivisionError
+    assert await desk.rows(OutboxMessage, OutboxMessage.channel_id == "#gone") == []
