@@ -9,6 +9,8 @@ refresh also works after a restart. A failed publish is logged and never holds a
 
 from __future__ import annotations
 
+import time
+
 import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -23,6 +25,8 @@ from bot.settings import Settings
 log = structlog.stdlib.get_logger(__name__)
 
 HOME_KEY = "slack:home:{user}"
+NOT_OPENED_FRESH = 60.0   # seconds a "has not opened the tab" read from the state store is believed
+NOT_OPENED_KEPT = 10_000
 NEW_TICKET = "home_new_ticket"   # the button's action_id
 
 
@@ -32,6 +36,9 @@ class AppHome:
         self.settings = settings
         self.ports: Ports | None = None
         self._opened: set[str] = set()   # users known to have opened the tab (a cache of the state store)
+        # users the state store said had not opened it, and when (believed for NOT_OPENED_FRESH: one who opens it
+        # through another replica meanwhile gets their tab refreshed that much later, and at every opening anyway)
+        self._not_opened: dict[str, float] = {}
 
     def language_of(self, user_id: str) -> str:
         key = self.settings.person_key_for("slack", user_id)
@@ -44,6 +51,7 @@ class AppHome:
             async with self.ports.state.write() as state:
                 await state.put(HOME_KEY.format(user=user_id), "1")
             self._opened.add(user_id)
+            self._not_opened.pop(user_id, None)
         await self.publish(user_id)
 
     async def publish(self, user_id: str) -> None:
@@ -65,11 +73,21 @@ class AppHome:
             return
         try:
             members = await self.ports.tickets.member_ids(ticket_key, Platform.SLACK)
-            unknown = [user for user in members if user not in self._opened]
+            now = time.monotonic()
+            unknown = [user for user in members if user not in self._opened
+                       and now - self._not_opened.get(user, -NOT_OPENED_FRESH) >= NOT_OPENED_FRESH]
             if unknown:
                 async with self.ports.state.read() as state:
                     found = await state.get_many([HOME_KEY.format(user=user) for user in unknown])
-                self._opened |= {user for user in unknown if HOME_KEY.format(user=user) in found}
+                for user in unknown:
+                    if HOME_KEY.format(user=user) in found:
+                        self._opened.add(user)
+                        self._not_opened.pop(user, None)
+                    else:
+                        self._not_opened[user] = now
+                if len(self._not_opened) > NOT_OPENED_KEPT:   # the oldest half goes
+                    for user in sorted(self._not_opened, key=self._not_opened.__getitem__)[:NOT_OPENED_KEPT // 2]:
+                        del self._not_opened[user]
             for user in members:
                 if user in self._opened:
                     await self.publish(user)

@@ -236,7 +236,8 @@ class TicketSpaces:
         assert self.ports is not None
         async with self.ports.state.write() as state:
             winner = await state.put_new(SPACE_KEY.format(ticket=ticket_key), channel)
-            await state.put_new(CHANNEL_KEY.format(channel=channel), ticket_key)
+            # the channel was created just now: nobody else has written its key (one statement, not two)
+            await state.put(CHANNEL_KEY.format(channel=channel), ticket_key)
         if winner != channel:
             log.warning("slack: two private channels for a ticket, using the first", ticket=ticket_key)
         return str(winner)
