@@ -20,6 +20,13 @@ def upsert(on: AsyncSession | AsyncConnection | AsyncEngine, table: type[Declara
     and a list of parameter dicts to ``execute`` for many rows in one statement.
     """
     dialect = (on.get_bind() if isinstance(on, AsyncSession) else on).dialect.name
+    return upsert_for(dialect, table, values, key=key, update=update)
+
+
+def upsert_for(dialect: str, table: type[DeclarativeBase] | Table, values: Mapping[str, Any] | None, *,
+               key: Sequence[str], update: Mapping[str, Any] | None = None) -> Insert:
+    """:func:`upsert` for the dialect named ``dialect`` (``sqlite``, ``postgresql``): for a statement built once
+    and kept (with ``bindparam`` values), which SQLAlchemy then need not build and look up anew every time."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(table) if values is None else insert(table).values(**values)
     if update:

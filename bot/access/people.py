@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.config import PersonConfig
@@ -81,17 +81,21 @@ async def sync_staff(session: AsyncSession, settings: Settings, now: datetime) -
             person.is_staff = person.id in group_staff
 
 
+# the person of a platform account with their contact row: built once (every event starts with it)
+_WITH_CONTACT = (
+    select(Person, Contact)
+    .join(Identity, Identity.person_id == Person.id)
+    .outerjoin(Contact, Contact.person_id == Person.id)
+    .where(Identity.platform == bindparam("platform"), Identity.user_id == bindparam("user_id"))
+)
+
+
 async def resolve(session: AsyncSession, user: UserRef, now: datetime) -> Person:
     """The person behind a platform account; a first-time writer becomes a requester.
 
     Their contact row (bot/contacts) is read in the same query and kept on the unit of work
     (``UnitOfWork.contacts``): a ticket they open does not read it again."""
-    found = (await session.execute(
-        select(Person, Contact)
-        .join(Identity, Identity.person_id == Person.id)
-        .outerjoin(Contact, Contact.person_id == Person.id)
-        .where(Identity.platform == user.platform.value, Identity.user_id == user.user_id)
-    )).first()
+    found = (await session.execute(_WITH_CONTACT, {"platform": user.platform.value, "user_id": user.user_id})).first()
     person = found[0] if found is not None else None
     if found is not None:
         unit = UnitOfWork.find(session)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import Update, bindparam, select, update
+from sqlalchemy import Insert, Update, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import access
@@ -50,7 +50,7 @@ from bot.workflow import vendor
 from storage.db import begin_first
 from storage.errors import StorageUnavailable, unavailable
 from storage.models import OutboxMessage, ProcessedEvent, table_of
-from storage.upsert import upsert
+from storage.upsert import upsert_for
 
 log = structlog.stdlib.get_logger(__name__)
 
@@ -150,9 +150,8 @@ class Dispatcher:
         # one cached statement with a parameter list (SQLAlchemy sends it as multi-row INSERTs); a
         # literal multi-row .values([...]) would be compiled anew for every batch
         connection = await session.connection()
-        table = table_of(ProcessedEvent)
         result = await connection.execute(
-            upsert(connection, table, None, key=["key"]).returning(table.c.key),
+            self._storing(connection.dialect.name),
             [{"key": key, "received_at": now, "status": status, "handled_at": handled_at,
               "payload": event.model_dump(mode="json")} for key, event in reversed(rows.items())],
         )
@@ -182,6 +181,13 @@ class Dispatcher:
             await self._give_up(event, exc, accepted=True)
             return
         self._committed(plan)
+
+    @staticmethod
+    @functools.cache
+    def _storing(dialect: str) -> Insert:
+        """The inbox rows' insert-or-keep, built once per dialect."""
+        table = table_of(ProcessedEvent)
+        return upsert_for(dialect, table, None, key=["key"]).returning(table.c.key)
 
     @staticmethod
     @functools.cache

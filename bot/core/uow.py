@@ -18,12 +18,13 @@ in the unit sees them as it saw the ORM's pending rows; what the unit no longer 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, insert, inspect
+from sqlalchemy import Insert, Table, insert, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -143,7 +144,7 @@ class UnitOfWork:
         connection = session.connection()  # not session.execute: that would autoflush, which calls this again
         for (model, keys), group in groups.items():
             table: Table = table_of(model)
-            result = connection.execute(insert(table).returning(table.c.id),
+            result = connection.execute(_inserting(table),
                                      [{key: row.__dict__[key] for key in keys} for row in group])
             # one multi-row INSERT: the ids grow in the order of its rows (on SQLite and PostgreSQL), whatever
             # order RETURNING gives them back in
@@ -166,6 +167,11 @@ class UnitOfWork:
             for step in self.desk.features.finishers.get(stage, ()):
                 await step(self)
         self.finished = True
+
+
+@functools.cache
+def _inserting(table: Table) -> Insert:
+    return insert(table).returning(table.c.id)
 
 
 def _keys(row: Any) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ due instant, elapsed and remaining business time, the instant a fraction of the 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -90,9 +91,10 @@ class SlaClock:
             cursor = max(cursor, pause.end)
         return cal.add_business_time(cursor, remaining)
 
-    @property
+    @functools.cached_property
     def due(self) -> datetime | None:
-        """The breach instant; None while an open pause started before the budget ran out."""
+        """The breach instant; None while an open pause started before the budget ran out (computed once: the
+        clock is immutable, and a ticket's SLA refresh asks for it several times)."""
         return self.instant_elapsed(self.budget)
 
     def instant_at_fraction(self, fraction: float) -> datetime | None:

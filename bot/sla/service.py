@@ -8,6 +8,7 @@ and one at its breach. A warning that has fired for a clock and target never fir
 
 from __future__ import annotations
 
+import weakref
 from datetime import datetime
 
 from sqlalchemy import delete, insert, select
@@ -25,6 +26,8 @@ from bot.sla.policy import SlaPolicy
 from bot.sla.tickets import TicketClock, derive, vendor_target
 from bot.tickets.states import OPEN_STATES
 from storage.models import Person, Ticket, TicketEvent, Timer, table_of
+
+_TIMERS = insert(table_of(Timer))
 
 
 def vendor_policy_of(desk: Desk) -> SlaPolicy | None:
@@ -49,6 +52,9 @@ async def clocks_of(session: AsyncSession, desk: Desk, ticket: Ticket) -> list[T
         # opened in this unit of work: its whole log is what the unit added (the log is append-only), so it
         # is not read back, which also spares the flush that reading it would force
         added = unit.logged.get(ticket.id, [])
+        opened = _OPENED.get(ticket)
+        if opened is not None and len(added) == 1 and added[0][0] is opened[1] and opened[0] == _basis(ticket):
+            return opened[2]  # derived at its opening (see :func:`opening`) from the same log and fields
         events = [event for event, _ in added]
         staff = {event.actor_id for event, is_staff in added if is_staff and event.actor_id is not None}
         return derive(ticket, events, staff, desk_policy, vendor_policy)
@@ -100,7 +106,20 @@ def opening(desk: Desk, ticket: Ticket, created: TicketEvent, by_staff: bool) ->
         return
     staff = {created.actor_id} if by_staff and created.actor_id is not None else set()
     clocks = derive(ticket, [created], staff, desk_policy, vendor_policy)
+    _OPENED[ticket] = (_basis(ticket), created, clocks)
     ticket.data = {**(ticket.data or {}), "sla": _stored(clocks, desk.clock.now())}
+
+
+# the clocks derived at a ticket's opening, with what they were derived from: the unit's SLA refresh takes them
+# again when nothing they depend on changed since (the ticket's fields and its log: still just ``created``)
+_OPENED: weakref.WeakKeyDictionary[Ticket, tuple[tuple[object, ...], TicketEvent, list[TicketClock]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _basis(ticket: Ticket) -> tuple[object, ...]:
+    """What :func:`derive` reads of the ticket itself."""
+    return (ticket.created_at, ticket.priority, ticket.state, ticket.requester_id,
+            repr((ticket.data or {}).get("targets")))
 
 
 async def refresh(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:
@@ -140,7 +159,7 @@ async def refresh(session: AsyncSession, desk: Desk, ticket: Ticket) -> None:
                            "cancelled": False, "data": {"target": clock.target.name, "due": due.isoformat()}})
     if timers:
         # one Core executemany: as ORM objects they cost a flush, and on SQLite one INSERT each (to read ids back)
-        await session.execute(insert(table_of(Timer)), timers)
+        await session.execute(_TIMERS, timers)
 
 
 async def send_warning(session: AsyncSession, desk: Desk, timer: Timer) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Integer, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.desk import Desk
@@ -22,6 +22,11 @@ from bot.tickets import service
 from storage.models import Person, Ticket, TicketEvent
 
 HELD = "limited"
+
+
+# the ids of a requester's tickets opened since an instant, newest first: built once (every new ticket asks)
+_RECENT = (select(Ticket.id).where(Ticket.requester_id == bindparam("person"), Ticket.created_at >= bindparam("since"))
+           .order_by(Ticket.id.desc()).limit(bindparam("limit", type_=Integer)))
 
 
 def window(desk: Desk) -> timedelta:
@@ -36,8 +41,7 @@ async def full(session: AsyncSession, desk: Desk, person: Person) -> list[Ticket
         return []
     since = desk.clock.now() - window(desk)
     # their ids first: almost always fewer than the limit, and then no ticket needs loading
-    ids = (await session.scalars(select(Ticket.id).where(Ticket.requester_id == person.id, Ticket.created_at >= since)
-                                 .order_by(Ticket.id.desc()).limit(limit))).all()
+    ids = (await session.scalars(_RECENT, {"person": person.id, "since": since, "limit": limit})).all()
     if len(ids) < limit:
         return []
     rows = (await session.scalars(select(Ticket).where(Ticket.id.in_(ids)).order_by(Ticket.id.desc()))).all()

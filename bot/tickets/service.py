@@ -3,10 +3,11 @@ outbox rows that tell people about it, all in the caller's unit of work (no comm
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Insert, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.people import identity_of
@@ -23,8 +24,8 @@ from bot.infra.outbox import enqueue
 from bot.tickets import card, space
 from bot.tickets.states import OPEN_STATES, State, check
 from bot.workflow import rules
-from storage.models import DeskCounter, Person, Ticket, TicketEvent
-from storage.upsert import upsert
+from storage.models import DeskCounter, Person, Ticket, TicketEvent, table_of
+from storage.upsert import upsert_for
 
 TITLE_LENGTH = 80
 
@@ -94,9 +95,16 @@ async def next_number(session: AsyncSession, prefix: str) -> int:
     commit, so concurrent creators queue up, and a rollback hands the number back: no gaps,
     no duplicates.
     """
-    stmt = upsert(session, DeskCounter, {"prefix": prefix, "last_number": 1}, key=["prefix"],
-                  update={"last_number": DeskCounter.last_number + 1}).returning(DeskCounter.last_number)
-    return int((await session.execute(stmt)).scalar_one())
+    stmt = _next_number(session.get_bind().dialect.name)
+    return int((await session.execute(stmt, {"counter_prefix": prefix})).scalar_one())
+
+
+@functools.cache
+def _next_number(dialect: str) -> Insert:
+    """The counter's upsert, built once per dialect (a new ticket's first statement)."""
+    table = table_of(DeskCounter)
+    return upsert_for(dialect, table, {"prefix": bindparam("counter_prefix"), "last_number": 1}, key=["prefix"],
+                      update={"last_number": table.c.last_number + 1}).returning(table.c.last_number)
 
 
 def make_title(text: str) -> str:
