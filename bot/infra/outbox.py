@@ -53,7 +53,7 @@ from bot.core.types import (
     Target,
     Visibility,
 )
-from bot.core.uow import UnitOfWork
+from bot.core.uow import UnitOfWork, new_row
 from bot.infra import metrics
 from bot.infra.supervise import supervise
 from storage.db import RankedSemaphore
@@ -153,7 +153,7 @@ def _add(session: AsyncSession, now: datetime, target: Target, operation: Operat
          meta: dict[str, Any] | None = None) -> OutboxMessage:
     unit = UnitOfWork.find(session)
     inline = unit.inline if unit is not None else None
-    row = OutboxMessage(
+    values = dict(
         created_at=now,
         operation=operation.value,
         platform=target.platform.value,
@@ -173,8 +173,10 @@ def _add(session: AsyncSession, now: datetime, target: Target, operation: Operat
         next_attempt_at=now if inline is None else now + CLAIM_TTL,
     )
     if unit is not None:
+        row = new_row(OutboxMessage, values)
         unit.add(row)  # written with the unit's other rows, one INSERT (bot/core/uow.py)
     else:
+        row = OutboxMessage(**values)
         session.add(row)
     if inline is not None:
         inline.append(row)

@@ -56,16 +56,19 @@ def buttons(desk: Desk, ticket: Ticket, target: Target) -> tuple[Button, ...]:
 async def open_card(session: AsyncSession, desk: Desk, ticket: Ticket, text: str) -> None:
     """The new ticket's card in every duty channel, and the new ticket's INSERT (its id is known after this). The
     card rows are written first, together with the outbox rows queued before them (the space notice: one INSERT),
-    so their ids go into the ticket's INSERT (``data["card"]``) and no UPDATE of the ticket follows."""
+    so their ids go into the ticket's INSERT (``data["card"]``) and no UPDATE of the ticket follows. The ticket is
+    inserted by a Core statement, not an ORM flush (``UnitOfWork.insert``), and is in the session after it."""
     now = desk.clock.now()
     cards = {_where(target): enqueue(session, now, target, text, kind=MessageKind.NOTICE,
                                      visibility=Visibility.PRIVATE, ticket=ticket.key,
                                      buttons=buttons(desk, ticket, target))
              for target in desk.duty_targets()}
-    if cards:
-        await UnitOfWork.of(session).write()
-        ticket.data = {**(ticket.data or {}), CARD: {where: row.id for where, row in cards.items()}}
-    await session.flush()
+
+    def keep_ids() -> None:  # the card rows are written now: their ids go into the ticket's INSERT
+        if cards:
+            ticket.data = {**(ticket.data or {}), CARD: {where: row.id for where, row in cards.items()}}
+
+    await UnitOfWork.of(session).insert(ticket, before=keep_ids)
 
 
 def named(desk: Desk, person: Person) -> str:

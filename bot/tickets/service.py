@@ -18,7 +18,7 @@ from bot.core.errors import in_language
 from bot.core.features import Hook
 from bot.core.mentions import space_link
 from bot.core.types import Button, ChannelRef, MessageKind, Platform, Target, Visibility
-from bot.core.uow import UnitOfWork
+from bot.core.uow import UnitOfWork, new_row
 from bot.i18n import t
 from bot.infra.outbox import enqueue
 from bot.tickets import card, space
@@ -131,14 +131,15 @@ def log(
 
 def _event(ticket: Ticket, kind: str, now: datetime, actor: Person | None, *, old: str | None = None,
            new: str | None = None, body: str | None = None, public: bool = False) -> TicketEvent:
-    return TicketEvent(ticket_id=ticket.id, at=now, actor_id=actor.id if actor else None, kind=kind, old=old, new=new,
-                       body=body, public=public)
+    return new_row(TicketEvent, dict(ticket_id=ticket.id, at=now, actor_id=actor.id if actor else None, kind=kind,
+                                     old=old, new=new, body=body, public=public))
 
 
 def _logged(session: AsyncSession, ticket: Ticket, event: TicketEvent, actor: Person | None) -> None:
     unit = UnitOfWork.of(session)
     unit.add(event)  # written with the unit's other rows, one INSERT (bot/core/uow.py)
-    ticket.updated_at = event.at
+    if ticket.updated_at != event.at:  # a new ticket's is already: no change for the ORM to look into
+        ticket.updated_at = event.at
     unit.mark(unit.touched, ticket)
     unit.logged.setdefault(ticket.id, []).append((event, bool(actor and actor.is_staff)))
 
@@ -177,7 +178,7 @@ async def create(
     contact = unit.contacts[requester.id] if requester.id in unit.contacts else await contact_of(session, requester.id)
     opened_by = opener if opener is not None and opener.id != requester.id else None
     number = await next_number(session, desk.prefix)
-    ticket = Ticket(
+    ticket = new_row(Ticket, dict(
         key=f"{desk.prefix}-{number}",
         prefix=desk.prefix,
         number=number,
@@ -196,8 +197,7 @@ async def create(
               **({"contact": True} if contact is not None else {})},
         created_at=now,
         updated_at=now,
-    )
-    session.add(ticket)
+    ))  # inserted by card.open_card (UnitOfWork.insert)
     who = requester.display_name
     if opened_by is not None:
         named = describe(requester, contact, region_of(desk.settings)) if contact else who

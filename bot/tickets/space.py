@@ -109,7 +109,7 @@ async def retitle_changed(unit: UnitOfWork) -> None:
     from bot.tickets.service import is_for_contact, space_target
 
     for ticket_id in sorted(unit.touched | unit.opened):
-        ticket = await unit.session.get(Ticket, ticket_id)
+        ticket = await unit.ticket(ticket_id)
         if ticket is None or is_for_contact(ticket) or not has_named_space(unit.desk, ticket):
             continue
         assignee = await unit.session.get(Person, ticket.assignee_id) if ticket.assignee_id else None
