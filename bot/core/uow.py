@@ -218,8 +218,13 @@ def new_row(model: type[_T], values: dict[str, Any]) -> _T:
 
 def _keys(row: Any) -> tuple[str, ...]:
     """The columns set on a new row (the rest take their defaults)."""
-    columns = row.__table__.c
+    columns = _columns(row.__table__)
     return tuple(key for key in row.__dict__ if key in columns)
+
+
+@functools.cache
+def _columns(table: Table) -> frozenset[str]:
+    return frozenset(table.c.keys())
 
 
 @contextlib.asynccontextmanager
