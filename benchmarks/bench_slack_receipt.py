@@ -56,6 +56,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import event
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "adapters" / "slack")]
 
@@ -306,6 +308,9 @@ def report(concurrency: int, results: dict[str, dict[str, Any]], args: argparse.
           "per request: " + ", ".join(f"{name.split(' (')[0].removesuffix(' /ticket')} "
                                       f"{results[name]['cpu'] / max(1, results[name]['tickets']) * 1000:.1f} ms"
                                       for name in NAMES))
+    print("SQL statements per request (on dutydesk's engine, from a before_cursor_execute listener): " + ", ".join(
+        f"{name.split(' (')[0].removesuffix(' /ticket')} "
+        f"{results[name]['statements'] / max(1, results[name]['tickets']):.1f}" for name in NAMES))
     dd = results[DUTYDESK]
     space = stats(dd["spaces"])
     print(f"dutydesk: requester invited to the ticket's private channel p50 {space[0]:.1f} ms, p99 {space[1]:.1f} ms "
@@ -348,18 +353,25 @@ async def main(args: argparse.Namespace) -> int:
                 await run(dutydesk.url, "prime", 1, requests=0, warmup=1)
                 await dutydesk.settle()
                 store = await Persisting.prepare(dutydesk.bot.engine)
+                statements = [0]   # every SQL statement on the engine (dutydesk's; the persisting baseline's too)
+
+                def count(*_: Any) -> None:
+                    statements[0] += 1
+
+                event.listen(dutydesk.bot.engine.sync_engine, "before_cursor_execute", count)
                 persisting, persisting_url = await serve_bolt(persisting_app(api, store))
                 urls = {BARE: bare_url, PERSISTING: persisting_url, DUTYDESK: dutydesk.url}
                 for concurrency in args.concurrency:
                     results: dict[str, dict[str, Any]] = {
                         name: {"acks": [], "receipts": [], "statuses": {}, "missing": 0, "spaces": [],
-                               "spaces_after": [], "settle": [], "cpu": 0.0, "tickets": 0} for name in NAMES}
+                               "spaces_after": [], "settle": [], "cpu": 0.0, "tickets": 0,
+                               "statements": 0} for name in NAMES}
                     load_before = os.getloadavg()[0]
                     for n in range(args.rounds):
                         for i, name in enumerate(NAMES):
                             if profiler is not None and name == DUTYDESK:
                                 profiler.enable()
-                            cpu = time.process_time()
+                            cpu, executed = time.process_time(), statements[0]
                             got = await run(urls[name], f"{'apd'[i]}{n}c{concurrency}", concurrency,
                                             requests=args.requests // args.rounds, warmup=args.warmup // args.rounds,
                                             spaces=name == DUTYDESK)
@@ -371,6 +383,7 @@ async def main(args: argparse.Namespace) -> int:
                                 profiler.disable()
                             into = results[name]
                             into["cpu"] += time.process_time() - cpu
+                            into["statements"] += statements[0] - executed
                             into["tickets"] += args.requests // args.rounds + args.warmup // args.rounds
                             for field in ("acks", "receipts", "spaces"):
                                 into[field] += got[field]

@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import Clock
 from bot.core.mentions import MARKS, plain
-from bot.core.ports import DeliveryError
+from bot.core.ports import DeliveryError, delivery_line
 from bot.core.types import (
     URGENT_KINDS,
     Button,
@@ -426,23 +426,27 @@ class OutboxSender:
     async def _send_line(self, rows: list[OutboxMessage]) -> tuple[int, bool, bool]:
         """Sends one target's rows in order: (rows sent, whether any row was settled, whether it stopped)."""
         async with self._slot(rows):
-            now = self.clock.now()
-            claimed = await self._claim(rows, now)
-            sent, moved = 0, False
-            for i, row in enumerate(rows):
-                if row.id not in claimed:  # another replica has it: the rest of the line waits behind it
-                    # only what this pass claimed goes back: the lease is a time, and another replica on the
-                    # same clock reading can hold an equal one on rows it is sending right now
-                    await self._release([r for r in rows[i + 1:] if r.id in claimed], {now + CLAIM_TTL})
-                    return sent, moved, True
-                row.attempts = claimed[row.id]
-                outcome = await self._attempt(row, now)
-                sent += outcome == "sent"
-                moved = moved or outcome in ("sent", "dead")
-                if outcome == "retry":
-                    await self._release(rows[i + 1:], {now + CLAIM_TTL})
-                    return sent, moved, True
-            return sent, moved, False
+            with delivery_line():   # every row here was committed: what one row's send reads, the next may use
+                return await self._send_claimed(rows)
+
+    async def _send_claimed(self, rows: list[OutboxMessage]) -> tuple[int, bool, bool]:
+        now = self.clock.now()
+        claimed = await self._claim(rows, now)
+        sent, moved = 0, False
+        for i, row in enumerate(rows):
+            if row.id not in claimed:  # another replica has it: the rest of the line waits behind it
+                # only what this pass claimed goes back: the lease is a time, and another replica on the
+                # same clock reading can hold an equal one on rows it is sending right now
+                await self._release([r for r in rows[i + 1:] if r.id in claimed], {now + CLAIM_TTL})
+                return sent, moved, True
+            row.attempts = claimed[row.id]
+            outcome = await self._attempt(row, now)
+            sent += outcome == "sent"
+            moved = moved or outcome in ("sent", "dead")
+            if outcome == "retry":
+                await self._release(rows[i + 1:], {now + CLAIM_TTL})
+                return sent, moved, True
+        return sent, moved, False
 
     async def _claim(self, rows: list[OutboxMessage], now: datetime) -> dict[int, int]:
         """Takes a line's due rows for one delivery attempt each, in one statement; returns the ids
@@ -672,11 +676,12 @@ class OutboxSender:
                 await self._release(rows, leases)
                 return False
             async with self._slot(rows):
-                now = self.clock.now()
-                for i, row in enumerate(rows):
-                    if await self._attempt(row, now) == "retry":
-                        await self._release(rows[i + 1:], leases)
-                        return False
+                with delivery_line():   # every row here was committed: what one row's send reads, the next may use
+                    now = self.clock.now()
+                    for i, row in enumerate(rows):
+                        if await self._attempt(row, now) == "retry":
+                            await self._release(rows[i + 1:], leases)
+                            return False
             return True
         except Exception as exc:  # e.g. the database went away: the leases run out, the sender's loop retries
             log.warning("outbox: inline delivery failed, the rows are retried after their lease",
