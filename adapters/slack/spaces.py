@@ -20,7 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import render
 from adapters.slack.errors import delivery_error, error_code
-from bot.core.ports import DeliveryError, Ports, line_memo
+from bot.core.ports import DeliveryError, Ports, line_memo, space_is_new
 from bot.core.types import Platform
 from bot.i18n import t
 
@@ -143,7 +143,7 @@ class TicketSpaces:
         """The ticket's private channel, created on first use, with its people invited."""
         assert self.ports is not None, "TicketSpaces.ports is set when the adapter is bound to the core"
         channel = self._channels.get(ticket_key)
-        if channel is None:
+        if channel is None and not space_is_new(ticket_key):
             async with self.ports.state.read() as state:
                 channel = await state.get(SPACE_KEY.format(ticket=ticket_key))
         if channel is None:   # the name's title and the people to invite in one read of the ticket
@@ -161,7 +161,7 @@ class TicketSpaces:
         """The ticket's private channel if it has one (none is created)."""
         assert self.ports is not None
         channel = self._channels.get(ticket_key)
-        if channel is None:
+        if channel is None and not space_is_new(ticket_key):   # a new ticket's card and receipt: none yet
             async with self.ports.state.read() as state:
                 channel = await state.get(SPACE_KEY.format(ticket=ticket_key))
         return channel

@@ -86,16 +86,17 @@ class Sender(Protocol):
         ...
 
 
+_NEW_SPACES = "new_spaces"
 _LINE_MEMO: contextvars.ContextVar[dict[Any, Any] | None] = contextvars.ContextVar("dutydesk_line_memo", default=None)
 
 
 @contextlib.contextmanager
-def delivery_line() -> Iterator[None]:
+def delivery_line(new_spaces: frozenset[str] = frozenset()) -> Iterator[None]:
     """The outbox sends one target's rows in order inside this (a line): they share a memo (:func:`line_memo`).
     Every row of a line was committed before the line began, so a fact an adapter reads while sending one of them
     (say, the people of a ticket's private space) is at least as new as each row's unit of work, and the line's
-    later rows may use it instead of reading it again."""
-    token = _LINE_MEMO.set({})
+    later rows may use it instead of reading it again. ``new_spaces``: see :func:`space_is_new`."""
+    token = _LINE_MEMO.set({_NEW_SPACES: new_spaces})
     try:
         yield
     finally:
@@ -105,6 +106,16 @@ def delivery_line() -> Iterator[None]:
 def line_memo() -> dict[Any, Any] | None:
     """The memo of the delivery line being sent, or None outside one (a direct call to an adapter)."""
     return _LINE_MEMO.get()
+
+
+def space_is_new(ticket_key: str) -> bool:
+    """Whether ``ticket_key`` was opened by the unit of work whose rows the line being sent delivers, with its
+    private space's rows in the same inline delivery, which waits for this line (or is it): then no space was made
+    for the ticket before this line, by this process or another (those rows are leased to this one, and a later
+    row of the ticket's space waits behind them), and the adapter need not look it up. A space the adapter makes
+    while the line is sent, it knows of itself."""
+    memo = _LINE_MEMO.get()
+    return memo is not None and ticket_key in memo.get(_NEW_SPACES, ())
 
 
 class Runtime(Sender, Protocol):

@@ -280,6 +280,8 @@ class InlinePlan:
 
     lines: dict[TargetKey, list[OutboxMessage]] = field(default_factory=dict)
     before: dict[TargetKey, asyncio.Task[bool] | None] = field(default_factory=dict)
+    # the tickets the unit opened whose space's line is in the plan: no space was made for them before it
+    new_spaces: frozenset[str] = frozenset()
 
 
 class OutboxSender:
@@ -631,6 +633,11 @@ class OutboxSender:
             # the line of this target being sent right now, if any: this one is chained behind it (and
             # gives up if it stops), even when it finishes before this unit of work commits
             plan.before[key] = tails[key]
+        unit = UnitOfWork.find(session)
+        if unit is not None and unit.opened:   # the ticket's key as loaded (never a lazy load)
+            opened = {unit.held[ticket].__dict__.get("key") for ticket in unit.opened if ticket in unit.held}
+            plan.new_spaces = frozenset(key[2] for key in plan.lines
+                                        if key[1] == "ticket" and key[2] is not None and key[2] in opened)
         return plan
 
     def deliver_now(self, plan: InlinePlan) -> None:
@@ -648,7 +655,7 @@ class OutboxSender:
             self._inflight.update(row.id for row in line)
             before = self._tails.get(key) or plan.before.get(key)
             after = list(first) if key[1] == "ticket" else []
-            task = self._track(asyncio.create_task(self._inline_line(key, line, before, after),
+            task = self._track(asyncio.create_task(self._inline_line(key, line, before, after, plan.new_spaces),
                                                    name="outbox-inline"))
             self._tails[key] = task
             task.add_done_callback(functools.partial(self._forget_tail, key))
@@ -665,7 +672,7 @@ class OutboxSender:
         return task
 
     async def _inline_line(self, key: TargetKey, rows: list[OutboxMessage], before: asyncio.Task[bool] | None,
-                           after: list[asyncio.Task[bool]]) -> bool:
+                           after: list[asyncio.Task[bool]], new_spaces: frozenset[str] = frozenset()) -> bool:
         """One target's rows of an inline delivery; True when all of them were settled (sent or dead)."""
         leases = {row.next_attempt_at for row in rows}
         try:
@@ -676,7 +683,8 @@ class OutboxSender:
                 await self._release(rows, leases)
                 return False
             async with self._slot(rows):
-                with delivery_line():   # every row here was committed: what one row's send reads, the next may use
+                # every row here was committed: what one row's send reads, the next may use
+                with delivery_line(new_spaces):
                     now = self.clock.now()
                     for i, row in enumerate(rows):
                         if await self._attempt(row, now) == "retry":
