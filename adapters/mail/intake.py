@@ -18,6 +18,7 @@ import contextlib
 import re
 from collections.abc import Awaitable, Callable
 from datetime import date
+from typing import TypeVar
 
 import aioimaplib
 import structlog
@@ -32,6 +33,7 @@ log = structlog.stdlib.get_logger(__name__)
 
 IDLE_RENEW = 60.0   # seconds: IDLE is renewed (and the health sync reported) at least this often
 FETCH_BATCH = 50
+_T = TypeVar("_T")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -59,7 +61,8 @@ class MailIntake:
         self.idle = False
         self.wake = asyncio.Event()
         self.passes = 0
-        self.lost = False
+        # the server closed the connection (a restart, the network); cleared at the next connect
+        self.gone = asyncio.Event()
         self.state_key = f"mail:uid:{self.config.folder}"
 
     async def connect(self) -> aioimaplib.IMAP4:
@@ -67,7 +70,7 @@ class MailIntake:
             return self.imap
         await self.disconnect()
         imap = await open_imap(self.config)
-        self.lost = False
+        self.gone.clear()
         # the server went away (a restart, the network): the wait ends at once instead of at IDLE's renewal
         imap.protocol.conn_lost_cb = self._lost
         answer = await imap.select(self.config.folder)
@@ -80,8 +83,26 @@ class MailIntake:
         return imap
 
     def _lost(self, _exc: Exception | None) -> None:
-        self.lost = True
+        self.gone.set()
         self.wake.set()
+
+    async def _exchange(self, step: Awaitable[_T]) -> _T:
+        """An IMAP command's answer, or ConnectionResetError as soon as the connection is lost: aioimaplib leaves
+        the command waiting (until its timeout, or for ever for IDLE's start), and the duty channel would hear
+        of the mailbox that late."""
+        answer = asyncio.ensure_future(step)
+        gone = asyncio.ensure_future(self.gone.wait())
+        try:
+            await asyncio.wait({answer, gone}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            answer.cancel()
+            raise
+        finally:
+            gone.cancel()
+        if not answer.done():
+            answer.cancel()
+            raise ConnectionResetError("the IMAP server closed the connection")
+        return answer.result()
 
     async def disconnect(self) -> None:
         if self.imap is not None:
@@ -116,7 +137,7 @@ class MailIntake:
                 await put_json(tx, self.state_key, {"validity": validity, "last": last})
         else:
             last = int(stored.get("last", 0))
-        answer = await imap.uid_search(f"UID {last + 1}:*", *criteria, charset=None)
+        answer = await self._exchange(imap.uid_search(f"UID {last + 1}:*", *criteria, charset=None))
         if answer.result != "OK":
             raise MailboxError(f"the IMAP server refused the search in {self.config.folder!r}")
         # "n:*" always names the highest UID, even one below n
@@ -126,7 +147,7 @@ class MailIntake:
             raw = await self._fetch(imap, uid)
             if raw is not None:
                 await self.handle(raw, parse(raw))   # stored in the core's inbox, or it raises
-                await imap.uid("store", str(uid), "+FLAGS.SILENT (\\Seen)")
+                await self._exchange(imap.uid("store", str(uid), "+FLAGS.SILENT (\\Seen)"))
             async with self.ports.state.write() as tx:
                 await put_json(tx, self.state_key, {"validity": validity, "last": uid})
         if criteria:
@@ -145,7 +166,7 @@ class MailIntake:
         if backlog == "none":
             uidnext = _number(self._selected, "UIDNEXT")
             if uidnext is None:
-                answer = await imap.status(self.config.folder, "(UIDNEXT)")
+                answer = await self._exchange(imap.status(self.config.folder, "(UIDNEXT)"))
                 match = re.search(rb"UIDNEXT (\d+)", b" ".join(bytes(x) for x in answer.lines))
                 uidnext = int(match[1]) if match else 1
             log.info("mail: first start, the mail already in the folder is left alone", folder=self.config.folder)
@@ -157,7 +178,7 @@ class MailIntake:
         return 0, ["UNSEEN", *(["SINCE", imap_date(since)] if since is not None else [])]
 
     async def _fetch(self, imap: aioimaplib.IMAP4, uid: int) -> bytes | None:
-        answer = await imap.uid("fetch", str(uid), "(BODY.PEEK[])")
+        answer = await self._exchange(imap.uid("fetch", str(uid), "(BODY.PEEK[])"))
         if answer.result != "OK":
             raise MailboxError(f"the IMAP server refused to hand out a mail of {self.config.folder!r}")
         for line in answer.lines:
@@ -170,7 +191,7 @@ class MailIntake:
     async def wait(self, poll: float) -> None:
         """Until the server says there is mail (IDLE), ``poll`` seconds pass (no IDLE), or ``wake`` is set."""
         imap = self.imap
-        if self.lost:
+        if self.gone.is_set():
             await self.disconnect()
             self.wake.clear()
             return
@@ -180,7 +201,7 @@ class MailIntake:
             self.wake.clear()
             return
         try:
-            idle = await imap.idle_start(timeout=IDLE_RENEW)
+            idle = await self._exchange(imap.idle_start(timeout=IDLE_RENEW))
             waker = asyncio.ensure_future(self.wake.wait())
             pushed = asyncio.ensure_future(imap.wait_server_push(timeout=IDLE_RENEW + 5))
             try:
@@ -188,7 +209,7 @@ class MailIntake:
             finally:
                 waker.cancel()
                 pushed.cancel()
-            if self.lost:
+            if self.gone.is_set():
                 await self.disconnect()
                 self.wake.clear()
                 return

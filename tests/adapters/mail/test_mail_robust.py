@@ -120,6 +120,49 @@ async def test_the_server_going_away_and_coming_back(mail: MailHarness) -> None:
     await mail.until(lambda: told("can be read again"), what="the duty channel told it works again")
 
 
+class CuttingProxy:
+    """A TCP relay to the IMAP server that cuts the connection the moment the client starts IDLE (the server's
+    "+ idling" never comes) and takes no connection after that: the server going away at the worst instant."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.cut = asyncio.Event()
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return f"imap://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def _relay(self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter) -> None:
+        server_in, server_out = await asyncio.open_connection("127.0.0.1", self.port)
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter, watch: bool) -> None:
+            while data := await source.read(65536):
+                if watch and b" IDLE\r\n" in data.upper():
+                    self.cut.set()
+                    assert self.server is not None
+                    self.server.close()
+                    break
+                sink.write(data)
+            client_out.close()
+            server_out.close()
+
+        await asyncio.gather(pump(client_in, server_out, True), pump(server_in, client_out, False),
+                             return_exceptions=True)
+
+
+async def test_the_connection_cut_as_idle_starts(mail: MailHarness) -> None:
+    # aioimaplib leaves IDLE's start waiting for ever when the connection is lost before the server's answer
+    proxy = CuttingProxy(mail.dovecot.port)
+    await mail.start(mail={"imap": await proxy.start()})
+    await asyncio.wait_for(proxy.cut.wait(), 20)
+
+    async def told() -> bool:
+        return any("cannot be read" in text for text in mail.chat_texts())
+
+    await mail.until(told, what="the duty channel told of the mailbox")
+
+
 async def test_a_thousand_old_mails_at_first_start(dovecot: Dovecot, smtp: SmtpSink, tmp_path: Path) -> None:
     old = [make_mail(f"P <p{i}@example.com>", f"Old {i}", "Text.").as_bytes() for i in range(1000)]
     await asyncio.to_thread(dovecot.deliver_many, old[:990], seen=True)
