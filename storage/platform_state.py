@@ -37,7 +37,10 @@ async def put(session: AsyncSession, key: str, value: str) -> None:
 
 async def put_new(session: AsyncSession, key: str, value: str) -> str:
     """Sets ``key`` unless it is set already; returns the value that is stored now (the first writer wins)."""
-    await session.execute(upsert(session, KeyValue, {"key": key, "value": value}, key=["key"]))
+    inserted = await session.scalar(upsert(session, KeyValue, {"key": key, "value": value}, key=["key"])
+                                    .returning(KeyValue.value))
+    if inserted is not None:   # this writer was first: no second statement to read back what it wrote
+        return inserted
     stored = await get(session, key)
     return stored if stored is not None else value
 

@@ -17,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import render
 from adapters.slack.errors import error_code
+from adapters.slack.spaces import member_ids
 from bot.core.ports import Ports
 from bot.core.types import Platform
 from bot.i18n import t
@@ -72,7 +73,7 @@ class AppHome:
         if self.ports is None:
             return
         try:
-            members = await self.ports.tickets.member_ids(ticket_key, Platform.SLACK)
+            members = await member_ids(self.ports, ticket_key)   # read once for the channel's line
             now = time.monotonic()
             unknown = [user for user in members if user not in self._opened
                        and now - self._not_opened.get(user, -NOT_OPENED_FRESH) >= NOT_OPENED_FRESH]

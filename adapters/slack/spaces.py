@@ -20,7 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import render
 from adapters.slack.errors import delivery_error, error_code
-from bot.core.ports import DeliveryError, Ports
+from bot.core.ports import DeliveryError, Ports, line_memo, space_is_new
 from bot.core.types import Platform
 from bot.i18n import t
 
@@ -28,6 +28,7 @@ log = structlog.stdlib.get_logger(__name__)
 
 SPACE_KEY = "slack:space:{ticket}"
 CHANNEL_KEY = "slack:channel:{channel}"
+MEMBERS = "slack:members"   # a delivery line's memo: a ticket's Slack user ids
 CACHE = 10_000
 NAME_ATTEMPTS = 4
 NAME_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
@@ -86,6 +87,24 @@ def channel_name(ticket: str, title: str = "", attempt: int = 0) -> str:
     return f"{base[:MAX_NAME - SUFFIX_LENGTH - 1].rstrip('-')}-{random_part}"
 
 
+async def member_ids(ports: Ports, ticket_key: str) -> list[str]:
+    """The Slack user ids of a ticket's people, read once per delivery line (bot/core/ports.py: delivery_line): a
+    new ticket's channel and its topic's App Home refresh are one line and share the read."""
+    memo = line_memo()
+    known = memo.get((MEMBERS, ticket_key)) if memo is not None else None
+    if known is not None:
+        return list(known)
+    members = await ports.tickets.member_ids(ticket_key, Platform.SLACK)
+    _keep_members(ticket_key, members)
+    return members
+
+
+def _keep_members(ticket_key: str, members: list[str]) -> None:
+    memo = line_memo()
+    if memo is not None:
+        memo[(MEMBERS, ticket_key)] = tuple(members)
+
+
 class TicketSpaces:
     def __init__(self, client: AsyncWebClient, user_client: AsyncWebClient | None = None) -> None:
         self.client = client
@@ -124,12 +143,16 @@ class TicketSpaces:
         """The ticket's private channel, created on first use, with its people invited."""
         assert self.ports is not None, "TicketSpaces.ports is set when the adapter is bound to the core"
         channel = self._channels.get(ticket_key)
-        if channel is None:
+        if channel is None and not space_is_new(ticket_key):
             async with self.ports.state.read() as state:
                 channel = await state.get(SPACE_KEY.format(ticket=ticket_key))
-        members = await self.ports.tickets.member_ids(ticket_key, Platform.SLACK)
-        if channel is None:
-            channel = await self._create(ticket_key)
+        if channel is None:   # the name's title and the people to invite in one read of the ticket
+            facts = await self.ports.tickets.space_facts(ticket_key, Platform.SLACK)
+            title, members = facts if facts is not None else ("", [])
+            _keep_members(ticket_key, members)
+            channel = await self._create(ticket_key, title=title)
+        else:
+            members = await member_ids(self.ports, ticket_key)
         self._remember(channel, ticket_key)
         await self._invite(channel, members)
         return channel
@@ -138,7 +161,7 @@ class TicketSpaces:
         """The ticket's private channel if it has one (none is created)."""
         assert self.ports is not None
         channel = self._channels.get(ticket_key)
-        if channel is None:
+        if channel is None and not space_is_new(ticket_key):   # a new ticket's card and receipt: none yet
             async with self.ports.state.read() as state:
                 channel = await state.get(SPACE_KEY.format(ticket=ticket_key))
         return channel
@@ -204,10 +227,11 @@ class TicketSpaces:
         await self.client.conversations_setTopic(channel=channel, topic=topic)
         self._topics[channel] = topic
 
-    async def _create(self, ticket_key: str, *, replacing: bool = False) -> str:
+    async def _create(self, ticket_key: str, *, replacing: bool = False, title: str | None = None) -> str:
         assert self.ports is not None
-        summary = await self.ports.tickets.summary(ticket_key, Platform.SLACK)
-        title = summary.title if summary is not None else ""
+        if title is None:
+            summary = await self.ports.tickets.summary(ticket_key, Platform.SLACK)
+            title = summary.title if summary is not None else ""
         # a replacement's plain name is the archived channel's: it starts with the random part
         for attempt in range(1 if replacing else 0, NAME_ATTEMPTS + (1 if replacing else 0)):
             name = channel_name(ticket_key, title, attempt)

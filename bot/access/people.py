@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, delete, select, text
+from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access.config import PersonConfig
@@ -13,7 +14,7 @@ from bot.core.context import Actor
 from bot.core.types import Platform, UserRef
 from bot.core.uow import UnitOfWork
 from bot.settings import Settings
-from storage.models import Contact, Identity, Person
+from storage.models import Contact, Identity, Person, Ticket
 from storage.upsert import upsert
 
 # replicas that start together sync the staff one after the other (a PostgreSQL advisory lock)
@@ -88,19 +89,30 @@ _WITH_CONTACT = (
     .outerjoin(Contact, Contact.person_id == Person.id)
     .where(Identity.platform == bindparam("platform"), Identity.user_id == bindparam("user_id"))
 )
+# … and how many tickets they opened since an instant (the limit of new tickets, bot/tickets/limits.py)
+_WITH_CONTACT_AND_OPENED = _WITH_CONTACT.add_columns(
+    select(func.count(Ticket.id)).where(Ticket.requester_id == Person.id, Ticket.created_at >= bindparam("since"))
+    .correlate(Person).scalar_subquery()
+)
 
 
-async def resolve(session: AsyncSession, user: UserRef, now: datetime) -> Person:
+async def resolve(session: AsyncSession, user: UserRef, now: datetime, *,
+                  opened_since: datetime | None = None) -> Person:
     """The person behind a platform account; a first-time writer becomes a requester.
 
     Their contact row (bot/contacts) is read in the same query and kept on the unit of work
-    (``UnitOfWork.contacts``): a ticket they open does not read it again."""
-    found = (await session.execute(_WITH_CONTACT, {"platform": user.platform.value, "user_id": user.user_id})).first()
+    (``UnitOfWork.contacts``): a ticket they open does not read it again. With ``opened_since``, so is
+    how many tickets they opened since then (``UnitOfWork.opened_since``, for the limit check)."""
+    params = {"platform": user.platform.value, "user_id": user.user_id}
+    found: Any = (await session.execute(_WITH_CONTACT, params)).first() if opened_since is None else \
+        (await session.execute(_WITH_CONTACT_AND_OPENED, {**params, "since": opened_since})).first()
     person = found[0] if found is not None else None
     if found is not None:
         unit = UnitOfWork.find(session)
         if unit is not None:
             unit.contacts[found[0].id] = found[1]
+            if opened_since is not None:
+                unit.opened_since[found[0].id] = (opened_since, int(found[2]))
     if person is not None:
         if user.display_name and not person.is_staff and person.display_name != user.display_name:
             person.display_name = user.display_name

@@ -148,10 +148,10 @@ class Dispatcher:
         now = self.desk.clock.now()
         rows = {event.idempotency_key: event for event in reversed(events)}  # the first of a key wins
         # one cached statement with a parameter list (SQLAlchemy sends it as multi-row INSERTs); a
-        # literal multi-row .values([...]) would be compiled anew for every batch
-        connection = await session.connection()
-        result = await connection.execute(
-            self._storing(connection.dialect.name),
+        # literal multi-row .values([...]) would be compiled anew for every batch; through the session, not
+        # session.connection(): one hand-over to SQLAlchemy instead of two
+        result = await session.execute(
+            self._storing(session.get_bind().dialect.name),
             [{"key": key, "received_at": now, "status": status, "handled_at": handled_at,
               "payload": event.model_dump(mode="json")} for key, event in reversed(rows.items())],
         )
@@ -165,9 +165,9 @@ class Dispatcher:
             async with unit_of_work(self.desk) as unit:
                 # claimed and marked done in one statement: it commits with the work or not at all (a
                 # rollback leaves the row "received" for the recovery loop)
-                connection = await unit.session.connection()
-                claimed = (await connection.execute(self._claim(connection.dialect.name),
-                                                    {"event_key": key, "now": self.desk.clock.now()})).first()
+                session = unit.session
+                claimed = (await session.execute(self._claim(session.get_bind().dialect.name),
+                                                 {"event_key": key, "now": self.desk.clock.now()})).first()
                 if claimed is None:
                     return  # done already, or another replica has it right now
                 plan = await self._unit(unit, event)
@@ -285,7 +285,9 @@ class Dispatcher:
 
     async def _work(self, session: AsyncSession, event: InboundEvent) -> None:
         now = self.desk.clock.now()
-        person = await resolve(session, event.actor, now)
+        limits = self.desk.settings.limits
+        # with how many tickets they opened within the limit's window (a new ticket's limit check needs no query)
+        person = await resolve(session, event.actor, now, opened_since=now - limits.per if limits.tickets else None)
         actor = actor_for(person, self.desk.settings)
         actor = await with_group_roles(session, self.desk.settings, actor, event.actor)
         ctx = Context(session=session, desk=self.desk, event=event, actor=actor,

@@ -25,7 +25,8 @@ The other direction: every platform is a :class:`Runtime` (``start``, ``send``, 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+import contextvars
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -83,6 +84,38 @@ class Sender(Protocol):
         """Takes a person's message off a channel (only where the adapter has ``Capability.DELETE``);
         returns the removed message's id, or raises DeliveryError."""
         ...
+
+
+_NEW_SPACES = "new_spaces"
+_LINE_MEMO: contextvars.ContextVar[dict[Any, Any] | None] = contextvars.ContextVar("dutydesk_line_memo", default=None)
+
+
+@contextlib.contextmanager
+def delivery_line(new_spaces: frozenset[str] = frozenset()) -> Iterator[None]:
+    """The outbox sends one target's rows in order inside this (a line): they share a memo (:func:`line_memo`).
+    Every row of a line was committed before the line began, so a fact an adapter reads while sending one of them
+    (say, the people of a ticket's private space) is at least as new as each row's unit of work, and the line's
+    later rows may use it instead of reading it again. ``new_spaces``: see :func:`space_is_new`."""
+    token = _LINE_MEMO.set({_NEW_SPACES: new_spaces})
+    try:
+        yield
+    finally:
+        _LINE_MEMO.reset(token)
+
+
+def line_memo() -> dict[Any, Any] | None:
+    """The memo of the delivery line being sent, or None outside one (a direct call to an adapter)."""
+    return _LINE_MEMO.get()
+
+
+def space_is_new(ticket_key: str) -> bool:
+    """Whether ``ticket_key`` was opened by the unit of work whose rows the line being sent delivers, with its
+    private space's rows in the same inline delivery, which waits for this line (or is it): then no space was made
+    for the ticket before this line, by this process or another (those rows are leased to this one, and a later
+    row of the ticket's space waits behind them), and the adapter need not look it up. A space the adapter makes
+    while the line is sent, it knows of itself."""
+    memo = _LINE_MEMO.get()
+    return memo is not None and ticket_key in memo.get(_NEW_SPACES, ())
 
 
 class Runtime(Sender, Protocol):
@@ -199,6 +232,11 @@ class TicketReads(Protocol):
 
     async def members(self, ticket_key: str, platform: Platform) -> list[tuple[str, bool]]:
         """As ``member_ids``, each with whether the person is on the support team."""
+        ...
+
+    async def space_facts(self, ticket_key: str, platform: Platform) -> tuple[str, list[str]] | None:
+        """The title and member ids (as ``member_ids``) of a ticket whose space is being created, read together;
+        None for an unknown ticket."""
         ...
 
     async def home_sections(self, platform: Platform, user_id: str, lang: str) -> list[str]:

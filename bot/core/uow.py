@@ -21,6 +21,7 @@ import contextlib
 import functools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -82,6 +83,10 @@ class UnitOfWork:
     # the contact rows (bot/contacts) read together with their people (bot/access/people.resolve); None: the person
     # is no outside contact. A ticket's creation takes its requester's from here instead of reading it again.
     contacts: dict[int, Contact | None] = field(default_factory=dict)
+    # how many tickets a person had opened since an instant, read with them (bot/access/people.resolve): the limit
+    # check of a new ticket (bot/tickets/limits.py) needs no query of its own while they are below the limit.
+    # Dropped when the unit opens a ticket for them.
+    opened_since: dict[int, tuple[datetime, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.session.info[_KEY] = self
@@ -218,8 +223,13 @@ def new_row(model: type[_T], values: dict[str, Any]) -> _T:
 
 def _keys(row: Any) -> tuple[str, ...]:
     """The columns set on a new row (the rest take their defaults)."""
-    columns = row.__table__.c
+    columns = _columns(row.__table__)
     return tuple(key for key in row.__dict__ if key in columns)
+
+
+@functools.cache
+def _columns(table: Table) -> frozenset[str]:
+    return frozenset(table.c.keys())
 
 
 @contextlib.asynccontextmanager

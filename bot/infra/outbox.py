@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import Clock
 from bot.core.mentions import MARKS, plain
-from bot.core.ports import DeliveryError
+from bot.core.ports import DeliveryError, delivery_line
 from bot.core.types import (
     URGENT_KINDS,
     Button,
@@ -280,6 +280,8 @@ class InlinePlan:
 
     lines: dict[TargetKey, list[OutboxMessage]] = field(default_factory=dict)
     before: dict[TargetKey, asyncio.Task[bool] | None] = field(default_factory=dict)
+    # the tickets the unit opened whose space's line is in the plan: no space was made for them before it
+    new_spaces: frozenset[str] = frozenset()
 
 
 class OutboxSender:
@@ -426,23 +428,27 @@ class OutboxSender:
     async def _send_line(self, rows: list[OutboxMessage]) -> tuple[int, bool, bool]:
         """Sends one target's rows in order: (rows sent, whether any row was settled, whether it stopped)."""
         async with self._slot(rows):
-            now = self.clock.now()
-            claimed = await self._claim(rows, now)
-            sent, moved = 0, False
-            for i, row in enumerate(rows):
-                if row.id not in claimed:  # another replica has it: the rest of the line waits behind it
-                    # only what this pass claimed goes back: the lease is a time, and another replica on the
-                    # same clock reading can hold an equal one on rows it is sending right now
-                    await self._release([r for r in rows[i + 1:] if r.id in claimed], {now + CLAIM_TTL})
-                    return sent, moved, True
-                row.attempts = claimed[row.id]
-                outcome = await self._attempt(row, now)
-                sent += outcome == "sent"
-                moved = moved or outcome in ("sent", "dead")
-                if outcome == "retry":
-                    await self._release(rows[i + 1:], {now + CLAIM_TTL})
-                    return sent, moved, True
-            return sent, moved, False
+            with delivery_line():   # every row here was committed: what one row's send reads, the next may use
+                return await self._send_claimed(rows)
+
+    async def _send_claimed(self, rows: list[OutboxMessage]) -> tuple[int, bool, bool]:
+        now = self.clock.now()
+        claimed = await self._claim(rows, now)
+        sent, moved = 0, False
+        for i, row in enumerate(rows):
+            if row.id not in claimed:  # another replica has it: the rest of the line waits behind it
+                # only what this pass claimed goes back: the lease is a time, and another replica on the
+                # same clock reading can hold an equal one on rows it is sending right now
+                await self._release([r for r in rows[i + 1:] if r.id in claimed], {now + CLAIM_TTL})
+                return sent, moved, True
+            row.attempts = claimed[row.id]
+            outcome = await self._attempt(row, now)
+            sent += outcome == "sent"
+            moved = moved or outcome in ("sent", "dead")
+            if outcome == "retry":
+                await self._release(rows[i + 1:], {now + CLAIM_TTL})
+                return sent, moved, True
+        return sent, moved, False
 
     async def _claim(self, rows: list[OutboxMessage], now: datetime) -> dict[int, int]:
         """Takes a line's due rows for one delivery attempt each, in one statement; returns the ids
@@ -621,6 +627,11 @@ class OutboxSender:
             # the line of this target being sent right now, if any: this one is chained behind it (and
             # gives up if it stops), even when it finishes before this unit of work commits
             plan.before[key] = tails[key]
+        unit = UnitOfWork.find(session)
+        if unit is not None and unit.opened:   # the ticket's key as loaded (never a lazy load)
+            opened = {unit.held[ticket].__dict__.get("key") for ticket in unit.opened if ticket in unit.held}
+            plan.new_spaces = frozenset(key[2] for key in plan.lines
+                                        if key[1] == "ticket" and key[2] is not None and key[2] in opened)
         return plan
 
     def deliver_now(self, plan: InlinePlan) -> None:
@@ -638,7 +649,7 @@ class OutboxSender:
             self._inflight.update(row.id for row in line)
             before = self._tails.get(key) or plan.before.get(key)
             after = list(first) if key[1] == "ticket" else []
-            task = self._track(asyncio.create_task(self._inline_line(key, line, before, after),
+            task = self._track(asyncio.create_task(self._inline_line(key, line, before, after, plan.new_spaces),
                                                    name="outbox-inline"))
             self._tails[key] = task
             task.add_done_callback(functools.partial(self._forget_tail, key))
@@ -655,7 +666,7 @@ class OutboxSender:
         return task
 
     async def _inline_line(self, key: TargetKey, rows: list[OutboxMessage], before: asyncio.Task[bool] | None,
-                           after: list[asyncio.Task[bool]]) -> bool:
+                           after: list[asyncio.Task[bool]], new_spaces: frozenset[str] = frozenset()) -> bool:
         """One target's rows of an inline delivery; True when all of them were settled (sent or dead)."""
         leases = {row.next_attempt_at for row in rows}
         try:
@@ -666,11 +677,13 @@ class OutboxSender:
                 await self._release(rows, leases)
                 return False
             async with self._slot(rows):
-                now = self.clock.now()
-                for i, row in enumerate(rows):
-                    if await self._attempt(row, now) == "retry":
-                        await self._release(rows[i + 1:], leases)
-                        return False
+                # every row here was committed: what one row's send reads, the next may use
+                with delivery_line(new_spaces):
+                    now = self.clock.now()
+                    for i, row in enumerate(rows):
+                        if await self._attempt(row, now) == "retry":
+                            await self._release(rows[i + 1:], leases)
+                            return False
             return True
         except Exception as exc:  # e.g. the database went away: the leases run out, the sender's loop retries
             log.warning("outbox: inline delivery failed, the rows are retried after their lease",

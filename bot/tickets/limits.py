@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.desk import Desk
 from bot.core.types import MessageKind, Reply
+from bot.core.uow import UnitOfWork
 from bot.i18n import t
 from bot.i18n.format import duration, instant
 from bot.tickets import service
@@ -40,6 +41,10 @@ async def full(session: AsyncSession, desk: Desk, person: Person) -> list[Ticket
     if not limit or person.is_staff:
         return []
     since = desk.clock.now() - window(desk)
+    unit = UnitOfWork.find(session)
+    known = unit.opened_since.get(person.id) if unit is not None else None
+    if known is not None and known[0] <= since and known[1] < limit:
+        return []  # fewer since an earlier instant, read with the requester: fewer since this one too
     # their ids first: almost always fewer than the limit, and then no ticket needs loading
     ids = (await session.scalars(_RECENT, {"person": person.id, "since": since, "limit": limit})).all()
     if len(ids) < limit:

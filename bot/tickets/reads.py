@@ -43,6 +43,10 @@ async def ticket_member_ids(session: AsyncSession, ticket_key: str, platform: Pl
 async def ticket_members(session: AsyncSession, ticket_key: str, platform: Platform) -> list[tuple[str, bool]]:
     """As :func:`ticket_member_ids`, each with whether the person is on the support team."""
     ticket = await session.scalar(select(Ticket).where(Ticket.key == ticket_key))
+    return await _members_of(session, ticket, platform)
+
+
+async def _members_of(session: AsyncSession, ticket: Ticket | None, platform: Platform) -> list[tuple[str, bool]]:
     if ticket is None:
         return []
     people = [ticket.requester_id, ticket.assignee_id, *((ticket.data or {}).get("members") or [])]
@@ -68,6 +72,14 @@ class TicketReadModel:
     async def members(self, ticket_key: str, platform: Platform) -> list[tuple[str, bool]]:
         async with self.sessions() as session:
             return await ticket_members(session, ticket_key, platform)
+
+    async def space_facts(self, ticket_key: str, platform: Platform) -> tuple[str, list[str]] | None:
+        """A new space's facts in one read of the ticket: its title (the space's name) and its member ids."""
+        async with self.sessions() as session:
+            ticket = await session.scalar(select(Ticket).where(Ticket.key == ticket_key))
+            if ticket is None:
+                return None
+            return ticket.title, [user for user, _staff in await _members_of(session, ticket, platform)]
 
     async def summary(self, ticket_key: str, platform: Platform) -> TicketSummary | None:
         async with self.sessions() as session:

@@ -174,6 +174,7 @@ async def create(
     never through the ticket's private space (``ticket.data["contact"]``)."""
     now = desk.clock.now()
     unit = UnitOfWork.of(session)
+    unit.opened_since.pop(requester.id, None)  # they open one more now
     # read with the requester when they are the actor (bot/access/people.resolve), else now
     contact = unit.contacts[requester.id] if requester.id in unit.contacts else await contact_of(session, requester.id)
     opened_by = opener if opener is not None and opener.id != requester.id else None

@@ -35,3 +35,29 @@ async def test_staff_are_not_limited(make_harness) -> None:
     for n in range(3):
         await desk.send("anna", f"/ticket server {n} needs a reboot")
     assert await desk.count(Ticket) == 3
+
+
+async def test_the_count_read_with_the_requester_spares_the_check_its_query_only_below_the_limit(make_harness) -> None:
+    """The dispatcher reads how many tickets the requester opened within the window with the requester
+    (bot/access/people.resolve): below the limit the check asks nothing more; at it, the tickets are read as before;
+    a ticket opened in the unit drops the count (it is one more now)."""
+    from datetime import timedelta
+
+    from bot.access.people import resolve
+    from bot.core.types import Platform, UserRef
+    from bot.core.uow import unit_of_work
+    from bot.tickets import limits
+
+    desk = await make_harness(limits={"tickets": 1, "per": "1h"})
+    await desk.send("rita", "/ticket printer jams")
+    bot_desk = desk.bot.desk
+    now = bot_desk.clock.now()
+    async with unit_of_work(bot_desk) as unit:
+        person = await resolve(unit.session, UserRef(platform=Platform.SIM, user_id="rita"), now,
+                               opened_since=now - timedelta(hours=1))
+        assert unit.opened_since[person.id] == (now - timedelta(hours=1), 1)  # at the limit: the tickets are read
+        assert [ticket.key for ticket in await limits.full(unit.session, bot_desk, person)] == ["HW-1"]
+        unit.opened_since[person.id] = (now - timedelta(hours=1), 0)  # below it: no query, nothing held
+        assert await limits.full(unit.session, bot_desk, person) == []
+        unit.opened_since[person.id] = (now, 0)  # counted since a later instant than the window's start: not used
+        assert [ticket.key for ticket in await limits.full(unit.session, bot_desk, person)] == ["HW-1"]

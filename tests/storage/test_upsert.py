@@ -43,3 +43,17 @@ async def test_many_rows_in_one_statement_report_the_new_ones(engine) -> None:
         assert set((await conn.execute(stmt, rows)).scalars().all()) == {"a", "b"}
         rows.append({**rows[0], "key": "c"})
         assert set((await conn.execute(stmt, rows)).scalars().all()) == {"c"}
+
+
+async def test_the_state_stores_put_new_keeps_the_first_writers_value(engine) -> None:
+    """``put_new``: the first writer's value is stored and returned (by the INSERT's RETURNING, no read back); a
+    later writer gets the stored value, not its own."""
+    from storage.platform_state import StateStore
+
+    store = StateStore(make_sessionmaker(engine))
+    async with store.write() as state:
+        assert await state.put_new("slack:space:HW-1", "C1") == "C1"
+    async with store.write() as state:
+        assert await state.put_new("slack:space:HW-1", "C2") == "C1"
+    async with store.read() as state:
+        assert await state.get("slack:space:HW-1") == "C1"
