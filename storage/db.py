@@ -15,6 +15,8 @@ from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
+from storage import sqlite_driver
+
 # session.info entry: a callable(session) that writes rows kept outside the ORM (bot/core/uow.py: the unit of
 # work's outbox and ticket_events rows, Core executemany) before every flush of the session and before its commit
 BEFORE_FLUSH = "storage.before_flush"
@@ -61,6 +63,8 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.get_driver_name() == "aiosqlite":
+            kwargs.setdefault("module", sqlite_driver.dbapi())  # one trip to SQLite's thread a statement, not four
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
