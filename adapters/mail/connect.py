@@ -93,11 +93,12 @@ async def open_imap(config: MailConfig) -> aioimaplib.IMAP4:
     return imap
 
 
-async def close_imap(imap: aioimaplib.IMAP4) -> None:
+async def close_imap(imap: aioimaplib.IMAP4, *, polite: bool = True) -> None:
+    """Logs out (``polite``: the connection still works) and closes the connection."""
     try:
-        if imap.has_pending_idle():
+        if polite and imap.has_pending_idle():
             imap.idle_done()
-        if imap.get_state() in ("AUTH", "SELECTED"):
+        if polite and imap.get_state() in ("AUTH", "SELECTED"):
             await asyncio.wait_for(imap.logout(), 5)
     except Exception:
         pass

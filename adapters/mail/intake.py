@@ -107,7 +107,8 @@ class MailIntake:
     async def disconnect(self) -> None:
         if self.imap is not None:
             imap, self.imap = self.imap, None
-            await close_imap(imap)
+            # a lost connection is closed without a LOGOUT: it would wait behind a command that gets no answer
+            await close_imap(imap, polite=not self.gone.is_set())
 
     # ------------------------------------------------------------------ one pass
 
@@ -214,7 +215,7 @@ class MailIntake:
                 self.wake.clear()
                 return
             imap.idle_done()
-            await asyncio.wait_for(idle, 10)
+            await asyncio.wait_for(self._exchange(idle), 10)
         except (OSError, TimeoutError, aioimaplib.AioImapException):
             await self.disconnect()
         self.wake.clear()
