@@ -545,11 +545,17 @@ class OutboxSender:
                 .values(status="sent", sent_at=bindparam("b_at"), attempts=bindparam("b_attempts"),
                         platform_ref=bindparam("b_ref")))
         while self._marks:
-            batch, self._marks = self._marks, []
+            batch: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
             try:
                 async with self.sessions.begin() as session:
-                    await (await session.connection()).execute(stmt, [params for params, _ in batch])
+                    connection = await session.connection()
+                    # taken once the transaction has its connection (on SQLite: the writer), so the marks that came
+                    # while it waited for it are written in this statement too, not in a transaction of their own
+                    batch, self._marks = self._marks, []
+                    await connection.execute(stmt, [params for params, _ in batch])
             except BaseException as exc:
+                if not batch:
+                    batch, self._marks = self._marks, []
                 # sent but not marked: the lease runs out and the row is sent again under the same id
                 for _, done in batch:
                     if not done.done():
