@@ -83,10 +83,7 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         """Rows come back all at once: there is no batch size to set."""
 
     async def _async_soft_close(self) -> None:
-        """Nothing is open on the database's side between trips."""
-
-    def close(self) -> None:
-        self._rows.clear()
+        """Nothing is open on the database's side between trips (``close`` is SQLAlchemy's: no cursor, no trip)."""
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
         try:
