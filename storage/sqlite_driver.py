@@ -5,6 +5,7 @@ woken, the answer handed back to the event loop through its self-pipe. SQLAlchem
 each statement (open a cursor, execute, fetch the rows, close it), so on the ticket path most of the time spent
 for SQLite was spent passing messages. :class:`OneTripCursor` does all four in one function that runs in
 aiosqlite's thread and brings back the description, the rows, ``rowcount`` and ``lastrowid`` together.
+:class:`OneTripConnection` sends a commit or rollback only when a transaction is open (see there).
 
 It is installed by passing :func:`dbapi` as the engine's ``module`` (storage/db.make_engine): the URL, the
 dialect and everything else stay SQLAlchemy's own. Server-side cursors (``stream``) keep SQLAlchemy's.
@@ -111,6 +112,23 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = OneTripCursor  # type: ignore[assignment]
+
+    # sqlite3's commit and rollback do nothing outside a transaction, yet aiosqlite sends each to the database
+    # thread. The pool rolls back every connection it takes back, also one whose transaction just committed: a
+    # trip per transaction for nothing. ``in_transaction`` is a read of SQLite's autocommit flag, which needs no
+    # trip, and nothing runs on the connection meanwhile (it is between statements). psycopg skips them likewise.
+
+    def commit(self) -> None:
+        if self._in_transaction():
+            super().commit()
+
+    def rollback(self) -> None:
+        if self._in_transaction():
+            super().rollback()
+
+    def _in_transaction(self) -> bool:
+        sqlite: sqlite3.Connection | None = self._connection._connection  # type: ignore[attr-defined]
+        return sqlite is not None and sqlite.in_transaction
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):

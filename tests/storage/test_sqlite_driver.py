@@ -1,5 +1,6 @@
-"""``storage.sqlite_driver``: every statement takes one trip to aiosqlite's thread, and what SQLAlchemy reads of a
-cursor (rows, RETURNING, rowcount, lastrowid, errors, streamed results) is what the stock adapter gives."""
+"""``storage.sqlite_driver``: every statement takes one trip to aiosqlite's thread, a commit or rollback with no
+transaction to end takes none, and what SQLAlchemy reads of a cursor (rows, RETURNING, rowcount, lastrowid,
+errors, streamed results) is what the stock adapter gives."""
 
 from __future__ import annotations
 
@@ -38,6 +39,34 @@ async def test_a_statement_is_one_trip_to_the_database_thread(sqlite: AsyncEngin
         await conn.execute(insert(KeyValue).values(key="a", value="1"))
         assert (await conn.execute(select(KeyValue.value))).scalars().all() == ["1"]
     assert len(trips) == 3, trips  # the insert, the select, and the rollback at the end: nothing more
+
+
+async def test_commit_and_rollback_take_a_trip_only_inside_a_transaction(sqlite: AsyncEngine,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    trips: list[str] = []
+    queued = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        trips.append(getattr(fn, "__name__", repr(fn)))
+        return await queued(self, fn, *args, **kwargs)
+
+    async with sqlite.connect() as conn:
+        await conn.execute(select(1))  # the pool's connection is open
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    async with sqlite.begin() as conn:
+        await conn.execute(insert(KeyValue).values(key="a", value="1"))
+    # the insert and the commit; the pool's rollback when it takes the connection back is no trip
+    assert trips == ["_run", "commit"], trips
+    trips.clear()
+    async with sqlite.begin() as conn:  # nothing written: no transaction, so neither commit nor rollback goes
+        await conn.execute(select(KeyValue.value))
+    assert trips == ["_run"], trips
+    trips.clear()
+    async with sqlite.connect() as conn:  # a write left open is rolled back, as before
+        await conn.execute(insert(KeyValue).values(key="b", value="2"))
+    assert trips == ["_run", "rollback"], trips
+    async with sqlite.connect() as conn:
+        assert (await conn.execute(select(KeyValue.key))).scalars().all() == ["a"]
 
 
 async def test_what_sqlalchemy_reads_of_a_cursor(sqlite: AsyncEngine) -> None:
