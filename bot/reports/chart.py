@@ -11,12 +11,6 @@ from __future__ import annotations
 import io
 from collections import Counter
 
-import matplotlib
-
-matplotlib.use("Agg")  # before pyplot: a server has no display
-
-from matplotlib.figure import Figure
-
 from bot.core.types import OutgoingFile
 from bot.i18n import t
 from bot.reports.figures import PRIORITIES, Report
@@ -38,7 +32,11 @@ def sla_by_priority(report: Report) -> dict[int, Counter[str]]:
 
 def png(report: Report, lang: str) -> bytes:
     """The chart as PNG bytes (about 1000 × 420 pixels)."""
-    # a Figure of its own, not pyplot's global state: several reports may be drawn at once
+    # imported here, when a chart is drawn: matplotlib and numpy are some 40 MB of memory that a bot which has not
+    # drawn one yet (most of the week) need not hold; a Figure of its own, not pyplot's global state (several
+    # reports may be drawn at once), and so no display is needed or looked for
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(10, 4.2), dpi=DPI, facecolor=CARD)
     left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
     for ax in (left, right):
