@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from sqlalchemy import event
 from sqlalchemy.engine import CursorResult, Result, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
 from storage import sqlite_driver
@@ -131,28 +131,44 @@ class SerialWriteSessions(async_sessionmaker[AsyncSession]):
 
     @contextlib.asynccontextmanager
     async def begin(self, *, first: bool = False) -> AsyncIterator[AsyncSession]:  # type: ignore[override]
+        async with self._writer(first), super().begin() as session:
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def begin_connection(self, *, first: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A write transaction on a Core connection, in the same line as ``begin()``'s."""
+        async with self._writer(first), engine_of(self).begin() as connection:
+            yield connection
+
+    @contextlib.asynccontextmanager
+    async def _writer(self, first: bool) -> AsyncIterator[None]:
         task = asyncio.current_task()
         if task is not None and task is self._owner:  # nested in this task's own transaction: no self-deadlock
-            async with super().begin() as session:
-                yield session
+            yield
             return
         await self.write_lock.acquire(0 if first else 1)
         try:
             self._owner = task
-            async with super().begin() as session:
-                yield session
+            yield
         finally:
             self._owner = None
             self.write_lock.release()
 
 
-def begin_first(sessions: async_sessionmaker[AsyncSession]) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
-    """A write transaction that someone waits for right now (a request's inbox row before its ack): on
-    SQLite it goes before the background's transactions waiting for the one writer; elsewhere a plain
-    ``begin()``."""
+def engine_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    """The engine a sessionmaker of :func:`make_sessionmaker` binds its sessions to."""
+    engine = sessions.kw["bind"]
+    assert isinstance(engine, AsyncEngine)
+    return engine
+
+
+def begin_first(sessions: async_sessionmaker[AsyncSession]) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+    """A write transaction that someone waits for right now (a request's inbox row before its ack): on SQLite it goes
+    before the background's transactions waiting for the one writer; elsewhere a plain ``begin()``. On a Core
+    connection: its few plain statements need no ORM session, whose setup and commit cost more than they do."""
     if isinstance(sessions, SerialWriteSessions):
-        return sessions.begin(first=True)
-    return sessions.begin()
+        return sessions.begin_connection(first=True)
+    return engine_of(sessions).begin()
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

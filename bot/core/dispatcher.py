@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import Insert, Update, bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot import access
 from bot.access import senders
@@ -47,7 +47,7 @@ from bot.tickets import conversation, pressed, service
 from bot.tickets import form as ticket_form
 from bot.workflow import hooks as workflow
 from bot.workflow import vendor
-from storage.db import begin_first
+from storage.db import begin_first, engine_of
 from storage.errors import StorageUnavailable, unavailable
 from storage.models import OutboxMessage, ProcessedEvent, table_of
 from storage.upsert import upsert_for
@@ -132,9 +132,10 @@ class Dispatcher:
         for each, False when its idempotency key was seen before (also earlier in ``events``)."""
         if not events:
             return []
-        # a request waits for its ack: on SQLite before the background's transactions waiting for the writer
-        async with begin_first(self.desk.sessions) as session:
-            stored = await self._store(session, events)
+        # a request waits for its ack: on SQLite before the background's transactions waiting for the writer; one
+        # statement, so a Core connection and no ORM session
+        async with begin_first(self.desk.sessions) as connection:
+            stored = await self._store(connection, events)
         new: list[bool] = []
         for event in events:
             key = event.idempotency_key
@@ -142,16 +143,16 @@ class Dispatcher:
             stored.discard(key)
         return new
 
-    async def _store(self, session: AsyncSession, events: Sequence[InboundEvent], *, status: str = "received",
-                     handled_at: datetime | None = None) -> set[str]:
-        """Inserts the inbox rows in ``session``; the keys that were new."""
+    async def _store(self, session: AsyncSession | AsyncConnection, events: Sequence[InboundEvent], *,
+                     status: str = "received", handled_at: datetime | None = None) -> set[str]:
+        """Inserts the inbox rows in ``session`` (or on a connection); the keys that were new."""
         now = self.desk.clock.now()
         rows = {event.idempotency_key: event for event in reversed(events)}  # the first of a key wins
         # one cached statement with a parameter list (SQLAlchemy sends it as multi-row INSERTs); a
         # literal multi-row .values([...]) would be compiled anew for every batch; through the session, not
         # session.connection(): one hand-over to SQLAlchemy instead of two
         result = await session.execute(
-            self._storing(session.get_bind().dialect.name),
+            self._storing(engine_of(self.desk.sessions).dialect.name),
             [{"key": key, "received_at": now, "status": status, "handled_at": handled_at,
               "payload": event.model_dump(mode="json")} for key, event in reversed(rows.items())],
         )

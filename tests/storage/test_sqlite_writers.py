@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from storage.db import SerialWriteSessions, begin_first, make_engine, make_sessionmaker
 from storage.migrate import upgrade
@@ -60,8 +60,12 @@ async def test_a_request_waiting_for_its_ack_writes_before_the_background(tmp_pa
             order.append("holder")
 
         async def writer(name: str, *, first: bool) -> None:
-            async with (begin_first(sessions) if first else sessions.begin()) as session:
-                session.add(KeyValue(key=name, value="1"))
+            if first:  # the inbox's way: a Core connection
+                async with begin_first(sessions) as connection:
+                    await connection.execute(insert(KeyValue).values(key=name, value="1"))
+            else:
+                async with sessions.begin() as session:
+                    session.add(KeyValue(key=name, value="1"))
             order.append(name)
 
         task = asyncio.create_task(holder())
