@@ -254,8 +254,9 @@ async def build(
     bot = Bot(settings, clock, engine, desk, dispatcher, sender, scheduler, inbox,
               {a.platform: a for a in adapters}, started_at=clock.now())
 
-    def committed() -> None:
-        sender.wakeup.set()
+    def committed(*, outbox: bool = True) -> None:
+        if outbox:
+            sender.wakeup.set()
         bot.timers_wakeup.set()
 
     bot.dispatcher.on_commit = committed

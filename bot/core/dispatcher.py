@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import structlog
 from sqlalchemy import Insert, Update, bindparam, select, update
@@ -62,11 +63,20 @@ def reference(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
+class OnCommit(Protocol):
+    def __call__(self, *, outbox: bool = True) -> None: ...
+
+
+def _nothing(*, outbox: bool = True) -> None:
+    """No one to tell of a commit."""
+
+
 class Dispatcher:
-    def __init__(self, desk: Desk, on_commit: Callable[[], None] | None = None,
-                 inline: OutboxSender | None = None) -> None:
+    def __init__(self, desk: Desk, on_commit: OnCommit | None = None, inline: OutboxSender | None = None) -> None:
         self.desk = desk
-        self.on_commit = on_commit or (lambda: None)
+        # after each commit of an event's work (bot.app: wakes the timer loop, and the outbox's sender unless
+        # ``outbox`` is False: the unit's messages are all being delivered inline)
+        self.on_commit: OnCommit = on_commit or _nothing
         # set (bot.app.build, on Slack and Matrix): a unit of work's outbox rows are enqueued claimed
         # by this process and sent by it right after the commit (bot/infra/outbox.py, inline delivery)
         self.inline = inline
@@ -222,7 +232,8 @@ class Dispatcher:
         self.on_commit()
 
     def _committed(self, plan: InlinePlan | None) -> None:
-        self.on_commit()
+        # a unit whose every message is delivered right after its commit leaves the sender's loop nothing to look for
+        self.on_commit(outbox=plan is None or plan.left_to_loop)
         if plan is not None and self.inline is not None:
             self.inline.deliver_now(plan)
 
@@ -244,6 +255,7 @@ class Dispatcher:
         """The rows the plan leaves to the sender's loop fall due now (``plan_inline`` moved their lease back on the
         objects): one not written yet is written so; one a query in the unit wrote already gets an UPDATE."""
         planned = {id(row) for line in plan.lines.values() for row in line}
+        plan.left_to_loop = len(planned) < len(rows)
         written = [{"row_id": row.id, "due": row.next_attempt_at} for row in rows
                    if id(row) not in planned and row.id is not None and not unit.is_pending(row)]
         if written:

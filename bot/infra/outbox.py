@@ -282,6 +282,8 @@ class InlinePlan:
     before: dict[TargetKey, asyncio.Task[bool] | None] = field(default_factory=dict)
     # the tickets the unit opened whose space's line is in the plan: no space was made for them before it
     new_spaces: frozenset[str] = frozenset()
+    # some of the unit's rows are not in the plan: they fall due for the sender's loop, which the commit must wake
+    left_to_loop: bool = True
 
 
 class OutboxSender:

@@ -88,6 +88,26 @@ async def test_an_older_row_waiting_for_a_retry_is_not_overtaken(make_harness) -
     assert len(sent) == len(set(sent)) == await desk.count(OutboxMessage)
 
 
+async def test_the_senders_loop_is_woken_only_for_rows_left_to_it(make_harness) -> None:
+    desk = inline(await make_harness())
+    wakeup, timers = desk.bot.outbox.wakeup, desk.bot.timers_wakeup
+    wakeup.clear()
+    timers.clear()
+    await process(desk, "ben", "/ticket printer on fire")  # every message of the unit is sent inline
+    assert not wakeup.is_set() and timers.is_set()  # the timer loop still looks for the ticket's SLA timers
+    await desk.bot.outbox.settle()
+    (older,) = await put(desk, dm("ben"), "an older message to ben", ticket="HW-1")
+    desk.adapter.fail = lambda m: DeliveryError("ratelimited", retry_after=30) if m.id == older else None
+    assert await desk.bot.outbox.drain() == 0
+    wakeup.clear()
+    await process(desk, "ben", "printer on the roof now", dm=True)  # its receipt waits behind the older row
+    assert wakeup.is_set()  # so it is the loop's: woken, it finds it due once the older one went
+    desk.adapter.fail = None
+    desk.advance(seconds=30)
+    await desk.bot.outbox.drain()
+    assert await desk.count(OutboxMessage) == len({m.id for m in desk.adapter.sent})  # all sent, each once
+
+
 async def test_lines_of_one_target_keep_commit_order_while_an_earlier_send_is_slow(make_harness) -> None:
     desk = inline(await make_harness())
     gate = asyncio.Event()
