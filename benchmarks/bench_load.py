@@ -59,6 +59,7 @@ from storage import migrate  # noqa: E402
 from storage.db import make_engine  # noqa: E402
 
 RSS_TARGET_MB = 150.0
+KEEP_UP = 0.99  # achieved ÷ offered: the bot keeps up (the last events' processing ends a moment after they arrive)
 CONFIG = {
     "desk": {"name": "Load desk", "ticket_prefix": "LD", "language": "en", "sla": "support"},
     "calendars": {"office": {"timezone": "Europe/Berlin", "hours": ["mon-sun 00:00-24:00"]}},
@@ -247,6 +248,11 @@ async def run(url: str, backend: str, rate: float, seconds: float, drain: float)
           f"processed after {processed_after:.1f} s, {left}; {adapter.sent} messages delivered "
           f"(outbox settled after {drained_after:.1f} s); RSS {stats.rss[0][1]:.0f} → {stats.rss[-1][1]:.0f} MB "
           f"(peak {peak:.0f})")
+    report_target(f"keeping up with {rate:.0f} events/min, {backend}", f"{achieved * 60:.0f}/min ({left})",
+                  f"≥ {KEEP_UP:.2f} of the offered rate, all processed",
+                  achieved * 60 / rate >= KEEP_UP and not backlog)
+    report_target(f"memory under {rate:.0f} events/min, {backend}", f"RSS peak {peak:.0f} MB, {slope:+.1f} MB/min",
+                  f"< {RSS_TARGET_MB:.0f} MB and flat (≤ +2 MB/min)", peak < RSS_TARGET_MB and not slope > 2.0)
     return [backend, f"{achieved * 60:.0f}/min", f"{achieved * 60 / rate:.2f}",
             f"{pct(stats.acks, 0.5) * 1000:.0f}", f"{pct(stats.acks, 0.99) * 1000:.0f}",
             f"{max(stats.acks, default=0) * 1000:.0f}", f"{pct(stats.lags, 0.5) * 1000:.0f}",
