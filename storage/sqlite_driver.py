@@ -127,7 +127,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
             super().rollback()
 
     def _in_transaction(self) -> bool:
-        sqlite: sqlite3.Connection | None = self._connection._connection  # type: ignore[attr-defined]
+        sqlite: sqlite3.Connection | None = self._connection._connection
         return sqlite is not None and sqlite.in_transaction
 
 
