@@ -194,13 +194,16 @@ class MailIntake:
         imap = self.imap
         if self.gone.is_set():
             await self.disconnect()
-            self.wake.clear()
-            return
-        if imap is None or not self.idle:
+        elif imap is None or not self.idle:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=poll)
-            self.wake.clear()
-            return
+        else:
+            await self._idle(imap)
+        self.wake.clear()
+
+    async def _idle(self, imap: aioimaplib.IMAP4) -> None:
+        """One IDLE, until the server pushes, ``wake`` is set or IDLE is due for renewal; a lost connection (during it
+        or at its end) is closed, for the next pass to connect again."""
         try:
             idle = await self._exchange(imap.idle_start(timeout=IDLE_RENEW))
             waker = asyncio.ensure_future(self.wake.wait())
@@ -210,12 +213,10 @@ class MailIntake:
             finally:
                 waker.cancel()
                 pushed.cancel()
-            if self.gone.is_set():
-                await self.disconnect()
-                self.wake.clear()
+            if not self.gone.is_set():
+                imap.idle_done()
+                await asyncio.wait_for(self._exchange(idle), 10)
                 return
-            imap.idle_done()
-            await asyncio.wait_for(self._exchange(idle), 10)
         except (OSError, TimeoutError, aioimaplib.AioImapException):
-            await self.disconnect()
-        self.wake.clear()
+            pass
+        await self.disconnect()

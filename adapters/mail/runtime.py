@@ -36,7 +36,7 @@ from adapters.mail.intake import MailIntake
 from adapters.mail.message import InboundMail, parse
 from adapters.mail.outgoing import PERSONAL_KINDS, compose, pressed, robot, ticket_subject, within_limit
 from adapters.mail.threads import Thread, get_json, mid, put_json, save_thread, thread_of, ticket_of
-from bot.core.ports import Backoff, DeliveryError, Ports, supervise
+from bot.core.ports import Backoff, DeliveryError, Ports, stop, supervise
 from bot.core.types import (
     AUTOMATIC_MAIL,
     VENDOR_MAIL,
@@ -105,9 +105,7 @@ class MailRuntime:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop(self._task)
             self._task = None
         if self.intake is not None:
             await self.intake.disconnect()

@@ -15,8 +15,8 @@ Everything it needs of the desk comes through a :class:`Ports` handed to :meth:`
 - ``desk``: desk facts (:class:`DeskFacts`: the command groups a mention may start with);
 - ``lease``: a singleton that only one replica runs (:class:`LeasePort`, the Matrix sync).
 
-Adapters' own forever-loops use :func:`supervise` (bot/infra/supervise.py), and their probes for
-``dutydesk check --online`` report :class:`Finding` (bot/infra/checks.py); both are re-exported here.
+Adapters' own forever-loops use :func:`supervise` and end with :func:`stop` (bot/infra/supervise.py), and their
+probes for ``dutydesk check --online`` report :class:`Finding` (bot/infra/checks.py); all are re-exported here.
 
 The other direction: every platform is a :class:`Runtime` (``start``, ``send``, ``remove``, ``stop``,
 ``close``, its ``capabilities``); ``dutydesk run`` runs any set of them one way (:func:`bot.app.serve`).
@@ -49,6 +49,7 @@ from bot.infra.checks import passed as passed
 
 # re-exported: adapters run their forever-loops (the Matrix sync) the core's way
 from bot.infra.supervise import Backoff as Backoff
+from bot.infra.supervise import stop as stop
 from bot.infra.supervise import supervise as supervise
 
 if TYPE_CHECKING:
