@@ -159,8 +159,8 @@ class Dispatcher:
         now = self.desk.clock.now()
         rows = {event.idempotency_key: event for event in reversed(events)}  # the first of a key wins
         # one cached statement with a parameter list (SQLAlchemy sends it as multi-row INSERTs); a
-        # literal multi-row .values([...]) would be compiled anew for every batch; through the session, not
-        # session.connection(): one hand-over to SQLAlchemy instead of two
+        # literal multi-row .values([...]) would be compiled anew for every batch; on what the caller holds (a
+        # session's own execute, not session.connection(): one hand-over to SQLAlchemy instead of two)
         result = await session.execute(
             self._storing(engine_of(self.desk.sessions).dialect.name),
             [{"key": key, "received_at": now, "status": status, "handled_at": handled_at,

@@ -24,8 +24,8 @@ async def sqlite(tmp_path: Path) -> AsyncEngine:
     await engine.dispose()
 
 
-async def test_a_statement_is_one_trip_to_the_database_thread(sqlite: AsyncEngine,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def count_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, the name of every call aiosqlite sends to its thread (``_run``: one statement), in order."""
     trips: list[str] = []
     queued = aiosqlite.Connection._execute
 
@@ -33,9 +33,15 @@ async def test_a_statement_is_one_trip_to_the_database_thread(sqlite: AsyncEngin
         trips.append(getattr(fn, "__name__", repr(fn)))
         return await queued(self, fn, *args, **kwargs)
 
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return trips
+
+
+async def test_a_statement_is_one_trip_to_the_database_thread(sqlite: AsyncEngine,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     async with sqlite.connect() as conn:
         await conn.execute(select(1))  # the connection is open and its transaction begun
-        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        trips = count_trips(monkeypatch)
         await conn.execute(insert(KeyValue).values(key="a", value="1"))
         assert (await conn.execute(select(KeyValue.value))).scalars().all() == ["1"]
     assert len(trips) == 3, trips  # the insert, the select, and the rollback at the end: nothing more
@@ -43,16 +49,9 @@ async def test_a_statement_is_one_trip_to_the_database_thread(sqlite: AsyncEngin
 
 async def test_commit_and_rollback_take_a_trip_only_inside_a_transaction(sqlite: AsyncEngine,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    trips: list[str] = []
-    queued = aiosqlite.Connection._execute
-
-    async def counted(self: aiosqlite.Connection, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        trips.append(getattr(fn, "__name__", repr(fn)))
-        return await queued(self, fn, *args, **kwargs)
-
     async with sqlite.connect() as conn:
         await conn.execute(select(1))  # the pool's connection is open
-    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    trips = count_trips(monkeypatch)
     async with sqlite.begin() as conn:
         await conn.execute(insert(KeyValue).values(key="a", value="1"))
     # the insert and the commit; the pool's rollback when it takes the connection back is no trip
