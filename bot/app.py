@@ -175,8 +175,8 @@ class Bot:
             await ops.start(self.settings.ops.host, self.settings.ops.port)
         await self.inbox.recover()
         await self.scheduler.catch_up()
-        tasks = [asyncio.create_task(self.outbox.run(), name="outbox"),
-                 asyncio.create_task(self.timer_loop(), name="timers"),
+        sender = asyncio.create_task(self.outbox.run(), name="outbox")
+        tasks = [asyncio.create_task(self.timer_loop(), name="timers"),
                  # [ha] recover_every / recover_after: also what a dead replica left unhandled
                  asyncio.create_task(self.inbox.recover_loop(), name="recover"),
                  asyncio.create_task(self.maintenance_loop(), name="maintenance")]
@@ -188,6 +188,7 @@ class Bot:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.outbox.stop(sender)
             await self.outbox.drain()
             if ops is not None:
                 await ops.stop()

@@ -55,7 +55,7 @@ from bot.core.types import (
 )
 from bot.core.uow import UnitOfWork, new_row
 from bot.infra import metrics
-from bot.infra.supervise import supervise
+from bot.infra.supervise import stop, supervise
 from storage.db import RankedSemaphore
 from storage.models import OutboxFile, OutboxMessage, table_of
 
@@ -371,7 +371,8 @@ class OutboxSender:
     async def settle(self) -> None:
         """Waits until the inline deliveries started so far have finished (sent, or given back)."""
         while others := self._inline - {asyncio.current_task()}:  # never itself (a sender that drains)
-            await asyncio.gather(*others, return_exceptions=True)
+            # wait, not gather: a waiter that is cancelled (the loop stopping) must not cancel the sends
+            await asyncio.wait(others)
 
     async def _waiting(self) -> dict[tuple[str, str, str | None, str | None], int]:
         """Per target, the first row that waits for a retry: no later row of that target may overtake it."""
@@ -680,7 +681,7 @@ class OutboxSender:
         try:
             go = before is None or await _ok(before)
             if after:
-                await asyncio.gather(*after, return_exceptions=True)
+                await asyncio.wait(after)
             if not go:
                 await self._release(rows, leases)
                 return False
@@ -707,6 +708,12 @@ class OutboxSender:
             await self.drain()
 
         await supervise("outbox: delivery pass", one_pass, every=poll, wake=self.wakeup)
+
+    async def stop(self, loop: asyncio.Task[None]) -> None:
+        """Ends the task of :meth:`run` between two passes. A pass under way finishes first: a send cut
+        off may have reached the platform unmarked, and would be sent a second time after the restart."""
+        async with self._lock:
+            await stop(loop)
 
 
 async def _ok(task: asyncio.Task[bool]) -> bool:

@@ -225,3 +225,31 @@ async def test_waiting_for_inline_deliveries_is_bounded(make_harness) -> None:
     gate.set()
     await sender.wait_inline(5.0)
     assert task.done()
+
+
+@pytest.mark.parametrize("chat", [False, True], ids=["sender's loop", "inline"])
+async def test_stopping_the_bot_lets_the_sends_under_way_finish(make_harness, chat) -> None:
+    """A stop that cut a send off left its row unmarked although the platform may have had it: after the
+    restart the row was sent a second time (a mail receipt twice). The stop waits for the send and its mark."""
+    desk = inline(await make_harness()) if chat else await make_harness()
+    started, go_on = asyncio.Event(), asyncio.Event()
+    send = desk.bot.outbox.senders[Platform.SIM]
+
+    async def slow(message):
+        started.set()
+        await go_on.wait()
+        return await send(message)
+
+    desk.bot.outbox.senders[Platform.SIM] = slow
+    background = desk.bot.background()
+    await background.__aenter__()
+    await process(desk, "ben", "/ticket printer on fire")
+    await asyncio.wait_for(started.wait(), 10)
+    stopping = asyncio.create_task(background.__aexit__(None, None, None))
+    await asyncio.sleep(0.2)
+    assert not stopping.done()   # it waits for the send under way
+    go_on.set()
+    await asyncio.wait_for(stopping, 10)
+    rows = await desk.rows(OutboxMessage, order=OutboxMessage.id)
+    assert rows and {(r.status, r.attempts) for r in rows} == {("sent", 1)}
+    assert Counter(desk.adapter.attempts) == {r.id: 1 for r in rows}
