@@ -30,6 +30,7 @@ from bot.infra.leader import LeaderLease, replica_name, timing
 from bot.infra.ops import Health, OpsServer
 from bot.infra.outbox import OutboxSender, enqueue, is_removal
 from bot.infra.scheduler import Scheduler
+from bot.infra.supervise import stop as stop_loop
 from bot.infra.supervise import supervise
 from bot.settings import Settings
 from bot.sla import service as sla_service
@@ -185,9 +186,8 @@ class Bot:
             yield
         finally:
             await self.scheduler.stop()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # stop, not a single cancel: a loop whose wait_for was woken as the cancellation came would go on
+            await asyncio.gather(*(stop_loop(task) for task in tasks), return_exceptions=True)
             await self.outbox.stop(sender)
             await self.outbox.drain()
             if ops is not None:

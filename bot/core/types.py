@@ -87,8 +87,14 @@ def storable(text: str) -> str:
     return _UNSTORABLE.sub("\ufffd", text)
 
 
+# a text that needs no change passes one search (every model a request or a reply makes is checked)
+_SUSPECT = re.compile(f"{_UNSTORABLE.pattern[:-1]}{MARKS.pattern[1:]}")
+
+
 def _storable(value: Any, *, marks: bool = False) -> Any:
     if isinstance(value, str):
+        if (_UNSTORABLE if marks else _SUSPECT).search(value) is None:
+            return value
         value = storable(value) if _UNSTORABLE.search(value) else value
         return value if marks or not MARKS.search(value) else defused(value)
     if isinstance(value, dict):
