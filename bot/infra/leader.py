@@ -28,6 +28,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import Clock
+from bot.infra.supervise import stop as stop_loop
 from storage.db import affected
 from storage.models import Lease
 from storage.upsert import upsert
@@ -116,7 +117,9 @@ class LeaderLease:
                         break
             finally:
                 if not task.done():
-                    task.cancel()
+                    # cancelled again while it runs on (a wait_for of the work may drop one); its error is read below
+                    with contextlib.suppress(Exception):
+                        await stop_loop(task)
                 result = await asyncio.gather(task, return_exceptions=True)
             if task.done() and not task.cancelled() and not stop.is_set():
                 error = result[0]

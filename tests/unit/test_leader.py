@@ -64,3 +64,29 @@ async def test_work_runs_only_while_held_and_stops_when_lost(engine: AsyncEngine
     await asyncio.wait_for(cancelled.wait(), 2)
     stop.set()
     await asyncio.wait_for(task, 2)
+
+
+async def test_stopping_ends_work_that_loses_its_first_cancellation(engine: AsyncEngine) -> None:
+    """Python 3.11's wait_for drops a cancellation that meets the result it waits for (the Matrix sync waits so): the
+    work is cancelled again, and the stop does not wait for it for ever."""
+    lease = LeaderLease(make_sessionmaker(engine), VirtualClock(START), "sync", holder="mine", renew_every=0.05)
+    started, lost = asyncio.Event(), []
+
+    async def work() -> None:
+        started.set()
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                if not lost:
+                    lost.append(True)
+                    asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                    continue
+                raise
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(lease.run_while_held(work, stop=stop))
+    await asyncio.wait_for(started.wait(), 5)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert lost == [True]
