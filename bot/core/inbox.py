@@ -34,7 +34,7 @@ import structlog
 from sqlalchemy import select
 
 from bot.core.types import InboundEvent
-from bot.infra.supervise import supervise
+from bot.infra.supervise import stop, supervise
 from storage.models import ProcessedEvent
 
 if TYPE_CHECKING:
@@ -286,9 +286,9 @@ class Inbox:
         except TimeoutError:
             log.warning("inbox: events not processed at shutdown resume after the restart",
                         count=max(self._queue.qsize(), len(self.in_flight)))
-        for task in self._workers:
-            task.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
+        # stop, not a single cancel: a worker's wait_for (yield_to_requests) may drop it, and the worker would
+        # wait in its queue for ever
+        await asyncio.gather(*(stop(task) for task in self._workers), return_exceptions=True)
         self._workers = []
 
     # ----------------------------------------------------------------- recovery

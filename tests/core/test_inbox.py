@@ -135,3 +135,26 @@ def test_only_a_command_for_a_prio1_ticket_ranks_first(desk) -> None:
     assert rank(desk.event("ben", "/ticket priority HW-3 2")) == 1
     assert rank(desk.event("ben", "/ticket -p1")) == 1   # no text: a parse error, answered in turn
     assert rank(desk.event("ben", "/queue")) == 1
+
+
+async def test_the_stop_ends_a_worker_that_loses_its_cancellation(desk, monkeypatch) -> None:
+    """A worker waits for a gap between requests with wait_for, which on Python 3.11 drops a cancellation that meets
+    the gap: the worker went on and then waited in its queue, and the bot's stop waited for it for ever."""
+    inbox = desk.bot.inbox
+    waiting, lost = asyncio.Event(), []
+
+    async def losing() -> bool:
+        waiting.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            lost.append(True)
+            asyncio.current_task().uncancel()   # dropped, as wait_for drops it
+        return False
+
+    monkeypatch.setattr(inbox.flow, "yield_to_requests", losing)
+    assert await inbox.submit(desk.event("ben", "/ticket projector flickers", event_id="lost-1"))
+    await asyncio.wait_for(waiting.wait(), 5)
+    await asyncio.wait_for(inbox.drain(0.05), 10)
+    assert lost == [True]
+    assert await desk.count(ProcessedEvent, ProcessedEvent.status == "done") == 1   # the work it was given, done
