@@ -88,7 +88,7 @@ def storable(text: str) -> str:
 
 
 # a text that needs no change passes one search (every model a request or a reply makes is checked)
-_SUSPECT = re.compile(f"{_UNSTORABLE.pattern[:-1]}{MARKS.pattern[1:]}")
+_SUSPECT = re.compile(f"{_UNSTORABLE.pattern}|{MARKS.pattern}")
 
 
 def _storable(value: Any, *, marks: bool = False) -> Any:
